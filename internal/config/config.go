@@ -1,0 +1,820 @@
+// Package config reads the imgpipe pipeline file: an HCL2 file, in the style of
+// Packer and Terraform, that declares an image, where it comes from, and where
+// it is delivered (an Azure Compute Gallery, an on-premises Hyper-V library).
+//
+// The file is pure data: it may not reference variables, environment
+// variables or functions, so secrets can never be pulled into it. Credentials
+// come from the environment of the process (azidentity), never from the file.
+//
+// Parse and Load return every problem at once, each with file:line:column.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// File is a validated pipeline file.
+type File struct {
+	Path      string // the file it was read from ("" for Parse of bytes without a name)
+	Dir       string // the directory relative paths are resolved against
+	Images    []Image
+	Azure     []Azure
+	OnPrem    []OnPrem
+	Catalog   *Catalog
+	Retention *Retention
+}
+
+// Image declares one image and where its bits come from.
+type Image struct {
+	Name string
+	// Source is the disk file (VHDX, VHD or raw), resolved against File.Dir.
+	// Empty when the image is built by Packer.
+	Source string
+	Packer *Packer
+
+	OSType           string // "Linux" or "Windows"
+	OSState          string // "Generalized" or "Specialized"
+	HyperVGeneration string // "V1", "V2" or "" (derived from the disk)
+	SecurityType     string // "Standard" or "TrustedLaunch"
+	Architecture     string // "x64" or "Arm64"
+	Publisher        string
+	Offer            string
+	SKU              string
+	Description      string
+
+	Range hcl.Range
+}
+
+// Packer declares that the image is built by Packer from a template.
+type Packer struct {
+	Template string            // resolved against File.Dir
+	Vars     map[string]string // -var name=value
+	Only     []string          // -only builders
+	// Artifact is the path (or glob) of the disk the build produces,
+	// resolved against File.Dir; "" lets the build runner find it.
+	Artifact string
+}
+
+// Azure declares one Azure Compute Gallery destination.
+type Azure struct {
+	Name          string
+	Image         string // name of the image block it publishes
+	Subscription  string
+	ResourceGroup string
+	Location      string
+
+	// Upload is "blob" (page blob in Storage, the default) or "disk"
+	// (managed disk created for direct upload).
+	Upload  string
+	Storage *Storage
+
+	// ManagedImage: create a managed image from the blob and make the
+	// version from it (the default for Standard security). When false the
+	// version is made straight from the VHD blob or the managed disk, which
+	// Trusted Launch requires.
+	ManagedImage     bool
+	KeepManagedImage bool
+
+	Gallery    string
+	Definition string
+	// Version is "Major.Minor.Patch" or "next-patch".
+	Version string
+
+	TargetRegions      []TargetRegion
+	ExcludeFromLatest  bool
+	EndOfLife          time.Time // zero: none
+	ReplicationTimeout time.Duration
+	Shares             []Share
+
+	Range hcl.Range
+}
+
+// Storage is where the page blob is uploaded.
+type Storage struct {
+	Account       string
+	Container     string
+	ResourceGroup string // defaults to the azure block's resource group
+	// BlobEndpoint overrides https://ACCOUNT.blob.core.windows.net (Azurite, sovereign clouds).
+	BlobEndpoint string
+}
+
+// TargetRegion is one region the version is replicated to.
+type TargetRegion struct {
+	Name               string
+	Replicas           int32
+	StorageAccountType string // Standard_LRS, Standard_ZRS, Premium_LRS
+	ExcludeFromLatest  *bool  // nil: the version's setting
+}
+
+// Share grants a principal read access (the built-in Reader role) on the
+// gallery, so that deployments running as that principal in Subscription can
+// use the image. Azure RBAC grants access to principals, not subscriptions:
+// "sharing with a subscription" means granting the identity that deploys
+// there (a service principal, managed identity or group).
+type Share struct {
+	Subscription  string
+	PrincipalID   string
+	PrincipalType string // ServicePrincipal (default), Group, User
+}
+
+// OnPrem declares an on-premises Hyper-V library destination.
+type OnPrem struct {
+	Name    string
+	Image   string
+	Library string
+	Channel string
+}
+
+// Catalog says where versions, lineage and runs are recorded.
+type Catalog struct {
+	URL string
+}
+
+// Retention drives garbage collection of old versions.
+type Retention struct {
+	KeepLast        int
+	KeepWithin      time.Duration
+	ProtectChannels []string
+}
+
+// Load reads and validates the pipeline file at path.
+func Load(path string) (*File, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read pipeline file: %w", err)
+	}
+	return Parse(src, path)
+}
+
+// Error is returned for an invalid pipeline file. Its message lists every
+// problem with file:line:column.
+type Error struct {
+	Diags hcl.Diagnostics
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	n := 0
+	for _, d := range e.Diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		if n > 0 {
+			b.WriteString("\n")
+		}
+		n++
+		if d.Subject != nil {
+			fmt.Fprintf(&b, "%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+		}
+		b.WriteString(d.Summary)
+		if d.Detail != "" {
+			b.WriteString(": ")
+			b.WriteString(d.Detail)
+		}
+	}
+	return b.String()
+}
+
+// raw structures decoded by gohcl; validated into the public types.
+type rawFile struct {
+	Images    []rawImage     `hcl:"image,block"`
+	Azure     []rawAzure     `hcl:"azure,block"`
+	OnPrem    []rawOnPrem    `hcl:"onprem,block"`
+	Catalog   []rawCatalog   `hcl:"catalog,block"`
+	Retention []rawRetention `hcl:"retention,block"`
+}
+
+type rawImage struct {
+	Name             string      `hcl:"name,label"`
+	Source           *string     `hcl:"source"`
+	Packer           []rawPacker `hcl:"packer,block"`
+	OSType           *string     `hcl:"os_type"`
+	OSState          *string     `hcl:"os_state"`
+	HyperVGeneration *string     `hcl:"hyperv_generation"`
+	SecurityType     *string     `hcl:"security_type"`
+	Architecture     *string     `hcl:"architecture"`
+	Publisher        *string     `hcl:"publisher"`
+	Offer            *string     `hcl:"offer"`
+	SKU              *string     `hcl:"sku"`
+	Description      *string     `hcl:"description"`
+	Body             hcl.Body    `hcl:",body"`
+	DefRange         hcl.Range   `hcl:",def_range"`
+}
+
+type rawPacker struct {
+	Template string            `hcl:"template"`
+	Vars     map[string]string `hcl:"vars,optional"`
+	Only     []string          `hcl:"only,optional"`
+	Artifact *string           `hcl:"artifact"`
+	Body     hcl.Body          `hcl:",body"`
+}
+
+type rawAzure struct {
+	Name               string            `hcl:"name,label"`
+	Image              *string           `hcl:"image"`
+	Subscription       string            `hcl:"subscription"`
+	ResourceGroup      string            `hcl:"resource_group"`
+	Location           string            `hcl:"location"`
+	Upload             *string           `hcl:"upload"`
+	Storage            []rawStorage      `hcl:"storage,block"`
+	ManagedImage       *bool             `hcl:"managed_image"`
+	KeepManagedImage   *bool             `hcl:"keep_managed_image"`
+	Gallery            string            `hcl:"gallery"`
+	Definition         string            `hcl:"definition"`
+	Version            string            `hcl:"version"`
+	TargetRegions      []rawTargetRegion `hcl:"target_region,block"`
+	ExcludeFromLatest  *bool             `hcl:"exclude_from_latest"`
+	EndOfLife          *string           `hcl:"end_of_life"`
+	ReplicationTimeout *string           `hcl:"replication_timeout"`
+	Shares             []rawShare        `hcl:"share,block"`
+	Body               hcl.Body          `hcl:",body"`
+	DefRange           hcl.Range         `hcl:",def_range"`
+}
+
+type rawStorage struct {
+	Account       string    `hcl:"account"`
+	Container     string    `hcl:"container"`
+	ResourceGroup *string   `hcl:"resource_group"`
+	BlobEndpoint  *string   `hcl:"blob_endpoint"`
+	Body          hcl.Body  `hcl:",body"`
+	DefRange      hcl.Range `hcl:",def_range"`
+}
+
+type rawTargetRegion struct {
+	Name               string    `hcl:"name,label"`
+	Replicas           *int      `hcl:"replicas"`
+	StorageAccountType *string   `hcl:"storage_account_type"`
+	ExcludeFromLatest  *bool     `hcl:"exclude_from_latest"`
+	Body               hcl.Body  `hcl:",body"`
+	DefRange           hcl.Range `hcl:",def_range"`
+}
+
+type rawShare struct {
+	Subscription  string    `hcl:"subscription"`
+	PrincipalID   string    `hcl:"principal_id"`
+	PrincipalType *string   `hcl:"principal_type"`
+	Body          hcl.Body  `hcl:",body"`
+	DefRange      hcl.Range `hcl:",def_range"`
+}
+
+type rawOnPrem struct {
+	Name     string    `hcl:"name,label"`
+	Image    *string   `hcl:"image"`
+	Library  string    `hcl:"library"`
+	Channel  *string   `hcl:"channel"`
+	Body     hcl.Body  `hcl:",body"`
+	DefRange hcl.Range `hcl:",def_range"`
+}
+
+type rawCatalog struct {
+	URL      string    `hcl:"url"`
+	DefRange hcl.Range `hcl:",def_range"`
+}
+
+type rawRetention struct {
+	KeepLast        *int      `hcl:"keep_last"`
+	KeepWithin      *string   `hcl:"keep_within"`
+	ProtectChannels []string  `hcl:"protect_channels,optional"`
+	Body            hcl.Body  `hcl:",body"`
+	DefRange        hcl.Range `hcl:",def_range"`
+}
+
+// Parse validates the pipeline file held in src; filename is used in error
+// messages and to resolve relative paths.
+func Parse(src []byte, filename string) (*File, error) {
+	if filename == "" {
+		filename = "pipeline.hcl"
+	}
+	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	if diags.HasErrors() {
+		return nil, &Error{diags}
+	}
+	// No variables, no functions: the file is data. Say so plainly rather
+	// than with HCL's generic "Variables not allowed".
+	if d := forbidReferences(f.Body.(*hclsyntax.Body)); d.HasErrors() {
+		return nil, &Error{d}
+	}
+	var raw rawFile
+	if d := gohcl.DecodeBody(f.Body, nil, &raw); d.HasErrors() {
+		return nil, &Error{d}
+	}
+	dir := filepath.Dir(filename)
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	v := &validator{}
+	out := v.file(&raw, filename, dir)
+	if v.diags.HasErrors() {
+		return nil, &Error{v.diags}
+	}
+	return out, nil
+}
+
+// forbidReferences reports every variable reference or function call.
+func forbidReferences(body *hclsyntax.Body) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	_ = hclsyntax.VisitAll(body, func(n hclsyntax.Node) hcl.Diagnostics {
+		switch e := n.(type) {
+		case *hclsyntax.ScopeTraversalExpr:
+			r := e.SrcRange
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "references are not allowed",
+				Detail: fmt.Sprintf("%q refers to a variable; the pipeline file holds literal values only "+
+					"(no variables, no environment, so no secrets can end up in it). Write the value itself; "+
+					"credentials come from the environment of imgpipe (AZURE_CLIENT_ID...), never from this file",
+					string(e.Traversal.RootName())),
+				Subject: &r,
+			})
+		case *hclsyntax.FunctionCallExpr:
+			r := e.NameRange
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "functions are not allowed",
+				Detail: fmt.Sprintf("%s(...) is a function call; the pipeline file holds literal values only "+
+					"(no env(), file() or other functions, so no secrets can end up in it)", e.Name),
+				Subject: &r,
+			})
+		}
+		return nil
+	})
+	return diags
+}
+
+type validator struct {
+	diags hcl.Diagnostics
+}
+
+func (v *validator) errf(r hcl.Range, summary, format string, a ...any) {
+	rr := r
+	v.diags = append(v.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail:   fmt.Sprintf(format, a...),
+		Subject:  &rr,
+	})
+}
+
+// attrRange is the range of attribute name's value in body, or def when absent.
+func attrRange(body hcl.Body, name string, def hcl.Range) hcl.Range {
+	if b, ok := body.(*hclsyntax.Body); ok {
+		if a, ok := b.Attributes[name]; ok {
+			return a.Expr.Range()
+		}
+	}
+	return def
+}
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// oneOf canonicalises value against allowed (case-insensitive); "" stays "".
+func (v *validator) oneOf(body hcl.Body, def hcl.Range, attr, value string, allowed ...string) string {
+	if value == "" {
+		return ""
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(a, value) {
+			return a
+		}
+	}
+	v.errf(attrRange(body, attr, def), "invalid "+attr, "%q is not one of %s", value, strings.Join(allowed, ", "))
+	return value
+}
+
+var (
+	nameRE        = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$`)
+	galleryRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.]{0,79}$`)
+	definitionRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$`)
+	versionRE     = regexp.MustCompile(`^(0|[1-9][0-9]{0,9})\.(0|[1-9][0-9]{0,9})\.(0|[1-9][0-9]{0,9})$`)
+	uuidRE        = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	rgRE          = regexp.MustCompile(`^[-\w._()]{1,90}$`)
+	locationRE    = regexp.MustCompile(`^[a-z0-9]{2,40}$`)
+	storageAcctRE = regexp.MustCompile(`^[a-z0-9]{3,24}$`)
+	containerRE   = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$`)
+)
+
+// NormalizeLocation turns "West Europe" into "westeurope", as ARM does.
+func NormalizeLocation(s string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), " ", ""))
+}
+
+func (v *validator) file(raw *rawFile, filename, dir string) *File {
+	out := &File{Path: filename, Dir: dir}
+	images := map[string]bool{}
+	for i := range raw.Images {
+		img := v.image(&raw.Images[i], dir)
+		if images[img.Name] {
+			v.errf(raw.Images[i].DefRange, "duplicate image", "image %q is declared twice", img.Name)
+		}
+		images[img.Name] = true
+		out.Images = append(out.Images, img)
+	}
+	if len(raw.Images) == 0 {
+		v.errf(hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}, "no image",
+			"the pipeline file declares no image block; add image \"NAME\" { source = \"build/disk.vhdx\" ... }")
+	}
+	// refImage resolves the image a destination publishes.
+	refImage := func(p *string, body hcl.Body, def hcl.Range, kind, name string) string {
+		if p == nil {
+			if len(out.Images) == 1 {
+				return out.Images[0].Name
+			}
+			if len(out.Images) > 1 {
+				v.errf(def, "image required", "%s %q: the file declares several images; say which one with image = \"NAME\"", kind, name)
+			}
+			return ""
+		}
+		if !images[*p] {
+			v.errf(attrRange(body, "image", def), "unknown image", "%s %q refers to image %q, which is not declared", kind, name, *p)
+		}
+		return *p
+	}
+	azNames := map[string]bool{}
+	for i := range raw.Azure {
+		r := &raw.Azure[i]
+		if azNames[r.Name] {
+			v.errf(r.DefRange, "duplicate azure block", "azure %q is declared twice", r.Name)
+		}
+		azNames[r.Name] = true
+		a := v.azure(r)
+		a.Image = refImage(r.Image, r.Body, r.DefRange, "azure", r.Name)
+		if img := out.image(a.Image); img != nil && img.SecurityType == "TrustedLaunch" && a.ManagedImage {
+			if r.ManagedImage != nil && *r.ManagedImage {
+				v.errf(attrRange(r.Body, "managed_image", r.DefRange), "managed image not possible",
+					"image %q uses security_type = \"TrustedLaunch\", which a managed image cannot carry; remove managed_image = true (the version is then made straight from the VHD blob or the disk)", img.Name)
+			}
+			a.ManagedImage = false
+		}
+		out.Azure = append(out.Azure, a)
+	}
+	opNames := map[string]bool{}
+	for i := range raw.OnPrem {
+		r := &raw.OnPrem[i]
+		if opNames[r.Name] {
+			v.errf(r.DefRange, "duplicate onprem block", "onprem %q is declared twice", r.Name)
+		}
+		opNames[r.Name] = true
+		o := OnPrem{Name: r.Name, Library: r.Library, Channel: str(r.Channel)}
+		o.Image = refImage(r.Image, r.Body, r.DefRange, "onprem", r.Name)
+		if o.Channel == "" {
+			o.Channel = "test"
+		}
+		if strings.TrimSpace(o.Library) == "" {
+			v.errf(attrRange(r.Body, "library", r.DefRange), "invalid library", "onprem %q: library must be a directory or share path", r.Name)
+		} else if !filepath.IsAbs(o.Library) && !strings.HasPrefix(o.Library, `\\`) {
+			o.Library = filepath.Join(dir, o.Library)
+		}
+		if !nameRE.MatchString(o.Channel) {
+			v.errf(attrRange(r.Body, "channel", r.DefRange), "invalid channel", "channel %q: use letters, digits, '.', '_' or '-'", o.Channel)
+		}
+		out.OnPrem = append(out.OnPrem, o)
+	}
+	if len(raw.Catalog) > 1 {
+		v.errf(raw.Catalog[1].DefRange, "duplicate catalog block", "declare at most one catalog block")
+	}
+	if len(raw.Catalog) > 0 {
+		out.Catalog = &Catalog{URL: raw.Catalog[0].URL}
+		if strings.TrimSpace(out.Catalog.URL) == "" {
+			v.errf(raw.Catalog[0].DefRange, "invalid catalog url", "url must not be empty (e.g. sqlite:///var/lib/imgpipe/catalog.db or postgres://host/db)")
+		}
+		if u := out.Catalog.URL; strings.Contains(u, "@") && strings.Contains(u, "://") {
+			if userinfo := strings.SplitN(strings.SplitN(u, "://", 2)[1], "@", 2)[0]; strings.Contains(userinfo, ":") {
+				v.errf(raw.Catalog[0].DefRange, "password in catalog url",
+					"the catalog url holds a password; remove it and use the PGPASSWORD environment variable or a .pgpass file (no secrets in the pipeline file)")
+			}
+		}
+	}
+	if len(raw.Retention) > 1 {
+		v.errf(raw.Retention[1].DefRange, "duplicate retention block", "declare at most one retention block")
+	}
+	if len(raw.Retention) > 0 {
+		r := &raw.Retention[0]
+		ret := &Retention{ProtectChannels: r.ProtectChannels}
+		if r.KeepLast != nil {
+			ret.KeepLast = *r.KeepLast
+			if ret.KeepLast < 1 {
+				v.errf(attrRange(r.Body, "keep_last", r.DefRange), "invalid keep_last", "keep_last must be at least 1")
+			}
+		}
+		if r.KeepWithin != nil {
+			d, err := ParseDuration(*r.KeepWithin)
+			if err != nil || d <= 0 {
+				v.errf(attrRange(r.Body, "keep_within", r.DefRange), "invalid keep_within", "%q: use a duration such as \"720h\" or \"90d\"", *r.KeepWithin)
+			}
+			ret.KeepWithin = d
+		}
+		out.Retention = ret
+	}
+	return out
+}
+
+func (f *File) image(name string) *Image {
+	for i := range f.Images {
+		if f.Images[i].Name == name {
+			return &f.Images[i]
+		}
+	}
+	return nil
+}
+
+// Image returns the image block named name, or nil.
+func (f *File) Image(name string) *Image { return f.image(name) }
+
+// AzureTarget returns the azure block named name; with name "" the only one.
+func (f *File) AzureTarget(name string) (*Azure, error) {
+	if name == "" {
+		switch len(f.Azure) {
+		case 0:
+			return nil, errors.New("the pipeline file has no azure block: add azure \"NAME\" { ... } (see examples/pipeline.hcl)")
+		case 1:
+			return &f.Azure[0], nil
+		}
+		var names []string
+		for _, a := range f.Azure {
+			names = append(names, a.Name)
+		}
+		return nil, fmt.Errorf("the pipeline file has several azure blocks (%s): choose one with --target", strings.Join(names, ", "))
+	}
+	for i := range f.Azure {
+		if f.Azure[i].Name == name {
+			return &f.Azure[i], nil
+		}
+	}
+	return nil, fmt.Errorf("the pipeline file has no azure block named %q", name)
+}
+
+func (v *validator) image(r *rawImage, dir string) Image {
+	img := Image{
+		Name:        r.Name,
+		Source:      str(r.Source),
+		Publisher:   str(r.Publisher),
+		Offer:       str(r.Offer),
+		SKU:         str(r.SKU),
+		Description: str(r.Description),
+		Range:       r.DefRange,
+	}
+	if !nameRE.MatchString(r.Name) {
+		v.errf(r.DefRange, "invalid image name", "%q: use 1-80 letters, digits, '.', '_' or '-'", r.Name)
+	}
+	switch {
+	case r.Source != nil && len(r.Packer) > 0:
+		v.errf(attrRange(r.Body, "source", r.DefRange), "two sources",
+			"image %q has both source and a packer block; keep one (source for a disk file you already have, packer to build it)", r.Name)
+	case r.Source == nil && len(r.Packer) == 0:
+		v.errf(r.DefRange, "no source", "image %q needs source = \"path/to/disk.vhdx\" or a packer { template = ... } block", r.Name)
+	case len(r.Packer) > 1:
+		v.errf(r.DefRange, "two packer blocks", "image %q: declare one packer block", r.Name)
+	}
+	if r.Source != nil {
+		if strings.TrimSpace(img.Source) == "" {
+			v.errf(attrRange(r.Body, "source", r.DefRange), "invalid source", "source must be a path to a disk file")
+		} else if !filepath.IsAbs(img.Source) {
+			img.Source = filepath.Join(dir, img.Source)
+		}
+	}
+	if len(r.Packer) > 0 {
+		p := r.Packer[0]
+		img.Packer = &Packer{Template: p.Template, Vars: p.Vars, Only: p.Only, Artifact: str(p.Artifact)}
+		if strings.TrimSpace(p.Template) == "" {
+			v.errf(r.DefRange, "invalid packer template", "packer.template must be a path to a Packer template")
+		} else if !filepath.IsAbs(p.Template) {
+			img.Packer.Template = filepath.Join(dir, p.Template)
+		}
+		if img.Packer.Artifact != "" && !filepath.IsAbs(img.Packer.Artifact) {
+			img.Packer.Artifact = filepath.Join(dir, img.Packer.Artifact)
+		}
+		for k := range p.Vars {
+			if looksSecret(k) {
+				v.errf(attrRange(p.Body, "vars", r.DefRange), "secret in packer vars",
+					"packer variable %q looks like a secret; pass secrets to Packer through its environment (PKR_VAR_%s), never in the pipeline file", k, k)
+			}
+		}
+	}
+	img.OSType = v.oneOf(r.Body, r.DefRange, "os_type", str(r.OSType), "Linux", "Windows")
+	if img.OSType == "" {
+		v.errf(r.DefRange, "missing os_type", "image %q: set os_type = \"Linux\" or \"Windows\"", r.Name)
+	}
+	img.OSState = v.oneOf(r.Body, r.DefRange, "os_state", str(r.OSState), "Generalized", "Specialized")
+	if img.OSState == "" {
+		img.OSState = "Generalized"
+	}
+	img.HyperVGeneration = v.oneOf(r.Body, r.DefRange, "hyperv_generation", str(r.HyperVGeneration), "V1", "V2")
+	img.SecurityType = v.oneOf(r.Body, r.DefRange, "security_type", str(r.SecurityType), "Standard", "TrustedLaunch")
+	if img.SecurityType == "" {
+		img.SecurityType = "Standard"
+	}
+	if img.SecurityType == "TrustedLaunch" && img.HyperVGeneration == "V1" {
+		v.errf(attrRange(r.Body, "security_type", r.DefRange), "Trusted Launch needs generation 2",
+			"image %q: security_type = \"TrustedLaunch\" requires hyperv_generation = \"V2\" (UEFI boot), not \"V1\"", r.Name)
+	}
+	img.Architecture = v.oneOf(r.Body, r.DefRange, "architecture", str(r.Architecture), "x64", "Arm64")
+	if img.Architecture == "" {
+		img.Architecture = "x64"
+	}
+	if img.Architecture == "Arm64" && img.HyperVGeneration == "V1" {
+		v.errf(attrRange(r.Body, "architecture", r.DefRange), "Arm64 needs generation 2", "image %q: Arm64 images must be hyperv_generation = \"V2\"", r.Name)
+	}
+	for _, id := range []struct{ attr, val string }{{"publisher", img.Publisher}, {"offer", img.Offer}, {"sku", img.SKU}} {
+		if id.val == "" {
+			continue
+		}
+		if !nameRE.MatchString(id.val) {
+			v.errf(attrRange(r.Body, id.attr, r.DefRange), "invalid "+id.attr, "%q: use 1-80 letters, digits, '.', '_' or '-'", id.val)
+		}
+	}
+	return img
+}
+
+// looksSecret reports names that usually hold secrets.
+func looksSecret(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range []string{"password", "secret", "token", "sas", "apikey", "api_key", "access_key", "account_key", "private_key"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *validator) azure(r *rawAzure) Azure {
+	a := Azure{
+		Name:          r.Name,
+		Subscription:  strings.ToLower(r.Subscription),
+		ResourceGroup: r.ResourceGroup,
+		Location:      NormalizeLocation(r.Location),
+		Upload:        str(r.Upload),
+		Gallery:       r.Gallery,
+		Definition:    r.Definition,
+		Version:       r.Version,
+		ManagedImage:  true,
+		Range:         r.DefRange,
+	}
+	at := func(name string) hcl.Range { return attrRange(r.Body, name, r.DefRange) }
+	if !uuidRE.MatchString(a.Subscription) {
+		v.errf(at("subscription"), "invalid subscription", "%q is not a subscription id (a GUID such as 00000000-0000-0000-0000-000000000000)", r.Subscription)
+	}
+	if !rgRE.MatchString(a.ResourceGroup) || strings.HasSuffix(a.ResourceGroup, ".") {
+		v.errf(at("resource_group"), "invalid resource_group", "%q: 1-90 letters, digits, '_', '-', '.', '(' or ')', not ending in '.'", a.ResourceGroup)
+	}
+	if !locationRE.MatchString(a.Location) {
+		v.errf(at("location"), "invalid location", "%q is not an Azure region name (e.g. westeurope)", r.Location)
+	}
+	if !galleryRE.MatchString(a.Gallery) {
+		v.errf(at("gallery"), "invalid gallery", "%q: a gallery name is 1-80 letters, digits, '.' or '_' (no '-')", a.Gallery)
+	}
+	if !definitionRE.MatchString(a.Definition) {
+		v.errf(at("definition"), "invalid definition", "%q: a definition name is 1-80 letters, digits, '.', '_' or '-'", a.Definition)
+	}
+	if a.Version != "next-patch" && !versionRE.MatchString(a.Version) {
+		v.errf(at("version"), "invalid version", "%q: use Major.Minor.Patch integers (e.g. \"1.2.3\") or \"next-patch\"", a.Version)
+	}
+	a.Upload = v.oneOf(r.Body, r.DefRange, "upload", a.Upload, "blob", "disk")
+	if a.Upload == "" {
+		a.Upload = "blob"
+	}
+	if len(r.Storage) > 1 {
+		v.errf(r.Storage[1].DefRange, "duplicate storage block", "declare one storage block")
+	}
+	if len(r.Storage) > 0 {
+		s := r.Storage[0]
+		a.Storage = &Storage{Account: s.Account, Container: s.Container, ResourceGroup: str(s.ResourceGroup), BlobEndpoint: strings.TrimRight(str(s.BlobEndpoint), "/")}
+		if a.Storage.ResourceGroup == "" {
+			a.Storage.ResourceGroup = a.ResourceGroup
+		}
+		if !storageAcctRE.MatchString(s.Account) {
+			v.errf(attrRange(s.Body, "account", s.DefRange), "invalid storage account", "%q: 3-24 lowercase letters and digits", s.Account)
+		}
+		if !containerRE.MatchString(s.Container) {
+			v.errf(attrRange(s.Body, "container", s.DefRange), "invalid container", "%q: 3-63 lowercase letters, digits and single '-'", s.Container)
+		}
+		if e := a.Storage.BlobEndpoint; e != "" && !strings.HasPrefix(e, "https://") && !strings.HasPrefix(e, "http://") {
+			v.errf(attrRange(s.Body, "blob_endpoint", s.DefRange), "invalid blob_endpoint", "%q must be an http(s) URL", e)
+		}
+		if e := a.Storage.BlobEndpoint; strings.Contains(e, "?") || strings.Contains(strings.ToLower(e), "sig=") {
+			v.errf(attrRange(s.Body, "blob_endpoint", s.DefRange), "SAS token in blob_endpoint",
+				"blob_endpoint must not carry a SAS token or query string; give credentials through the environment (no secrets in the pipeline file)")
+		}
+	}
+	if a.Upload == "blob" && a.Storage == nil {
+		v.errf(r.DefRange, "storage required", "azure %q uploads to a page blob: add storage { account = \"...\" container = \"...\" }, or set upload = \"disk\"", r.Name)
+	}
+	if r.ManagedImage != nil {
+		a.ManagedImage = *r.ManagedImage
+	}
+	if a.Upload == "disk" {
+		if r.ManagedImage != nil && *r.ManagedImage {
+			v.errf(at("managed_image"), "managed image not possible", "with upload = \"disk\" the version is made from the managed disk; remove managed_image = true")
+		}
+		a.ManagedImage = false
+	}
+	if r.KeepManagedImage != nil {
+		a.KeepManagedImage = *r.KeepManagedImage
+	} else {
+		a.KeepManagedImage = true
+	}
+	if r.ExcludeFromLatest != nil {
+		a.ExcludeFromLatest = *r.ExcludeFromLatest
+	}
+	if r.EndOfLife != nil {
+		t, err := parseDate(*r.EndOfLife)
+		if err != nil {
+			v.errf(at("end_of_life"), "invalid end_of_life", "%q: use a date (2027-12-31) or an RFC 3339 time", *r.EndOfLife)
+		}
+		a.EndOfLife = t
+	}
+	a.ReplicationTimeout = 3 * time.Hour
+	if r.ReplicationTimeout != nil {
+		d, err := ParseDuration(*r.ReplicationTimeout)
+		if err != nil || d <= 0 {
+			v.errf(at("replication_timeout"), "invalid replication_timeout", "%q: use a duration such as \"2h\" or \"90m\"", *r.ReplicationTimeout)
+		}
+		a.ReplicationTimeout = d
+	}
+	seen := map[string]bool{}
+	for _, tr := range r.TargetRegions {
+		t := TargetRegion{Name: NormalizeLocation(tr.Name), Replicas: 1, StorageAccountType: "Standard_LRS", ExcludeFromLatest: tr.ExcludeFromLatest}
+		if !locationRE.MatchString(t.Name) {
+			v.errf(tr.DefRange, "invalid target_region", "%q is not an Azure region name", tr.Name)
+		}
+		if seen[t.Name] {
+			v.errf(tr.DefRange, "duplicate target_region", "region %q is listed twice", t.Name)
+		}
+		seen[t.Name] = true
+		if tr.Replicas != nil {
+			if *tr.Replicas < 1 || *tr.Replicas > 100 {
+				v.errf(attrRange(tr.Body, "replicas", tr.DefRange), "invalid replicas", "replicas must be 1-100, not %d", *tr.Replicas)
+			}
+			t.Replicas = int32(*tr.Replicas)
+		}
+		if tr.StorageAccountType != nil {
+			t.StorageAccountType = v.oneOf(tr.Body, tr.DefRange, "storage_account_type", *tr.StorageAccountType, "Standard_LRS", "Standard_ZRS", "Premium_LRS")
+		}
+		a.TargetRegions = append(a.TargetRegions, t)
+	}
+	if a.Location != "" && !seen[a.Location] {
+		// Azure requires the version's own region among its targets.
+		a.TargetRegions = append([]TargetRegion{{Name: a.Location, Replicas: 1, StorageAccountType: "Standard_LRS"}}, a.TargetRegions...)
+	}
+	shared := map[string]bool{}
+	for _, s := range r.Shares {
+		sh := Share{Subscription: strings.ToLower(s.Subscription), PrincipalID: strings.ToLower(s.PrincipalID), PrincipalType: str(s.PrincipalType)}
+		if !uuidRE.MatchString(sh.Subscription) {
+			v.errf(attrRange(s.Body, "subscription", s.DefRange), "invalid share subscription", "%q is not a subscription id", s.Subscription)
+		}
+		if !uuidRE.MatchString(sh.PrincipalID) {
+			v.errf(attrRange(s.Body, "principal_id", s.DefRange), "invalid principal_id",
+				"%q is not an object id; give the object id of the service principal, managed identity or group that deploys in subscription %s", s.PrincipalID, s.Subscription)
+		}
+		sh.PrincipalType = v.oneOf(s.Body, s.DefRange, "principal_type", sh.PrincipalType, "ServicePrincipal", "Group", "User")
+		if sh.PrincipalType == "" {
+			sh.PrincipalType = "ServicePrincipal"
+		}
+		if shared[sh.PrincipalID+"/"+sh.Subscription] {
+			v.errf(s.DefRange, "duplicate share", "principal %s for subscription %s is listed twice", sh.PrincipalID, sh.Subscription)
+		}
+		shared[sh.PrincipalID+"/"+sh.Subscription] = true
+		a.Shares = append(a.Shares, sh)
+	}
+	sort.SliceStable(a.Shares, func(i, j int) bool { return a.Shares[i].PrincipalID < a.Shares[j].PrincipalID })
+	return a
+}
+
+// ParseDuration accepts Go durations ("90m", "2h30m") and whole days ("90d").
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasSuffix(s, "d") {
+		var n int
+		if _, err := fmt.Sscanf(s, "%dd", &n); err == nil && fmt.Sprintf("%dd", n) == s && n >= 0 && n < 100000 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	return time.ParseDuration(s)
+}
+
+func parseDate(s string) (time.Time, error) {
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t.UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	return t.UTC(), err
+}
+
+// ValidVersion reports whether s is a Major.Minor.Patch gallery version name.
+func ValidVersion(s string) bool { return versionRE.MatchString(s) }
