@@ -1,0 +1,261 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"imgpipe/internal/disk"
+)
+
+func init() { register(newDiskCmd) }
+
+func newDiskCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "disk",
+		Short: "Inspect, convert and check disk images (VHDX, VHD, raw)",
+		Long: `Work with the disk images a build produces.
+
+imgpipe reads VHDX (dynamic and fixed), VHD (fixed and dynamic) and raw images,
+detecting the format from the file's content, and only ever reads the ranges
+that hold data. Azure accepts only fixed VHDs whose virtual size is a whole
+number of MiB: "convert --to vhd-fixed" makes one, "check --azure" tells you
+whether a file already is one and what to do if not.`,
+		Example: `  imgpipe disk inspect build/image.vhdx
+  imgpipe disk convert build/image.vhdx out/image.vhd --to vhd-fixed
+  imgpipe disk check --azure out/image.vhd`,
+	}
+	c.AddCommand(newDiskInspectCmd(), newDiskConvertCmd(), newDiskCheckCmd())
+	return c
+}
+
+type diskInspection struct {
+	Path string `json:"path"`
+	disk.Info
+	AllocatedBytes int64           `json:"allocated_bytes"`
+	Generation     string          `json:"generation,omitempty"`
+	GenerationNote string          `json:"generation_note,omitempty"`
+	Azure          *disk.Readiness `json:"azure"`
+}
+
+func newDiskInspectCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect FILE",
+		Short: "Show a disk image's format, sizes, allocation, generation and Azure readiness",
+		Long: `Inspect reads a disk image's structures (never its unallocated space) and
+reports its format, virtual size, block size, logical and physical sector
+sizes, how many bytes may hold data, the Hyper-V generation its partition
+table implies (V1 BIOS/MBR, V2 UEFI/GPT with an EFI System Partition), and
+whether the file can be uploaded to Azure as it is.
+
+A VHDX whose log was not replayed (the disk was not closed cleanly) is read by
+replaying the log in memory; the file itself is never modified.`,
+		Example: `  imgpipe disk inspect build/image.vhdx
+  imgpipe disk inspect --output json out/image.vhd | jq .azure.ready`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := args[0]
+			img, err := disk.Open(path)
+			if err != nil {
+				return err
+			}
+			defer img.Close()
+			r := diskInspection{Path: path}
+			if d, ok := img.(disk.Describer); ok {
+				r.Info = d.Info()
+			} else {
+				r.Info = disk.Info{Format: img.Format(), VirtualSize: img.Size()}
+			}
+			ext, err := img.Extents()
+			if err != nil {
+				return fmt.Errorf("read allocation map: %w", err)
+			}
+			r.AllocatedBytes = disk.AllocatedBytes(ext)
+			if g, err := disk.DetectGeneration(img); err == nil {
+				r.Generation = string(g)
+			} else {
+				r.GenerationNote = err.Error()
+			}
+			if r.Azure, err = disk.CheckAzureVHD(path); err != nil {
+				return err
+			}
+			if jsonOutput() {
+				return printJSON(r)
+			}
+			rows := [][]string{
+				{"format", string(r.Format)},
+				{"virtual size", sizeText(r.VirtualSize)},
+				{"file size", sizeText(r.FileSize)},
+				{"allocated", sizeText(r.AllocatedBytes)},
+			}
+			if r.BlockSize > 0 {
+				rows = append(rows, []string{"block size", sizeText(r.BlockSize)})
+			}
+			rows = append(rows, []string{"sector size", fmt.Sprintf("%d logical, %d physical", r.LogicalSectorSize, r.PhysicalSectorSize)})
+			if r.DiskID != "" {
+				rows = append(rows, []string{"disk id", r.DiskID})
+			}
+			if r.LeaveBlocksAllocated {
+				rows = append(rows, []string{"vhdx type", "fixed (blocks left allocated)"})
+			}
+			if r.LogReplayed {
+				rows = append(rows, []string{"log", "replayed in memory (file not modified; open it in Hyper-V to replay it for good)"})
+			}
+			gen := r.Generation
+			if gen == "" {
+				gen = "unknown (" + r.GenerationNote + ")"
+			}
+			rows = append(rows, []string{"generation", gen})
+			rows = append(rows, []string{"azure ready", readyText(r.Azure)})
+			if err := printTable([]string{"PROPERTY", "VALUE"}, rows); err != nil {
+				return err
+			}
+			return printFindings(r.Azure)
+		},
+	}
+}
+
+func readyText(r *disk.Readiness) string {
+	if r.Ready {
+		return "yes"
+	}
+	return "no"
+}
+
+func printFindings(r *disk.Readiness) error {
+	for _, f := range r.Findings {
+		if _, err := fmt.Fprintf(stdout, "%s: %s: %s\n", f.Severity, f.Check, f.Message); err != nil {
+			return err
+		}
+		if f.Fix != "" {
+			fmt.Fprintf(stdout, "  fix: %s\n", f.Fix)
+		}
+	}
+	return nil
+}
+
+func sizeText(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	v, u := float64(n), 0
+	for v >= 1024 && u < len(units)-1 {
+		v /= 1024
+		u++
+	}
+	if u == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return fmt.Sprintf("%.2f %s (%d bytes)", v, units[u], n)
+}
+
+func newDiskConvertCmd() *cobra.Command {
+	var (
+		to        string
+		force     bool
+		blockSize int64
+	)
+	c := &cobra.Command{
+		Use:   "convert IN OUT --to vhd-fixed|vhdx|raw",
+		Short: "Convert a disk image to a fixed VHD (Azure-ready), a dynamic VHDX or raw",
+		Long: `Convert reads any supported image (VHDX, VHD, raw) and writes OUT in the
+format given by --to:
+
+  vhd-fixed  an Azure-ready fixed VHD: virtual size rounded up to a whole MiB,
+             valid footer (checksum, CHS geometry, unique id)
+  vhdx       a dynamic VHDX (Hyper-V), blocks holding only zeros not allocated
+  raw        the plain disk bytes
+
+Only ranges that hold non-zero data are read and written: the output is a
+sparse file, so a 127 GiB disk with 3 GiB of data takes about 3 GiB on disk.
+OUT is written under a temporary name and moved into place only when
+complete and synced; an existing OUT is kept unless --force is given.`,
+		Example: `  imgpipe disk convert build/image.vhdx out/image.vhd --to vhd-fixed
+  imgpipe disk convert image.raw image.vhdx --to vhdx --block-size 33554432
+  imgpipe disk convert old.vhd new.raw --to raw --force`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format := disk.Format(strings.ToLower(to))
+			switch format {
+			case disk.FormatVHDFixed, disk.FormatVHDX, disk.FormatRaw:
+			case "":
+				return errors.New("--to is required: vhd-fixed, vhdx or raw")
+			default:
+				return fmt.Errorf("--to %q is not supported: use vhd-fixed, vhdx or raw", to)
+			}
+			src, err := disk.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			ext, err := src.Extents()
+			if err != nil {
+				return err
+			}
+			bar, finish := newProgressBar("converting", disk.AllocatedBytes(ext))
+			res, err := disk.Convert(cmd.Context(), src, args[1], disk.ConvertOptions{
+				To: format, Overwrite: force, Progress: bar, BlockSize: blockSize,
+			})
+			finish()
+			if err != nil {
+				return err
+			}
+			if jsonOutput() {
+				return printJSON(res)
+			}
+			_, err = fmt.Fprintf(stdout, "wrote %s: %s, virtual size %s, %s of data\n", args[1], res.Format, sizeText(res.VirtualSize), sizeText(res.DataBytes))
+			return err
+		},
+	}
+	c.Flags().StringVar(&to, "to", "", "output format: vhd-fixed, vhdx or raw (required)")
+	c.Flags().BoolVar(&force, "force", false, "replace OUT if it exists")
+	c.Flags().Int64Var(&blockSize, "block-size", 0, "VHDX block size in bytes (default 32 MiB)")
+	return c
+}
+
+func newDiskCheckCmd() *cobra.Command {
+	var azure bool
+	c := &cobra.Command{
+		Use:   "check --azure FILE",
+		Short: "Check whether a VHD file can be uploaded to Azure as it is",
+		Long: `Check --azure verifies what Azure requires of an uploaded disk: a fixed VHD,
+virtual size a whole number of MiB, file size equal to the virtual size plus
+the 512-byte footer, a valid footer checksum, and the CHS geometry the VHD
+specification gives for the size. Each finding says how to fix it.
+
+The exit status is 0 when the file is ready, 2 when it is not (1 on errors),
+so scripts can gate an upload on it.`,
+		Example: `  imgpipe disk check --azure out/image.vhd
+  imgpipe disk check --azure --output json out/image.vhd`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !azure {
+				return errors.New("say what to check against: --azure")
+			}
+			r, err := disk.CheckAzureVHD(args[0])
+			if err != nil {
+				return err
+			}
+			if jsonOutput() {
+				if err := printJSON(r); err != nil {
+					return err
+				}
+			} else {
+				if r.Ready {
+					fmt.Fprintf(stdout, "%s is ready for Azure\n", args[0])
+				} else {
+					fmt.Fprintf(stdout, "%s is NOT ready for Azure\n", args[0])
+				}
+				if err := printFindings(r); err != nil {
+					return err
+				}
+			}
+			if !r.Ready {
+				return &exitError{code: 2, err: fmt.Errorf("%s is not ready for Azure (%d finding(s))", args[0], len(r.Findings))}
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&azure, "azure", false, "check Azure's requirements for uploaded VHDs")
+	return c
+}

@@ -1,0 +1,49 @@
+//go:build linux
+
+package disk
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// fileData returns the ranges of f within [off, off+length) that hold data
+// according to the file system (SEEK_DATA / SEEK_HOLE). Holes read as zeros,
+// so only these ranges need reading. File systems without hole support
+// report the whole range.
+func fileData(f *os.File, off, length int64) ([]Extent, error) {
+	if length <= 0 {
+		return nil, nil
+	}
+	end := off + length
+	fd := int(f.Fd())
+	var out []Extent
+	pos := off
+	for pos < end {
+		d, err := unix.Seek(fd, pos, unix.SEEK_DATA)
+		if err != nil {
+			if errors.Is(err, unix.ENXIO) { // no data after pos
+				break
+			}
+			if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
+				return []Extent{{off, length}}, nil
+			}
+			return nil, err
+		}
+		if d >= end {
+			break
+		}
+		h, err := unix.Seek(fd, d, unix.SEEK_HOLE)
+		if err != nil {
+			return nil, err
+		}
+		if h > end {
+			h = end
+		}
+		out = append(out, Extent{d, h - d})
+		pos = h
+	}
+	return out, nil
+}
