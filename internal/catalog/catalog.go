@@ -83,7 +83,7 @@ func IsPostgresURL(location string) bool {
 
 // Open opens (creating if needed) the catalog at location and migrates its
 // schema to the latest version. location is a SQLite file path (or file: URI)
-// or a postgres:// URL.
+// (also written sqlite:///abs/path) or a postgres:// URL.
 func Open(ctx context.Context, location string, opts ...Option) (*Catalog, error) {
 	o := options{now: time.Now, lease: 2 * time.Minute}
 	for _, f := range opts {
@@ -104,7 +104,13 @@ func Open(ctx context.Context, location string, opts ...Option) (*Catalog, error
 		}
 	} else {
 		c.dialect = dialectSQLite
-		path := strings.TrimPrefix(location, "file:")
+		path := location
+		for _, prefix := range []string{"sqlite://", "sqlite:", "file://", "file:"} {
+			if strings.HasPrefix(path, prefix) {
+				path = strings.TrimPrefix(path, prefix)
+				break
+			}
+		}
 		if i := strings.IndexByte(path, '?'); i >= 0 {
 			path = path[:i]
 		}
