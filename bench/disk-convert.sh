@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: convert a 16 GiB-virtual dynamic VHDX holding ~2 GiB
+# of scattered data into an Azure-ready fixed VHD, with imgpipe and with
+# `qemu-img convert -O vpc -o subformat=fixed,force_size=on`, in one run.
+# Prints wall time, peak RSS and allocated output size of each, the ratio,
+# and checks that both outputs hold the same disk (qemu-img compare).
+#
+# Needs: go, qemu-img, GNU time (/usr/bin/time); hyperfine is used when
+# present. Environment: BENCH_DIR (scratch directory, default a temp dir),
+# BENCH_RUNS (default 3), BENCH_VIRTUAL_GIB (16), BENCH_DATA_MIB (2048).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${BENCH_RUNS:-3}
+VIRT_GIB=${BENCH_VIRTUAL_GIB:-16}
+DATA_MIB=${BENCH_DATA_MIB:-2048}
+WORK=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/imgpipe-bench.XXXXXX")}
+KEEP=${BENCH_KEEP:-0}
+cleanup() { if [ "$KEEP" != 1 ]; then rm -rf "$WORK"; fi; }
+trap cleanup EXIT
+mkdir -p "$WORK"
+
+for tool in go qemu-img /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (run scripts/install-deps.sh)" >&2; exit 1; }
+done
+
+echo "== building imgpipe"
+go build -o "$WORK/imgpipe" ./cmd/imgpipe
+
+SRC="$WORK/src.vhdx"
+echo "== making a ${VIRT_GIB} GiB dynamic VHDX with ${DATA_MIB} MiB of scattered data"
+RAW="$WORK/src.raw"
+truncate -s "${VIRT_GIB}G" "$RAW"
+# 4 MiB pieces of random data at scattered 1 MiB-aligned offsets, and in each
+# piece a 1 MiB stretch of written zeros (as file systems leave them).
+PIECES=$((DATA_MIB / 4))
+SLOT=$((VIRT_GIB * 1024 / PIECES)) # MiB of virtual space per piece
+if [ "$SLOT" -lt 5 ]; then echo "too much data for the virtual size" >&2; exit 1; fi
+for ((i = 0; i < PIECES; i++)); do
+  off=$((i * SLOT + (i * 7919) % (SLOT - 4)))
+  head -c $((3 << 20)) /dev/urandom | dd of="$RAW" bs=1M seek="$off" conv=notrunc status=none
+  dd if=/dev/zero of="$RAW" bs=1M count=1 seek=$((off + 3)) conv=notrunc status=none
+done
+qemu-img convert -f raw -O vhdx -o subformat=dynamic "$RAW" "$SRC"
+rm -f "$RAW"
+qemu-img info "$SRC" | sed 's/^/   /'
+
+OUT_I="$WORK/out-imgpipe.vhd"
+OUT_Q="$WORK/out-qemu.vhd"
+CMD_I="$WORK/imgpipe disk convert $SRC $OUT_I --to vhd-fixed --force"
+CMD_Q="qemu-img convert -f vhdx -O vpc -o subformat=fixed,force_size=on $SRC $OUT_Q"
+
+# Warm the page cache the same way for both.
+cat "$SRC" >/dev/null
+
+echo "== timing ($RUNS runs each)"
+if command -v hyperfine >/dev/null; then
+  hyperfine --runs "$RUNS" --warmup 1 --export-json "$WORK/hyperfine.json" \
+    --prepare "rm -f $OUT_I $OUT_Q" -n imgpipe "$CMD_I" -n qemu-img "$CMD_Q"
+  # medians from hyperfine's JSON export (one "median" per command, in order)
+  read -r T_I T_Q < <(grep -o '"median": *[0-9.e+-]*' "$WORK/hyperfine.json" | awk -F: '{printf "%s ", $2}')
+else
+  median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+  runs() {
+    for ((r = 0; r < RUNS; r++)); do
+      rm -f "$OUT_I" "$OUT_Q"
+      /usr/bin/time -f %e -o "$WORK/t" bash -c "$1" >/dev/null
+      cat "$WORK/t"
+    done | median
+  }
+  T_I=$(runs "$CMD_I")
+  T_Q=$(runs "$CMD_Q")
+fi
+
+echo "== peak RSS (one run each, /usr/bin/time -v)"
+rss() {
+  rm -f "$2"
+  /usr/bin/time -v -o "$WORK/tv" bash -c "exec $1" >/dev/null
+  awk -F: '/Maximum resident set size/ {gsub(/ /,"",$2); print $2}' "$WORK/tv"
+}
+RSS_I=$(rss "$CMD_I" "$OUT_I")
+RSS_Q=$(rss "$CMD_Q" "$OUT_Q")
+
+DU_I=$(du -k "$OUT_I" | cut -f1)
+DU_Q=$(du -k "$OUT_Q" | cut -f1)
+
+echo "== verifying"
+qemu-img compare -f vpc -F vpc "$OUT_I" "$OUT_Q"
+"$WORK/imgpipe" disk check --azure "$OUT_I"
+
+echo
+awk -v ti="$T_I" -v tq="$T_Q" -v ri="$RSS_I" -v rq="$RSS_Q" -v di="$DU_I" -v dq="$DU_Q" \
+    -v si="$(stat -c %s "$OUT_I")" -v sq="$(stat -c %s "$OUT_Q")" 'BEGIN {
+  printf "%-10s %10s %15s %16s %16s\n", "tool", "wall (s)", "peak RSS (MiB)", "output du (MiB)", "apparent (MiB)"
+  printf "%-10s %10.2f %15.1f %16.1f %16.1f\n", "imgpipe", ti, ri/1024, di/1024, si/1048576
+  printf "%-10s %10.2f %15.1f %16.1f %16.1f\n", "qemu-img", tq, rq/1024, dq/1024, sq/1048576
+  printf "ratio imgpipe/qemu-img wall time: %.2f (target <= 1.0)\n", ti/tq
+}'
+if [ "$((RSS_I / 1024))" -ge 128 ]; then echo "imgpipe peak RSS is over 128 MiB" >&2; exit 1; fi
