@@ -1,0 +1,406 @@
+package azemu
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/pageblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
+)
+
+// Azure's direct-upload rules: the size includes the 512-byte VHD footer,
+// the virtual size is a whole number of MiB, at least 20 MiB (so the
+// smallest upload is 20 MiB + 512) and at most 32 TiB.
+const (
+	vhdFooter     = 512
+	minUploadSize = 20<<20 + vhdFooter
+	maxUploadSize = 32<<40 + vhdFooter
+)
+
+func (s *Server) storageConfigured() bool {
+	return s.opts.Storage.BlobEndpoint != "" && s.opts.Storage.AccountName != "" && s.opts.Storage.AccountKey != ""
+}
+
+func (s *Server) sharedKey() (*blob.SharedKeyCredential, error) {
+	return blob.NewSharedKeyCredential(s.opts.Storage.AccountName, s.opts.Storage.AccountKey)
+}
+
+// blobURLFor maps a blob URI from a request onto the configured blob
+// service: URLs under the configured endpoint, and
+// https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB (served by the same
+// local service, so examples written for Azure replay).
+func (s *Server) blobURLFor(u string) (string, error) {
+	if !s.storageConfigured() {
+		return "", errors.New("azemu has no blob service configured (start it with a blob endpoint, e.g. --azurite-blob)")
+	}
+	pu, err := url.Parse(u)
+	if err != nil || pu.Host == "" {
+		return "", fmt.Errorf("'%s' is not a blob URL", u)
+	}
+	ep, err := url.Parse(s.opts.Storage.BlobEndpoint)
+	if err != nil {
+		return "", err
+	}
+	path := pu.EscapedPath()
+	switch {
+	case strings.EqualFold(pu.Host, ep.Host):
+		if !strings.HasPrefix(path, ep.EscapedPath()+"/") {
+			return "", fmt.Errorf("blob URL '%s' is not under %s", u, s.opts.Storage.BlobEndpoint)
+		}
+		path = strings.TrimPrefix(path, ep.EscapedPath())
+	case strings.HasSuffix(strings.ToLower(pu.Host), ".blob.core.windows.net"):
+	default:
+		return "", fmt.Errorf("blob URL '%s' is not served by the emulator's blob service %s", u, s.opts.Storage.BlobEndpoint)
+	}
+	if strings.Count(strings.Trim(path, "/"), "/") < 1 {
+		return "", fmt.Errorf("blob URL '%s' names no container and blob", u)
+	}
+	return strings.TrimRight(s.opts.Storage.BlobEndpoint, "/") + path, nil
+}
+
+// blobToFingerprint returns the blob URI whose content a PUT copies (a
+// managed image's blobUri, a version's VHD uri, or a source disk's page blob).
+func (s *Server) blobToFingerprint(c *call, body map[string]any) string {
+	props := obj(body, "properties")
+	diskBlob := func(id string) string {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		d := s.get(id)
+		if d == nil || !strings.EqualFold(d.Type, "Microsoft.Compute/disks") || d.BlobName == "" {
+			return ""
+		}
+		return s.diskBlobURL(d.BlobName)
+	}
+	switch c.typ {
+	case "Microsoft.Compute/images":
+		if u := str(props, "storageProfile", "osDisk", "blobUri"); u != "" {
+			return u
+		}
+		return diskBlob(str(props, "storageProfile", "osDisk", "managedDisk", "id"))
+	case "Microsoft.Compute/galleries/images/versions":
+		if u := str(props, "storageProfile", "osDiskImage", "source", "uri"); u != "" {
+			return u
+		}
+		if u := str(props, "storageProfile", "source", "uri"); u != "" {
+			return u
+		}
+		return diskBlob(str(props, "storageProfile", "source", "id"))
+	}
+	return ""
+}
+
+func (s *Server) diskBlobURL(name string) string {
+	return strings.TrimRight(s.opts.Storage.BlobEndpoint, "/") + "/" + s.opts.Storage.Container + "/" + name
+}
+
+// fingerprintBlob reads a blob's properties and (up to MaxHashBytes) its
+// content MD5.
+func (s *Server) fingerprintBlob(ctx context.Context, u string) (*Fingerprint, *armError) {
+	bad := func(format string, args ...any) *armError {
+		return errf(http.StatusBadRequest, "InvalidParameter", format, args...).withTarget("blobUri")
+	}
+	bu, err := s.blobURLFor(u)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	cred, err := s.sharedKey()
+	if err != nil {
+		return nil, bad("blob service credentials: %v", err)
+	}
+	bc, err := blob.NewClientWithSharedKeyCredential(bu, cred, nil)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	props, err := bc.GetProperties(ctx, nil)
+	if err != nil {
+		if bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.ContainerNotFound) {
+			return nil, bad("The blob '%s' was not found. Upload it before creating a resource from it.", u)
+		}
+		return nil, errf(http.StatusInternalServerError, "InternalServerError", "Reading blob '%s' failed: %v", u, err)
+	}
+	fp := &Fingerprint{Source: u, Taken: now()}
+	if props.ContentLength != nil {
+		fp.Size = *props.ContentLength
+	}
+	if props.ETag != nil {
+		fp.ETag = string(*props.ETag)
+	}
+	if len(props.ContentMD5) > 0 {
+		fp.Stored = base64.StdEncoding.EncodeToString(props.ContentMD5)
+	}
+	if fp.Size <= s.opts.MaxHashBytes {
+		resp, err := bc.DownloadStream(ctx, &blob.DownloadStreamOptions{
+			AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: props.ETag}},
+		})
+		if err != nil {
+			return nil, errf(http.StatusInternalServerError, "InternalServerError", "Reading blob '%s' failed: %v", u, err)
+		}
+		h := md5.New()
+		_, err = io.Copy(h, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, errf(http.StatusInternalServerError, "InternalServerError", "Reading blob '%s' failed: %v", u, err)
+		}
+		fp.MD5 = hex.EncodeToString(h.Sum(nil))
+	}
+	return fp, nil
+}
+
+// sourceExists reports whether a version's source still exists. Caller
+// holds s.mu; a VHD source is checked against the blob service.
+func (s *Server) sourceExists(ctx context.Context, v *resource) bool {
+	if v.SourceID == "" {
+		return false
+	}
+	if strings.HasPrefix(v.SourceID, "/") {
+		return s.get(v.SourceID) != nil
+	}
+	bu, err := s.blobURLFor(v.SourceID)
+	if err != nil {
+		return false
+	}
+	cred, err := s.sharedKey()
+	if err != nil {
+		return false
+	}
+	bc, err := blob.NewClientWithSharedKeyCredential(bu, cred, nil)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err = bc.GetProperties(ctx, nil)
+	return err == nil
+}
+
+func (s *Server) deleteBlob(ctx context.Context, name string) {
+	cred, err := s.sharedKey()
+	if err != nil {
+		return
+	}
+	bc, err := blob.NewClientWithSharedKeyCredential(s.diskBlobURL(name), cred, nil)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, _ = bc.Delete(ctx, nil)
+}
+
+// ---- disks ---------------------------------------------------------------------
+
+func (s *Server) prepareDisk(c *call, res, existing *resource, props map[string]any) *armError {
+	cd := ensure(props, "creationData")
+	opt := str(cd, "createOption")
+	if existing != nil {
+		old := obj(existing.Body, "properties")
+		if str(old, "creationData", "createOption") != opt {
+			return errf(http.StatusConflict, "PropertyChangeNotAllowed", "Changing property 'creationData.createOption' is not allowed.").withTarget("creationData.createOption")
+		}
+		for _, k := range []string{"diskState", "diskSizeBytes", "timeCreated", "uniqueId"} {
+			if v, ok := old[k]; ok {
+				props[k] = v
+			}
+		}
+		return nil
+	}
+	props["timeCreated"] = ts(now())
+	props["uniqueId"] = newID()
+	switch opt {
+	case "Upload":
+		n, ok := num(cd["uploadSizeBytes"])
+		if !ok {
+			return errf(http.StatusBadRequest, "InvalidParameter", "Required parameter 'creationData.uploadSizeBytes' is missing (null).").withTarget("creationData.uploadSizeBytes")
+		}
+		if n < minUploadSize || n > maxUploadSize || (n-vhdFooter)%(1<<20) != 0 {
+			return errf(http.StatusBadRequest, "InvalidParameter",
+				"The value %d of 'creationData.uploadSizeBytes' is invalid: it must be the virtual size (a whole number of MiB, at least 20 MiB) plus the 512-byte VHD footer, for example %d.",
+				n, int64(20<<20+vhdFooter)).withTarget("creationData.uploadSizeBytes")
+		}
+		props["diskState"] = "ReadyToUpload"
+		props["diskSizeBytes"] = n - vhdFooter
+		props["diskSizeGB"] = (n - vhdFooter + (1<<30 - 1)) >> 30
+	case "Empty":
+		gb, ok := num(props["diskSizeGB"])
+		if !ok || gb <= 0 {
+			return errf(http.StatusBadRequest, "InvalidParameter", "Required parameter 'diskSizeGB' is missing (null).").withTarget("diskSizeGB")
+		}
+		props["diskState"] = "Unattached"
+		props["diskSizeBytes"] = gb << 30
+	default:
+		return errf(http.StatusBadRequest, "InvalidParameter", "The value '%s' of 'creationData.createOption' is not supported by azemu: use Upload or Empty.", opt).withTarget("creationData.createOption")
+	}
+	return nil
+}
+
+// diskGrantAccess serves beginGetAccess: for a disk waiting for its upload it
+// creates the page blob in the blob service and hands out a write SAS.
+func (s *Server) diskGrantAccess(c *call) {
+	if e := checkAPIVersion(c.r, c.typ, ""); e != nil {
+		c.fail(e)
+		return
+	}
+	body, e := readBody(c.r)
+	if e != nil {
+		c.fail(e)
+		return
+	}
+	access := str(body, "access")
+	dur, _ := num(body["durationInSeconds"])
+	if access != "Read" && access != "Write" {
+		c.fail(errf(http.StatusBadRequest, "InvalidParameter", "The value '%s' of 'access' is not allowed. Allowed values are 'Read' and 'Write'.", access).withTarget("access"))
+		return
+	}
+	if dur <= 0 {
+		c.fail(errf(http.StatusBadRequest, "InvalidParameter", "Required parameter 'durationInSeconds' is missing or not positive.").withTarget("durationInSeconds"))
+		return
+	}
+	s.mu.Lock()
+	s.tick()
+	if !s.rgExists(c.sub, c.rg) {
+		s.mu.Unlock()
+		c.fail(rgNotFound(c.rg))
+		return
+	}
+	d := s.get(c.id)
+	if d == nil {
+		s.mu.Unlock()
+		c.fail(notFound(c.typ, c.rg, c.id))
+		return
+	}
+	state := str(d.Body, "properties", "diskState")
+	size, _ := num(obj(d.Body, "properties", "creationData")["uploadSizeBytes"])
+	if d.PendingOp != "" {
+		if op := s.st.Ops[d.PendingOp]; op != nil && !op.Applied {
+			s.mu.Unlock()
+			c.fail(errf(http.StatusConflict, "OperationNotAllowed", "Disk '%s' is busy with another operation; retry when it completes.", d.ID))
+			return
+		}
+	}
+	wantState := "ActiveSAS"
+	switch {
+	case access == "Write" && state == "ReadyToUpload":
+		wantState = "ActiveUpload"
+	case access == "Write":
+		s.mu.Unlock()
+		c.fail(errf(http.StatusConflict, "OperationNotAllowed", "Write access can only be granted to a disk in ReadyToUpload state; disk '%s' is %s.", d.ID, state))
+		return
+	case state != "Unattached":
+		s.mu.Unlock()
+		c.fail(errf(http.StatusConflict, "OperationNotAllowed", "Read access cannot be granted to disk '%s' in state %s.", d.ID, state))
+		return
+	}
+	if !s.storageConfigured() {
+		s.mu.Unlock()
+		c.fail(errf(http.StatusConflict, "OperationNotAllowed", "azemu has no blob service configured, so it cannot give SAS access to disks (start it with a blob endpoint)."))
+		return
+	}
+	blobName := d.BlobName
+	if blobName == "" {
+		blobName = strings.ToLower(c.sub+"-"+c.rg+"-"+c.name) + "-" + newID()[:8] + ".vhd"
+	}
+	s.mu.Unlock()
+
+	if wantState == "ActiveUpload" {
+		if err := s.createPageBlob(c.r.Context(), blobName, size); err != nil {
+			c.fail(errf(http.StatusInternalServerError, "InternalServerError", "Creating the upload blob failed: %v", err))
+			return
+		}
+	}
+	perms := sas.BlobPermissions{Read: true}
+	if wantState == "ActiveUpload" {
+		perms = sas.BlobPermissions{Read: true, Write: true}
+	}
+	sasURL, err := s.blobSAS(blobName, perms, time.Duration(dur)*time.Second)
+	if err != nil {
+		c.fail(errf(http.StatusInternalServerError, "InternalServerError", "Signing the SAS failed: %v", err))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d = s.get(c.id)
+	if d == nil {
+		c.fail(notFound(c.typ, c.rg, c.id))
+		return
+	}
+	d.BlobName = blobName
+	ensure(d.Body, "properties")["diskState"] = wantState
+	op := s.startOp(c.r, c.sub, str(d.Body, "location"), d.ID, "grantAccess", s.opts.LRODelay)
+	op.Result = map[string]any{"accessSAS": sasURL}
+	_ = s.saveLocked()
+	s.setLROHeaders(c.w, op, true)
+	c.w.WriteHeader(http.StatusAccepted)
+}
+
+func (s *Server) diskRevokeAccess(c *call) {
+	if e := checkAPIVersion(c.r, c.typ, ""); e != nil {
+		c.fail(e)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tick()
+	if !s.rgExists(c.sub, c.rg) {
+		c.fail(rgNotFound(c.rg))
+		return
+	}
+	d := s.get(c.id)
+	if d == nil {
+		c.fail(notFound(c.typ, c.rg, c.id))
+		return
+	}
+	op := s.startOp(c.r, c.sub, str(d.Body, "location"), d.ID, "revokeAccess", s.opts.LRODelay)
+	_ = s.saveLocked()
+	s.setLROHeaders(c.w, op, true)
+	c.w.WriteHeader(http.StatusAccepted)
+}
+
+func (s *Server) createPageBlob(ctx context.Context, name string, size int64) error {
+	cred, err := s.sharedKey()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cc, err := container.NewClientWithSharedKeyCredential(strings.TrimRight(s.opts.Storage.BlobEndpoint, "/")+"/"+s.opts.Storage.Container, cred, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := cc.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		return fmt.Errorf("create container %s: %w", s.opts.Storage.Container, err)
+	}
+	pb, err := pageblob.NewClientWithSharedKeyCredential(s.diskBlobURL(name), cred, nil)
+	if err != nil {
+		return err
+	}
+	_, err = pb.Create(ctx, size, nil)
+	return err
+}
+
+func (s *Server) blobSAS(name string, perms sas.BlobPermissions, d time.Duration) (string, error) {
+	cred, err := s.sharedKey()
+	if err != nil {
+		return "", err
+	}
+	bc, err := blob.NewClientWithSharedKeyCredential(s.diskBlobURL(name), cred, nil)
+	if err != nil {
+		return "", err
+	}
+	return bc.GetSASURL(perms, time.Now().Add(d), &blob.GetSASURLOptions{StartTime: ptr(time.Now().Add(-5 * time.Minute))})
+}
+
+func ptr[T any](v T) *T { return &v }
