@@ -1,0 +1,802 @@
+package azure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
+
+	"imgpipe/internal/config"
+)
+
+// Action is what a step does.
+type Action string
+
+// The actions of a plan.
+const (
+	ActCreate    Action = "create"
+	ActKeep      Action = "keep"
+	ActUpdate    Action = "update"
+	ActReplicate Action = "replicate"
+	ActShare     Action = "share"
+	ActDelete    Action = "delete"
+	ActUpload    Action = "upload"
+	ActWait      Action = "wait" // watch a replication already running
+)
+
+// Kind is the kind of resource a step is about.
+type Kind string
+
+// The resource kinds of a plan.
+const (
+	KindResourceGroup  Kind = "resource_group"
+	KindBlob           Kind = "blob"
+	KindManagedImage   Kind = "managed_image"
+	KindGallery        Kind = "gallery"
+	KindDefinition     Kind = "definition"
+	KindVersion        Kind = "version"
+	KindReplication    Kind = "replication"
+	KindRoleAssignment Kind = "role_assignment"
+	KindVM             Kind = "virtual_machine"
+)
+
+// Step is one line of a plan.
+type Step struct {
+	Action  Action   `json:"action"`
+	Kind    Kind     `json:"kind"`
+	Name    string   `json:"name"`
+	ID      string   `json:"id,omitempty"`
+	Reason  string   `json:"reason,omitempty"`
+	Changes []string `json:"changes,omitempty"`
+
+	share *config.Share
+}
+
+// Mutates reports whether the step changes anything in Azure.
+func (s Step) Mutates() bool { return s.Action != ActKeep && s.Action != ActWait }
+
+// Plan is what a publish will do, decided from the pipeline file, the source
+// and the current state in Azure.
+type Plan struct {
+	Target     string   `json:"target"`
+	Image      string   `json:"image"`
+	Version    string   `json:"version"`
+	VersionID  string   `json:"version_id"`
+	Generation string   `json:"generation"`
+	Source     *Source  `json:"source,omitempty"`
+	Steps      []Step   `json:"steps"`
+	Warnings   []string `json:"warnings,omitempty"`
+
+	d       *Desired
+	st      *observed
+	pending *runtime.Poller[armcompute.GalleryImageVersionsClientCreateOrUpdateResponse]
+}
+
+// HasChanges reports whether applying the plan changes anything (waiting for
+// a replication already running counts as a change to make).
+func (p *Plan) HasChanges() bool {
+	for _, s := range p.Steps {
+		if s.Action != ActKeep {
+			return true
+		}
+	}
+	return false
+}
+
+// Desired is what the pipeline file asks for.
+type Desired struct {
+	Image config.Image
+	Azure config.Azure
+	// Source is the disk being published; nil when it does not exist yet
+	// (a Packer build not run yet): the plan then cannot decide the
+	// generation or whether an existing version matches.
+	Source *Source
+}
+
+// PlanError is a refusal decided before anything changes in Azure.
+type PlanError struct{ Msg string }
+
+func (e *PlanError) Error() string { return e.Msg }
+
+func planErrorf(format string, a ...any) error { return &PlanError{fmt.Sprintf(format, a...)} }
+
+// observed is the state read from Azure.
+type observed struct {
+	rg       *armresources.ResourceGroup
+	gallery  *armcompute.Gallery
+	def      *armcompute.GalleryImage
+	versions []*armcompute.GalleryImageVersion
+	version  *armcompute.GalleryImageVersion // with replication status
+	image    *armcompute.Image
+	blob     *BlobProps
+	roles    []*armauthorization.RoleAssignment
+}
+
+// Version tags: what the version was made from.
+const (
+	TagSourceDigest = "imgpipe.source.digest"
+	TagSourceFile   = "imgpipe.source.file"
+	TagBlobURL      = "imgpipe.blob.url"
+	TagBlobMD5      = "imgpipe.blob.md5"
+	TagBlobSize     = "imgpipe.blob.size"
+	TagImageID      = "imgpipe.image.id"
+	TagImageCreated = "imgpipe.image.created"
+	TagGeneration   = "imgpipe.generation"
+	TagRun          = "imgpipe.run"
+	metaDigest      = "imgpipe_source_digest" // blob metadata key (C# identifier rules)
+)
+
+func (d *Desired) blobName(version string) string {
+	return d.Azure.Definition + "-" + version + ".vhd"
+}
+
+func (d *Desired) imageName(version string) string { return d.Azure.Definition + "-" + version }
+
+// containerURL is the URL of the storage container (no SAS).
+func (d *Desired) containerURL() string {
+	s := d.Azure.Storage
+	ep := s.BlobEndpoint
+	if ep == "" {
+		ep = "https://" + s.Account + ".blob.core.windows.net"
+	}
+	return ep + "/" + s.Container
+}
+
+func (d *Desired) blobURL(version string) string { return d.containerURL() + "/" + d.blobName(version) }
+
+func (d *Desired) storageAccountID() string {
+	s := d.Azure.Storage
+	return fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Storage/storageAccounts/%s", d.Azure.Subscription, s.ResourceGroup, s.Account)
+}
+
+func (d *Desired) id(version string) ResourceID {
+	return ResourceID{Subscription: d.Azure.Subscription, ResourceGroup: d.Azure.ResourceGroup, Gallery: d.Azure.Gallery, Definition: d.Azure.Definition, Version: version}
+}
+
+// identifier is the definition's publisher/offer/sku, with defaults.
+func (d *Desired) identifier() (pub, offer, sku string) {
+	pub, offer, sku = d.Image.Publisher, d.Image.Offer, d.Image.SKU
+	if pub == "" {
+		pub = "imgpipe"
+	}
+	if offer == "" {
+		offer = d.Image.Name
+	}
+	if sku == "" {
+		sku = d.Azure.Definition
+	}
+	return
+}
+
+// get runs a Get and turns 404 into (false, nil).
+func get(err error) (bool, error) {
+	if err == nil {
+		return true, nil
+	}
+	if isNotFound(err) {
+		return false, nil
+	}
+	return false, err
+}
+
+// observe reads the current state. version may be "" (next-patch: decided
+// from the list of versions).
+func (p *Publisher) observe(ctx context.Context, d *Desired) (*observed, error) {
+	c := p.Clients
+	a := d.Azure
+	st := &observed{}
+	rg, err := c.ResourceGroups.Get(ctx, a.ResourceGroup, nil)
+	if ok, err := get(err); err != nil {
+		return nil, fmt.Errorf("read resource group %s: %w", a.ResourceGroup, err)
+	} else if ok {
+		st.rg = &rg.ResourceGroup
+	}
+	if st.rg == nil {
+		return st, nil
+	}
+	g, err := c.Galleries.Get(ctx, a.ResourceGroup, a.Gallery, nil)
+	if ok, err := get(err); err != nil {
+		return nil, fmt.Errorf("read gallery %s: %w", a.Gallery, err)
+	} else if ok {
+		st.gallery = &g.Gallery
+	}
+	if st.gallery != nil {
+		def, err := c.Definitions.Get(ctx, a.ResourceGroup, a.Gallery, a.Definition, nil)
+		if ok, err := get(err); err != nil {
+			return nil, fmt.Errorf("read definition %s: %w", a.Definition, err)
+		} else if ok {
+			st.def = &def.GalleryImage
+		}
+		galleryID := ResourceID{Subscription: a.Subscription, ResourceGroup: a.ResourceGroup, Gallery: a.Gallery}.String()
+		if len(a.Shares) > 0 {
+			pager := c.RoleAssignments.NewListForScopePager(galleryID, &armauthorization.RoleAssignmentsClientListForScopeOptions{Filter: to.Ptr("atScope()")})
+			for pager.More() {
+				page, err := pager.NextPage(ctx)
+				if err != nil {
+					return nil, fmt.Errorf("list role assignments on gallery %s: %w", a.Gallery, err)
+				}
+				st.roles = append(st.roles, page.Value...)
+			}
+		}
+	}
+	if st.def != nil {
+		pager := c.Versions.NewListByGalleryImagePager(a.ResourceGroup, a.Gallery, a.Definition, nil)
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("list versions of %s: %w", a.Definition, err)
+			}
+			st.versions = append(st.versions, page.Value...)
+		}
+	}
+	return st, nil
+}
+
+// resolveVersion decides the version name: the explicit one, or for
+// next-patch the version already made from this source (so a re-run resumes
+// it) or one more than the highest.
+func resolveVersion(d *Desired, versions []*armcompute.GalleryImageVersion) (string, error) {
+	if d.Azure.Version != "next-patch" {
+		return d.Azure.Version, nil
+	}
+	var best [3]int
+	found := false
+	for _, v := range versions {
+		if v == nil || v.Name == nil {
+			continue
+		}
+		if d.Source != nil && tag(v.Tags, TagSourceDigest) == d.Source.Digest {
+			return *v.Name, nil
+		}
+		n, ok := parseVersion(*v.Name)
+		if !ok {
+			continue
+		}
+		if !found || less(best, n) {
+			best, found = n, true
+		}
+	}
+	if !found {
+		return "1.0.0", nil
+	}
+	if best[2] == 1<<31-1 {
+		return "", planErrorf("cannot bump patch of %d.%d.%d", best[0], best[1], best[2])
+	}
+	return fmt.Sprintf("%d.%d.%d", best[0], best[1], best[2]+1), nil
+}
+
+func parseVersion(s string) ([3]int, bool) {
+	var out [3]int
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return out, false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return out, false
+		}
+		out[i] = n
+	}
+	return out, true
+}
+
+func less(a, b [3]int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
+}
+
+func tag(tags map[string]*string, k string) string {
+	if v, ok := tags[k]; ok && v != nil {
+		return *v
+	}
+	return ""
+}
+
+// Plan reads the current state and decides the steps. It changes nothing.
+func (p *Publisher) Plan(ctx context.Context, d *Desired) (*Plan, error) {
+	st, err := p.observe(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	a := d.Azure
+	plan := &Plan{Target: a.Name, Image: d.Image.Name, Source: d.Source, d: d, st: st}
+
+	// The generation: from the file, from the disk; a conflict is an error.
+	gen := d.Image.HyperVGeneration
+	if d.Source != nil && d.Source.Generation != "" {
+		if gen != "" && gen != d.Source.Generation {
+			return nil, planErrorf("image %q: the pipeline file says hyperv_generation = %q but the disk %s is %s (%s); fix the file or the build",
+				d.Image.Name, gen, d.Source.Path, d.Source.Generation, genWords(d.Source.Generation))
+		}
+		gen = d.Source.Generation
+	}
+	if gen == "" {
+		if d.Source != nil {
+			return nil, planErrorf("image %q: %s; set hyperv_generation in the image block", d.Image.Name, d.Source.GenerationErr)
+		}
+		gen = "(from the build)"
+	}
+	plan.Generation = gen
+
+	version, err := resolveVersion(d, st.versions)
+	if err != nil {
+		return nil, err
+	}
+	plan.Version = version
+	id := d.id(version)
+	plan.VersionID = id.String()
+	for _, v := range st.versions {
+		if v != nil && v.Name != nil && *v.Name == version {
+			full, err := p.Clients.Versions.Get(ctx, a.ResourceGroup, a.Gallery, a.Definition, version,
+				&armcompute.GalleryImageVersionsClientGetOptions{Expand: to.Ptr(armcompute.ReplicationStatusTypesReplicationStatus)})
+			if ok, err := get(err); err != nil {
+				return nil, fmt.Errorf("read version %s: %w", version, err)
+			} else if ok {
+				st.version = &full.GalleryImageVersion
+			}
+		}
+	}
+	add := func(s Step) { plan.Steps = append(plan.Steps, s) }
+	warnLoc := func(kind, name string, loc *string) {
+		if loc != nil && config.NormalizeLocation(*loc) != a.Location {
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s %s is in %s, not in %s like the rest (allowed, but keeping them in one location is advised)",
+				kind, name, config.NormalizeLocation(*loc), a.Location))
+		}
+	}
+
+	// resource group
+	if st.rg == nil {
+		add(Step{Action: ActCreate, Kind: KindResourceGroup, Name: a.ResourceGroup, Changes: []string{"location " + a.Location}})
+	} else {
+		add(Step{Action: ActKeep, Kind: KindResourceGroup, Name: a.ResourceGroup, ID: deref(st.rg.ID)})
+		warnLoc("resource group", a.ResourceGroup, st.rg.Location)
+	}
+	// gallery
+	galleryID := id.GalleryID()
+	if st.gallery == nil {
+		add(Step{Action: ActCreate, Kind: KindGallery, Name: a.Gallery, ID: galleryID})
+	} else {
+		add(Step{Action: ActKeep, Kind: KindGallery, Name: a.Gallery, ID: galleryID})
+		warnLoc("gallery", a.Gallery, st.gallery.Location)
+	}
+	// definition
+	defID := id.DefinitionID()
+	if st.def == nil {
+		pub, offer, sku := d.identifier()
+		ch := []string{"hyperVGeneration " + gen, "osType " + d.Image.OSType, "osState " + d.Image.OSState,
+			"architecture " + d.Image.Architecture, "identifier " + pub + "/" + offer + "/" + sku}
+		if d.Image.SecurityType == "TrustedLaunch" {
+			ch = append(ch, "feature SecurityType=TrustedLaunch")
+		}
+		add(Step{Action: ActCreate, Kind: KindDefinition, Name: a.Definition, ID: defID, Changes: ch})
+	} else {
+		if err := checkDefinition(d, st.def, gen); err != nil {
+			return nil, err
+		}
+		add(Step{Action: ActKeep, Kind: KindDefinition, Name: a.Definition, ID: defID})
+		warnLoc("definition", a.Definition, st.def.Location)
+	}
+
+	// version and its sources
+	v := st.version
+	needSource := false
+	if v != nil {
+		state := provisioning(v)
+		switch {
+		case state == "Failed":
+			add(Step{Action: ActDelete, Kind: KindVersion, Name: version, ID: id.String(), Reason: "left in Failed state by an earlier run; it is made again"})
+			needSource = true
+		case d.Source != nil && tag(v.Tags, TagSourceDigest) != d.Source.Digest:
+			made := tag(v.Tags, TagSourceDigest)
+			if made == "" {
+				made = "a source imgpipe did not record"
+			}
+			return nil, planErrorf("version %s of %s already exists, made from %s; this disk is %s. Versions are immutable: bump the version (or use version = \"next-patch\")",
+				version, a.Definition, made, d.Source.Digest)
+		default:
+			warnLoc("version", version, v.Location)
+			p.planExistingVersion(plan, v, state)
+		}
+	} else {
+		needSource = true
+	}
+	if needSource {
+		if err := p.planSources(ctx, plan, version); err != nil {
+			return nil, err
+		}
+		add(Step{Action: ActCreate, Kind: KindVersion, Name: version, ID: id.String(), Changes: regionChanges(a.TargetRegions)})
+		add(Step{Action: ActWait, Kind: KindReplication, Name: version, ID: id.String(), Reason: fmt.Sprintf("until every region has replicated (at most %s)", a.ReplicationTimeout)})
+		if a.ManagedImage && !a.KeepManagedImage {
+			add(Step{Action: ActDelete, Kind: KindManagedImage, Name: d.imageName(version), Reason: "keep_managed_image = false: removed once the version has replicated"})
+		}
+	}
+
+	// shares
+	for i := range a.Shares {
+		sh := &a.Shares[i]
+		name := fmt.Sprintf("Reader on %s for %s (subscription %s)", a.Gallery, sh.PrincipalID, sh.Subscription)
+		if hasReader(st.roles, sh.PrincipalID) {
+			add(Step{Action: ActKeep, Kind: KindRoleAssignment, Name: name})
+		} else {
+			add(Step{Action: ActShare, Kind: KindRoleAssignment, Name: name, share: sh})
+		}
+	}
+	for _, w := range plan.Warnings {
+		slog.Warn("azure: " + w)
+	}
+	return plan, nil
+}
+
+func genWords(g string) string {
+	if g == "V2" {
+		return "UEFI boot, generation 2"
+	}
+	return "BIOS boot, generation 1"
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func provisioning(v *armcompute.GalleryImageVersion) string {
+	if v.Properties == nil || v.Properties.ProvisioningState == nil {
+		return ""
+	}
+	return string(*v.Properties.ProvisioningState)
+}
+
+func regionChanges(regions []config.TargetRegion) []string {
+	var out []string
+	for _, r := range regions {
+		out = append(out, fmt.Sprintf("region %s x%d %s", r.Name, r.Replicas, r.StorageAccountType))
+	}
+	return out
+}
+
+func hasReader(roles []*armauthorization.RoleAssignment, principal string) bool {
+	for _, r := range roles {
+		if r == nil || r.Properties == nil {
+			continue
+		}
+		if strings.EqualFold(deref(r.Properties.PrincipalID), principal) &&
+			strings.HasSuffix(strings.ToLower(deref(r.Properties.RoleDefinitionID)), readerRoleGUID) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkDefinition compares the immutable properties of an existing definition
+// with what the file and the disk ask for.
+func checkDefinition(d *Desired, def *armcompute.GalleryImage, gen string) error {
+	var errs []string
+	pr := def.Properties
+	if pr == nil {
+		pr = &armcompute.GalleryImageProperties{}
+	}
+	name := d.Azure.Definition
+	have := func(p *string) string {
+		if p == nil {
+			return "(not set)"
+		}
+		return *p
+	}
+	if pr.HyperVGeneration != nil && !strings.HasPrefix(gen, "(") && string(*pr.HyperVGeneration) != gen {
+		why := "the disk is " + gen
+		if d.Source == nil || d.Source.Generation == "" {
+			why = "the pipeline file says " + gen
+		}
+		return planErrorf("definition %s has hyperVGeneration %s but %s (%s): a generation %s disk cannot be published into a %s definition. "+
+			"Nothing was uploaded. Definitions are immutable: publish to a new definition (hyperVGeneration %s)",
+			name, *pr.HyperVGeneration, why, genWords(gen), strings.TrimPrefix(gen, "V"), *pr.HyperVGeneration, gen)
+	}
+	cmp := func(prop, got, want string) {
+		if !strings.EqualFold(got, want) {
+			errs = append(errs, fmt.Sprintf("%s is %s in Azure but %s in the pipeline file", prop, got, want))
+		}
+	}
+	if pr.OSType != nil {
+		cmp("osType", string(*pr.OSType), d.Image.OSType)
+	}
+	if pr.OSState != nil {
+		cmp("osState", string(*pr.OSState), d.Image.OSState)
+	}
+	if pr.Architecture != nil {
+		cmp("architecture", string(*pr.Architecture), d.Image.Architecture)
+	}
+	sec := "Standard"
+	for _, f := range pr.Features {
+		if f != nil && strings.EqualFold(deref(f.Name), "SecurityType") && f.Value != nil {
+			sec = *f.Value
+		}
+	}
+	if !strings.EqualFold(sec, d.Image.SecurityType) && !(d.Image.SecurityType == "Standard" && strings.EqualFold(sec, "TrustedLaunchSupported")) {
+		errs = append(errs, fmt.Sprintf("security type is %s in Azure but %s in the pipeline file", sec, d.Image.SecurityType))
+	}
+	if id := pr.Identifier; id != nil {
+		if d.Image.Publisher != "" {
+			cmp("publisher", have(id.Publisher), d.Image.Publisher)
+		}
+		if d.Image.Offer != "" {
+			cmp("offer", have(id.Offer), d.Image.Offer)
+		}
+		if d.Image.SKU != "" {
+			cmp("sku", have(id.SKU), d.Image.SKU)
+		}
+	}
+	if len(errs) > 0 {
+		return planErrorf("definition %s exists with different immutable properties: %s. Definitions cannot change: fix the pipeline file or publish to a new definition",
+			name, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// planSources adds the steps that produce the version's source: the blob
+// (kept when it already holds this disk) and the managed image.
+func (p *Publisher) planSources(ctx context.Context, plan *Plan, version string) error {
+	d, st := plan.d, plan.st
+	a := d.Azure
+	if a.Upload == "disk" {
+		return planErrorf("azure %q: upload = \"disk\" (direct upload to a managed disk) is not supported by publish yet; use upload = \"blob\" with a storage block", a.Name)
+	}
+	if d.Source == nil {
+		plan.Steps = append(plan.Steps, Step{Action: ActUpload, Kind: KindBlob, Name: d.blobName(version), ID: d.blobURL(version), Reason: "after the build"})
+		if a.ManagedImage {
+			plan.Steps = append(plan.Steps, Step{Action: ActCreate, Kind: KindManagedImage, Name: d.imageName(version)})
+		}
+		return nil
+	}
+	imgName := d.imageName(version)
+	if a.ManagedImage && st.rg != nil {
+		img, err := p.Clients.Images.Get(ctx, a.ResourceGroup, imgName, nil)
+		if ok, err := get(err); err != nil {
+			return fmt.Errorf("read managed image %s: %w", imgName, err)
+		} else if ok {
+			st.image = &img.Image
+			if got := tag(img.Tags, TagSourceDigest); got != d.Source.Digest {
+				return planErrorf("managed image %s already exists but was made from %s, not from this disk (%s); delete it or bump the version",
+					imgName, orUnknown(got), d.Source.Digest)
+			}
+		}
+	}
+	imageID := ResourceID{Subscription: a.Subscription, ResourceGroup: a.ResourceGroup, Image: imgName}.String()
+	if st.image != nil {
+		// The image exists and holds this disk: the blob is not needed again.
+		plan.Steps = append(plan.Steps, Step{Action: ActKeep, Kind: KindManagedImage, Name: imgName, ID: imageID})
+		return nil
+	}
+	blobURL := d.blobURL(version)
+	if p.Blobs != nil {
+		b, err := p.Blobs.Stat(ctx, blobURL)
+		if err != nil {
+			return fmt.Errorf("read blob %s: %w", blobURL, err)
+		}
+		st.blob = b
+	}
+	if st.blob != nil && st.blob.Metadata[metaDigest] == d.Source.Digest && st.blob.Size == d.Source.VHDSize {
+		plan.Steps = append(plan.Steps, Step{Action: ActKeep, Kind: KindBlob, Name: d.blobName(version), ID: blobURL, Reason: "already holds this disk"})
+	} else {
+		reason := ""
+		if st.blob != nil {
+			reason = "the blob exists but does not hold this disk (or its upload did not finish): uploaded again"
+		}
+		plan.Steps = append(plan.Steps, Step{Action: ActUpload, Kind: KindBlob, Name: d.blobName(version), ID: blobURL, Reason: reason,
+			Changes: []string{fmt.Sprintf("%d bytes (fixed VHD)", d.Source.VHDSize)}})
+	}
+	if a.ManagedImage {
+		plan.Steps = append(plan.Steps, Step{Action: ActCreate, Kind: KindManagedImage, Name: imgName, ID: imageID})
+	}
+	return nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "an unrecorded source"
+	}
+	return s
+}
+
+// planExistingVersion compares a healthy version with the file.
+func (p *Publisher) planExistingVersion(plan *Plan, v *armcompute.GalleryImageVersion, state string) {
+	a := plan.d.Azure
+	id := plan.VersionID
+	plan.Steps = append(plan.Steps, Step{Action: ActKeep, Kind: KindVersion, Name: plan.Version, ID: id, Reason: "made from this disk"})
+	pp := &armcompute.GalleryImageVersionPublishingProfile{}
+	if v.Properties != nil && v.Properties.PublishingProfile != nil {
+		pp = v.Properties.PublishingProfile
+	}
+	have := map[string]*armcompute.TargetRegion{}
+	for _, r := range pp.TargetRegions {
+		if r != nil && r.Name != nil {
+			have[config.NormalizeLocation(*r.Name)] = r
+		}
+	}
+	var added, changed []string
+	for _, want := range a.TargetRegions {
+		got, ok := have[want.Name]
+		if !ok {
+			added = append(added, fmt.Sprintf("+ region %s x%d %s", want.Name, want.Replicas, want.StorageAccountType))
+			continue
+		}
+		if got.RegionalReplicaCount != nil && *got.RegionalReplicaCount != want.Replicas {
+			changed = append(changed, fmt.Sprintf("~ region %s replicas %d -> %d", want.Name, *got.RegionalReplicaCount, want.Replicas))
+		}
+		if got.StorageAccountType != nil && !strings.EqualFold(string(*got.StorageAccountType), want.StorageAccountType) {
+			changed = append(changed, fmt.Sprintf("~ region %s storage %s -> %s", want.Name, *got.StorageAccountType, want.StorageAccountType))
+		}
+	}
+	wantRegions := map[string]bool{}
+	for _, r := range a.TargetRegions {
+		wantRegions[r.Name] = true
+	}
+	var extra []string
+	for name := range have {
+		if !wantRegions[name] {
+			extra = append(extra, name)
+		}
+	}
+	sort.Strings(extra)
+	if len(extra) > 0 {
+		plan.Warnings = append(plan.Warnings, fmt.Sprintf("version %s is also replicated to %s, which the pipeline file does not list; imgpipe does not remove replicas",
+			plan.Version, strings.Join(extra, ", ")))
+	}
+	if (pp.ExcludeFromLatest != nil && *pp.ExcludeFromLatest) != a.ExcludeFromLatest {
+		changed = append(changed, fmt.Sprintf("~ exclude_from_latest -> %v", a.ExcludeFromLatest))
+	}
+	var eol time.Time
+	if pp.EndOfLifeDate != nil {
+		eol = pp.EndOfLifeDate.UTC()
+	}
+	if !eol.Equal(a.EndOfLife) {
+		changed = append(changed, fmt.Sprintf("~ end_of_life -> %s", fmtDate(a.EndOfLife)))
+	}
+	if len(added) > 0 {
+		plan.Steps = append(plan.Steps, Step{Action: ActReplicate, Kind: KindVersion, Name: plan.Version, ID: id, Changes: append(added, changed...),
+			Reason: "new target regions are copied from the version's source, which must still be the one it was made from"})
+	} else if len(changed) > 0 {
+		plan.Steps = append(plan.Steps, Step{Action: ActUpdate, Kind: KindVersion, Name: plan.Version, ID: id, Changes: changed})
+	}
+	if len(added) > 0 || len(changed) > 0 || state != "Succeeded" || !replicationDone(v) {
+		reason := "replication still running: resume watching"
+		if len(added) > 0 || len(changed) > 0 {
+			reason = "until every region has replicated"
+		}
+		plan.Steps = append(plan.Steps, Step{Action: ActWait, Kind: KindReplication, Name: plan.Version, ID: id, Reason: reason})
+	}
+	if a.ManagedImage && !a.KeepManagedImage {
+		if img := tag(v.Tags, TagImageID); img != "" {
+			if rid, err := ParseResourceID(img); err == nil {
+				// removed only if it still exists (checked when applied)
+				plan.Steps = append(plan.Steps, Step{Action: ActDelete, Kind: KindManagedImage, Name: rid.Image, ID: img,
+					Reason: "keep_managed_image = false (if it still exists)"})
+			}
+		}
+	}
+}
+
+func fmtDate(t time.Time) string {
+	if t.IsZero() {
+		return "(none)"
+	}
+	return t.Format("2006-01-02")
+}
+
+// replicationDone reports whether every region of v has replicated.
+func replicationDone(v *armcompute.GalleryImageVersion) bool {
+	if v.Properties == nil || v.Properties.ReplicationStatus == nil {
+		return provisioning(v) == "Succeeded"
+	}
+	rs := v.Properties.ReplicationStatus
+	if rs.AggregatedState != nil {
+		return *rs.AggregatedState == armcompute.AggregatedReplicationStateCompleted
+	}
+	for _, s := range rs.Summary {
+		if s == nil || s.State == nil || *s.State != armcompute.ReplicationStateCompleted {
+			return false
+		}
+	}
+	return true
+}
+
+// regionsOf extracts per-region progress.
+func regionsOf(v *armcompute.GalleryImageVersion) []RegionProgress {
+	if v == nil || v.Properties == nil || v.Properties.ReplicationStatus == nil {
+		return nil
+	}
+	var out []RegionProgress
+	for _, s := range v.Properties.ReplicationStatus.Summary {
+		if s == nil {
+			continue
+		}
+		rp := RegionProgress{Region: config.NormalizeLocation(deref(s.Region)), Details: deref(s.Details)}
+		if s.State != nil {
+			rp.State = string(*s.State)
+		}
+		if s.Progress != nil {
+			rp.Progress = *s.Progress
+		}
+		out = append(out, rp)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Region < out[j].Region })
+	return out
+}
+
+// Text renders the plan as a diff for people.
+func (p *Plan) Text() string {
+	var b strings.Builder
+	src := "source not built yet"
+	if p.Source != nil {
+		src = "source " + shortDigest(p.Source.Digest)
+	}
+	fmt.Fprintf(&b, "Plan for azure %q: image %q as version %s (%s, generation %s)\n\n", p.Target, p.Image, p.Version, src, p.Generation)
+	counts := map[Action]int{}
+	for _, s := range p.Steps {
+		counts[s.Action]++
+		fmt.Fprintf(&b, "  %s %-9s %-15s %s", symbol(s.Action), s.Action, s.Kind, s.Name)
+		if s.Reason != "" {
+			fmt.Fprintf(&b, "  (%s)", s.Reason)
+		}
+		b.WriteString("\n")
+		for _, c := range s.Changes {
+			fmt.Fprintf(&b, "        %s\n", c)
+		}
+	}
+	for _, w := range p.Warnings {
+		fmt.Fprintf(&b, "\nwarning: %s\n", w)
+	}
+	b.WriteString("\n")
+	if !p.HasChanges() {
+		b.WriteString("No changes: Azure already matches the pipeline file.\n")
+		return b.String()
+	}
+	var parts []string
+	for _, a := range []Action{ActCreate, ActUpload, ActUpdate, ActReplicate, ActShare, ActDelete, ActWait, ActKeep} {
+		if counts[a] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[a], a))
+		}
+	}
+	fmt.Fprintf(&b, "Plan: %s.\n", strings.Join(parts, ", "))
+	return b.String()
+}
+
+func shortDigest(d string) string {
+	if i := strings.IndexByte(d, ':'); i >= 0 && len(d) > i+13 {
+		return d[:i+13]
+	}
+	return d
+}
+
+func symbol(a Action) string {
+	switch a {
+	case ActCreate, ActUpload, ActShare:
+		return "+"
+	case ActUpdate, ActReplicate:
+		return "~"
+	case ActDelete:
+		return "-"
+	case ActWait:
+		return ">"
+	}
+	return "="
+}
+
+// errNoSource is returned by Apply when the plan was made without a source.
+var errNoSource = errors.New("the image has not been built yet: run the build first, or set source in the image block")

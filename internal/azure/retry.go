@@ -1,0 +1,133 @@
+package azure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+)
+
+// Consistency is the bounded retry for Azure's eventual consistency, the one
+// thing azcore's retry policy cannot see: ARM keeps answering 409
+// CannotDeleteResource for a while after the last child was deleted, and a
+// child PUT may get 404 (parent not found) right after its parent was made.
+// Everything else (429, 5xx, resets) is azcore's job and is not retried here.
+type Consistency struct {
+	Window  time.Duration // total time to keep trying; default 3 minutes
+	Initial time.Duration // first back-off; default 1 s (doubles up to Max)
+	Max     time.Duration // default 15 s
+}
+
+func (c Consistency) withDefaults() Consistency {
+	if c.Window <= 0 {
+		c.Window = 3 * time.Minute
+	}
+	if c.Initial <= 0 {
+		c.Initial = time.Second
+	}
+	if c.Max <= 0 {
+		c.Max = 15 * time.Second
+	}
+	return c
+}
+
+// isConsistencyLag reports whether err is one of the answers that mean
+// "ARM has not caught up yet".
+func isConsistencyLag(err error) bool {
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		return false
+	}
+	switch {
+	case re.StatusCode == http.StatusConflict && re.ErrorCode == "CannotDeleteResource":
+		return true
+	case re.StatusCode == http.StatusNotFound && re.ErrorCode == "ParentResourceNotFound":
+		return true
+	case re.StatusCode == http.StatusNotFound && re.RawResponse != nil && re.RawResponse.Request != nil &&
+		(re.RawResponse.Request.Method == http.MethodPut || re.RawResponse.Request.Method == http.MethodPatch) &&
+		re.ErrorCode != "ResourceGroupNotFound" && re.ErrorCode != "SubscriptionNotFound":
+		// a child PUT answered "not found": its parent, created a moment ago, is not visible yet
+		return true
+	}
+	return false
+}
+
+// do runs op until it succeeds, fails for another reason, or the window ends
+// (then the last error is returned, wrapped with what was being done).
+func (c Consistency) do(ctx context.Context, what string, op func(context.Context) error) error {
+	c = c.withDefaults()
+	deadline := time.Now().Add(c.Window)
+	wait := c.Initial
+	for attempt := 1; ; attempt++ {
+		err := op(ctx)
+		if err == nil || !isConsistencyLag(err) {
+			return err
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return fmt.Errorf("%s: Azure still answered this after %s of retrying (eventual consistency window exceeded; run the command again): %w", what, c.Window, err)
+		}
+		slog.Info("azure: eventual consistency, retrying", "what", what, "attempt", attempt, "wait", wait, "err", shortErr(err))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait *= 2
+		if wait > c.Max {
+			wait = c.Max
+		}
+	}
+}
+
+// shortErr is a one-line form of an Azure error for logs.
+func shortErr(err error) string {
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		return fmt.Sprintf("%d %s", re.StatusCode, re.ErrorCode)
+	}
+	return err.Error()
+}
+
+// isNotFound reports a 404 answer.
+func isNotFound(err error) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.StatusCode == http.StatusNotFound
+}
+
+// isTransient reports failures a fresh attempt of the whole publish may cure:
+// a long-running operation that ended Failed/Canceled, or a 5xx/429 that
+// outlasted azcore's own retries.
+func isTransient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pe *PlanError
+	if errors.As(err, &pe) {
+		return false
+	}
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		if re.StatusCode == http.StatusTooManyRequests || re.StatusCode >= 500 {
+			return true
+		}
+		// LRO failures surface with the status of the last poll (200) and
+		// the operation's error code.
+		if re.StatusCode == http.StatusOK || re.StatusCode == http.StatusAccepted || re.StatusCode == http.StatusCreated {
+			return true
+		}
+		return isConsistencyLag(err)
+	}
+	var ve *versionFailedError
+	if errors.As(err, &ve) {
+		return true
+	}
+	// connection-level errors (resets) that outlasted azcore's retries
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne)
+}

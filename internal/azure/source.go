@@ -1,0 +1,74 @@
+package azure
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/zeebo/blake3"
+
+	"imgpipe/internal/disk"
+)
+
+// Source describes the local disk image being published.
+type Source struct {
+	Path string `json:"path"`
+	// Digest identifies the bytes of the source file ("blake3:HEX"). It is
+	// recorded on the blob, the managed image and the version, so a re-run
+	// knows what it already made from this very disk.
+	Digest string `json:"digest"`
+	// Generation is what the partition table says ("V1", "V2"), or "" when
+	// it cannot tell.
+	Generation string `json:"generation,omitempty"`
+	// GenerationErr says why Generation is empty.
+	GenerationErr string `json:"generation_error,omitempty"`
+	// VHDSize is the size of the Azure-ready fixed VHD made from the source.
+	VHDSize int64 `json:"vhd_size"`
+}
+
+// InspectSource opens the disk image at path, detects its Hyper-V generation
+// and hashes the file.
+func InspectSource(ctx context.Context, path string) (*Source, error) {
+	img, err := disk.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the image source: %w", err)
+	}
+	defer img.Close()
+	s := &Source{Path: path, VHDSize: disk.AzureVHD(img).Size()}
+	if g, err := disk.DetectGeneration(img); err == nil {
+		s.Generation = string(g)
+	} else {
+		s.GenerationErr = err.Error()
+	}
+	s.Digest, err = fileDigest(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func fileDigest(ctx context.Context, path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("hash the image source: %w", err)
+	}
+	defer f.Close()
+	h := blake3.New()
+	buf := make([]byte, 1<<20)
+	for {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		n, err := f.Read(buf)
+		h.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("hash the image source: %w", err)
+		}
+	}
+	return "blake3:" + hex.EncodeToString(h.Sum(nil)), nil
+}
