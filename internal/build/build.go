@@ -50,9 +50,9 @@ type Options struct {
 	// OnLine receives every machine-readable line as it arrives (progress).
 	// Lines Packer did not write in machine-readable form arrive as Type "raw".
 	OnLine func(Line)
-	// Inspect, when set, tells the format, virtual size and Hyper-V
-	// generation of an artifact file; it returns ok=false for files that
-	// are not disk images it knows.
+	// Inspect tells the format, virtual size and Hyper-V generation of an
+	// artifact file, or ok=false for files that are not disk images.
+	// Default: InspectDisk.
 	Inspect func(path string) (DiskInfo, bool)
 }
 
@@ -310,13 +310,11 @@ func describe(ctx context.Context, path string, b ManifestBuild, o Options) (Art
 	}
 	a.SHA256, a.Size = sum, size
 	a.OS = cmpOr(b.CustomData["os"], o.OS)
-	info, ok := DiskInfo{}, false
-	if o.Inspect != nil {
-		info, ok = o.Inspect(path)
+	inspect := o.Inspect
+	if inspect == nil {
+		inspect = InspectDisk
 	}
-	if !ok {
-		info, ok = sniffDisk(path, b, o)
-	}
+	info, ok := inspect(path)
 	if !ok {
 		return a, nil
 	}
@@ -337,41 +335,6 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
-}
-
-// sniffDisk recognises disk files by their signatures when no Inspect
-// function is given: VHDX, VHD, qcow2, and raw by extension (.raw, .img).
-func sniffDisk(path string, b ManifestBuild, o Options) (DiskInfo, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return DiskInfo{}, false
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return DiskInfo{}, false
-	}
-	head := make([]byte, 8)
-	f.ReadAt(head, 0)
-	foot := make([]byte, 8)
-	if st.Size() >= 512 {
-		f.ReadAt(foot, st.Size()-512)
-	}
-	switch {
-	case string(head) == "vhdxfile":
-		return DiskInfo{Format: "vhdx"}, true
-	case string(foot) == "conectix":
-		return DiskInfo{Format: "vhd-fixed", VirtualSize: st.Size() - 512}, true
-	case string(head) == "conectix":
-		return DiskInfo{Format: "vhd-dynamic"}, true
-	case string(head[:4]) == "QFI\xfb":
-		return DiskInfo{Format: "qcow2"}, true
-	}
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".raw", ".img":
-		return DiskInfo{Format: "raw", VirtualSize: st.Size()}, true
-	}
-	return DiskInfo{}, false
 }
 
 func templateFiles(tmpl string) ([]FileHash, error) {
