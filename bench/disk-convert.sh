@@ -31,15 +31,15 @@ SRC="$WORK/src.vhdx"
 echo "== making a ${VIRT_GIB} GiB dynamic VHDX with ${DATA_MIB} MiB of scattered data"
 RAW="$WORK/src.raw"
 truncate -s "${VIRT_GIB}G" "$RAW"
-# 4 MiB pieces of random data at scattered 1 MiB-aligned offsets, and in each
-# piece a 1 MiB stretch of written zeros (as file systems leave them).
+# 4 MiB pieces of random data at scattered 1 MiB-aligned offsets, each
+# followed by 512 KiB of written zeros (as file systems leave them).
 PIECES=$((DATA_MIB / 4))
 SLOT=$((VIRT_GIB * 1024 / PIECES)) # MiB of virtual space per piece
-if [ "$SLOT" -lt 5 ]; then echo "too much data for the virtual size" >&2; exit 1; fi
+if [ "$SLOT" -lt 6 ]; then echo "too much data for the virtual size" >&2; exit 1; fi
 for ((i = 0; i < PIECES; i++)); do
-  off=$((i * SLOT + (i * 7919) % (SLOT - 4)))
-  head -c $((3 << 20)) /dev/urandom | dd of="$RAW" bs=1M seek="$off" conv=notrunc status=none
-  dd if=/dev/zero of="$RAW" bs=1M count=1 seek=$((off + 3)) conv=notrunc status=none
+  off=$((i * SLOT + (i * 7919) % (SLOT - 5)))
+  head -c $((4 << 20)) /dev/urandom | dd of="$RAW" bs=1M seek="$off" conv=notrunc status=none
+  dd if=/dev/zero of="$RAW" bs=512K count=1 seek=$(((off + 4) * 2)) conv=notrunc status=none
 done
 qemu-img convert -f raw -O vhdx -o subformat=dynamic "$RAW" "$SRC"
 rm -f "$RAW"
@@ -56,14 +56,15 @@ cat "$SRC" >/dev/null
 echo "== timing ($RUNS runs each)"
 if command -v hyperfine >/dev/null; then
   hyperfine --runs "$RUNS" --warmup 1 --export-json "$WORK/hyperfine.json" \
-    --prepare "rm -f $OUT_I $OUT_Q" -n imgpipe "$CMD_I" -n qemu-img "$CMD_Q"
+    --prepare "rm -f $OUT_I $OUT_Q; sync" -n imgpipe "$CMD_I" -n qemu-img "$CMD_Q"
   # medians from hyperfine's JSON export (one "median" per command, in order)
-  read -r T_I T_Q < <(grep -o '"median": *[0-9.e+-]*' "$WORK/hyperfine.json" | awk -F: '{printf "%s ", $2}')
+  read -r T_I T_Q < <(grep -o '"median": *[0-9.e+-]*' "$WORK/hyperfine.json" | awk -F: '{printf "%s ", $2} END {print ""}')
 else
   median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
   runs() {
     for ((r = 0; r < RUNS; r++)); do
       rm -f "$OUT_I" "$OUT_Q"
+      sync
       /usr/bin/time -f %e -o "$WORK/t" bash -c "$1" >/dev/null
       cat "$WORK/t"
     done | median
@@ -75,6 +76,7 @@ fi
 echo "== peak RSS (one run each, /usr/bin/time -v)"
 rss() {
   rm -f "$2"
+  sync
   /usr/bin/time -v -o "$WORK/tv" bash -c "exec $1" >/dev/null
   awk -F: '/Maximum resident set size/ {gsub(/ /,"",$2); print $2}' "$WORK/tv"
 }
