@@ -1,0 +1,164 @@
+package azure
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"imgpipe/internal/azemu"
+	"imgpipe/internal/azemu/azemutest"
+	"imgpipe/internal/config"
+	"imgpipe/internal/testenv"
+)
+
+// makeDisk writes a small disk image with a partition table of the given
+// generation ("V1": MBR with boot code; "V2": protective MBR + GPT with an
+// EFI System Partition) and some data, and converts it to VHDX with
+// qemu-img. seed changes the data (a "rebuilt" image).
+func makeDisk(t testing.TB, gen string, seed byte) string {
+	t.Helper()
+	qemu := testenv.RequireTool(t, "qemu-img")
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "disk.raw")
+	const size = 8 << 20
+	buf := make([]byte, 64<<10)
+	switch gen {
+	case "V1":
+		for i := 0; i < 440; i++ {
+			buf[i] = 0xEB // boot code
+		}
+		e := buf[446:]
+		e[0], e[4] = 0x80, 0x83
+		binary.LittleEndian.PutUint32(e[8:], 2048)
+		binary.LittleEndian.PutUint32(e[12:], size/512-2048)
+	case "V2":
+		e := buf[446:]
+		e[4] = 0xEE
+		binary.LittleEndian.PutUint32(e[8:], 1)
+		binary.LittleEndian.PutUint32(e[12:], size/512-1)
+		h := buf[512:]
+		copy(h, "EFI PART")
+		binary.LittleEndian.PutUint32(h[8:], 0x00010000)
+		binary.LittleEndian.PutUint32(h[12:], 92)
+		binary.LittleEndian.PutUint64(h[72:], 2)   // entries LBA
+		binary.LittleEndian.PutUint32(h[80:], 128) // entries
+		binary.LittleEndian.PutUint32(h[84:], 128) // entry size
+		esp := []byte{0x28, 0x73, 0x2A, 0xC1, 0x1F, 0xF8, 0xD2, 0x11, 0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E, 0xC9, 0x3B}
+		copy(buf[1024:], esp)
+	}
+	buf[510], buf[511] = 0x55, 0xAA
+	f, err := os.Create(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	data := []byte(strings.Repeat(fmt.Sprintf("imgpipe test data %d ", seed), 4096))
+	if _, err := f.WriteAt(data, 3<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	vhdx := filepath.Join(dir, "disk.vhdx")
+	if out, err := exec.Command(qemu, "convert", "-f", "raw", "-O", "vhdx", raw, vhdx).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img convert: %v\n%s", err, out)
+	}
+	return vhdx
+}
+
+// testEnv is azemu + Azurite and a Publisher wired to them through the real SDK.
+type testEnv struct {
+	emu *azemutest.Env
+	pub *Publisher
+	sub string
+}
+
+func startEnv(t *testing.T, opts azemu.Options) *testEnv {
+	t.Helper()
+	env := azemutest.StartWithAzurite(t, opts)
+	clients, err := NewClients(env.SubscriptionID, env.Credential(), env.ClientOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	access := BlobAccess{AccountName: env.Azurite.AccountName, AccountKey: env.Azurite.AccountKey}
+	return &testEnv{emu: env, sub: env.SubscriptionID, pub: &Publisher{
+		Clients:      clients,
+		Blobs:        NewBlobStore(access),
+		Uploader:     &TransferUploader{A: access},
+		PollInterval: 50 * time.Millisecond,
+		Consistency:  Consistency{Window: 20 * time.Second, Initial: 50 * time.Millisecond, Max: 500 * time.Millisecond},
+		RunID:        "test-run",
+	}}
+}
+
+// pipeline is an HCL pipeline file for the test environment; extra goes
+// into the azure block, imageExtra into the image block.
+func (e *testEnv) pipeline(t *testing.T, source, imageExtra, extra string) *config.File {
+	t.Helper()
+	src := fmt.Sprintf(`
+image "web" {
+  source  = %q
+  os_type = "Linux"
+  %s
+}
+azure "test" {
+  subscription   = %q
+  resource_group = "rg-images"
+  location       = "westeurope"
+  storage {
+    account       = "devstoreaccount1"
+    container     = "vhds"
+    blob_endpoint = %q
+  }
+  gallery    = "gal"
+  definition = "web"
+  version    = "1.0.0"
+  target_region "westeurope" {
+    replicas = 2
+  }
+  target_region "northeurope" {}
+  target_region "eastus" {
+    storage_account_type = "Standard_ZRS"
+  }
+  replication_timeout = "1m"
+  %s
+}
+`, source, imageExtra, e.sub, e.emu.Azurite.BlobEndpoint, extra)
+	f, err := config.Parse([]byte(src), filepath.Join(t.TempDir(), "pipeline.hcl"))
+	if err != nil {
+		t.Fatalf("pipeline: %v", err)
+	}
+	return f
+}
+
+func (e *testEnv) desired(t *testing.T, f *config.File) *Desired {
+	t.Helper()
+	a, err := f.AzureTarget("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := f.Image(a.Image)
+	src, err := InspectSource(context.Background(), img.Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Desired{Image: *img, Azure: *a, Source: src}
+}
+
+// resources lists what exists in the emulator (ids), for before/after comparisons.
+func (e *testEnv) resources() []string {
+	var out []string
+	for _, id := range e.emu.Server.ResourceIDs("") {
+		out = append(out, strings.ToLower(id))
+	}
+	return out
+}

@@ -1,0 +1,164 @@
+package azure
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"imgpipe/internal/azemu"
+	"imgpipe/internal/progress"
+)
+
+func actions(p *Plan) []string {
+	var out []string
+	for _, s := range p.Steps {
+		out = append(out, string(s.Action)+" "+string(s.Kind))
+	}
+	return out
+}
+
+func TestPublishFromNothingThenNoOp(t *testing.T) {
+	e := startEnv(t, azemu.Options{})
+	ctx := context.Background()
+	d := e.desired(t, e.pipeline(t, makeDisk(t, "V2", 1), "", ""))
+	if d.Source.Generation != "V2" {
+		t.Fatalf("generation = %q (%s)", d.Source.Generation, d.Source.GenerationErr)
+	}
+	plan, err := e.pub.Plan(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"create resource_group", "create gallery", "create definition", "upload blob", "create managed_image", "create version", "wait replication"}
+	if got := actions(plan); !slices.Equal(got, want) {
+		t.Fatalf("plan = %v, want %v\n%s", got, want, plan.Text())
+	}
+	var regionsSeen []RegionProgress
+	e.pub.OnEvent = func(ev Event) {
+		if len(ev.Regions) > 0 {
+			regionsSeen = ev.Regions
+		}
+	}
+	res, err := e.pub.Apply(ctx, plan)
+	if err != nil {
+		t.Fatalf("publish: %v\n%s", err, Explain(err))
+	}
+	if len(res.Regions) != 3 {
+		t.Fatalf("regions = %+v", res.Regions)
+	}
+	for _, r := range res.Regions {
+		if r.State != "Completed" || r.Progress != 100 {
+			t.Errorf("region %+v not complete", r)
+		}
+	}
+	if len(regionsSeen) != 3 {
+		t.Errorf("no per-region progress events: %+v", regionsSeen)
+	}
+	vid := d.id("1.0.0").String()
+	if st := e.emu.Server.ProvisioningState(vid); st != "Succeeded" {
+		t.Fatalf("version state %q", st)
+	}
+	// the definition carries the disk's generation
+	def, err := e.pub.Clients.Definitions.Get(ctx, "rg-images", "gal", "web", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := string(*def.Properties.HyperVGeneration); g != "V2" {
+		t.Fatalf("definition generation %s", g)
+	}
+	// the version records its source
+	v, err := e.pub.Clients.Versions.Get(ctx, "rg-images", "gal", "web", "1.0.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{TagSourceDigest, TagBlobMD5, TagBlobSize, TagImageID, TagBlobURL} {
+		if tag(v.Tags, k) == "" {
+			t.Errorf("version lacks tag %s: %v", k, v.Tags)
+		}
+	}
+	before := e.resources()
+
+	// second publish: nothing to do
+	plan2, err := e.pub.Plan(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan2.HasChanges() {
+		t.Fatalf("second plan has changes:\n%s", plan2.Text())
+	}
+	if !strings.Contains(plan2.Text(), "No changes") {
+		t.Fatalf("text:\n%s", plan2.Text())
+	}
+	if _, err := e.pub.Apply(ctx, plan2); err != nil {
+		t.Fatal(err)
+	}
+	if after := e.resources(); !slices.Equal(before, after) {
+		t.Fatalf("no-op publish changed resources:\n%v\n%v", before, after)
+	}
+
+	// the same version name from another disk is refused, before any change
+	d2 := e.desired(t, e.pipeline(t, makeDisk(t, "V2", 2), "", ""))
+	if _, err := e.pub.Plan(ctx, d2); err == nil || !strings.Contains(err.Error(), "bump the version") {
+		t.Fatalf("other disk, same version: %v", err)
+	}
+	// next-patch makes 1.0.1 for it, and resumes that same version on a re-run
+	d3 := e.desired(t, e.pipeline(t, d2.Source.Path, "", ""))
+	d3.Azure.Version = "next-patch"
+	p3, err := e.pub.Plan(ctx, d3)
+	if err != nil || p3.Version != "1.0.1" {
+		t.Fatalf("next-patch: %v %v", p3, err)
+	}
+	d4 := *d
+	d4.Azure.Version = "next-patch"
+	p4, err := e.pub.Plan(ctx, &d4)
+	if err != nil || p4.Version != "1.0.0" || p4.HasChanges() {
+		t.Fatalf("next-patch of the published disk should be the existing 1.0.0: %v %v", p4, err)
+	}
+}
+
+func TestGen2IntoV1DefinitionRefusedBeforeUpload(t *testing.T) {
+	e := startEnv(t, azemu.Options{})
+	ctx := context.Background()
+	// a V1 definition made by publishing a V1 disk
+	d1 := e.desired(t, e.pipeline(t, makeDisk(t, "V1", 1), "", ""))
+	if _, err := e.pub.Publish(ctx, d1); err != nil {
+		t.Fatalf("publish V1: %v", err)
+	}
+	// now a V2 disk as 2.0.0 into the same definition
+	d2 := e.desired(t, e.pipeline(t, makeDisk(t, "V2", 2), "", ""))
+	d2.Azure.Version = "2.0.0"
+	uploads := 0
+	e.pub.Uploader = countingUploader{e.pub.Uploader, &uploads}
+	before := e.resources()
+	_, err := e.pub.Publish(ctx, d2)
+	var pe *PlanError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "hyperVGeneration V1") || !strings.Contains(err.Error(), "Nothing was uploaded") {
+		t.Fatalf("Gen2 into V1: %v", err)
+	}
+	if uploads != 0 {
+		t.Fatalf("%d uploads before the refusal", uploads)
+	}
+	if after := e.resources(); !slices.Equal(before, after) {
+		t.Fatalf("resources changed:\n%v\n%v", before, after)
+	}
+	blob, err := e.pub.Blobs.Stat(ctx, d2.blobURL("2.0.0"))
+	if err != nil || blob != nil {
+		t.Fatalf("blob of the refused version exists: %+v %v", blob, err)
+	}
+	// and the file saying V1 about a V2 disk is a conflict too
+	d3 := e.desired(t, e.pipeline(t, d2.Source.Path, `hyperv_generation = "V1"`, ""))
+	if _, err := e.pub.Plan(ctx, d3); err == nil || !strings.Contains(err.Error(), "says hyperv_generation") {
+		t.Fatalf("file/disk conflict: %v", err)
+	}
+}
+
+type countingUploader struct {
+	u Uploader
+	n *int
+}
+
+func (c countingUploader) UploadToBlob(ctx context.Context, src, u string, p progress.Func) (UploadResult, error) {
+	*c.n++
+	return c.u.UploadToBlob(ctx, src, u, p)
+}
