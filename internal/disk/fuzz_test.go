@@ -41,7 +41,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		copy(lg[:], "fuzz-fuzz-fuzz-!")
 		dirtyVHDX(t, vhdx, lg,
 			craftLogEntry(5, 0, lg, 4<<20, 6<<20, []logWrite{{fileOff: 4 << 20, data: randomSector(3)}, {fileOff: 4<<20 + 8192, zeroLen: 8192}}),
-			craftLogEntry(6, 0, lg, 4<<20, 6<<20, []logWrite{{fileOff: 3 << 20, data: randomSector(4)}}))
+			craftLogEntry(6, 0, lg, 4<<20, 6<<20, []logWrite{{fileOff: 5<<20 + 4096, data: randomSector(4)}}))
 		dirty, _ := os.ReadFile(vhdx)
 		blk := randomSector(5)
 		dyn := buildDynamicVHD(64<<10+512, 16<<10, map[int][]byte{0: blk, 4: blk[:512]}, map[int][]byte{0: {0xA5, 0x5A}})
