@@ -175,12 +175,12 @@ func FuzzVHDX(f *testing.F) {
 	f.Add(uint8(0), uint32(0), []byte{}, uint32(0), false)
 	f.Add(uint8(1), uint32(0), []byte{}, uint32(0), false)
 	f.Add(uint8(0), uint32(64<<10+8), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, uint32(0), true) // header sequence
-	f.Add(uint8(0), uint32(2<<20+64<<10+8), []byte{0, 0, 0, 0, 0, 0, 0, 0x40}, uint32(0), false)              // virtual size 2^62
-	f.Add(uint8(0), uint32(192<<10+16+24), []byte{0xff, 0xff, 0xff, 0x7f}, uint32(0), true)                  // huge BAT region
-	f.Add(uint8(1), uint32(1<<20+12), []byte{0, 0, 0, 0}, uint32(0), true)                                   // log tail loop
-	f.Add(uint8(1), uint32(1<<20+100), []byte{1}, uint32(0), false)                                          // corrupt log entry
-	f.Add(uint8(0), uint32(0), []byte{}, uint32(300<<10), false)                                             // truncated
-	f.Add(uint8(0), uint32(3<<20), []byte{0x06, 0, 0, 0, 0, 0, 0, 0x10}, uint32(0), false)                   // BAT entry far away
+	f.Add(uint8(0), uint32(2<<20+64<<10+8), []byte{0, 0, 0, 0, 0, 0, 0, 0x40}, uint32(0), false)               // virtual size 2^62
+	f.Add(uint8(0), uint32(192<<10+16+24), []byte{0xff, 0xff, 0xff, 0x7f}, uint32(0), true)                    // huge BAT region
+	f.Add(uint8(1), uint32(1<<20+12), []byte{0, 0, 0, 0}, uint32(0), true)                                     // log tail loop
+	f.Add(uint8(1), uint32(1<<20+100), []byte{1}, uint32(0), false)                                            // corrupt log entry
+	f.Add(uint8(0), uint32(0), []byte{}, uint32(300<<10), false)                                               // truncated
+	f.Add(uint8(0), uint32(3<<20), []byte{0x06, 0, 0, 0, 0, 0, 0, 0x10}, uint32(0), false)                     // BAT entry far away
 	f.Fuzz(func(t *testing.T, base uint8, off uint32, patch []byte, trunc uint32, fix bool) {
 		fuzzImage(t, base, off, patch, trunc, fix, []int{0, 1})
 	})
@@ -190,13 +190,13 @@ func FuzzVHD(f *testing.F) {
 	fuzzSeeds(f)
 	f.Add(uint8(0), uint32(0), []byte{}, uint32(0), false)
 	f.Add(uint8(1), uint32(0), []byte{}, uint32(0), false)
-	f.Add(uint8(0), uint32(48), []byte{0x40, 0, 0, 0, 0, 0, 0, 0}, uint32(0), true)      // 2^62 virtual size
-	f.Add(uint8(0), uint32(512+28), []byte{0x7f, 0xff, 0xff, 0xff}, uint32(0), true)     // huge BAT
-	f.Add(uint8(0), uint32(512+16), []byte{0, 0, 0, 0, 0, 0, 0, 0}, uint32(0), true)     // BAT on the footer copy
-	f.Add(uint8(0), uint32(1536), []byte{0, 0, 0, 3, 0, 0, 0, 3}, uint32(0), false)      // two blocks sharing space
-	f.Add(uint8(0), uint32(512+16), []byte{0, 0, 0, 0, 0, 0, 2, 0}, uint32(0), true)     // BAT pointing at header
-	f.Add(uint8(1), uint32(0), []byte{}, uint32(1000), false)                            // truncated fixed
-	f.Add(uint8(0), uint32(60), []byte{0, 0, 0, 4}, uint32(0), true)                     // differencing
+	f.Add(uint8(0), uint32(48), []byte{0x40, 0, 0, 0, 0, 0, 0, 0}, uint32(0), true)  // 2^62 virtual size
+	f.Add(uint8(0), uint32(512+28), []byte{0x7f, 0xff, 0xff, 0xff}, uint32(0), true) // huge BAT
+	f.Add(uint8(0), uint32(512+16), []byte{0, 0, 0, 0, 0, 0, 0, 0}, uint32(0), true) // BAT on the footer copy
+	f.Add(uint8(0), uint32(1536), []byte{0, 0, 0, 3, 0, 0, 0, 3}, uint32(0), false)  // two blocks sharing space
+	f.Add(uint8(0), uint32(512+16), []byte{0, 0, 0, 0, 0, 0, 2, 0}, uint32(0), true) // BAT pointing at header
+	f.Add(uint8(1), uint32(0), []byte{}, uint32(1000), false)                        // truncated fixed
+	f.Add(uint8(0), uint32(60), []byte{0, 0, 0, 4}, uint32(0), true)                 // differencing
 	f.Fuzz(func(t *testing.T, base uint8, off uint32, patch []byte, trunc uint32, fix bool) {
 		fuzzImage(t, base, off, patch, trunc, fix, []int{2, 3})
 	})
