@@ -279,6 +279,13 @@ func diskMarker(d *armcompute.Disk) string {
 	return ""
 }
 
+func diskState(d *armcompute.Disk) string {
+	if d.Properties == nil || d.Properties.DiskState == nil {
+		return "in an unknown state"
+	}
+	return string(*d.Properties.DiskState)
+}
+
 func diskUploadSize(d *armcompute.Disk) int64 {
 	if d.Properties == nil || d.Properties.CreationData == nil {
 		return 0
@@ -303,6 +310,12 @@ func (t *DiskTarget) Prepare(ctx context.Context, size int64, resume *Checkpoint
 		}
 		if m := diskMarker(&got.Disk); m != resume.Marker {
 			return nil, "", fmt.Errorf("%w: %s was recreated (unique id %q, checkpoint %q); delete the checkpoint to upload from the start", ErrTargetChanged, t.Identity(), m, resume.Marker)
+		}
+		// Azure grants upload (Write) access only to a disk in ReadyToUpload;
+		// once access was granted and not revoked (the process was killed),
+		// or revoked (which ends the upload), no new write SAS can be had.
+		if st := diskState(&got.Disk); st != string(armcompute.DiskStateReadyToUpload) {
+			return nil, "", fmt.Errorf("%w: %s is %s, and Azure gives upload access only to a disk in ReadyToUpload: delete the disk, delete the checkpoint, and upload again", ErrTargetChanged, t.Identity(), st)
 		}
 		marker = resume.Marker
 	case exists:
