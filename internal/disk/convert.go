@@ -86,6 +86,9 @@ func Convert(ctx context.Context, src Image, path string, opt ConvertOptions) (*
 	case FormatRaw:
 		view, lay = src, identityLayout(src.Size())
 	case FormatVHDFixed:
+		if d, ok := src.(Describer); ok && d.Info().LogicalSectorSize == 4096 {
+			return nil, fmt.Errorf("%w: the source uses 4096-byte logical sectors and a VHD has 512-byte ones, so its partition table would be misread: rebuild the image with 512-byte logical sectors (for Hyper-V: New-VHD -LogicalSectorSizeBytes 512)", ErrUnsupported)
+		}
 		view = AzureVHD(nopClose{src})
 		lay = identityLayout(view.Size())
 	case FormatVHDX:

@@ -325,3 +325,43 @@ func TestConvertRefusesAndCleansUp(t *testing.T) {
 		t.Fatalf("overwritten output not ready: %+v %v", r, err)
 	}
 }
+
+// TestFourKSectors: a VHDX with 4096-byte logical sectors keeps them when
+// converted to VHDX, and is refused for a (512-byte sector) VHD.
+func TestFourKSectors(t *testing.T) {
+	dir := t.TempDir()
+	size := int64(6 << 20)
+	pats := scatteredPatterns(size, 13)
+	raw := filepath.Join(dir, "src.raw")
+	writeRaw(t, raw, size, pats)
+	p := filepath.Join(dir, "4k.vhdx")
+	if _, err := ConvertFile(context.Background(), raw, p, ConvertOptions{To: FormatVHDX, BlockSize: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// imgpipe's layout puts the logical sector size item at 64 KiB + 32 in
+	// the metadata region.
+	if _, err := f.WriteAt([]byte{0, 0x10, 0, 0}, vhdxMetaOff+64<<10+32); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	img := mustOpen(t, p)
+	if got := img.(Describer).Info().LogicalSectorSize; got != 4096 {
+		t.Fatalf("logical sector size %d", got)
+	}
+	if _, err := Convert(context.Background(), img, filepath.Join(dir, "out.vhd"), ConvertOptions{To: FormatVHDFixed}); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "512-byte logical sectors") {
+		t.Fatalf("4K source to VHD: %v", err)
+	}
+	out := filepath.Join(dir, "out.vhdx")
+	if _, err := Convert(context.Background(), img, out, ConvertOptions{To: FormatVHDX}); err != nil {
+		t.Fatal(err)
+	}
+	back := mustOpen(t, out)
+	if got := back.(Describer).Info().LogicalSectorSize; got != 4096 {
+		t.Fatalf("output logical sector size %d", got)
+	}
+	equalBytes(t, "4K VHDX round trip", readAll(t, back), expected(size, pats))
+}

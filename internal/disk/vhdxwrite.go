@@ -16,7 +16,9 @@ import (
 // (PAYLOAD_BLOCK_NOT_PRESENT reads as zeros in a dynamic VHDX), and zero
 // runs inside allocated blocks stay holes in the file.
 type vhdxLayout struct {
-	size      int64 // virtual size (a multiple of 512)
+	size      int64 // virtual size (a multiple of the logical sector)
+	logical   int64 // logical sector size, kept from the source
+	physical  int64
 	blockSize int64
 	blocks    int64
 	chunk     int64 // chunk ratio
@@ -38,16 +40,26 @@ const (
 )
 
 func newVHDXLayout(src Image, blockSize int64) (*vhdxLayout, error) {
-	size := (src.Size() + 511) &^ 511
+	logical, physical := int64(512), int64(4096)
+	if d, ok := src.(Describer); ok {
+		in := d.Info()
+		if in.LogicalSectorSize == 4096 {
+			logical = 4096
+		}
+		if in.PhysicalSectorSize == 512 || in.PhysicalSectorSize == 4096 {
+			physical = max(in.PhysicalSectorSize, logical)
+		}
+	}
+	size := (src.Size() + logical - 1) &^ (logical - 1)
 	if size == 0 {
 		return nil, fmt.Errorf("cannot write an empty VHDX: the source has no data")
 	}
 	if size > maxVirtualSize {
 		return nil, fmt.Errorf("virtual size %d is above the VHDX maximum of 64 TiB", size)
 	}
-	l := &vhdxLayout{size: size, blockSize: blockSize}
+	l := &vhdxLayout{size: size, logical: logical, physical: physical, blockSize: blockSize}
 	l.blocks = (size + blockSize - 1) / blockSize
-	l.chunk = (1 << 23) * 512 / blockSize
+	l.chunk = (1 << 23) * logical / blockSize
 	entries := l.blocks + (l.blocks-1)/l.chunk
 	l.batOff = vhdxBATOff
 	l.batLen = (entries*8 + mib - 1) &^ (mib - 1)
@@ -147,8 +159,8 @@ func (l *vhdxLayout) finish(f *os.File) (int64, error) {
 		{guidFileParams, fp, 4},
 		{guidVirtualSize, le64(uint64(l.size)), 6},
 		{guidPage83, l.diskID[:], 6},
-		{guidLogicalSect, le32(512), 6},
-		{guidPhysicalSect, le32(4096), 6},
+		{guidLogicalSect, le32(uint32(l.logical)), 6},
+		{guidPhysicalSect, le32(uint32(l.physical)), 6},
 	}
 	binary.LittleEndian.PutUint16(md[10:], uint16(len(items)))
 	at := int64(vhdxMetaTableLen)
