@@ -397,4 +397,3 @@ func ReadBaselineFile(path string) (*Baseline, error) {
 	}
 	return b, nil
 }
-

@@ -183,4 +183,3 @@ func ParseRPMHeader(blob []byte) (Package, error) {
 	}
 	return p, nil
 }
-
