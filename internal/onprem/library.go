@@ -50,6 +50,7 @@ type Metadata struct {
 	FileSize          int64             `json:"fileSize"`
 	SHA256            string            `json:"sha256"` // of the disk file's bytes, lower-case hex
 	SourceFingerprint string            `json:"sourceFingerprint,omitempty"`
+	InputSHA256       string            `json:"inputSHA256,omitempty"` // of the file given to add, before any conversion
 	Labels            map[string]string `json:"labels,omitempty"`
 	Created           time.Time         `json:"created"`
 	Revoked           bool              `json:"revoked"`
@@ -116,7 +117,12 @@ type AddOptions struct {
 	Generation        string // "V1" or "V2"
 	OS                string // "linux" or "windows"
 	SourceFingerprint string
-	Labels            map[string]string
+	// InputSHA256 is the SHA-256 of the file the user gave, when Source is
+	// a conversion of it. Re-adding a version whose recorded InputSHA256 (or
+	// SHA256) equals it is a no-op, even though a new conversion would not
+	// be byte-identical (VHDX files carry fresh GUIDs).
+	InputSHA256 string
+	Labels      map[string]string
 	// KeepLatest leaves latest.json alone (by default a newly added version
 	// becomes latest).
 	KeepLatest bool
@@ -169,18 +175,21 @@ func (l *Library) Add(ctx context.Context, o AddOptions) (*AddResult, error) {
 		Generation: o.Generation, OS: o.OS,
 		DiskFile: o.Image + "-" + o.Version + "." + ext, Format: o.Format,
 		VirtualSize: o.VirtualSize, FileSize: o.Size,
-		SourceFingerprint: o.SourceFingerprint, Labels: o.Labels,
+		SourceFingerprint: o.SourceFingerprint, InputSHA256: o.InputSHA256, Labels: o.Labels,
 	}
 
 	if existing, err := l.Get(o.Image, o.Version); err == nil {
-		// Immutability: hash the source without writing anything and compare.
-		sum, err := sparseCopy(ctx, nil, o.Source, o.Size, o.Progress)
-		if err != nil {
-			return nil, fmt.Errorf("hash %s %s: %w", o.Image, o.Version, err)
-		}
-		if sum != existing.SHA256 || o.Size != existing.FileSize {
-			return nil, fmt.Errorf("%s %s (stored sha256 %s, new %s): %w; publish the new bits under a new version",
-				o.Image, o.Version, existing.SHA256, sum, ErrVersionExists)
+		// Immutability: the same input, or the same bits, or nothing.
+		sameInput := o.InputSHA256 != "" && (o.InputSHA256 == existing.InputSHA256 || o.InputSHA256 == existing.SHA256)
+		if !sameInput {
+			sum, err := sparseCopy(ctx, nil, o.Source, o.Size, o.Progress)
+			if err != nil {
+				return nil, fmt.Errorf("hash %s %s: %w", o.Image, o.Version, err)
+			}
+			if sum != existing.SHA256 || o.Size != existing.FileSize {
+				return nil, fmt.Errorf("%s %s (stored sha256 %s, new %s): %w; publish the new bits under a new version",
+					o.Image, o.Version, existing.SHA256, sum, ErrVersionExists)
+			}
 		}
 		if err := l.Verify(ctx, o.Image, o.Version, nil); err != nil {
 			return nil, err
@@ -410,6 +419,12 @@ func (l *Library) Revoke(image, version, reason string) (*Metadata, error) {
 		}
 	}
 	return md, nil
+}
+
+// HashFile returns the SHA-256 (hex) and size of the file at path, reading
+// only its data ranges where the file system reports holes.
+func HashFile(ctx context.Context, path string, fn progress.Func) (string, int64, error) {
+	return hashFile(ctx, path, fn)
 }
 
 // Versions lists the complete versions of image, oldest first.

@@ -340,3 +340,24 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+func TestReAddSameInputAfterConversion(t *testing.T) {
+	// A converted disk (VHDX) differs byte-wise on every conversion; the
+	// input's hash is what makes a re-add idempotent.
+	l := newLib(t)
+	stored := pattern(8192, 7)
+	add := func(data []byte, input string) (*AddResult, error) {
+		return l.Add(context.Background(), AddOptions{Image: "web", Version: "1", Source: bytes.NewReader(data), Size: int64(len(data)),
+			Format: "vhdx", Generation: "V2", OS: "linux", InputSHA256: input})
+	}
+	if _, err := add(stored, "input-a"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := add(pattern(8192, 8), "input-a")
+	if err != nil || !res.Existed || res.Metadata.SHA256 != sum(stored) {
+		t.Errorf("same input, new conversion: %+v %v", res, err)
+	}
+	if _, err := add(pattern(8192, 8), "input-b"); !errors.Is(err, ErrVersionExists) {
+		t.Errorf("other input = %v, want ErrVersionExists", err)
+	}
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"imgpipe/internal/build"
+)
+
+func init() { register(newBuildCmd) }
+
+func newBuildCmd() *cobra.Command {
+	var o build.Options
+	var vars []string
+	var quiet bool
+	c := &cobra.Command{
+		Use:   "build TEMPLATE",
+		Short: "Run Packer on a template, find its disk artifacts and record their provenance",
+		Long: `build runs "packer build -machine-readable" on TEMPLATE (a .pkr.hcl or JSON
+file, or a directory of .pkr.hcl files), shows Packer's messages on stderr as
+they come, and then lists the artifacts with their provenance: the git commit
+of the template's repository (and whether the template's folder has
+uncommitted changes), the SHA-256 of the template files, the Packer version
+and run id, each artifact's SHA-256, and for disk images their format,
+virtual size and Hyper-V generation (read from the partition table, or else
+the manifest's custom_data "generation", or --generation).
+
+Artifacts are taken from the manifest post-processor's file (--manifest,
+default packer-manifest.json in the working directory) when this run wrote
+it, or else from the artifact list Packer prints. Variable values are passed
+to Packer but never recorded (they may be secrets); their names are.
+
+With --output json the whole result (artifacts and provenance) is printed as
+one JSON document, ready to be stored or handed to the next step.`,
+		Example: `  imgpipe build examples/packer/demo-debian --var version=1.0.0
+  imgpipe build template.pkr.hcl --var-file prod.pkrvars.hcl --manifest out/manifest.json --output json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Template = args[0]
+			o.Vars = map[string]string{}
+			for _, kv := range vars {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("--var %q: use --var name=value", kv)
+				}
+				o.Vars[k] = v
+			}
+			if o.Generation != "" && o.Generation != "V1" && o.Generation != "V2" {
+				return fmt.Errorf("--generation %q: use V1 or V2", o.Generation)
+			}
+			o.OnLine = func(l build.Line) {
+				if quiet {
+					return
+				}
+				if l.Type == "raw" && len(l.Data) > 0 {
+					fmt.Fprintln(os.Stderr, l.Data[0])
+					return
+				}
+				if _, text, ok := l.UI(); ok {
+					fmt.Fprintln(os.Stderr, text)
+				}
+			}
+			res, err := build.Run(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if jsonOutput() {
+				return printJSON(res)
+			}
+			var rows [][]string
+			for _, a := range res.Artifacts {
+				gen := a.Generation
+				if a.GenerationFrom != "" {
+					gen += " (" + a.GenerationFrom + ")"
+				}
+				format := a.Format
+				if format == "" {
+					format = "-"
+				}
+				rows = append(rows, []string{a.Build, a.Path, format, onpremSize(a.Size), gen, a.SHA256})
+			}
+			if err := printTable([]string{"BUILD", "ARTIFACT", "FORMAT", "SIZE", "GENERATION", "SHA256"}, rows); err != nil {
+				return err
+			}
+			p := res.Provenance
+			commit := p.GitCommit
+			switch {
+			case commit == "":
+				commit = "(not in a git repository)"
+			case p.GitDirty:
+				commit += " (uncommitted changes under the template's folder)"
+			}
+			fmt.Fprintf(stdout, "\ntemplate   %s\ncommit     %s\npacker     %s (run %s)\nbuilt      %s, %s\n",
+				p.Template, commit, p.PackerVersion, p.PackerRunUUID,
+				p.Finished.Format("2006-01-02 15:04:05Z"), p.Finished.Sub(p.Started).Round(100_000_000))
+			for _, f := range p.TemplateFiles {
+				fmt.Fprintf(stdout, "file       %s sha256 %s\n", f.Path, f.SHA256)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringArrayVar(&vars, "var", nil, "template variable name=value (repeatable)")
+	c.Flags().StringArrayVar(&o.VarFiles, "var-file", nil, "variables file (repeatable)")
+	c.Flags().StringSliceVar(&o.Only, "only", nil, "build only these builds (Packer's -only)")
+	c.Flags().StringVar(&o.WorkDir, "workdir", "", "Packer's working directory (default: the current directory)")
+	c.Flags().StringVar(&o.Manifest, "manifest", "", "manifest post-processor output, relative to --workdir (default packer-manifest.json)")
+	c.Flags().StringVar(&o.Packer, "packer", "", "packer program (default: packer on PATH)")
+	c.Flags().StringVar(&o.Generation, "generation", "", "Hyper-V generation V1/V2 for disks whose partition table does not tell")
+	c.Flags().StringVar(&o.OS, "os", "", "guest OS (linux/windows) when the manifest's custom_data does not say")
+	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "do not show Packer's messages")
+	return c
+}
