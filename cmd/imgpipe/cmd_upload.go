@@ -1,0 +1,289 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/spf13/cobra"
+
+	"imgpipe/internal/disk"
+	"imgpipe/internal/transfer"
+)
+
+func init() { register(newUploadCmd) }
+
+type uploadFlags struct {
+	blobURL, account, container, name, endpoint string
+	accountKey, connString                       string
+	diskID, location, sku, hyperVGen             string
+	resume, overwrite, noMD5                     bool
+	workers                                      int
+	verify, checkpoint                           string
+}
+
+func newUploadCmd() *cobra.Command {
+	var f uploadFlags
+	c := &cobra.Command{
+		Use:   "upload SOURCE (--blob URL | --account NAME --container C --name N | --disk ID)",
+		Short: "Upload a disk image to an Azure page blob or managed disk, sending only its data",
+		Long: `Upload streams SOURCE (VHDX, VHD or raw) to Azure as the fixed VHD Azure requires,
+without ever writing that VHD to disk: the virtual size is padded to a whole
+MiB and the 512-byte footer is appended on the fly.
+
+Only data is sent. The allocation map (VHDX/VHD block tables, the file
+system's holes for raw and fixed files) says where data may be, and within
+it every 512-byte sector that is all zeros is skipped too. The remaining
+ranges (at most 4 MiB, one Put Page each) go out through --workers parallel
+connections, retried on throttling (429), server errors and dropped
+connections.
+
+Resuming: a checkpoint next to SOURCE (SOURCE.imgpipe-upload.json, or
+--checkpoint) records the target, the source's fingerprint and the ranges
+already on the target, each made durable before the next one is started.
+After a crash or kill, run the same command with --resume: only the missing
+ranges are sent. A source or target that changed meanwhile is refused. The
+checkpoint never contains a SAS token or key, and is deleted on success.
+
+Integrity: the MD5 of the whole fixed VHD (zeros included) is computed beside
+the upload and set as the blob's Content-MD5, as Add-AzVhd does (--no-md5 to
+skip). --verify compares Get Page Ranges with the source's data ranges and
+reads back a sample (--verify, --verify=sampled) or all the data
+(--verify=full).
+
+Targets and credentials:
+  --blob URL                    a page blob URL; with a SAS query string no other
+                                credential is needed
+  --account A --container C --name N
+                                the blob CONTAINER/NAME in storage account A
+                                (--blob-endpoint for Azurite or other clouds)
+  --connection-string / AZURE_STORAGE_CONNECTION_STRING  (with --container, --name)
+  --account-key / AZURE_STORAGE_KEY                       shared key for --account
+  otherwise                     Microsoft Entra ID through DefaultAzureCredential
+                                (environment, workload identity, managed identity,
+                                Azure CLI login)
+  --disk ID                     a managed disk, created for direct upload with the
+                                exact size (--location, --disk-sku); the Hyper-V
+                                generation is detected from the partition table
+                                unless --hyperv-generation is given. Write access
+                                is revoked at the end, also after a failure.
+
+Exit status: 0 uploaded (and verified), 1 error, 3 verification found a difference.`,
+		Example: `  # SAS URL (quote it: it contains '&')
+  imgpipe upload build/image.vhdx --blob 'https://acct.blob.core.windows.net/vhds/image.vhd?sv=...&sig=...'
+
+  # storage account with your Entra ID login, verified, JSON summary
+  imgpipe upload build/image.vhdx --account acct --container vhds --name image-1.4.0.vhd --verify -o json
+
+  # Azurite (development account; its well-known key in AZURE_STORAGE_KEY)
+  imgpipe upload image.vhdx --account devstoreaccount1 \
+    --blob-endpoint http://127.0.0.1:10000/devstoreaccount1 --container vhds --name image.vhd
+
+  # managed disk, direct upload
+  imgpipe upload image.vhdx --disk /subscriptions/SUB/resourceGroups/rg/providers/Microsoft.Compute/disks/img-os --location westeurope
+
+  # after an interruption
+  imgpipe upload build/image.vhdx --account acct --container vhds --name image-1.4.0.vhd --resume`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runUpload(cmd, args[0], f)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.blobURL, "blob", "", "page blob URL, optionally with a SAS query string")
+	fl.StringVar(&f.account, "account", "", "storage account name")
+	fl.StringVar(&f.container, "container", "", "blob container")
+	fl.StringVar(&f.name, "name", "", "blob name")
+	fl.StringVar(&f.endpoint, "blob-endpoint", "", "blob service endpoint (default https://ACCOUNT.blob.core.windows.net)")
+	fl.StringVar(&f.accountKey, "account-key", "", "storage account key (prefer AZURE_STORAGE_KEY: flags show in process lists)")
+	fl.StringVar(&f.connString, "connection-string", "", "storage connection string (prefer AZURE_STORAGE_CONNECTION_STRING)")
+	fl.StringVar(&f.diskID, "disk", "", "managed disk resource id to create and upload into")
+	fl.StringVar(&f.location, "location", "", "region for a new managed disk")
+	fl.StringVar(&f.sku, "disk-sku", "Standard_LRS", "storage type of a new managed disk")
+	fl.StringVar(&f.hyperVGen, "hyperv-generation", "auto", "Hyper-V generation of a new managed disk: V1, V2 or auto (from the partition table)")
+	fl.BoolVar(&f.resume, "resume", false, "continue an interrupted upload from its checkpoint")
+	fl.BoolVar(&f.overwrite, "overwrite", false, "replace an existing page blob and discard an old checkpoint")
+	fl.BoolVar(&f.noMD5, "no-md5", false, "do not compute the MD5 of the VHD or set Content-MD5")
+	fl.IntVar(&f.workers, "workers", transfer.DefaultWorkers, "parallel Put Page requests")
+	fl.StringVar(&f.verify, "verify", "", "after the upload, compare page ranges and read back a sample (sampled) or all data (full)")
+	fl.Lookup("verify").NoOptDefVal = string(transfer.VerifySampled)
+	fl.StringVar(&f.checkpoint, "checkpoint", "", "checkpoint file (default SOURCE"+transfer.CheckpointSuffix+")")
+	return c
+}
+
+func runUpload(cmd *cobra.Command, src string, f uploadFlags) error {
+	if f.accountKey == "" {
+		f.accountKey = os.Getenv("AZURE_STORAGE_KEY")
+	}
+	if f.connString == "" {
+		f.connString = os.Getenv("AZURE_STORAGE_CONNECTION_STRING")
+	}
+	tgt, err := uploadTarget(src, f)
+	if err != nil {
+		return err
+	}
+	p, finish := newProgressBar("upload", 0)
+	res, err := transfer.Upload(cmd.Context(), src, tgt, transfer.Options{
+		Workers:    f.workers,
+		NoMD5:      f.noMD5,
+		Resume:     f.resume,
+		Overwrite:  f.overwrite,
+		Checkpoint: f.checkpoint,
+		Verify:     transfer.VerifyMode(f.verify),
+		Progress:   p,
+	})
+	finish()
+	if err != nil {
+		if res != nil && res.Checkpoint != "" && !errors.Is(err, transfer.ErrVerify) && res.BytesSent+res.ResumedBytes > 0 {
+			err = fmt.Errorf("%w\nthe upload can be continued: run the same command with --resume", err)
+		}
+		if errors.Is(err, transfer.ErrVerify) {
+			return &exitError{code: 3, err: err}
+		}
+		return err
+	}
+	if jsonOutput() {
+		return printJSON(res)
+	}
+	w := stdout
+	fmt.Fprintf(w, "uploaded %s to %s\n", res.Source, res.Target)
+	fmt.Fprintf(w, "  virtual size   %s (%d bytes, fixed VHD)\n", sizeIEC(res.VirtualSize), res.VirtualSize)
+	fmt.Fprintf(w, "  data sent      %s in %d ranges (%d retries)\n", sizeIEC(res.BytesSent), res.Ranges, res.Retries)
+	if res.Resumed {
+		fmt.Fprintf(w, "  resumed        %s already on the target\n", sizeIEC(res.ResumedBytes))
+	}
+	d := time.Duration(res.Seconds * float64(time.Second)).Round(time.Millisecond)
+	rate := ""
+	if res.Seconds > 0 {
+		rate = fmt.Sprintf(", %s/s", sizeIEC(int64(float64(res.BytesSent)/res.Seconds)))
+	}
+	fmt.Fprintf(w, "  duration       %s%s\n", d, rate)
+	if res.MD5 != "" {
+		fmt.Fprintf(w, "  Content-MD5    %s (%s; hashing took %.1fs, %.1fs after the last page)\n", res.MD5, res.MD5Hex, res.MD5Seconds, res.MD5WaitSeconds)
+	}
+	if v := res.Verify; v != nil {
+		fmt.Fprintf(w, "  verified       %s: %d page ranges match, %s read back in %d pieces\n", v.Mode, v.PageRanges, sizeIEC(v.ReadBack), v.Samples)
+	}
+	for _, s := range res.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", s)
+	}
+	return nil
+}
+
+func sizeIEC(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// uploadTarget builds the target the flags describe.
+func uploadTarget(src string, f uploadFlags) (transfer.Target, error) {
+	n := 0
+	for _, set := range []bool{f.blobURL != "", f.name != "" || f.container != "", f.diskID != ""} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, errors.New("name exactly one target: --blob URL, --container C --name N (with --account or a connection string), or --disk ID")
+	}
+	if f.diskID != "" {
+		cred, err := azidentity.NewDefaultAzureCredential(nil)
+		if err != nil {
+			return nil, fmt.Errorf("Azure credential for --disk: %w (log in with az login or set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET)", err)
+		}
+		gen := f.hyperVGen
+		if strings.EqualFold(gen, "auto") {
+			gen = ""
+			if img, err := disk.Open(src); err == nil {
+				if g, err := disk.DetectGeneration(img); err == nil {
+					gen = string(g)
+				}
+				img.Close()
+			}
+		}
+		if gen != "" && gen != "V1" && gen != "V2" {
+			return nil, fmt.Errorf("--hyperv-generation %q: use V1, V2 or auto", f.hyperVGen)
+		}
+		return transfer.NewDiskTarget(f.diskID, cred, nil, transfer.DiskOptions{Location: f.location, SKU: f.sku, HyperVGeneration: gen})
+	}
+
+	blobURL := f.blobURL
+	if blobURL == "" {
+		if f.container == "" || f.name == "" {
+			return nil, errors.New("--container and --name are both needed")
+		}
+		switch {
+		case f.account == "" && f.endpoint == "" && f.connString != "":
+			blobURL = f.container + "/" + f.name // endpoint from the connection string
+		case f.account == "" && f.endpoint == "":
+			return nil, errors.New("--container/--name need --account (or --blob-endpoint, or a connection string)")
+		default:
+			ep := strings.TrimRight(f.endpoint, "/")
+			if ep == "" {
+				ep = "https://" + f.account + ".blob.core.windows.net"
+			}
+			blobURL = ep + "/" + url.PathEscape(f.container) + "/" + escapeBlobName(f.name)
+		}
+	}
+	var cred transfer.BlobCredential
+	u, err := url.Parse(blobURL)
+	hasSAS := err == nil && u.Query().Get("sig") != ""
+	switch {
+	case hasSAS:
+	case f.accountKey != "":
+		cred.AccountName = f.account
+		if cred.AccountName == "" {
+			cred.AccountName = accountFromURL(blobURL)
+		}
+		if cred.AccountName == "" {
+			return nil, errors.New("a shared key needs the account name: pass --account")
+		}
+		cred.AccountKey = f.accountKey
+	case f.connString != "":
+		cred.ConnectionString = f.connString
+	default:
+		tc, err := azidentity.NewDefaultAzureCredential(nil)
+		if err != nil {
+			return nil, fmt.Errorf("no SAS, key or connection string given, and no Entra ID credential: %w", err)
+		}
+		cred.Token = azcore.TokenCredential(tc)
+	}
+	return transfer.NewBlobTarget(blobURL, cred, transfer.ClientConfig{})
+}
+
+func escapeBlobName(name string) string {
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return strings.Join(parts, "/")
+}
+
+// accountFromURL finds the account in https://ACCOUNT.blob.../ or, for
+// Azurite, http://127.0.0.1:10000/ACCOUNT/...
+func accountFromURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	if h, _, ok := strings.Cut(u.Hostname(), ".blob."); ok {
+		return h
+	}
+	if first, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/"); first != "" {
+		return first
+	}
+	return ""
+}
