@@ -20,11 +20,11 @@ func init() { register(newUploadCmd) }
 
 type uploadFlags struct {
 	blobURL, account, container, name, endpoint string
-	accountKey, connString                       string
-	diskID, location, sku, hyperVGen             string
-	resume, overwrite, noMD5                     bool
-	workers                                      int
-	verify, checkpoint                           string
+	accountKey, connString                      string
+	diskID, location, sku, hyperVGen            string
+	resume, overwrite, noMD5                    bool
+	workers                                     int
+	verify, checkpoint                          string
 }
 
 func newUploadCmd() *cobra.Command {
