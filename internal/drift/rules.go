@@ -11,9 +11,11 @@ import (
 // to the root ("etc", "usr/lib", or "." for everything). Globs are
 // slash-separated and relative to the root: "*", "?" and "[...]" match within
 // one path element, "**" matches any number of elements, and a pattern with no
-// slash matches the last element at any depth ("*.pyc"). An excluded directory
-// excludes everything below it. When Include is not empty, only entries
-// matching one of its globs are recorded (directories are still walked).
+// slash matches the last element at any depth ("*.pyc"). A pattern that
+// matches a directory covers everything below it: an excluded directory is
+// not walked, and when Include is not empty only entries matching one of its
+// globs, or below a directory that does, are recorded (directories are still
+// walked).
 type Rules struct {
 	Paths   []string `json:"paths"`
 	Include []string `json:"include,omitempty"`
@@ -185,12 +187,18 @@ func (m *matcher) included(name string) bool {
 	if len(m.include) == 0 {
 		return true
 	}
-	for i := range m.include {
-		if m.include[i].match(name) {
-			return true
+	for {
+		for i := range m.include {
+			if m.include[i].match(name) {
+				return true
+			}
 		}
+		i := strings.LastIndexByte(name, '/')
+		if i < 0 {
+			return false
+		}
+		name = name[:i]
 	}
-	return false
 }
 
 // cleanPaths normalises the starting points and drops those inside another.
