@@ -187,4 +187,3 @@ func changeDetail(f drift.FileChange) string {
 	}
 	return ": " + strings.Join(d, "; ")
 }
-
