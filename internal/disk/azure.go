@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"time"
 )
@@ -16,11 +17,7 @@ type identifier interface {
 }
 
 func (r *rawImage) identity() ([16]byte, time.Time) {
-	var mt time.Time
-	if st, err := r.f.Stat(); err == nil {
-		mt = st.ModTime()
-	}
-	return contentID(r), mt
+	return contentID(r), r.f.modTime()
 }
 
 // contentID derives a version-4-shaped UUID from the size and the first 64
@@ -163,7 +160,7 @@ func CheckAzureVHD(path string) (*Readiness, error) {
 	return checkAzure(f, st.Size())
 }
 
-func checkAzure(f *os.File, fileSize int64) (*Readiness, error) {
+func checkAzure(f io.ReaderAt, fileSize int64) (*Readiness, error) {
 	r := &Readiness{}
 	add := func(sev, check, msg, fix string) {
 		r.Findings = append(r.Findings, Finding{sev, check, msg, fix})

@@ -158,17 +158,21 @@ func openFile(f *os.File) (Image, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: not a regular file (block devices are not supported yet; use a file)", ErrUnsupported)
 	}
-	format, err := detect(f, st.Size())
+	return openBacking(fileBacking{f}, st.Size())
+}
+
+func openBacking(f backing, size int64) (Image, error) {
+	format, err := detect(f, size)
 	if err != nil {
 		return nil, err
 	}
 	switch format {
 	case FormatVHDX:
-		return openVHDX(f, st.Size())
+		return openVHDX(f, size)
 	case FormatVHDFixed, FormatVHDDynamic, "vhd-differencing":
-		return openVHD(f, st.Size())
+		return openVHD(f, size)
 	default:
-		return openRaw(f, st.Size())
+		return openRaw(f, size)
 	}
 }
 

@@ -365,3 +365,33 @@ func TestFourKSectors(t *testing.T) {
 	}
 	equalBytes(t, "4K VHDX round trip", readAll(t, back), expected(size, pats))
 }
+
+// BenchmarkConvertToFixedVHD converts a 1 GiB-virtual dynamic VHDX (written
+// by imgpipe) holding 64 MiB of scattered data into an Azure-ready VHD.
+// bench/disk-convert.sh runs the full-size comparison with qemu-img.
+func BenchmarkConvertToFixedVHD(b *testing.B) {
+	dir := b.TempDir()
+	size := int64(1 << 30)
+	var pats []pattern
+	for i := int64(0); i < 64; i++ {
+		p := randomSector(uint64(i))
+		data := make([]byte, 0, 1<<20)
+		for len(data) < 1<<20 {
+			data = append(data, p...)
+		}
+		pats = append(pats, pattern{i*(size/64) + i*4096, data})
+	}
+	raw := filepath.Join(dir, "src.raw")
+	writeRaw(b, raw, size, pats)
+	src := filepath.Join(dir, "src.vhdx")
+	if _, err := ConvertFile(context.Background(), raw, src, ConvertOptions{To: FormatVHDX}); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(64 << 20)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := ConvertFile(context.Background(), src, filepath.Join(dir, "out.vhd"), ConvertOptions{To: FormatVHDFixed, Overwrite: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

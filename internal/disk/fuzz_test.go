@@ -3,6 +3,7 @@ package disk
 import (
 	"context"
 	"encoding/binary"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -51,85 +52,120 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	return fuzzBases
 }
 
+// patched is an in-memory backing: a base image seen through byte
+// patches and a truncation, so that fuzzing never copies or writes the
+// multi-MiB base.
+type patched struct {
+	base    []byte
+	size    int64
+	patches []patch
+}
+
+type patch struct {
+	off int64
+	b   []byte
+}
+
+func (m *patched) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off >= m.size {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), m.size-off))
+	copy(p[:n], m.base[off:])
+	for _, pt := range m.patches {
+		s, e := max(pt.off, off), min(pt.off+int64(len(pt.b)), off+int64(n))
+		if e > s {
+			copy(p[s-off:e-off], pt.b[s-pt.off:e-pt.off])
+		}
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (m *patched) Close() error { return nil }
+func (m *patched) dataRanges(off, length int64) ([]Extent, error) {
+	return []Extent{{off, length}}, nil
+}
+func (m *patched) modTime() time.Time { return time.Time{} }
+func (m *patched) name() string       { return "fuzz input" }
+
+func (m *patched) read(off, n int64) []byte {
+	b := make([]byte, n)
+	if off+n > m.size {
+		return nil
+	}
+	_, _ = m.ReadAt(b, off)
+	return b
+}
+
 // fixChecksums recomputes every checksum imgpipe verifies, where the
-// signature is in place.
-func fixChecksums(b []byte) {
-	if len(b) >= 320<<10 && string(b[:8]) == vhdxSignature {
-		for _, off := range []int{64 << 10, 128 << 10} {
-			if string(b[off:off+4]) == "head" {
-				binary.LittleEndian.PutUint32(b[off+4:], crc32cZeroed(b[off:off+4096], 4))
+// signature is in place, as extra patches.
+func (m *patched) fixChecksums() {
+	put32 := func(off int64, v uint32, be bool) {
+		b := make([]byte, 4)
+		if be {
+			binary.BigEndian.PutUint32(b, v)
+		} else {
+			binary.LittleEndian.PutUint32(b, v)
+		}
+		m.patches = append(m.patches, patch{off, b})
+	}
+	if sig := m.read(0, 8); sig != nil && string(sig) == vhdxSignature {
+		for _, off := range []int64{64 << 10, 128 << 10} {
+			if b := m.read(off, 4096); b != nil && string(b[:4]) == "head" {
+				put32(off+4, crc32cZeroed(b, 4), false)
 			}
 		}
-		for _, off := range []int{192 << 10, 256 << 10} {
-			if string(b[off:off+4]) == "regi" {
-				binary.LittleEndian.PutUint32(b[off+4:], crc32cZeroed(b[off:off+64<<10], 4))
+		for _, off := range []int64{192 << 10, 256 << 10} {
+			if b := m.read(off, 64<<10); b != nil && string(b[:4]) == "regi" {
+				put32(off+4, crc32cZeroed(b, 4), false)
 			}
 		}
-		// log entries at the start of the log (1 MiB in imgpipe's layout)
-		for pos := 1 << 20; pos+4096 <= min(len(b), 2<<20); {
-			if string(b[pos:pos+4]) != "loge" {
+		// log entries from the start of the log (1 MiB in imgpipe's layout)
+		for pos := int64(1 << 20); pos < 2<<20; {
+			h := m.read(pos, 4096)
+			if h == nil || string(h[:4]) != "loge" {
 				break
 			}
-			n := int(binary.LittleEndian.Uint32(b[pos+8:]))
-			if n < 4096 || pos+n > len(b) {
+			n := int64(binary.LittleEndian.Uint32(h[8:]))
+			e := m.read(pos, n)
+			if n < 4096 || n > 1<<20 || e == nil {
 				break
 			}
-			binary.LittleEndian.PutUint32(b[pos+4:], crc32cZeroed(b[pos:pos+n], 4))
+			put32(pos+4, crc32cZeroed(e, 4), false)
 			pos += n
 		}
 		return
 	}
-	if len(b) >= 512 {
-		for _, off := range []int{0, len(b) - 512} {
-			if string(b[off:off+8]) == vhdCookie {
-				binary.BigEndian.PutUint32(b[off+64:], vhdChecksum(b[off:off+512], 64))
-				if off == 0 && len(b) >= 1536 && string(b[512:520]) == vhdDynCookie {
-					binary.BigEndian.PutUint32(b[512+36:], vhdChecksum(b[512:1536], 36))
-				}
-			}
+	for _, off := range []int64{0, m.size - 512} {
+		if b := m.read(off, 512); off >= 0 && b != nil && string(b[:8]) == vhdCookie {
+			put32(off+64, vhdChecksum(b, 64), true)
 		}
+	}
+	if b := m.read(512, 1024); b != nil && string(b[:8]) == vhdDynCookie {
+		put32(512+36, vhdChecksum(b, 36), true)
 	}
 }
 
-// writeSparse writes b to path, leaving all-zero 64 KiB pieces as holes.
-func writeSparse(t testing.TB, path string, b []byte) {
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for off := 0; off < len(b); off += 64 << 10 {
-		p := b[off:min(len(b), off+64<<10)]
-		if !isZero(p) {
-			if _, err := f.WriteAt(p, int64(off)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := f.Truncate(int64(len(b))); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func fuzzImage(t *testing.T, base uint8, off uint32, patch []byte, trunc uint32, fix bool, kinds []int) {
+func fuzzImage(t *testing.T, base uint8, off uint32, data []byte, trunc uint32, fix bool, kinds []int) {
 	bases := fuzzSeeds(t)
-	b := append([]byte(nil), bases[kinds[int(base)%len(kinds)]]...)
-	if len(patch) > 4096 {
-		patch = patch[:4096]
+	b := bases[kinds[int(base)%len(kinds)]]
+	if len(data) > 4096 {
+		data = data[:4096]
 	}
+	m := &patched{base: b, size: int64(len(b))}
 	if len(b) > 0 {
-		o := int(off) % len(b)
-		copy(b[o:], patch)
+		m.patches = append(m.patches, patch{int64(int(off) % len(b)), data})
 	}
 	if trunc != 0 && int(trunc) < len(b) {
-		b = b[:trunc]
+		m.size = int64(trunc)
 	}
 	if fix {
-		fixChecksums(b)
+		m.fixChecksums()
 	}
-	path := filepath.Join(t.TempDir(), "img")
-	writeSparse(t, path, b)
-	img, err := Open(path)
+	img, err := openBacking(m, m.size)
 	if err != nil {
 		return
 	}
@@ -238,6 +274,26 @@ func FuzzParsers(f *testing.F) {
 			}
 		}
 	})
+}
+
+// writeSparse writes b to path, leaving all-zero 64 KiB pieces as holes.
+func writeSparse(t testing.TB, path string, b []byte) {
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for off := 0; off < len(b); off += 64 << 10 {
+		p := b[off:min(len(b), off+64<<10)]
+		if !isZero(p) {
+			if _, err := f.WriteAt(p, int64(off)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := f.Truncate(int64(len(b))); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestFuzzSeedsAreValid keeps the fuzz bases honest: each opens, and the

@@ -4,21 +4,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 )
 
 // rawImage is a plain disk image: byte N of the file is byte N of the disk.
 // A fixed VHD is the same thing with a 512-byte footer after the data.
 type rawImage struct {
-	f      *os.File
+	f      backing
 	size   int64
 	format Format
 	info   Info
 	once   sync.Once
 }
 
-func openRaw(f *os.File, fileSize int64) (Image, error) {
+func openRaw(f backing, fileSize int64) (Image, error) {
 	return &rawImage{f: f, size: fileSize, format: FormatRaw, info: Info{
 		Format: FormatRaw, VirtualSize: fileSize, LogicalSectorSize: 512,
 		PhysicalSectorSize: 512, FileSize: fileSize,
@@ -38,7 +37,7 @@ func (r *rawImage) ReadAt(p []byte, off int64) (int, error) {
 	if n < len(q) {
 		// A file shorter than its declared size reads as zeros past its end.
 		if rerr != nil && !errors.Is(rerr, io.EOF) {
-			return n, fmt.Errorf("read %s: %w", r.f.Name(), rerr)
+			return n, fmt.Errorf("read %s: %w", r.f.name(), rerr)
 		}
 		zero(q[n:])
 	}
@@ -46,9 +45,9 @@ func (r *rawImage) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (r *rawImage) Extents() ([]Extent, error) {
-	ext, err := fileData(r.f, 0, r.size)
+	ext, err := r.f.dataRanges(0, r.size)
 	if err != nil {
-		return nil, fmt.Errorf("map allocated ranges of %s: %w", r.f.Name(), err)
+		return nil, fmt.Errorf("map allocated ranges of %s: %w", r.f.name(), err)
 	}
 	return normalize(ext, r.size), nil
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 )
@@ -276,7 +275,7 @@ func ParseDynamicHeader(b []byte) (*DynamicHeader, error) {
 
 // vhdImage reads fixed and dynamic VHDs.
 type vhdImage struct {
-	f        *os.File
+	f        backing
 	fileSize int64
 	footer   *Footer
 	size     int64
@@ -288,7 +287,7 @@ type vhdImage struct {
 	once       sync.Once
 }
 
-func openVHD(f *os.File, fileSize int64) (Image, error) {
+func openVHD(f backing, fileSize int64) (Image, error) {
 	var fb [footerSize]byte
 	if err := readFull(f, fb[:], fileSize-footerSize); err != nil {
 		return nil, fmt.Errorf("read VHD footer: %w", err)
@@ -478,7 +477,7 @@ func (v *vhdImage) readBlock(p []byte, bi, in int64) error {
 
 func (v *vhdImage) Extents() ([]Extent, error) {
 	if v.format == FormatVHDFixed {
-		ext, err := fileData(v.f, 0, v.size)
+		ext, err := v.f.dataRanges(0, v.size)
 		if err != nil {
 			return nil, err
 		}
@@ -486,7 +485,7 @@ func (v *vhdImage) Extents() ([]Extent, error) {
 	}
 	// Dynamic: allocated blocks, narrowed by their sector bitmaps and by
 	// holes in the file.
-	fileExt, err := fileData(v.f, 0, v.fileSize)
+	fileExt, err := v.f.dataRanges(0, v.fileSize)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
 	"sync"
 	"time"
 )
@@ -175,7 +174,7 @@ func parseRegionTable(b []byte) ([]vhdxRegion, error) {
 
 // vhdxImage reads dynamic and fixed VHDX files.
 type vhdxImage struct {
-	f           *os.File
+	f           backing
 	realSize    int64 // bytes in the file
 	logicalSize int64 // after log replay (the log may extend the file)
 	ov          *logOverlay
@@ -193,7 +192,7 @@ type vhdxImage struct {
 	once           sync.Once
 }
 
-func openVHDX(f *os.File, fileSize int64) (Image, error) {
+func openVHDX(f backing, fileSize int64) (Image, error) {
 	v := &vhdxImage{f: f, realSize: fileSize, logicalSize: fileSize}
 	if fileSize < 1<<20 {
 		return nil, corruptf("VHDX file is %d bytes, shorter than its 1 MiB header section", fileSize)
@@ -437,11 +436,7 @@ func (v *vhdxImage) Info() Info {
 }
 
 func (v *vhdxImage) identity() ([16]byte, time.Time) {
-	var mt time.Time
-	if st, err := v.f.Stat(); err == nil {
-		mt = st.ModTime()
-	}
-	return v.diskID.canonical(), mt
+	return v.diskID.canonical(), v.f.modTime()
 }
 
 func (v *vhdxImage) Close() error {
@@ -519,7 +514,7 @@ func (v *vhdxImage) Extents() ([]Extent, error) {
 	var fileExt []Extent
 	if v.ov == nil {
 		var err error
-		if fileExt, err = fileData(v.f, 0, v.realSize); err != nil {
+		if fileExt, err = v.f.dataRanges(0, v.realSize); err != nil {
 			return nil, err
 		}
 	}
