@@ -98,4 +98,8 @@ awk -v ti="$T_I" -v tq="$T_Q" -v ri="$RSS_I" -v rq="$RSS_Q" -v di="$DU_I" -v dq=
   printf "%-10s %10.2f %15.1f %16.1f %16.1f\n", "qemu-img", tq, rq/1024, dq/1024, sq/1048576
   printf "ratio imgpipe/qemu-img wall time: %.2f (target <= 1.0)\n", ti/tq
 }'
+echo "note: imgpipe fsyncs its output before moving it into place; qemu-img convert with"
+echo "      its default cache mode did not flush the written data (strace, qemu 7.2), so its"
+echo "      time excludes write-back. Both start after a sync with the source cached."
+echo "      The machine may be shared: expect noise between runs."
 if [ "$((RSS_I / 1024))" -ge 128 ]; then echo "imgpipe peak RSS is over 128 MiB" >&2; exit 1; fi
