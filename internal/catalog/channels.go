@@ -191,7 +191,7 @@ func (c *Catalog) Promote(ctx context.Context, req PromoteRequest) (Promotion, e
 			var missing []string
 			for _, r := range reqs {
 				if !satisfies(cps, r) {
-					s := string(r.Kind)
+					s := "a " + string(r.Kind) + " copy"
 					if r.State != "" {
 						s += " in state " + r.State
 					}
@@ -199,8 +199,8 @@ func (c *Catalog) Promote(ctx context.Context, req PromoteRequest) (Promotion, e
 				}
 			}
 			if len(missing) > 0 {
-				return fmt.Errorf("%w: %s needs a %s copy before it can go to %s (publish it there first, or change the channel's requirements)",
-					ErrRequirement, req.Ref, strings.Join(missing, " and a "), req.Channel)
+				return fmt.Errorf("%w: %s needs %s before it can go to %s (publish it there first, or change the channel's requirements)",
+					ErrRequirement, req.Ref, strings.Join(missing, " and "), req.Channel)
 			}
 		}
 		now := c.nowText()

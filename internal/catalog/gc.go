@@ -227,7 +227,7 @@ func (c *Catalog) PlanGC(ctx context.Context, p Policy, inUse InUseSource) (*GCP
 			age = now.Sub(v.BuildTime)
 		}
 		if age < p.OlderThan {
-			reasons = append(reasons, fmt.Sprintf("younger than %s", fmtAge(p.OlderThan)))
+			reasons = append(reasons, fmt.Sprintf("younger than %s", FormatAge(p.OlderThan)))
 		}
 		for _, ch := range v.Channels {
 			reasons = append(reasons, "version of channel "+ch)
@@ -257,7 +257,7 @@ func (c *Catalog) PlanGC(ctx context.Context, p Policy, inUse InUseSource) (*GCP
 		case now.Before(v.DeprecatedAt.Add(p.Grace)):
 			until := v.DeprecatedAt.Add(p.Grace)
 			plan.Waiting = append(plan.Waiting, GCKeep{Ref: v.Ref(), Until: until,
-				Reasons: []string{fmt.Sprintf("deprecated %s, grace period of %s not over", v.DeprecatedAt.Format(time.RFC3339), fmtAge(p.Grace))}})
+				Reasons: []string{fmt.Sprintf("deprecated %s, grace period of %s not over", v.DeprecatedAt.Format(time.RFC3339), FormatAge(p.Grace))}})
 		default:
 			deletions = append(deletions, cd)
 			removed[v.Ref()] = true
@@ -358,7 +358,11 @@ func dedupe(s []string) []string {
 	return out
 }
 
-func fmtAge(d time.Duration) string {
+// FormatAge writes an age the way ParseAge reads it (whole days as "30d").
+func FormatAge(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
 	if d > 0 && d%(24*time.Hour) == 0 {
 		return fmt.Sprintf("%dd", d/(24*time.Hour))
 	}

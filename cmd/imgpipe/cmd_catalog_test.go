@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"imgpipe/internal/catalog"
+)
+
+// runCatalogCLI runs imgpipe in-process and returns its stdout.
+func runCatalogCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var buf bytes.Buffer
+	old := stdout
+	stdout = &buf
+	defer func() { stdout = old }()
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(&buf)
+	root.SetErr(&buf)
+	err := root.Execute()
+	return buf.String(), err
+}
+
+// seedCatalog makes a SQLite catalog with two images, lineage, a host.
+func seedCatalog(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "catalog.db")
+	c, err := catalog.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = c.AddVersion(ctx, catalog.NewVersion{Image: "base", Version: "1.0.0"})
+	must(err)
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		_, err := c.AddVersion(ctx, catalog.NewVersion{Image: "web", Version: v, Parent: &catalog.Ref{Image: "base", Version: "1.0.0"},
+			Provenance: catalog.Provenance{GitCommit: "abc123" + v, HyperVGeneration: "V2", OSType: "Linux", ArtifactSHA256: "sha-" + v}})
+		must(err)
+	}
+	ref := catalog.Ref{Image: "web", Version: "1.0.0"}
+	put := func(cp catalog.Copy) catalog.Copy {
+		got, err := c.PutCopy(ctx, ref, cp)
+		must(err)
+		return got
+	}
+	art := put(catalog.Copy{Kind: catalog.KindArtifact, ResourceID: "out/web.vhdx", Fingerprint: "sha256:sha-1.0.0", State: catalog.StatePresent})
+	put(catalog.Copy{Kind: catalog.KindOnprem, ResourceID: `\\lib\web\1.0.0\web.vhdx`, State: catalog.StatePresent, ParentID: art.ID})
+	blob := put(catalog.Copy{Kind: catalog.KindBlob, Location: "westeurope", ResourceID: "https://acct.blob.core.windows.net/vhds/web-1.0.0.vhd", Fingerprint: "md5:x size:1048576", State: catalog.StateSucceeded, ParentID: art.ID})
+	mi := put(catalog.Copy{Kind: catalog.KindManagedImage, Location: "westeurope", ResourceID: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/images/web-1.0.0", State: catalog.StateSucceeded, ParentID: blob.ID})
+	gv := put(catalog.Copy{Kind: catalog.KindGalleryVersion, Location: "westeurope", ResourceID: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/web/versions/1.0.0", State: catalog.StateSucceeded, ParentID: mi.ID})
+	for _, r := range []string{"westeurope", "northeurope"} {
+		put(catalog.Copy{Kind: catalog.KindRegion, Location: r, ResourceID: gv.ResourceID + "#" + r, State: catalog.StateSucceeded, ParentID: gv.ID})
+	}
+	must(c.ReportHost(ctx, catalog.Host{Name: "vm-web-1", Platform: catalog.PlatformAzure, Image: "web", Version: "1.0.0"}))
+	return path
+}
+
+func TestCatalogCLI(t *testing.T) {
+	db := seedCatalog(t)
+	t.Setenv("USER", "tester")
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+		want    []string
+	}{
+		{"images", []string{"images"}, "", []string{"IMAGE", "web", "2", "1.1.0", "base"}},
+		{"versions", []string{"versions", "web"}, "", []string{"1.1.0", "1.0.0", "abc1231.0.0", "base@1.0.0"}},
+		{"versions unknown image", []string{"versions", "nope"}, "not in the catalog", nil},
+		{"show tree", []string{"show", "web", "1.0.0"}, "", []string{
+			"web 1.0.0  active", "commit      abc1231.0.0", "parent      base@1.0.0", "lineage:",
+			"artifact  out/web.vhdx  [Present]  sha256:sha-1.0.0",
+			"├── onprem  \\\\lib\\web\\1.0.0\\web.vhdx  [Present]",
+			"└── blob  westeurope  https://acct.blob.core.windows.net/vhds/web-1.0.0.vhd  [Succeeded]  md5:x size:1048576",
+			"    └── managed_image  westeurope",
+			"        └── gallery_version  westeurope",
+			"            ├── region  northeurope  [Succeeded]",
+			"            └── region  westeurope  [Succeeded]",
+		}},
+		{"show at-form", []string{"show", "web@1.1.0"}, "", []string{"web 1.1.0", "no copies recorded yet"}},
+		{"show bad ref", []string{"show", "web"}, "IMAGE@VERSION", nil},
+		{"promote prod", []string{"promote", "web", "1.0.0", "--to", "prod", "--by", "ann"}, "", []string{"prod of web: now 1.0.0 (by ann"}},
+		{"promote again is a no-op", []string{"promote", "web@1.0.0", "--to", "prod"}, "", []string{"already points at 1.0.0"}},
+		{"promote unpublished", []string{"promote", "web", "1.1.0", "--to", "prod"}, "needs a gallery_version copy in state Succeeded", nil},
+		{"promote dev", []string{"promote", "web", "1.1.0", "--to", "dev"}, "", []string{"dev of web: now 1.1.0 (by tester"}},
+		{"promote backwards", []string{"promote", "web", "1.0.0", "--to", "dev"}, "only moves forward", nil},
+		{"promote needs --to", []string{"promote", "web", "1.0.0"}, "--to", nil},
+		{"revoke needs reason", []string{"revoke", "web", "1.0.0"}, "needs a reason", nil},
+		{"revoke", []string{"revoke", "web", "1.0.0", "--reason", "CVE-2026-1"}, "", []string{
+			"revoked web@1.0.0", "exclude-from-latest-and-tag", "mark-revoked-in-library", "vm-web-1",
+			"channel prod of web still points at revoked 1.0.0"}},
+		{"versions shows revocation", []string{"versions", "web"}, "", []string{"revoked: CVE-2026-1"}},
+		{"revoke base cascade", []string{"revoke", "base@1.0.0", "--reason", "bad base", "--cascade"}, "", []string{
+			"revoked base@1.0.0", "revoked web@1.1.0", "already revoked web@1.0.0"}},
+		{"runs", []string{"runs"}, "", []string{"revoke", "base", "succeeded", "tester"}},
+		{"runs of web", []string{"runs", "web", "--kind", "revoke"}, "", []string{"web", "1.0.0"}},
+		{"gc plan", []string{"gc", "--keep", "0", "--older-than", "0"}, "", []string{"retention plan", "Azure was not asked", "kept:", "in use by host vm-web-1"}},
+		{"gc --yes without azure", []string{"gc", "--keep", "0", "--older-than", "0", "--yes"}, "no Azure executor", nil},
+		{"gc bad age", []string{"gc", "--older-than", "soon"}, "--older-than", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := runCatalogCLI(t, append(tc.args, "--catalog", db)...)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q\n%s", err, tc.wantErr, out)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func TestCatalogCLIJSON(t *testing.T) {
+	db := seedCatalog(t)
+	t.Setenv(catalogEnv, db) // the environment names the catalog
+	out, err := runCatalogCLI(t, "versions", "web", "--output", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vs []catalog.Version
+	if err := json.Unmarshal([]byte(out), &vs); err != nil || len(vs) != 2 || vs[0].Version != "1.1.0" || vs[1].Parent == nil {
+		t.Fatalf("versions JSON: %v %+v\n%s", err, vs, out)
+	}
+	out, err = runCatalogCLI(t, "show", "web", "1.0.0", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l catalog.Lineage
+	if err := json.Unmarshal([]byte(out), &l); err != nil || len(l.Roots) != 1 || len(l.Roots[0].Children) != 2 {
+		t.Fatalf("show JSON: %v %+v", err, l)
+	}
+	out, err = runCatalogCLI(t, "revoke", "web", "1.0.0", "--reason", "x", "--by", "sec", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rr catalog.RevokeResult
+	if err := json.Unmarshal([]byte(out), &rr); err != nil || len(rr.Revoked) != 1 || len(rr.Actions) != 2 || len(rr.Hosts) != 1 {
+		t.Fatalf("revoke JSON: %v %+v", err, rr)
+	}
+	out, err = runCatalogCLI(t, "gc", "--keep", "0", "--older-than", "0", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan struct {
+		Steps          []catalog.GCStep `json:"steps"`
+		Kept           []catalog.GCKeep `json:"kept"`
+		AzureConsulted bool             `json:"azure_consulted"`
+	}
+	if err := json.Unmarshal([]byte(out), &plan); err != nil || plan.AzureConsulted || len(plan.Kept) == 0 {
+		t.Fatalf("gc JSON: %v %+v\n%s", err, plan, out)
+	}
+	for _, verb := range [][]string{{"images"}, {"runs"}} {
+		out, err := runCatalogCLI(t, append(verb, "-o", "json")...)
+		if err != nil || !json.Valid([]byte(out)) {
+			t.Errorf("%v JSON: %v\n%s", verb, err, out)
+		}
+	}
+	out, err = runCatalogCLI(t, "runs", "--id", "1", "-o", "json")
+	var run catalog.Run
+	if err != nil || json.Unmarshal([]byte(out), &run) != nil || run.Kind != catalog.RunRevoke || run.By != "sec" {
+		t.Errorf("runs --id JSON: %v %+v", err, run)
+	}
+}
+
+func TestDefaultCatalogLocation(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv(catalogEnv, "")
+	t.Setenv("XDG_STATE_HOME", state)
+	if _, err := runCatalogCLI(t, "images"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(state, "imgpipe", "catalog.db")); err != nil {
+		t.Errorf("default catalog not created under XDG_STATE_HOME: %v", err)
+	}
+	t.Setenv("XDG_STATE_HOME", "relative/ignored")
+	t.Setenv("HOME", state)
+	got, err := defaultCatalogLocation()
+	if err != nil || got != filepath.Join(state, ".local", "state", "imgpipe", "catalog.db") {
+		t.Errorf("default without XDG_STATE_HOME: %q %v", got, err)
+	}
+	if loc, _ := resolveCatalogLocation("", "postgres://db/x"); loc != "postgres://db/x" {
+		t.Errorf("pipeline catalog not used: %q", loc)
+	}
+	if loc, _ := resolveCatalogLocation("/flag.db", "postgres://db/x"); loc != "/flag.db" {
+		t.Errorf("--catalog does not win: %q", loc)
+	}
+}

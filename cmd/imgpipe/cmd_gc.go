@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"imgpipe/internal/catalog"
+)
+
+func init() { register(newGCCmd) }
+
+// gcAzure, when set by the Azure wiring (a cmd_ file of internal/azure's
+// owner), returns what VMs and scale sets reference and the executor that
+// deprecates and deletes gallery versions, managed images, disks and blobs.
+// While it is nil, gc plans from the catalog's fleet data only and cannot apply.
+var gcAzure func(ctx context.Context) (catalog.InUseSource, catalog.Executor, error)
+
+func newGCCmd() *cobra.Command {
+	var loc, olderThan, grace, image, by string
+	var keep int
+	var excludeTags, excludeRegions []string
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "gc --keep N --older-than AGE [--yes]",
+		Short: "Plan (and with --yes apply) retention: deprecate old versions, later delete them",
+		Long: `Garbage-collect old image versions, in two stages like the lifecycle tools:
+
+  1. deprecate: the gallery version is excluded from latest and given an end
+     of life --grace from now (catalog: status deprecated);
+  2. delete: a later run, once the grace period has passed, deletes the
+     version's copies in dependency order - gallery version (with its
+     regions), then managed image or disk, then blob, then on-prem copies.
+
+A version is never touched when it is among the --keep newest of its image,
+younger than --older-than, the version of any channel, run by a host of the
+fleet or referenced by a VM or scale set, tagged with an --exclude-tag, or
+replicated to an --exclude-region. A source (managed image, blob) that a
+remaining gallery version was made from is kept. Ages are like 30d, 2w, 36h.
+
+Without --yes, gc only shows the plan. Applying needs the Azure wiring; until
+it is in this build, gc plans from the catalog's fleet data only and says so.`,
+		Example: `  imgpipe gc --keep 5 --older-than 90d
+  imgpipe gc --image web --keep 3 --older-than 30d --grace 14d --exclude-tag keep --output json
+  imgpipe gc --keep 5 --older-than 90d --exclude-region usgovvirginia --yes`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			p := catalog.Policy{Image: image, KeepNewest: keep, ExcludeRegions: excludeRegions}
+			var err error
+			if p.OlderThan, err = catalog.ParseAge(olderThan); err != nil {
+				return fmt.Errorf("--older-than: %w", err)
+			}
+			if p.Grace, err = catalog.ParseAge(grace); err != nil {
+				return fmt.Errorf("--grace: %w", err)
+			}
+			for _, t := range excludeTags {
+				k, v, _ := strings.Cut(t, "=")
+				if k == "" {
+					return fmt.Errorf("--exclude-tag %q: use KEY or KEY=VALUE", t)
+				}
+				if p.ExcludeTags == nil {
+					p.ExcludeTags = map[string]string{}
+				}
+				p.ExcludeTags[k] = v
+			}
+			if err := p.Validate(); err != nil {
+				return err
+			}
+			c, err := openCatalog(ctx, loc)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			var inUse catalog.InUseSource
+			var exec catalog.Executor
+			if gcAzure != nil {
+				if inUse, exec, err = gcAzure(ctx); err != nil {
+					return err
+				}
+			}
+			if !yes || exec == nil {
+				plan, err := c.PlanGC(ctx, p, inUse)
+				if err != nil {
+					return err
+				}
+				if jsonOutput() {
+					if err := printJSON(struct {
+						*catalog.GCPlan
+						AzureConsulted bool `json:"azure_consulted"`
+						Applied        bool `json:"applied"`
+					}{plan, inUse != nil, false}); err != nil {
+						return err
+					}
+				} else if err := printGCPlan(plan, inUse != nil); err != nil {
+					return err
+				}
+				if yes {
+					return errors.New("cannot apply: this build has no Azure executor wired for gc; nothing was changed (the plan above is what would run)")
+				}
+				return nil
+			}
+			plan, res, err := c.RunGC(ctx, p, inUse, exec, whoAmI(by))
+			if jsonOutput() {
+				if perr := printJSON(struct {
+					Plan   *catalog.GCPlan   `json:"plan"`
+					Result *catalog.GCResult `json:"result"`
+				}{plan, res}); perr != nil && err == nil {
+					err = perr
+				}
+				return err
+			}
+			if plan != nil {
+				_ = printGCPlan(plan, true)
+			}
+			if res != nil {
+				fmt.Fprintf(stdout, "\napplied in run %d: %d done, %d failed, %d skipped\n", res.RunID, len(res.Done), len(res.Failed), len(res.Skipped))
+				for _, s := range res.Skipped {
+					fmt.Fprintf(stdout, "  skipped: %s\n", s)
+				}
+			}
+			return err
+		},
+	}
+	addCatalogFlag(cmd, &loc)
+	f := cmd.Flags()
+	f.IntVar(&keep, "keep", 3, "keep the N newest usable versions of each image")
+	f.StringVar(&olderThan, "older-than", "30d", "only versions older than this age go (e.g. 90d, 2w)")
+	f.StringVar(&grace, "grace", "14d", "time between deprecation and deletion")
+	f.StringVar(&image, "image", "", "only this image (default: every image)")
+	f.StringArrayVar(&excludeTags, "exclude-tag", nil, "never touch versions with this tag (KEY or KEY=VALUE; repeatable)")
+	f.StringArrayVar(&excludeRegions, "exclude-region", nil, "never touch versions replicated to this region (repeatable)")
+	f.BoolVar(&yes, "yes", false, "apply the plan (default: only show it)")
+	f.StringVar(&by, "by", "", "who runs gc (default $USER)")
+	return cmd
+}
+
+func printGCPlan(p *catalog.GCPlan, azureConsulted bool) error {
+	w := stdout
+	fmt.Fprintf(w, "retention plan at %s: keep %d newest, older than %s, grace %s\n",
+		p.Now.Format(time.RFC3339), p.Policy.KeepNewest, catalog.FormatAge(p.Policy.OlderThan), catalog.FormatAge(p.Policy.Grace))
+	if !azureConsulted {
+		fmt.Fprintln(w, "note: Azure was not asked which VMs and scale sets use a version; in use = fleet hosts in the catalog only")
+	}
+	if len(p.Steps) == 0 {
+		fmt.Fprintln(w, "\nnothing to do")
+	} else {
+		fmt.Fprintln(w, "\nsteps, in order:")
+		rows := make([][]string, 0, len(p.Steps))
+		for _, s := range p.Steps {
+			kind, res := "(catalog)", ""
+			if s.Copy != nil {
+				kind, res = string(s.Copy.Kind), s.Copy.ResourceID
+			}
+			rows = append(rows, []string{s.Stage, s.Ref.String(), kind, res, s.Reason})
+		}
+		if err := printTable([]string{"STAGE", "VERSION", "COPY", "RESOURCE", "WHY"}, rows); err != nil {
+			return err
+		}
+	}
+	if len(p.Waiting) > 0 {
+		fmt.Fprintln(w, "\ndeprecated, waiting for the grace period:")
+		rows := make([][]string, 0, len(p.Waiting))
+		for _, k := range p.Waiting {
+			rows = append(rows, []string{k.Ref.String(), "deletable from " + fmtWhen(k.Until)})
+		}
+		if err := printTable([]string{"VERSION", "WHEN"}, rows); err != nil {
+			return err
+		}
+	}
+	if len(p.Kept) > 0 {
+		fmt.Fprintln(w, "\nkept:")
+		rows := make([][]string, 0, len(p.Kept))
+		for _, k := range p.Kept {
+			what := k.Ref.String()
+			if k.Copy != nil {
+				what += " " + string(k.Copy.Kind)
+			}
+			rows = append(rows, []string{what, strings.Join(k.Reasons, "; ")})
+		}
+		if err := printTable([]string{"VERSION", "WHY"}, rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
