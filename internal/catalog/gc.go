@@ -333,11 +333,17 @@ func (c *Catalog) PlanGC(ctx context.Context, p Policy, inUse InUseSource) (*GCP
 	}
 	sort.SliceStable(dels, func(i, j int) bool { return deleteOrder[dels[i].Copy.Kind] < deleteOrder[dels[j].Copy.Kind] })
 	plan.Steps = append(plan.Steps, dels...)
-	// Versions whose every copy is already gone still need the catalog step.
+	// Versions whose every copy is already gone still need the catalog step
+	// (not those keeping a copy another version needs).
 	for _, cd := range deletions {
 		has := false
 		for _, s := range dels {
 			if s.Ref == cd.v.Ref() {
+				has = true
+			}
+		}
+		for _, cp := range cd.copies {
+			if _, ok := keepCopy[cp.ID]; ok {
 				has = true
 			}
 		}

@@ -242,6 +242,14 @@ func testGC(t *testing.T, b backend) {
 			t.Errorf("region %s of a deleted gallery version: %s", cp.Location, cp.State)
 		}
 	}
+	// Nothing is left to do: 1.2.0 stays deprecated with its needed managed image.
+	plan, err = c.PlanGC(ctx, policy, azure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Steps) != 0 {
+		t.Errorf("plan after everything ran: %q", stepNames(plan))
+	}
 	// Nothing kept was ever touched.
 	for _, ref := range []Ref{v100, v101, v110, v130, v140} {
 		cps, _ := c.Copies(ctx, ref)
