@@ -330,6 +330,7 @@ func (s *Server) putResource(c *call) {
 		return
 	}
 	existing = s.get(c.id)
+	c.request = deepCopy(body).(map[string]any)
 	if c.r.Method == http.MethodPatch {
 		if existing == nil {
 			c.fail(notFound(c.typ, c.rg, c.id))
@@ -697,6 +698,7 @@ func (s *Server) prepareVersion(c *call, res, existing *resource, body, props ma
 	} else {
 		props["publishingProfile"].(map[string]any)["publishedDate"] = str(existing.Body, "properties", "publishingProfile", "publishedDate")
 		// source changes are not allowed; an empty storageProfile keeps it
+		srcID = str(c.request, "properties", "storageProfile", "source", "id")
 		oldSrc := str(existing.Body, "properties", "storageProfile", "source", "id")
 		if srcID != "" && !strings.EqualFold(srcID, oldSrc) {
 			return 0, errf(http.StatusConflict, "PropertyChangeNotAllowed", "Changing property 'storageProfile.source.id' is not allowed.").withTarget("storageProfile.source.id")

@@ -19,15 +19,16 @@ var computeTypes = map[string]string{
 
 // call is one ARM request being served.
 type call struct {
-	w      http.ResponseWriter
-	r      *http.Request
-	sub    string
-	rg     string
-	typ    string // canonical resource type
-	id     string // resource id (as the client spelled it)
+	w        http.ResponseWriter
+	r        *http.Request
+	sub      string
+	rg       string
+	typ      string // canonical resource type
+	id       string // resource id (as the client spelled it)
 	name     string
 	action   string
-	location string // normalized location of the resource being written
+	location string         // normalized location of the resource being written
+	request  map[string]any // the request body as sent (before a PATCH merge)
 }
 
 func (c *call) fail(e *armError) { writeArmError(c.w, e) }

@@ -144,6 +144,28 @@ func (s *Server) SetReplicaPolicy(p string) error {
 	return nil
 }
 
+// SetDeleteConflictWindow changes how long CannotDeleteResource persists
+// after the last child's delete completed.
+func (s *Server) SetDeleteConflictWindow(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.DeleteConflictWindow = d
+}
+
+// SetPageSize changes the list page size; it returns a func restoring the
+// previous one.
+func (s *Server) SetPageSize(n int) (restore func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.opts.PageSize
+	s.opts.PageSize = n
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.opts.PageSize = old
+	}
+}
+
 // SetFaults changes the injected faults (and reseeds their generator).
 func (s *Server) SetFaults(f Faults) {
 	s.mu.Lock()
@@ -401,9 +423,7 @@ func (s *Server) parseToken(tok string) (tokenClaims, error) {
 	if len(parts) != 3 || parts[0] != "azemu" {
 		return c, errors.New("malformed token")
 	}
-	s.mu.Lock()
-	want := s.sign(parts[1])
-	s.mu.Unlock()
+	want := s.sign(parts[1]) // the key never changes after New: no lock
 	if !hmac.Equal([]byte(want), []byte(parts[2])) {
 		return c, errors.New("bad signature")
 	}
