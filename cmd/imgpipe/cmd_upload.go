@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -136,6 +137,7 @@ func runUpload(cmd *cobra.Command, src string, f uploadFlags) error {
 		Checkpoint: f.checkpoint,
 		Verify:     transfer.VerifyMode(f.verify),
 		Progress:   p,
+		Logger:     slog.Default(),
 	})
 	finish()
 	if err != nil {

@@ -176,6 +176,9 @@ func Upload(ctx context.Context, src string, tgt Target, o Options) (res *Result
 		}
 		res.Retries = tgt.Stats().Retries()
 		res.Seconds = time.Since(start).Seconds()
+		if err != nil && tgt.Identity().Kind == "disk" && res.BytesSent > 0 {
+			err = fmt.Errorf("%w\n%s now holds a partial upload and its write access was revoked: delete the disk and the checkpoint, then upload again", err, tgt.Identity())
+		}
 		if err != nil {
 			err = scrubErr(err)
 		}
