@@ -27,11 +27,12 @@ type Lock struct {
 	conn  *sql.Conn // PostgreSQL only
 	key   int64
 
-	stop   chan struct{}
-	done   chan struct{}
-	mu     sync.Mutex
-	lost   error
-	lostCh chan struct{}
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+	mu       sync.Mutex
+	lost     error
+	lostCh   chan struct{}
 }
 
 func advisoryKey(image string) int64 {
@@ -122,6 +123,12 @@ func (l *Lock) acquireSQLite(ctx context.Context) error {
 	}
 }
 
+// halt stops the keep-alive goroutine and waits for it.
+func (l *Lock) halt() {
+	l.stopOnce.Do(func() { close(l.stop) })
+	<-l.done
+}
+
 // keepAlive renews the SQLite lease, or checks the PostgreSQL session, at a
 // third of the lease until Unlock.
 func (l *Lock) keepAlive() {
@@ -174,10 +181,9 @@ func (l *Lock) Err() error {
 // Lost is closed when the lock is lost.
 func (l *Lock) Lost() <-chan struct{} { return l.lostCh }
 
-// Unlock releases the lock. It is safe to call once.
+// Unlock releases the lock (a lock already lost is just cleaned up).
 func (l *Lock) Unlock(ctx context.Context) error {
-	close(l.stop)
-	<-l.done
+	l.halt()
 	if l.conn != nil {
 		defer l.conn.Close()
 		_, _ = l.conn.ExecContext(ctx, "DELETE FROM image_locks WHERE image = $1 AND owner = $2", l.image, l.token)

@@ -73,6 +73,7 @@ func runCatalogSuite(t *testing.T, b backend) {
 		{"Runs", testRuns},
 		{"LockSerialisesPublishes", testLockSerialisesPublishes},
 		{"LockTimeout", testLockTimeout},
+		{"LockHolderDies", testLockHolderDies},
 		{"Migration", testMigration},
 		{"Fleet", testFleet},
 		{"GCPlanAndRun", testGC},
@@ -179,6 +180,12 @@ func testVersionsAndLineage(t *testing.T, b backend) {
 	}
 	if _, err := c.PutCopy(ctx, ref, Copy{Kind: KindBlob, ResourceID: "https://a/b?sv=1&sig=secret"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("a SAS URL was accepted as resource id: %v", err)
+	}
+	// A copy cannot become its own ancestor.
+	loop := cps[KindArtifact]
+	loop.ParentID = cps[KindGalleryVersion].ID
+	if _, err := c.PutCopy(ctx, ref, loop); !errors.Is(err, ErrInvalid) {
+		t.Errorf("lineage cycle accepted: %v", err)
 	}
 	if _, err := c.PutCopy(ctx, ref, Copy{Kind: KindBlob, ResourceID: "x", ParentID: 999999}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown parent copy accepted: %v", err)
@@ -699,5 +706,79 @@ func testFleet(t *testing.T, b backend) {
 	hs, _ := c.Hosts(ctx, HostFilter{Image: "web"})
 	if len(hs) != 2 {
 		t.Errorf("hosts of web: %+v", hs)
+	}
+}
+
+// testLockHolderDies: a holder that stops renewing (SQLite) or whose
+// database session dies (PostgreSQL) loses the lock; another runner gets it
+// and the old holder is told.
+func testLockHolderDies(t *testing.T, b backend) {
+	ctx := context.Background()
+	loc := b.newLocation(t)
+	c1 := openAt(t, loc, WithLockLease(300*time.Millisecond))
+	c2 := openAt(t, loc, WithLockLease(300*time.Millisecond))
+	l, err := c1.LockImage(ctx, "web", "doomed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c1.dialect == dialectPostgres {
+		var pid int
+		if err := l.conn.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c2.DB().ExecContext(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		l.halt() // the process froze: no more renewals
+	}
+	bounded, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	l2, err := c2.LockImage(bounded, "web", "next")
+	if err != nil {
+		t.Fatalf("the lock of a dead holder was never released: %v", err)
+	}
+	if c1.dialect == dialectPostgres {
+		select {
+		case <-l.Lost():
+		case <-bounded.Done():
+			t.Fatal("the holder was never told it lost the lock")
+		}
+		if !errors.Is(l.Err(), ErrLockNotHeld) {
+			t.Errorf("Err() = %v, want ErrLockNotHeld", l.Err())
+		}
+	}
+	_ = l.Unlock(ctx) // cleaning up a lost lock must not release the new holder's
+	short, cancel2 := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel2()
+	if _, err := c1.LockImage(short, "web", "thief"); err == nil {
+		t.Errorf("the old holder's Unlock released the new holder's lock")
+	}
+	if err := l2.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLockLeaseLost: a SQLite holder whose row was taken over learns it.
+func TestLockLeaseLost(t *testing.T) {
+	ctx := context.Background()
+	c := openAt(t, filepath.Join(t.TempDir(), "c.db"), WithLockLease(300*time.Millisecond))
+	var lostErr error
+	err := c.WithImageLock(ctx, "web", "a", func(ctx context.Context) error {
+		if _, err := c.DB().ExecContext(ctx, "UPDATE image_locks SET owner = 'someone-else'"); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			lostErr = context.Cause(ctx)
+		case <-time.After(15 * time.Second):
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(lostErr, ErrLockNotHeld) {
+		t.Errorf("work under a lost lock was not cancelled with ErrLockNotHeld: %v", lostErr)
 	}
 }

@@ -442,6 +442,23 @@ func (c *Catalog) PutCopy(ctx context.Context, ref Ref, cp Copy) (Copy, error) {
 				return fmt.Errorf("%w: parent copy %d of the %s copy", ErrNotFound, cp.ParentID, cp.Kind)
 			}
 			parent = sql.NullInt64{Int64: cp.ParentID, Valid: true}
+			// An update must not make a copy its own ancestor.
+			var self int64
+			err := tx.QueryRowContext(ctx, c.q("SELECT id FROM copies WHERE version_id = ? AND kind = ? AND resource_id = ?"),
+				vid, string(cp.Kind), cp.ResourceID).Scan(&self)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			for at, hops := cp.ParentID, 0; self != 0 && at != 0 && hops < 1000; hops++ {
+				if at == self {
+					return fmt.Errorf("%w: copy %d cannot be made from itself or a copy made from it", ErrInvalid, self)
+				}
+				var next sql.NullInt64
+				if err := tx.QueryRowContext(ctx, c.q("SELECT parent_copy_id FROM copies WHERE id = ?"), at).Scan(&next); err != nil {
+					return err
+				}
+				at = next.Int64
+			}
 		}
 		now := c.nowText()
 		return tx.QueryRowContext(ctx, c.q(`INSERT INTO copies (version_id, kind, location, resource_id, fingerprint, state,
