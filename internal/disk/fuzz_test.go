@@ -130,8 +130,11 @@ func (m *patched) fixChecksums() {
 				break
 			}
 			n := int64(binary.LittleEndian.Uint32(h[8:]))
+			if n < 4096 || n > 1<<20 {
+				break
+			}
 			e := m.read(pos, n)
-			if n < 4096 || n > 1<<20 || e == nil {
+			if e == nil {
 				break
 			}
 			put32(pos+4, crc32cZeroed(e, 4), false)
