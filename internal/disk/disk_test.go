@@ -395,3 +395,75 @@ func BenchmarkConvertToFixedVHD(b *testing.B) {
 		}
 	}
 }
+
+// TestVHDXOpenErrors damages an imgpipe-written VHDX in the ways the
+// specification says must be detected.
+func TestVHDXOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	size := int64(3 << 20)
+	pats := scatteredPatterns(size, 14)
+	raw := filepath.Join(dir, "src.raw")
+	writeRaw(t, raw, size, pats)
+	good := filepath.Join(dir, "good.vhdx")
+	if _, err := ConvertFile(context.Background(), raw, good, ConvertOptions{To: FormatVHDX, BlockSize: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	base, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	le32 := func(v uint32) []byte { b := make([]byte, 4); binary.LittleEndian.PutUint32(b, v); return b }
+	le64 := func(v uint64) []byte { b := make([]byte, 8); binary.LittleEndian.PutUint64(b, v); return b }
+	item := int64(vhdxMetaOff + 64<<10) // imgpipe's metadata items start here
+	type edit struct {
+		off int64
+		b   []byte
+	}
+	cases := []struct {
+		name  string
+		edits []edit
+		is    error // nil: must open and read correctly
+		text  string
+	}{
+		{"one header damaged", []edit{{128<<10 + 100, []byte{1}}}, nil, ""},
+		{"both headers damaged", []edit{{64<<10 + 100, []byte{1}}, {128<<10 + 100, []byte{1}}}, ErrCorrupt, "both VHDX headers"},
+		{"one region table damaged", []edit{{192<<10 + 100, []byte{1}}}, nil, ""},
+		{"both region tables damaged", []edit{{192<<10 + 100, []byte{1}}, {256<<10 + 100, []byte{1}}}, ErrCorrupt, "region table"},
+		{"has parent", []edit{{item + 4, le32(2)}}, ErrUnsupported, "differencing"},
+		{"virtual size 2^62", []edit{{item + 8, le64(1 << 62)}}, ErrCorrupt, "64 TiB"},
+		{"virtual size needs a huge BAT", []edit{{item + 8, le64(60 << 40)}}, ErrCorrupt, "BAT region"},
+		{"block size not a power of two", []edit{{item, le32(3 << 20)}}, ErrCorrupt, "block size"},
+		{"logical sector 1000", []edit{{item + 32, le32(1000)}}, ErrCorrupt, "logical sector"},
+		{"BAT entry past the end", []edit{{vhdxBATOff, le64(uint64(1<<40) | batFully)}}, ErrCorrupt, "outside"},
+		{"BAT entry invalid state", []edit{{vhdxBATOff, le64(4)}}, ErrCorrupt, "invalid state"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := append([]byte(nil), base...)
+			for _, e := range c.edits {
+				if len(e.b) == 1 {
+					b[e.off] ^= e.b[0]
+				} else {
+					copy(b[e.off:], e.b)
+				}
+			}
+			p := writeFile(t, dir, strings.ReplaceAll(c.name, " ", "_")+".vhdx", b)
+			img, err := Open(p)
+			if c.is == nil {
+				if err != nil {
+					t.Fatalf("did not fall back to the good copy: %v", err)
+				}
+				defer img.Close()
+				equalBytes(t, "content", readAll(t, img), expected(size, pats))
+				return
+			}
+			if err == nil {
+				img.Close()
+				t.Fatal("opened a damaged VHDX")
+			}
+			if !errors.Is(err, c.is) || !strings.Contains(err.Error(), c.text) {
+				t.Fatalf("error %q: want %v mentioning %q", err, c.is, c.text)
+			}
+		})
+	}
+}

@@ -209,7 +209,7 @@ func openVHDX(f backing, fileSize int64) (Image, error) {
 	}
 	switch {
 	case hdrs[0] == nil && hdrs[1] == nil:
-		return nil, fmt.Errorf("both VHDX headers are invalid (%v; %v): the file is damaged", herr[0], herr[1])
+		return nil, fmt.Errorf("%w: both VHDX headers are invalid (%v; %v): the file is damaged; restore it from its source", ErrCorrupt, herr[0], herr[1])
 	case hdrs[1] == nil || (hdrs[0] != nil && hdrs[0].Sequence >= hdrs[1].Sequence):
 		v.hdr = hdrs[0]
 	default:
