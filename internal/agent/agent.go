@@ -1,0 +1,320 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"imgpipe/internal/catalog"
+	"imgpipe/internal/drift"
+)
+
+// ReportsPath is where the server takes reports.
+const ReportsPath = "/api/reports"
+
+// Options configure an agent.
+type Options struct {
+	// Server is the base URL of imgpipe serve (https://host:port).
+	Server string
+	// Token is the bearer token the server expects from agents.
+	Token string
+	// HTTPClient sends the reports; nil means a client with a 30s timeout.
+	HTTPClient *http.Client
+	// Root is the tree to check ("/" on a running system).
+	Root string
+	// Baseline overrides the baseline file (default: the one inside Root).
+	Baseline string
+	// Host is the name reported; empty means os.Hostname.
+	Host string
+	// Platform is onprem, azure, or empty to detect (see DetectPlatform).
+	Platform string
+	// Ignore adds globs of expected churn to the baseline's excludes.
+	Ignore []string
+	// Workers bounds the check's parallelism (0: number of CPUs).
+	Workers int
+	// MaxChanges bounds the findings listed (0: MaxChanges).
+	MaxChanges int
+	// Attempts bounds the tries of one send (0: 5); waits double from
+	// RetryBase (0: 1s) up to RetryMax (0: 30s).
+	Attempts  int
+	RetryBase time.Duration
+	RetryMax  time.Duration
+	// Version is the agent's own version, sent along.
+	Version string
+}
+
+// Agent checks a system and reports to a server.
+type Agent struct {
+	opts Options
+	base *drift.Baseline
+}
+
+// New validates the options.
+func New(opts Options) (*Agent, error) {
+	u, err := url.Parse(opts.Server)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("server %q: give the base URL of imgpipe serve, e.g. https://fleet.example:8443", opts.Server)
+	}
+	if opts.Token == "" {
+		return nil, errors.New("no agent token: give --token or --token-file (the value serve was started with)")
+	}
+	if opts.Root == "" {
+		opts.Root = "/"
+	}
+	if opts.Host == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("host name: %w (give --name)", err)
+		}
+		opts.Host = h
+	}
+	if !ValidHostName(opts.Host) {
+		return nil, fmt.Errorf("host name %q cannot be reported: give --name with letters, digits, '.', '-' or '_'", opts.Host)
+	}
+	switch opts.Platform {
+	case "", "auto":
+		opts.Platform = DetectPlatform(opts.Root)
+	case catalog.PlatformOnprem, catalog.PlatformAzure:
+	default:
+		return nil, fmt.Errorf("platform %q: use auto, onprem or azure", opts.Platform)
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if opts.Attempts <= 0 {
+		opts.Attempts = 5
+	}
+	if opts.RetryBase <= 0 {
+		opts.RetryBase = time.Second
+	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = 30 * time.Second
+	}
+	return &Agent{opts: opts}, nil
+}
+
+// Check runs one drift check and returns the report to send. A missing
+// identity or baseline gives a report whose Error says so (and the error).
+func (a *Agent) Check(ctx context.Context, depth drift.Depth) (Report, error) {
+	r, err := a.check(ctx, depth)
+	r.Schema = Schema
+	r.Host, r.Platform, r.OS, r.Agent = a.opts.Host, a.opts.Platform, runtime.GOOS, a.opts.Version
+	if r.CheckedAt.IsZero() {
+		r.CheckedAt = time.Now().UTC()
+	}
+	if err != nil {
+		r.Error = cut(err.Error(), maxDetail)
+		r.Changes, r.Drifted, r.Summary = nil, false, drift.Summary{}
+	}
+	return r, err
+}
+
+func (a *Agent) check(ctx context.Context, depth drift.Depth) (Report, error) {
+	var r Report
+	id, err := drift.ReadIdentity(a.opts.Root)
+	if err != nil {
+		return r, fmt.Errorf("read the image identity: %w", err)
+	}
+	r.Image, r.Version, r.BuildID = id.Image, id.Version, id.BuildID
+	if a.base == nil {
+		p := a.opts.Baseline
+		if p == "" {
+			if p, err = drift.BaselinePath(a.opts.Root); err != nil {
+				return r, err
+			}
+		}
+		b, err := drift.ReadBaselineFile(p)
+		if err != nil {
+			return r, fmt.Errorf("read the baseline: %w", err)
+		}
+		a.base = b
+	}
+	d, err := drift.Check(ctx, a.opts.Root, a.base, drift.CheckOptions{Depth: depth, Ignore: a.opts.Ignore, Workers: a.opts.Workers})
+	if err != nil {
+		return r, fmt.Errorf("drift check: %w", err)
+	}
+	if d.Identity == nil {
+		d.Identity = id
+	}
+	out := FromDrift(d, a.opts.MaxChanges)
+	// the identity file in the tree says what runs; the baseline's copy
+	// could be older if someone replaced it
+	out.Image, out.Version, out.BuildID = id.Image, id.Version, id.BuildID
+	return out, nil
+}
+
+// Encode marshals a report, dropping listed changes until it fits in
+// MaxReportBytes (the summary still counts them).
+func Encode(r Report) ([]byte, error) {
+	for {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return nil, err
+		}
+		if len(b) <= MaxReportBytes {
+			return b, nil
+		}
+		if len(r.Changes) == 0 {
+			return nil, fmt.Errorf("report of %d bytes exceeds %d", len(b), MaxReportBytes)
+		}
+		n := len(r.Changes) / 2
+		r.Truncated += len(r.Changes) - n
+		r.Changes = r.Changes[:n]
+	}
+}
+
+// PermanentError is a refusal by the server that retrying cannot fix.
+type PermanentError struct {
+	Status int
+	Body   string
+}
+
+func (e *PermanentError) Error() string {
+	hint := ""
+	switch e.Status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		hint = " (check --token: it must equal serve's --agent-token)"
+	case http.StatusRequestEntityTooLarge:
+		hint = " (lower --max-changes)"
+	}
+	return fmt.Sprintf("server refused the report: %d %s: %s%s", e.Status, http.StatusText(e.Status), e.Body, hint)
+}
+
+// Send posts a report, retrying network errors, 408, 429 and 5xx with
+// exponential backoff (honouring Retry-After within RetryMax) up to
+// Attempts tries. Other 4xx answers are permanent (*PermanentError).
+func (a *Agent) Send(ctx context.Context, r Report) error {
+	body, err := Encode(r)
+	if err != nil {
+		return err
+	}
+	endpoint := strings.TrimRight(a.opts.Server, "/") + ReportsPath
+	wait := a.opts.RetryBase
+	var last error
+	for attempt := 1; ; attempt++ {
+		retryAfter, err := a.post(ctx, endpoint, body)
+		if err == nil {
+			return nil
+		}
+		var perm *PermanentError
+		if errors.As(err, &perm) || ctx.Err() != nil {
+			return err
+		}
+		last = err
+		if attempt >= a.opts.Attempts {
+			return fmt.Errorf("report not delivered after %d attempts: %w", attempt, last)
+		}
+		d := wait
+		if retryAfter > 0 {
+			d = retryAfter
+		}
+		d = min(d, a.opts.RetryMax)
+		slog.Debug("agent: report not delivered, retrying", "attempt", attempt, "wait", d, "err", err)
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("report not delivered: %w (last error: %v)", ctx.Err(), last)
+		case <-t.C:
+		}
+		wait = min(wait*2, a.opts.RetryMax)
+	}
+}
+
+func (a *Agent) post(ctx context.Context, endpoint string, body []byte) (time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return 0, &PermanentError{Status: 0, Body: err.Error()}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+a.opts.Token)
+	resp, err := a.opts.HTTPClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return 0, nil
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500:
+		var ra time.Duration
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
+			ra = time.Duration(s) * time.Second
+		}
+		return ra, fmt.Errorf("server answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	default:
+		return 0, &PermanentError{Status: resp.StatusCode, Body: strings.TrimSpace(string(msg))}
+	}
+}
+
+// RunOnce checks at depth and sends the report. It returns the report and
+// the first error (check or send).
+func (a *Agent) RunOnce(ctx context.Context, depth drift.Depth) (Report, error) {
+	r, checkErr := a.Check(ctx, depth)
+	if err := a.Send(ctx, r); err != nil {
+		return r, errors.Join(checkErr, err)
+	}
+	return r, checkErr
+}
+
+// Loop runs checks every interval until ctx ends: quick checks, and a full
+// check first and then whenever fullEvery has passed since the last one
+// (fullEvery <= 0: quick only after the first). onRun, when set, sees every
+// outcome; failures do not stop the loop. The baseline is re-read on every
+// full check (an image rebuilt in place brings a new one).
+func (a *Agent) Loop(ctx context.Context, interval, fullEvery time.Duration, onRun func(Report, error)) error {
+	if interval <= 0 {
+		return errors.New("interval must be positive")
+	}
+	var lastFull time.Time
+	for {
+		depth := drift.Quick
+		if lastFull.IsZero() || (fullEvery > 0 && time.Since(lastFull) >= fullEvery) {
+			depth = drift.Full
+			a.base = nil
+		}
+		r, err := a.RunOnce(ctx, depth)
+		if depth == drift.Full && r.Error == "" {
+			lastFull = time.Now()
+		}
+		if onRun != nil {
+			onRun(r, err)
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// AzureAssetTag is the DMI chassis asset tag Azure gives its VMs; Hyper-V
+// guests on-premises have the same vendor and product strings but not it.
+const AzureAssetTag = "7783-7084-3265-9085-8269-3286-77"
+
+// DetectPlatform guesses where the system under root runs from DMI data
+// (no network, no metadata service): azure when the chassis asset tag is
+// Azure's, onprem otherwise (and on systems without /sys, e.g. Windows).
+func DetectPlatform(root string) string {
+	b, err := os.ReadFile(filepath.Join(root, "sys", "class", "dmi", "id", "chassis_asset_tag"))
+	if err == nil && strings.TrimSpace(string(b)) == AzureAssetTag {
+		return catalog.PlatformAzure
+	}
+	return catalog.PlatformOnprem
+}

@@ -1,0 +1,332 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"imgpipe/internal/agent"
+	"imgpipe/internal/catalog"
+)
+
+// HostRow is a host as the API and the dashboard show it.
+type HostRow struct {
+	Name           string    `json:"name"`
+	Platform       string    `json:"platform"`
+	Image          string    `json:"image,omitempty"`
+	Version        string    `json:"version,omitempty"`
+	ResourceID     string    `json:"resource_id,omitempty"`
+	LastSeen       time.Time `json:"last_seen"`
+	Channel        string    `json:"channel"`
+	ChannelVersion string    `json:"channel_version,omitempty"`
+	VersionsBehind int       `json:"versions_behind"`
+	Revoked        bool      `json:"revoked"`
+	Unknown        bool      `json:"unknown,omitempty"`
+	Stale          bool      `json:"stale,omitempty"`
+	// Status sums the row up, worst first: revoked, error, drifted, behind,
+	// unknown, stale, ok (azure-only hosts without drift data: no-agent).
+	Status string    `json:"status"`
+	State  HostState `json:"state"`
+}
+
+// Drift counts of a row (0 when nothing was reported).
+func (h HostRow) Added() int { return h.count(func(s HostState) int { return s.Summary.FilesAdded }) }
+func (h HostRow) Removed() int {
+	return h.count(func(s HostState) int { return s.Summary.FilesRemoved })
+}
+func (h HostRow) Changed() int {
+	return h.count(func(s HostState) int { return s.Summary.FilesChanged })
+}
+func (h HostRow) Packages() int {
+	return h.count(func(s HostState) int { return s.Summary.Packages + s.Summary.Services })
+}
+func (h HostRow) count(f func(HostState) int) int {
+	if h.State.Summary == nil {
+		return 0
+	}
+	return f(h.State)
+}
+
+// Fleet returns every host with its staleness and drift.
+func (s *Server) Fleet(r *http.Request) ([]HostRow, error) {
+	views, err := s.cfg.Catalog.Fleet(r.Context(), s.cfg.Channel)
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	rows := make([]HostRow, 0, len(views))
+	for _, v := range views {
+		h := HostRow{
+			Name: v.Name, Platform: v.Platform, Image: v.Image, Version: v.Version, ResourceID: v.ResourceID,
+			LastSeen: v.LastReport, Channel: v.Channel, ChannelVersion: v.ChannelVersion,
+			VersionsBehind: v.VersionsBehind, Revoked: v.Revoked, Unknown: v.Unknown,
+			State: parseState(v.DriftSummary),
+		}
+		h.Stale = !v.LastReport.IsZero() && now.Sub(v.LastReport) > s.cfg.StaleAfter
+		switch {
+		case h.Revoked:
+			h.Status = "revoked"
+		case h.State.Error != "":
+			h.Status = "error"
+		case h.State.Drifted:
+			h.Status = "drifted"
+		case h.VersionsBehind > 0:
+			h.Status = "behind"
+		case h.Unknown:
+			h.Status = "unknown"
+		case h.Stale:
+			h.Status = "stale"
+		case h.State.Source == SourceAzure:
+			h.Status = "no-agent"
+		default:
+			h.Status = "ok"
+		}
+		rows = append(rows, h)
+	}
+	return rows, nil
+}
+
+func (s *Server) host(r *http.Request, name string) (*HostRow, error) {
+	rows, err := s.Fleet(r)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		if rows[i].Name == name {
+			return &rows[i], nil
+		}
+	}
+	return nil, fmt.Errorf("%w: host %q", catalog.ErrNotFound, name)
+}
+
+func (s *Server) apiHosts(w http.ResponseWriter, r *http.Request) {
+	rows, err := s.Fleet(r)
+	if err != nil {
+		s.catalogError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rows)
+}
+
+func (s *Server) apiHost(w http.ResponseWriter, r *http.Request) {
+	h, err := s.host(r, r.PathValue("name"))
+	if err != nil {
+		s.catalogError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+func (s *Server) apiImages(w http.ResponseWriter, r *http.Request) {
+	imgs, err := s.cfg.Catalog.Images(r.Context())
+	if err != nil {
+		s.catalogError(w, err)
+		return
+	}
+	if imgs == nil {
+		imgs = []catalog.Image{}
+	}
+	writeJSON(w, http.StatusOK, imgs)
+}
+
+// VersionRow is a version with the channels pointing at it and where its
+// bits are.
+type VersionRow struct {
+	Version   string    `json:"version"`
+	Status    string    `json:"status"`
+	Channels  []string  `json:"channels,omitempty"`
+	Regions   []string  `json:"regions,omitempty"` // Azure regions the gallery version is replicated to
+	Onprem    []string  `json:"onprem,omitempty"`  // on-prem library copies
+	Gallery   string    `json:"gallery_version,omitempty"`
+	Revoked   string    `json:"revoked_reason,omitempty"`
+	Outdated  string    `json:"outdated,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	Hosts     int       `json:"hosts"`
+}
+
+// ImageVersions is an image's channels and versions.
+type ImageVersions struct {
+	Image    string            `json:"image"`
+	Channels []catalog.Channel `json:"channels"`
+	Versions []VersionRow      `json:"versions"`
+}
+
+func (s *Server) imageVersions(r *http.Request, image string) (*ImageVersions, error) {
+	ctx := r.Context()
+	if err := catalog.ValidateImageName(image); err != nil {
+		return nil, fmt.Errorf("%w: %v", catalog.ErrInvalid, err)
+	}
+	vs, err := s.cfg.Catalog.Versions(ctx, image)
+	if err != nil {
+		return nil, err
+	}
+	chs, err := s.cfg.Catalog.Channels(ctx, image)
+	if err != nil {
+		return nil, err
+	}
+	hosts, err := s.cfg.Catalog.Hosts(ctx, catalog.HostFilter{Image: image})
+	if err != nil {
+		return nil, err
+	}
+	running := map[string]int{}
+	for _, h := range hosts {
+		running[h.Version]++
+	}
+	out := &ImageVersions{Image: image, Channels: chs, Versions: []VersionRow{}}
+	if out.Channels == nil {
+		out.Channels = []catalog.Channel{}
+	}
+	for _, v := range vs {
+		row := VersionRow{Version: v.Version, Status: v.Status, Channels: v.Channels, Outdated: v.Outdated, CreatedAt: v.CreatedAt, Hosts: running[v.Version]}
+		if v.Revocation != nil {
+			row.Revoked = v.Revocation.Reason
+		}
+		copies, err := s.cfg.Catalog.Copies(ctx, v.Ref())
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range copies {
+			if c.State == catalog.StateDeleted || c.State == catalog.StateFailed {
+				continue
+			}
+			switch c.Kind {
+			case catalog.KindRegion:
+				row.Regions = append(row.Regions, c.Location)
+			case catalog.KindGalleryVersion:
+				row.Gallery = c.ResourceID
+				if c.Location != "" && !slices.Contains(row.Regions, c.Location) {
+					row.Regions = append(row.Regions, c.Location)
+				}
+			case catalog.KindOnprem:
+				row.Onprem = append(row.Onprem, c.Location)
+			}
+		}
+		sort.Strings(row.Regions)
+		row.Regions = slices.Compact(row.Regions)
+		out.Versions = append(out.Versions, row)
+	}
+	return out, nil
+}
+
+func (s *Server) apiVersions(w http.ResponseWriter, r *http.Request) {
+	iv, err := s.imageVersions(r, r.PathValue("image"))
+	if err != nil {
+		s.catalogError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, iv)
+}
+
+// apiReport takes an agent's report: bearer token, JSON only, at most
+// agent.MaxReportBytes, strict decoding (unknown fields and trailing data
+// refused), every field validated; anything wrong gets a 4xx and nothing
+// is stored.
+func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.AgentToken == "" {
+		s.reject(w, RejectDisabled, http.StatusServiceUnavailable, "agent intake is disabled: start serve with --agent-token or --agent-token-file")
+		return
+	}
+	if !s.bearerOK(r) {
+		s.reject(w, RejectUnauthorized, http.StatusUnauthorized, "missing or wrong bearer token")
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		s.reject(w, RejectMediaType, http.StatusUnsupportedMediaType, "send Content-Type: application/json")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, agent.MaxReportBytes))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			s.reject(w, RejectTooLarge, http.StatusRequestEntityTooLarge, "report larger than %d bytes", agent.MaxReportBytes)
+			return
+		}
+		s.reject(w, RejectBadJSON, http.StatusBadRequest, "read the report: %v", err)
+		return
+	}
+	var rep agent.Report
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil {
+		s.reject(w, RejectBadJSON, http.StatusBadRequest, "report is not valid JSON of the %s format: %s", agent.Schema, clipErr(err))
+		return
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		s.reject(w, RejectBadJSON, http.StatusBadRequest, "trailing data after the report")
+		return
+	}
+	if err := rep.Validate(); err != nil {
+		s.reject(w, RejectInvalid, http.StatusBadRequest, "%v", err)
+		return
+	}
+	st := HostState{
+		Source: SourceAgent, OS: rep.OS, BuildID: rep.BuildID, Depth: rep.Depth, CheckedAt: rep.CheckedAt,
+		DurationMS: rep.DurationMS, Drifted: rep.Drifted, Changes: rep.Changes, Truncated: rep.Truncated,
+		Error: rep.Error, Agent: rep.Agent,
+	}
+	if rep.Error == "" {
+		sum := rep.Summary
+		st.Summary = &sum
+	}
+	raw, err := json.Marshal(st)
+	if err != nil {
+		s.reject(w, RejectInvalid, http.StatusBadRequest, "report cannot be stored: %v", err)
+		return
+	}
+	h := catalog.Host{Name: rep.Host, Platform: rep.Platform, Image: rep.Image, Version: rep.Version,
+		LastReport: s.cfg.Now().UTC(), DriftSummary: raw}
+	if rep.Platform == catalog.PlatformAzure {
+		// keep the VM's resource id found by the Azure pull
+		if prev, err := s.cfg.Catalog.Hosts(r.Context(), catalog.HostFilter{Platform: catalog.PlatformAzure}); err == nil {
+			for _, p := range prev {
+				if p.Name == rep.Host {
+					h.ResourceID = p.ResourceID
+				}
+			}
+		}
+	}
+	if err := s.cfg.Catalog.ReportHost(r.Context(), h); err != nil {
+		if errors.Is(err, catalog.ErrInvalid) {
+			s.reject(w, RejectInvalid, http.StatusBadRequest, "%v", err)
+			return
+		}
+		s.reject(w, RejectStore, http.StatusServiceUnavailable, "the report could not be stored; retry later")
+		return
+	}
+	s.accepted.Add(1)
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted", "host": rep.Host})
+}
+
+func clipErr(err error) string {
+	m := err.Error()
+	if len(m) > 200 {
+		m = m[:200] + "..."
+	}
+	return strings.ToValidUTF8(m, "?")
+}
+
+func (s *Server) apiAzureRefresh(w http.ResponseWriter, r *http.Request) {
+	if !s.bearerOK(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="imgpipe"`)
+		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		return
+	}
+	if s.cfg.Azure == nil {
+		writeError(w, http.StatusNotFound, "no Azure subscriptions configured: start serve with --azure-subscription")
+		return
+	}
+	res, err := s.PullAzure(r.Context())
+	if err != nil {
+		writeError(w, http.StatusBadGateway, "azure pull: %s", clipErr(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
