@@ -76,9 +76,13 @@ func newFixture(t *testing.T, b backend, cfg Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &fixture{cat: cat, srv: srv, ts: newTLS(t, srv)}
+}
+
+func newTLS(t *testing.T, srv *Server) *httptest.Server {
 	ts := httptest.NewTLSServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return &fixture{cat: cat, srv: srv, ts: ts}
+	return ts
 }
 
 // seedCatalog records image web 1.0.0 (revoked), 1.1.0, 1.2.0 (prod,
