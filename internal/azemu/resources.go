@@ -450,8 +450,10 @@ func (s *Server) prepareImage(c *call, res, existing *resource, props map[string
 		return errf(http.StatusBadRequest, "InvalidParameter", "One of 'osDisk.blobUri', 'osDisk.managedDisk.id' or 'osDisk.snapshot.id' is required.").withTarget("osDisk")
 	}
 	setDefault(osDisk, "caching", "ReadWrite")
+	setDefault(osDisk, "storageAccountType", "Standard_LRS")
 	sp := ensure(props, "storageProfile")
 	setDefault(sp, "dataDisks", []any{})
+	setDefault(sp, "zoneResilient", false)
 	setDefault(props, "hyperVGeneration", "V1")
 	if existing != nil {
 		old := obj(existing.Body, "properties", "storageProfile", "osDisk")
@@ -466,6 +468,11 @@ func (s *Server) prepareImage(c *call, res, existing *resource, props map[string
 		// the content stays what it was copied from
 		return nil
 	}
+	defer func() {
+		if res.Fingerprint != nil {
+			setDefault(osDisk, "diskSizeGB", (res.Fingerprint.Size+(1<<30-1))>>30)
+		}
+	}()
 	switch {
 	case blob != "":
 		if fpErr != nil {
@@ -678,6 +685,10 @@ func (s *Server) prepareVersion(c *call, res, existing *resource, body, props ma
 			}
 			res.Fingerprint = fp
 			res.SourceID = vhd
+			if fp != nil {
+				odi := ensure(stp, "osDiskImage")
+				setDefault(odi, "sizeInGB", (fp.Size+(1<<30-1))>>30)
+			}
 			// A VHD carries no generation: the definition's is trusted.
 		default:
 			return 0, errf(http.StatusBadRequest, "InvalidParameter", "Required parameter 'storageProfile.source' is missing (null).").withTarget("storageProfile.source")
