@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -26,6 +28,7 @@ func newDriftCheckCmd() *cobra.Command {
 		quick          bool
 		ignore         []string
 		workers, limit int
+		cpuProfile     string
 	)
 	cmd := &cobra.Command{
 		Use:   "check",
@@ -71,6 +74,13 @@ schedule a full check too.
 			if err != nil {
 				return err
 			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			depth := drift.Full
 			if quick {
 				depth = drift.Quick
@@ -103,6 +113,8 @@ schedule a full check too.
 	f.BoolVar(&quick, "quick", false, "re-hash only files whose size, mtime, ctime or inode changed")
 	f.StringArrayVar(&ignore, "ignore", nil, "ignore paths matching this glob (repeatable)")
 	f.IntVar(&workers, "workers", 0, "parallel walkers and hashers (default: number of CPUs)")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the check to this file")
+	_ = f.MarkHidden("cpuprofile")
 	f.IntVar(&limit, "limit", 0, "report at most this many file changes and problems (0: all); the summary counts all")
 	return cmd
 }
@@ -163,6 +175,19 @@ func printDriftReport(r *drift.Report) {
 	fmt.Fprintf(w, "%s: %d added, %d removed, %d changed files; %d package and %d service changes; %d problems (%s check of %d entries, %d hashed, %.1fs)\n",
 		verdict, s.FilesAdded, s.FilesRemoved, s.FilesChanged, s.Packages, s.Services, s.Problems,
 		r.Depth, r.Stats.Entries, r.Stats.Hashed, float64(r.DurationMS)/1000)
+}
+
+// startCPUProfile writes a pprof CPU profile to path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func changeDetail(f drift.FileChange) string {

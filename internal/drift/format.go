@@ -187,6 +187,13 @@ func (d *decoder) bytesN(n uint64, limit uint64) ([]byte, error) {
 	if n > limit {
 		return nil, fmt.Errorf("length %d over the limit %d", n, limit)
 	}
+	if n <= maxNameLen {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(d.r, b); err != nil {
+			return nil, fmt.Errorf("truncated: %v", err)
+		}
+		return b, nil
+	}
 	var buf bytes.Buffer
 	m, err := io.CopyN(&buf, d.r, int64(n))
 	if err != nil || uint64(m) != n {

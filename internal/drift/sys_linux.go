@@ -181,7 +181,9 @@ func (d *dirHandle) hashFile(name string, want sysStat, h hash.Hash, buf []byte)
 	}
 	h.Reset()
 	var total int64
-	for {
+	// Read up to the size fstat gave, without the extra read that would
+	// only see end-of-file: growth during the read shows in the fstat below.
+	for total < before.size {
 		n, err := unix.Read(fd, buf)
 		if n > 0 {
 			h.Write(buf[:n])
