@@ -1,7 +1,14 @@
 package azure
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -80,17 +87,63 @@ type testEnv struct {
 	emu *azemutest.Env
 	pub *Publisher
 	sub string
+	// transport counts the answers the SDK received (faults included)
+	transport *countingTransport
+}
+
+type countingTransport struct {
+	inner  policy.Transporter
+	mu     sync.Mutex
+	status map[int]int
+	failed int // operation-status bodies reporting Failed
+}
+
+func (c *countingTransport) Do(req *http.Request) (*http.Response, error) {
+	resp, err := c.inner.Do(req)
+	if err != nil {
+		return resp, err
+	}
+	failed := false
+	if strings.Contains(req.URL.Path, "/operations/") && resp.Body != nil {
+		b, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		failed = rerr == nil && bytes.Contains(b, []byte(`"Failed"`))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.status == nil {
+		c.status = map[int]int{}
+	}
+	c.status[resp.StatusCode]++
+	if failed {
+		c.failed++
+	}
+	return resp, nil
+}
+
+func (c *countingTransport) counts() (map[int]int, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[int]int{}
+	for k, v := range c.status {
+		out[k] = v
+	}
+	return out, c.failed
 }
 
 func startEnv(t *testing.T, opts azemu.Options) *testEnv {
 	t.Helper()
 	env := azemutest.StartWithAzurite(t, opts)
-	clients, err := NewClients(env.SubscriptionID, env.Credential(), env.ClientOptions())
+	co := env.ClientOptions()
+	ct := &countingTransport{inner: co.Transport}
+	co.Transport = ct
+	clients, err := NewClients(env.SubscriptionID, env.Credential(), co)
 	if err != nil {
 		t.Fatal(err)
 	}
 	access := BlobAccess{AccountName: env.Azurite.AccountName, AccountKey: env.Azurite.AccountKey}
-	return &testEnv{emu: env, sub: env.SubscriptionID, pub: &Publisher{
+	return &testEnv{emu: env, sub: env.SubscriptionID, transport: ct, pub: &Publisher{
 		Clients:      clients,
 		Blobs:        NewBlobStore(access),
 		Uploader:     &TransferUploader{A: access},

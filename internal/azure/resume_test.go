@@ -102,6 +102,13 @@ func TestPublishConvergesUnderFaults(t *testing.T) {
 	e := startEnv(t, azemu.Options{})
 	e.pub.Attempts = 12
 	ctx := context.Background()
+	defer func() {
+		st, failed := e.transport.counts()
+		t.Logf("answers seen by the SDK: %v; operations reported Failed: %d", st, failed)
+		if st[429] == 0 || st[500] == 0 || failed == 0 {
+			t.Errorf("the faults were not exercised: %v, %d failed operations", st, failed)
+		}
+	}()
 	for seed := uint64(1); seed <= 3; seed++ {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
 			e.emu.Server.SetFaults(azemu.Faults{Seed: seed, Throttle: 0.05, ServerError: 0.05, LROFailure: 0.15})
