@@ -91,7 +91,7 @@ func (f Faults) active() bool {
 
 // Defaults used when an Options field is zero.
 const (
-	DefaultTenantID     = "72f988bf-0000-4000-8000-00000000a2e0"
+	DefaultTenantID     = "e3a1a0de-0000-4000-8000-000000000001"
 	DefaultClientID     = "0e1a7c3d-0000-4000-8000-00000000c11e"
 	DefaultClientSecret = "azemu-client-secret"
 	DefaultObjectID     = "5b0c2a91-0000-4000-8000-0000000000b1"

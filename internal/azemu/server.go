@@ -66,6 +66,14 @@ func New(opts Options) (*Server, error) {
 	if opts.ReplicaPolicy != ReplicaPolicyStrict && opts.ReplicaPolicy != ReplicaPolicyCurrent {
 		return nil, fmt.Errorf("azemu: replica policy %q: use %q or %q", opts.ReplicaPolicy, ReplicaPolicyStrict, ReplicaPolicyCurrent)
 	}
+	for name, v := range map[string]float64{"throttle": opts.Faults.Throttle, "server error": opts.Faults.ServerError, "LRO failure": opts.Faults.LROFailure, "drop": opts.Faults.Drop} {
+		if v < 0 || v > 1 {
+			return nil, fmt.Errorf("azemu: %s fault fraction %v: use a number between 0 and 1", name, v)
+		}
+	}
+	if f := opts.Faults; f.Throttle+f.ServerError+f.Drop > 1 {
+		return nil, fmt.Errorf("azemu: throttle, server error and drop fractions add up to more than 1")
+	}
 	s := &Server{opts: opts, rng: mrand.New(mrand.NewPCG(opts.Faults.Seed, 0x9e3779b97f4a7c15))}
 	st, err := loadState(opts.StateDir)
 	if err != nil {

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"imgpipe/internal/atomicfile"
+	"imgpipe/internal/azemu"
+)
+
+func init() { register(newEmulatorCmd) }
+
+// emulatorSubscriptionID is the subscription the emulator suggests; it
+// accepts any well-formed subscription id.
+const emulatorSubscriptionID = "11111111-2222-4333-8444-555555555555"
+
+// emulatorEnv is what a client needs to talk to a running emulator.
+type emulatorEnv struct {
+	Endpoint       string `json:"endpoint"`
+	AuthorityHost  string `json:"authorityHost"`
+	CACertPath     string `json:"caCertPath"`
+	TenantID       string `json:"tenantId"`
+	ClientID       string `json:"clientId"`
+	ClientSecret   string `json:"clientSecret"`
+	ObjectID       string `json:"objectId"`
+	SubscriptionID string `json:"subscriptionId"`
+	BlobEndpoint   string `json:"blobEndpoint,omitempty"`
+	StateDir       string `json:"stateDir,omitempty"`
+	EnvFile        string `json:"envFile"`
+}
+
+func (e emulatorEnv) shellLines() string {
+	return fmt.Sprintf(`export AZURE_TENANT_ID=%s
+export AZURE_CLIENT_ID=%s
+export AZURE_CLIENT_SECRET=%s
+export AZURE_SUBSCRIPTION_ID=%s
+export AZURE_AUTHORITY_HOST=%s
+export IMGPIPE_ARM_ENDPOINT=%s
+export SSL_CERT_FILE=%s
+`, e.TenantID, e.ClientID, e.ClientSecret, e.SubscriptionID, e.AuthorityHost, e.Endpoint, e.CACertPath)
+}
+
+func newEmulatorCmd() *cobra.Command {
+	var (
+		listen, stateDir                 string
+		blobURL, blobAccount, blobKey    string
+		opts                             azemu.Options
+		faults                           azemu.Faults
+		lroDelay, replication, conflictW time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "emulator",
+		Short: "Run a local Azure Resource Manager emulator (galleries, images, disks) for demos and tests",
+		Long: `emulator serves, over HTTPS on loopback, the Azure Resource Manager operations
+imgpipe uses: resource groups, managed images, compute galleries with image
+definitions and versions (with replication that takes time), managed disks
+with direct upload, virtual machines and scale sets as image consumers, and
+role assignments on galleries. It behaves like Azure where imgpipe depends on
+it: long-running operations, 409 CannotDeleteResource while nested resources
+exist (and for a while after), images and versions that are copies, and so on.
+
+It issues its own TLS certificate (written to the state directory) and its own
+tokens: it prints the tenant, client id and secret a client-secret credential
+needs, and writes them as shell exports to emulator.env in the state directory.
+
+Blob data (the VHDs managed images are made from, the page blobs of disk
+uploads) lives in Azurite: start it with
+  npx azurite-blob --inMemoryPersistence --blobPort 10000
+and pass --azurite-blob http://127.0.0.1:10000/devstoreaccount1.
+
+The emulator runs until interrupted (Ctrl-C).`,
+		Example: `  # in-memory emulator on a fixed port, with Azurite for blobs
+  imgpipe emulator --listen 127.0.0.1:8443 --azurite-blob http://127.0.0.1:10000/devstoreaccount1
+
+  # persistent state, environment as JSON for scripts
+  imgpipe emulator --listen 127.0.0.1:8443 --state ./emu-state --output json
+
+  # reliability testing: 10% throttling, 5% server errors, 5% failing LROs
+  imgpipe emulator --fault-throttle 0.1 --fault-server-error 0.05 --fault-lro 0.05 --fault-seed 7
+
+  # then, in another shell
+  source ./emu-state/emulator.env`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			start := time.Now()
+			if stateDir == "" {
+				d, err := os.MkdirTemp("", "imgpipe-emulator-*")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(d)
+				opts.StateDir = ""
+				stateDir = d
+			} else {
+				abs, err := filepath.Abs(stateDir)
+				if err != nil {
+					return err
+				}
+				stateDir = abs
+				opts.StateDir = abs
+			}
+			opts.LRODelay, opts.ReplicationDuration, opts.DeleteConflictWindow = lroDelay, replication, conflictW
+			opts.Faults = faults
+			if blobURL != "" {
+				opts.Storage = azemu.Storage{BlobEndpoint: blobURL, AccountName: blobAccount, AccountKey: blobKey}
+			}
+			srv, err := azemu.New(opts)
+			if err != nil {
+				return err
+			}
+			if err := srv.Start(listen); err != nil {
+				return fmt.Errorf("%w (is another emulator running? pick another --listen port)", err)
+			}
+			defer srv.Close()
+			eff := srv.Options()
+			env := emulatorEnv{
+				Endpoint:       srv.URL(),
+				AuthorityHost:  srv.URL() + "/",
+				CACertPath:     filepath.Join(stateDir, "ca-cert.pem"),
+				TenantID:       eff.TenantID,
+				ClientID:       eff.ClientID,
+				ClientSecret:   eff.ClientSecret,
+				ObjectID:       eff.ObjectID,
+				SubscriptionID: emulatorSubscriptionID,
+				BlobEndpoint:   blobURL,
+				StateDir:       opts.StateDir,
+				EnvFile:        filepath.Join(stateDir, "emulator.env"),
+			}
+			if opts.StateDir == "" {
+				// in memory: the certificate still goes to a file clients can read
+				if err := writeSmallFile(env.CACertPath, srv.CACertPEM(), 0o644); err != nil {
+					return err
+				}
+			}
+			if err := writeSmallFile(env.EnvFile, []byte(env.shellLines()), 0o600); err != nil {
+				return err
+			}
+			if jsonOutput() {
+				if err := printJSON(env); err != nil {
+					return err
+				}
+			} else {
+				rows := [][]string{
+					{"endpoint", env.Endpoint},
+					{"authority host", env.AuthorityHost},
+					{"CA certificate", env.CACertPath},
+					{"tenant id", env.TenantID},
+					{"client id", env.ClientID},
+					{"client secret", env.ClientSecret},
+					{"object id", env.ObjectID},
+					{"subscription id", env.SubscriptionID + " (any well-formed id works)"},
+					{"blob endpoint", orDash(env.BlobEndpoint)},
+					{"state", orDash(env.StateDir)},
+					{"shell exports", env.EnvFile},
+				}
+				if err := printTable([]string{"SETTING", "VALUE"}, rows); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "\nready in %s; serving until interrupted (Ctrl-C)\n", time.Since(start).Round(time.Millisecond))
+			}
+			ctx, stop := signal.NotifyContext(cmdContext(cmd), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			<-ctx.Done()
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:8443", "address to serve HTTPS on (use port 0 for a free port)")
+	f.StringVar(&stateDir, "state", "", "directory for state (JSON), the TLS certificate and emulator.env; empty keeps state in memory")
+	f.StringVar(&blobURL, "azurite-blob", "", "blob endpoint of Azurite, e.g. http://127.0.0.1:10000/devstoreaccount1")
+	f.StringVar(&blobAccount, "azurite-account", "devstoreaccount1", "storage account name for --azurite-blob")
+	f.StringVar(&blobKey, "azurite-key", "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==", "storage account key for --azurite-blob (default: Azurite's well-known development key)")
+	f.StringVar(&opts.TenantID, "tenant-id", azemu.DefaultTenantID, "tenant the token endpoint serves")
+	f.StringVar(&opts.ClientID, "client-id", azemu.DefaultClientID, "client id the token endpoint accepts")
+	f.StringVar(&opts.ClientSecret, "client-secret", azemu.DefaultClientSecret, "client secret the token endpoint accepts")
+	f.DurationVar(&lroDelay, "lro-delay", 2*time.Second, "how long long-running operations take")
+	f.DurationVar(&replication, "replication-duration", 10*time.Second, "how long a gallery image version takes to reach its last target region")
+	f.DurationVar(&conflictW, "delete-conflict-window", 15*time.Second, "how long 409 CannotDeleteResource persists after the last nested resource is gone")
+	f.StringVar(&opts.ReplicaPolicy, "replica-policy", azemu.ReplicaPolicyCurrent, "adding a region to a version whose source is gone: strict (refuse) or current (allow with an empty storageProfile)")
+	f.Uint64Var(&faults.Seed, "fault-seed", 1, "seed of the fault generator (same seed, same faults)")
+	f.Float64Var(&faults.Throttle, "fault-throttle", 0, "fraction of requests answered 429 with Retry-After")
+	f.Float64Var(&faults.ServerError, "fault-server-error", 0, "fraction of requests answered 500")
+	f.Float64Var(&faults.LROFailure, "fault-lro", 0, "fraction of long-running operations that fail midway")
+	f.Float64Var(&faults.Drop, "fault-drop", 0, "fraction of requests whose connection is dropped")
+	return cmd
+}
+
+func cmdContext(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func writeSmallFile(path string, data []byte, perm os.FileMode) error {
+	f, err := atomicfile.Create(path, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Abort()
+		return err
+	}
+	return f.Commit()
+}
