@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"imgpipe/internal/azure"
+	"imgpipe/internal/config"
+)
+
+func init() { register(newPublishCmd) }
+
+// azureFlags are shared by the Azure verbs.
+type azureFlags struct {
+	file   string
+	target string
+	source string
+}
+
+func (f *azureFlags) add(cmd *cobra.Command, fileRequired bool) {
+	usage := "pipeline file (HCL)"
+	if !fileRequired {
+		usage += "; lets VERSION be a bare version such as 1.2.3"
+	}
+	cmd.Flags().StringVarP(&f.file, "file", "f", "", usage)
+	cmd.Flags().StringVar(&f.target, "target", "", "azure block to use when the file has several")
+	if fileRequired {
+		_ = cmd.MarkFlagRequired("file")
+	}
+}
+
+// azureSession is a pipeline target and a Publisher connected to it.
+type azureSession struct {
+	file  *config.File
+	az    *config.Azure
+	image *config.Image
+	pub   *azure.Publisher
+}
+
+// storageKeyEnv holds the storage account key when shared-key access is used
+// (Azurite, or accounts without Entra ID data access).
+const storageKeyEnv = "AZURE_STORAGE_KEY"
+
+// openAzure loads the pipeline file (if any) and connects to subscription
+// (the file's, when sub is "").
+func openAzure(f azureFlags, sub string) (*azureSession, error) {
+	s := &azureSession{}
+	if f.file != "" {
+		file, err := config.Load(f.file)
+		if err != nil {
+			return nil, err
+		}
+		az, err := file.AzureTarget(f.target)
+		if err != nil {
+			return nil, err
+		}
+		s.file, s.az, s.image = file, az, file.Image(az.Image)
+		if sub == "" {
+			sub = az.Subscription
+		}
+	}
+	if sub == "" {
+		sub = os.Getenv("AZURE_SUBSCRIPTION_ID")
+	}
+	if sub == "" {
+		return nil, errors.New("no subscription: give -f pipeline.hcl, a full resource id, or set AZURE_SUBSCRIPTION_ID")
+	}
+	cred, opts, err := azure.ConnectionFromEnv().Open()
+	if err != nil {
+		return nil, err
+	}
+	clients, err := azure.NewClients(sub, cred, opts)
+	if err != nil {
+		return nil, err
+	}
+	access := azure.BlobAccess{Token: cred}
+	if key := os.Getenv(storageKeyEnv); key != "" && s.az != nil && s.az.Storage != nil {
+		access = azure.BlobAccess{AccountName: s.az.Storage.Account, AccountKey: key}
+	}
+	s.pub = &azure.Publisher{
+		Clients:  clients,
+		Blobs:    azure.NewBlobStore(access),
+		Uploader: &azure.TransferUploader{A: access},
+		RunID:    fmt.Sprintf("run-%d", time.Now().UnixNano()),
+	}
+	if v := os.Getenv("IMGPIPE_POLL_INTERVAL"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			s.pub.PollInterval = d
+		}
+	}
+	return s, nil
+}
+
+// desired builds what the file asks for, inspecting the source disk.
+func (s *azureSession) desired(ctx context.Context, sourceFlag string) (*azure.Desired, error) {
+	d := &azure.Desired{Image: *s.image, Azure: *s.az}
+	src := s.image.Source
+	if sourceFlag != "" {
+		src = sourceFlag
+	}
+	if src == "" && s.image.Packer != nil && s.image.Packer.Artifact != "" {
+		if _, err := os.Stat(s.image.Packer.Artifact); err == nil {
+			src = s.image.Packer.Artifact
+		}
+	}
+	if src == "" {
+		return d, nil // built by Packer, not built yet
+	}
+	info, err := azure.InspectSource(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	d.Source = info
+	return d, nil
+}
+
+// explained renders Azure errors readably (code, message, what to do).
+type explained struct{ err error }
+
+func (e *explained) Error() string { return azure.Explain(e.err) }
+func (e *explained) Unwrap() error { return e.err }
+
+func explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &explained{err}
+}
+
+// confirm asks on the terminal; without one, --yes is required.
+func confirm(cmd *cobra.Command, question string) (bool, error) {
+	if !isTerminal(os.Stdin) {
+		return false, errors.New("not a terminal: pass --yes to proceed without asking")
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "%s [y/N] ", question)
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	a := strings.ToLower(strings.TrimSpace(line))
+	return a == "y" || a == "yes", nil
+}
+
+// progressReporter draws upload bytes and per-region replication on stderr.
+func progressReporter(w io.Writer) func(azure.Event) {
+	var bar func(int64, int64)
+	var finish func()
+	last := ""
+	return func(ev azure.Event) {
+		switch {
+		case ev.Phase == "start" && ev.Step != nil:
+			if jsonOutput() {
+				return
+			}
+			fmt.Fprintf(w, "%s %s %s...\n", ev.Step.Action, ev.Step.Kind, ev.Step.Name)
+			if ev.Step.Kind == azure.KindBlob {
+				bar, finish = newProgressBar("upload", 0)
+			}
+		case ev.Phase == "progress" && ev.Bytes[1] > 0 && bar != nil:
+			bar(ev.Bytes[0], ev.Bytes[1])
+		case ev.Phase == "done" && ev.Step != nil && ev.Step.Kind == azure.KindBlob && finish != nil:
+			finish()
+			bar, finish = nil, nil
+		case len(ev.Regions) > 0:
+			var parts []string
+			for _, r := range ev.Regions {
+				parts = append(parts, fmt.Sprintf("%s %s %d%%", r.Region, r.State, r.Progress))
+			}
+			line := strings.Join(parts, ", ")
+			if line != last && !jsonOutput() {
+				fmt.Fprintf(w, "  replication: %s\n", line)
+				last = line
+			}
+		}
+	}
+}
+
+// exitStillReplicating is the exit status when the replication timeout
+// ended the waiting (the version keeps replicating; run publish again).
+const exitStillReplicating = 3
+
+func newPublishCmd() *cobra.Command {
+	var (
+		f       azureFlags
+		yes     bool
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "publish -f pipeline.hcl",
+		Short: "Publish the image to its Azure Compute Gallery (plan, then apply)",
+		Long: `publish makes Azure match the pipeline file: it shows the plan (as imgpipe plan
+does), asks, then uploads the disk to a page blob, makes a managed image from
+it (or, for Trusted Launch, uses the VHD directly), ensures the gallery and the
+image definition (with the disk's Hyper-V generation), creates the version in
+its target regions, watches replication region by region, and grants Reader on
+the gallery to the principals in share blocks.
+
+It is idempotent and resumable: every step records what it made (source
+fingerprint, blob MD5 and size, managed image id) in tags on the version, so a
+publish that was killed, run again, carries on where it stopped and never makes
+a second copy. A version left Failed is deleted and made again; an existing
+version made from another disk is refused (versions are immutable: bump it).
+
+Replication can take an hour or more. When replication_timeout (in the file,
+or --replication-timeout) passes, publish stops waiting and exits with status 3;
+the version keeps replicating in Azure and running publish again resumes
+watching.
+
+Credentials come from the environment, never from the file: AZURE_TENANT_ID,
+AZURE_CLIENT_ID, AZURE_CLIENT_SECRET (or a managed identity, or az login), and
+AZURE_STORAGE_KEY for shared-key storage access (otherwise Entra ID). To use
+the local emulator, source the environment 'imgpipe emulator' prints
+(IMGPIPE_ARM_ENDPOINT, AZURE_AUTHORITY_HOST, and its CA via SSL_CERT_FILE or
+IMGPIPE_CA_CERT).`,
+		Example: `  imgpipe publish -f pipeline.hcl
+  imgpipe publish -f pipeline.hcl --yes --output json      # CI
+  imgpipe publish -f pipeline.hcl --source out/disk.vhdx    # the disk a build just made`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, err := openAzure(f, "")
+			if err != nil {
+				return err
+			}
+			if timeout > 0 {
+				s.az.ReplicationTimeout = timeout
+			}
+			d, err := s.desired(ctx, f.source)
+			if err != nil {
+				return err
+			}
+			if d.Source == nil {
+				return fmt.Errorf("image %q has no disk yet: run imgpipe build first, or pass --source DISK", s.image.Name)
+			}
+			plan, err := s.pub.Plan(ctx, d)
+			if err != nil {
+				return explain(err)
+			}
+			if !jsonOutput() {
+				fmt.Fprint(cmd.ErrOrStderr(), plan.Text())
+			}
+			if !plan.HasChanges() {
+				if jsonOutput() {
+					return printJSON(&azure.Result{Plan: plan, VersionID: plan.VersionID})
+				}
+				return nil
+			}
+			if !yes {
+				ok, err := confirm(cmd, "Apply this plan?")
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return errors.New("not applied")
+				}
+			}
+			s.pub.OnEvent = progressReporter(cmd.ErrOrStderr())
+			res, err := s.pub.Apply(ctx, plan)
+			if errors.Is(err, azure.ErrStillReplicating) {
+				if jsonOutput() {
+					_ = printJSON(res)
+				}
+				return &exitError{exitStillReplicating, err}
+			}
+			if err != nil {
+				slog.Debug("publish failed", "err", err)
+				return explain(err)
+			}
+			if jsonOutput() {
+				return printJSON(res)
+			}
+			_, err = fmt.Fprintf(stdout, "published %s\n", res.VersionID)
+			return err
+		},
+	}
+	f.add(cmd, true)
+	cmd.Flags().StringVar(&f.source, "source", "", "disk image to publish instead of the image block's source (e.g. a fresh build)")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "apply without asking")
+	cmd.Flags().DurationVar(&timeout, "replication-timeout", 0, "override replication_timeout: how long to wait for replication before exiting 3 (it continues in Azure)")
+	return cmd
+}
