@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
@@ -143,21 +144,79 @@ func (s *Server) fingerprintBlob(ctx context.Context, u string) (*Fingerprint, *
 		fp.Stored = base64.StdEncoding.EncodeToString(props.ContentMD5)
 	}
 	if fp.Size <= s.opts.MaxHashBytes {
-		resp, err := bc.DownloadStream(ctx, &blob.DownloadStreamOptions{
-			AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: props.ETag}},
-		})
+		sum, err := s.hashBlob(ctx, bu, cred, props.BlobType != nil && *props.BlobType == blob.BlobTypePageBlob, fp.Size, props.ETag)
 		if err != nil {
 			return nil, errf(http.StatusInternalServerError, "InternalServerError", "Reading blob '%s' failed: %v", u, err)
 		}
-		h := md5.New()
-		_, err = io.Copy(h, resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return nil, errf(http.StatusInternalServerError, "InternalServerError", "Reading blob '%s' failed: %v", u, err)
-		}
-		fp.MD5 = hex.EncodeToString(h.Sum(nil))
+		fp.MD5 = sum
 	}
 	return fp, nil
+}
+
+// hashBlob computes the MD5 of a blob's content. For a page blob only the
+// written page ranges are downloaded; the gaps are hashed as zeros.
+func (s *Server) hashBlob(ctx context.Context, bu string, cred *blob.SharedKeyCredential, page bool, size int64, etag *azcore.ETag) (string, error) {
+	h := md5.New()
+	ifMatch := &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: etag}}
+	bc, err := blob.NewClientWithSharedKeyCredential(bu, cred, nil)
+	if err != nil {
+		return "", err
+	}
+	download := func(off, n int64) error {
+		resp, err := bc.DownloadStream(ctx, &blob.DownloadStreamOptions{Range: blob.HTTPRange{Offset: off, Count: n}, AccessConditions: ifMatch})
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		got, err := io.Copy(h, resp.Body)
+		if err == nil && got != n {
+			err = fmt.Errorf("short read at %d: %d of %d bytes", off, got, n)
+		}
+		return err
+	}
+	if !page {
+		if size == 0 {
+			return hex.EncodeToString(h.Sum(nil)), nil
+		}
+		if err := download(0, size); err != nil {
+			return "", err
+		}
+		return hex.EncodeToString(h.Sum(nil)), nil
+	}
+	pb, err := pageblob.NewClientWithSharedKeyCredential(bu, cred, nil)
+	if err != nil {
+		return "", err
+	}
+	zeros := make([]byte, 1<<20)
+	writeZeros := func(n int64) {
+		for n > 0 {
+			k := min(n, int64(len(zeros)))
+			h.Write(zeros[:k])
+			n -= k
+		}
+	}
+	var pos int64
+	pager := pb.NewGetPageRangesPager(&pageblob.GetPageRangesOptions{AccessConditions: ifMatch})
+	for pager.More() {
+		pg, err := pager.NextPage(ctx)
+		if err != nil {
+			return "", err
+		}
+		for _, r := range pg.PageRange {
+			if r.Start == nil || r.End == nil || *r.Start < pos || *r.End >= size {
+				return "", fmt.Errorf("unexpected page range %v-%v", r.Start, r.End)
+			}
+			writeZeros(*r.Start - pos)
+			for off := *r.Start; off <= *r.End; off += 4 << 20 {
+				if err := download(off, min(4<<20, *r.End+1-off)); err != nil {
+					return "", err
+				}
+			}
+			pos = *r.End + 1
+		}
+	}
+	writeZeros(size - pos)
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // sourceExists reports whether a version's source still exists. Caller
