@@ -1,0 +1,189 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"imgpipe/internal/agent"
+	"imgpipe/internal/drift"
+)
+
+func init() { register(newAgentCmd) }
+
+const agentTokenEnv = "IMGPIPE_AGENT_TOKEN"
+
+// readToken picks a token: the flag, else the file, else the environment.
+func readToken(flag, file, env string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read the token file: %w", err)
+		}
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return "", fmt.Errorf("token file %s is empty", file)
+		}
+		return tok, nil
+	}
+	return strings.TrimSpace(os.Getenv(env)), nil
+}
+
+func newAgentCmd() *cobra.Command {
+	var (
+		opts                agent.Options
+		tokenFile, caFile   string
+		interval, fullEvery time.Duration
+		once, quick, full   bool
+		timeout             time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Check this machine for drift from its image and report to imgpipe serve",
+		Long: `agent reads the image identity and configuration baseline baked into this
+machine's image (by 'imgpipe baseline capture' at build time), runs a drift
+check, and sends a small report to the fleet server: host name, platform,
+image and version, the drift summary counts and the first findings (names
+and which attributes changed; never file contents). Reports are at most 64 KiB
+and retried with exponential backoff on network errors, 429 and 5xx; a
+refusal (bad token, invalid report) is not retried.
+
+Without --once it runs forever: a full check at start and every --full-every,
+quick checks (re-hash only files whose size, mtime, ctime or inode changed)
+every --interval.
+
+With --once it runs one check (full, or quick with --quick), sends it and
+exits like 'imgpipe drift check': 0 no drift, 2 drift found, 1 the check or
+the delivery failed. Use it from cron or a systemd timer.
+
+The token is read from --token, --token-file, or $IMGPIPE_AGENT_TOKEN (prefer
+the file or the variable: arguments are visible to every local user).
+The platform (onprem or azure) is detected from the DMI chassis asset tag;
+--platform overrides it.`,
+		Example: `  # a systemd service on every VM
+  imgpipe agent --server https://fleet.example:8443 --token-file /etc/imgpipe/agent.token
+
+  # from a systemd timer or cron, every 15 minutes
+  imgpipe agent --server https://fleet.example:8443 --token-file /etc/imgpipe/agent.token --once --quick
+
+  # a private CA for the server's certificate
+  imgpipe agent --server https://fleet.internal:8443 --ca-file /etc/imgpipe/ca.pem --once`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if quick && full {
+				return errors.New("give --quick or --full, not both")
+			}
+			tok, err := readToken(opts.Token, tokenFile, agentTokenEnv)
+			if err != nil {
+				return err
+			}
+			opts.Token = tok
+			client := &http.Client{Timeout: timeout}
+			if caFile != "" {
+				pem, err := os.ReadFile(caFile)
+				if err != nil {
+					return fmt.Errorf("read the CA file: %w", err)
+				}
+				pool := x509.NewCertPool()
+				if !pool.AppendCertsFromPEM(pem) {
+					return fmt.Errorf("%s holds no PEM certificate", caFile)
+				}
+				tr := http.DefaultTransport.(*http.Transport).Clone()
+				tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+				client.Transport = tr
+			}
+			opts.HTTPClient = client
+			opts.Version = imgpipeVersion()
+			a, err := agent.New(opts)
+			if err != nil {
+				return err
+			}
+			if !once {
+				if quick || full {
+					return errors.New("--quick and --full apply to --once; periodic runs use --interval and --full-every")
+				}
+				return a.Loop(cmd.Context(), interval, fullEvery, func(r agent.Report, err error) {
+					if err != nil {
+						slog.Warn("agent run failed", "err", err)
+						return
+					}
+					slog.Info("agent report sent", "depth", r.Depth, "drifted", r.Drifted)
+				})
+			}
+			depth := drift.Full
+			if quick {
+				depth = drift.Quick
+			}
+			r, err := a.RunOnce(cmd.Context(), depth)
+			if jsonOutput() {
+				if perr := printJSON(r); perr != nil && err == nil {
+					err = perr
+				}
+			} else if r.Error == "" {
+				verdict := "no drift"
+				if r.Drifted {
+					verdict = "DRIFTED"
+				}
+				s := r.Summary
+				sent := "sent"
+				if err != nil {
+					sent = "NOT sent"
+				}
+				fmt.Fprintf(stdout, "%s %s on %s (%s): %s: %d added, %d removed, %d changed files, %d package and %d service changes, %d problems (%s check); report %s\n",
+					r.Image, r.Version, r.Host, r.Platform, verdict, s.FilesAdded, s.FilesRemoved, s.FilesChanged, s.Packages, s.Services, s.Problems, r.Depth, sent)
+			}
+			if err != nil {
+				return err
+			}
+			if r.Drifted {
+				return &exitError{code: 2}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Server, "server", "", "base URL of imgpipe serve, e.g. https://fleet.example:8443 (required)")
+	f.StringVar(&opts.Token, "token", "", "agent token (prefer --token-file or $"+agentTokenEnv+")")
+	f.StringVar(&tokenFile, "token-file", "", "file holding the agent token")
+	f.StringVar(&caFile, "ca-file", "", "PEM CA certificate(s) to trust for the server (default: the system's)")
+	f.DurationVar(&interval, "interval", 5*time.Minute, "time between checks (periodic mode)")
+	f.DurationVar(&fullEvery, "full-every", 24*time.Hour, "run a full check this often (periodic mode); quick checks in between")
+	f.BoolVar(&once, "once", false, "run one check, send it, exit 0 (no drift), 2 (drift) or 1 (failure)")
+	f.BoolVar(&quick, "quick", false, "with --once: quick check (re-hash only files whose stat changed)")
+	f.BoolVar(&full, "full", false, "with --once: full check (the default for --once)")
+	f.StringVar(&opts.Root, "root", "/", "root of the system to check")
+	f.StringVar(&opts.Baseline, "baseline", "", "baseline file (default: the one inside --root)")
+	f.StringVar(&opts.Host, "name", "", "host name to report (default: the system's host name)")
+	f.StringVar(&opts.Platform, "platform", "auto", "auto, onprem or azure")
+	f.StringArrayVar(&opts.Ignore, "ignore", nil, "ignore paths matching this glob (repeatable)")
+	f.IntVar(&opts.Workers, "workers", 0, "parallel walkers and hashers (default: number of CPUs)")
+	f.IntVar(&opts.MaxChanges, "max-changes", agent.MaxChanges, "findings listed in a report (the summary counts all)")
+	f.IntVar(&opts.Attempts, "attempts", 5, "delivery attempts per report")
+	f.DurationVar(&timeout, "timeout", 30*time.Second, "timeout of one delivery attempt")
+	_ = cmd.MarkFlagRequired("server")
+	return cmd
+}
+
+// imgpipeVersion is the version agents report (the VCS revision when known).
+func imgpipeVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}

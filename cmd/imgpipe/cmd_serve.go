@@ -1,0 +1,122 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/spf13/cobra"
+
+	"imgpipe/internal/server"
+)
+
+func init() { register(newServeCmd) }
+
+func newServeCmd() *cobra.Command {
+	var (
+		listen, catalogLoc, tlsCert, tlsKey string
+		token, tokenFile, channel           string
+		subs                                []string
+		azureInterval, staleAfter           time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the fleet dashboard, the HTTP API, agent intake and Prometheus metrics",
+		Long: `serve runs imgpipe's fleet server on top of the catalog:
+
+  /                          fleet table: host, platform, image, version, the
+                             channel's newest, versions behind, revoked, drift
+                             counts, last seen
+  /images                    images and versions by channel, with their regions
+  /hosts/NAME                a host's drift detail
+  GET  /api/images           images (JSON)
+  GET  /api/images/I/versions  versions of I with channels, regions, hosts
+  GET  /api/hosts            the fleet (JSON); /api/hosts/NAME one host
+  POST /api/reports          agent reports (bearer token, JSON, at most 64 KiB)
+  POST /api/azure/refresh    pull Azure now (bearer token)
+  GET  /metrics              Prometheus text format
+
+It listens on loopback unless given a certificate: a non-loopback --listen
+without --tls-cert/--tls-key is refused. Agents authenticate with a bearer
+token (--agent-token-file, $IMGPIPE_AGENT_TOKEN, or --agent-token); without
+one the intake answers 503. Every report is validated and size-limited; a bad
+one gets a 4xx and nothing is stored.
+
+With --azure-subscription the server lists the VMs and scale sets of those
+subscriptions at start, every --azure-interval and on POST /api/azure/refresh,
+and records those whose imageReference is a gallery image version (or a
+definition, meaning its latest version) as azure hosts, so machines without
+an agent still show how stale their image is. It authenticates with the
+Azure SDK's default credential chain (environment, workload or managed
+identity, Azure CLI) and needs read access to the VMs.`,
+		Example: `  # on a workstation: dashboard on http://127.0.0.1:8080
+  imgpipe serve --catalog ~/imgpipe/catalog.db
+
+  # for a fleet: TLS, a shared catalog, agents and Azure
+  imgpipe serve --listen 0.0.0.0:8443 --tls-cert fleet.crt --tls-key fleet.key \
+    --catalog postgres://imgpipe@db/imgpipe --agent-token-file /etc/imgpipe/agent.token \
+    --azure-subscription 11111111-2222-3333-4444-555555555555`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			withTLS := tlsCert != "" || tlsKey != ""
+			if err := server.CheckListen(listen, withTLS); err != nil {
+				return err
+			}
+			tok, err := readToken(token, tokenFile, agentTokenEnv)
+			if err != nil {
+				return err
+			}
+			if tok != "" && len(tok) < 16 {
+				return errors.New("the agent token is shorter than 16 characters: generate one, e.g. openssl rand -hex 32")
+			}
+			ctx := cmd.Context()
+			cat, err := openCatalog(ctx, catalogLoc)
+			if err != nil {
+				return err
+			}
+			defer cat.Close()
+			cfg := server.Config{Catalog: cat, AgentToken: tok, Channel: channel, AzureInterval: azureInterval, StaleAfter: staleAfter}
+			if len(subs) > 0 {
+				cred, err := azidentity.NewDefaultAzureCredential(nil)
+				if err != nil {
+					return fmt.Errorf("azure credential: %w", err)
+				}
+				cfg.Azure = &server.AzurePuller{Subscriptions: subs, Credential: cred}
+			}
+			srv, err := server.New(cfg)
+			if err != nil {
+				return err
+			}
+			return srv.ListenAndServe(ctx, server.ServeOptions{Listen: listen, TLSCert: tlsCert, TLSKey: tlsKey,
+				OnListening: func(addr string) {
+					scheme := "http"
+					if withTLS {
+						scheme = "https"
+					}
+					fmt.Fprintf(os.Stderr, "imgpipe serve: %s://%s (catalog %s, channel %s", scheme, addr, cat.Location(), cfg.Channel)
+					if tok == "" {
+						fmt.Fprint(os.Stderr, ", agent intake disabled: no token")
+					}
+					if len(subs) > 0 {
+						fmt.Fprintf(os.Stderr, ", Azure %s", strings.Join(subs, ","))
+					}
+					fmt.Fprintln(os.Stderr, ")")
+				}})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on (non-loopback needs --tls-cert and --tls-key)")
+	addCatalogFlag(cmd, &catalogLoc)
+	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate (chain) for HTTPS")
+	f.StringVar(&tlsKey, "tls-key", "", "PEM private key for HTTPS")
+	f.StringVar(&token, "agent-token", "", "bearer token agents must send (prefer --agent-token-file or $"+agentTokenEnv+")")
+	f.StringVar(&tokenFile, "agent-token-file", "", "file holding the agent token")
+	f.StringVar(&channel, "channel", "prod", "channel hosts' staleness is measured against")
+	f.StringArrayVar(&subs, "azure-subscription", nil, "pull VMs and scale sets of this subscription (repeatable)")
+	f.DurationVar(&azureInterval, "azure-interval", 10*time.Minute, "time between Azure pulls")
+	f.DurationVar(&staleAfter, "stale-after", 24*time.Hour, "mark hosts not heard from for this long as stale")
+	return cmd
+}
