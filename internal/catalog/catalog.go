@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"imgpipe/internal/catalog/semver"
+
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
 )
@@ -33,7 +35,7 @@ var (
 	ErrNotForward      = errors.New("channel only moves forward")
 	ErrRequirement     = errors.New("version is not published where the channel needs it")
 	ErrRevoked         = errors.New("version is revoked")
-	ErrInvalid         = errors.New("invalid input")
+	ErrInvalid         = semver.ErrInvalid
 	ErrSchemaTooNew    = errors.New("catalog schema is newer than this imgpipe")
 	ErrLockNotHeld     = errors.New("image lock is no longer held")
 	ErrBackendMismatch = errors.New("unsupported catalog location")

@@ -364,17 +364,6 @@ func dedupe(s []string) []string {
 	return out
 }
 
-// FormatAge writes an age the way ParseAge reads it (whole days as "30d").
-func FormatAge(d time.Duration) string {
-	if d == 0 {
-		return "0"
-	}
-	if d > 0 && d%(24*time.Hour) == 0 {
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
-	}
-	return d.String()
-}
-
 // GCResult is what a retention run did.
 type GCResult struct {
 	RunID   int64    `json:"run_id"`

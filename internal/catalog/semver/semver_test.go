@@ -1,4 +1,4 @@
-package catalog
+package semver
 
 import (
 	"strings"
@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-func TestParseVersion(t *testing.T) {
+func TestParse(t *testing.T) {
 	tests := []struct {
 		in, canon string
 		ok        bool
@@ -30,30 +30,30 @@ func TestParseVersion(t *testing.T) {
 		{strings.Repeat("1", 300), "", false},
 	}
 	for _, tc := range tests {
-		v, err := ParseVersion(tc.in)
+		v, err := Parse(tc.in)
 		if (err == nil) != tc.ok {
-			t.Errorf("ParseVersion(%q) error = %v, want ok=%v", tc.in, err, tc.ok)
+			t.Errorf("Parse(%q) error = %v, want ok=%v", tc.in, err, tc.ok)
 			continue
 		}
 		if tc.ok && v.String() != tc.canon {
-			t.Errorf("ParseVersion(%q) = %s, want %s", tc.in, v, tc.canon)
+			t.Errorf("Parse(%q) = %s, want %s", tc.in, v, tc.canon)
 		}
 	}
 }
 
-func TestCompareVersions(t *testing.T) {
+func TestCompare(t *testing.T) {
 	// SemVer 2.0.0 precedence example, ascending.
 	asc := []string{"1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11",
 		"1.0.0-rc.1", "1.0.0", "1.0.1", "1.9.0", "1.10.0", "2.0.0"}
 	for i := range asc {
 		for j := range asc {
 			want := cmpInt(i, j)
-			if got := CompareVersions(asc[i], asc[j]); got != want {
-				t.Errorf("CompareVersions(%s, %s) = %d, want %d", asc[i], asc[j], got, want)
+			if got := Compare(asc[i], asc[j]); got != want {
+				t.Errorf("Compare(%s, %s) = %d, want %d", asc[i], asc[j], got, want)
 			}
 		}
 	}
-	if CompareVersions("garbage", "0.0.1") >= 0 {
+	if Compare("garbage", "0.0.1") >= 0 {
 		t.Errorf("an invalid version sorts after a valid one")
 	}
 }
@@ -87,22 +87,22 @@ func TestParseAge(t *testing.T) {
 	}
 }
 
-func FuzzParseVersion(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{"1.2.3", "v0.0.1", "1.0.0-rc.1+b", "1.0.0-0.a", "1..2", "18446744073709551615.0.0", "1.0.0-α"} {
 		f.Add(s, "1.0.0")
 	}
 	f.Fuzz(func(t *testing.T, a, b string) {
-		va, err := ParseVersion(a)
+		va, err := Parse(a)
 		if err == nil {
-			back, err := ParseVersion(va.String())
+			back, err := Parse(va.String())
 			if err != nil || back.Compare(va) != 0 || back.String() != va.String() {
 				t.Fatalf("%q -> %s does not round-trip: %v", a, va, err)
 			}
 		}
-		if x, y := CompareVersions(a, b), CompareVersions(b, a); x != -y {
+		if x, y := Compare(a, b), Compare(b, a); x != -y {
 			t.Fatalf("Compare(%q,%q)=%d but Compare(%q,%q)=%d", a, b, x, b, a, y)
 		}
-		if CompareVersions(a, a) != 0 {
+		if Compare(a, a) != 0 {
 			t.Fatalf("Compare(%q,%q) != 0", a, a)
 		}
 	})

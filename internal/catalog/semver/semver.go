@@ -1,16 +1,24 @@
-package catalog
+// Package semver parses and orders image versions (SemVer 2.0.0, of which
+// Azure Compute Gallery versions are the MAJOR.MINOR.PATCH subset) and
+// retention ages such as "90d". It has no dependencies so its fuzz targets
+// build fast.
+package semver
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// SemVer is a parsed image version: MAJOR.MINOR.PATCH with an optional
+// ErrInvalid is returned (wrapped) for input that does not parse.
+var ErrInvalid = errors.New("invalid input")
+
+// Version is a parsed image version: MAJOR.MINOR.PATCH with an optional
 // -prerelease and +build (SemVer 2.0.0). Azure Compute Gallery versions are the
 // plain MAJOR.MINOR.PATCH subset; a leading "v" is accepted and dropped.
-type SemVer struct {
+type Version struct {
 	Major, Minor, Patch uint64
 	Pre                 []string // dot-separated prerelease identifiers
 	Build               string
@@ -18,9 +26,9 @@ type SemVer struct {
 
 const maxVersionLen = 256
 
-// ParseVersion parses s as a semantic version.
-func ParseVersion(s string) (SemVer, error) {
-	var v SemVer
+// Parse parses s as a semantic version.
+func Parse(s string) (Version, error) {
+	var v Version
 	if len(s) > maxVersionLen {
 		return v, fmt.Errorf("%w: version is longer than %d characters", ErrInvalid, maxVersionLen)
 	}
@@ -29,29 +37,29 @@ func ParseVersion(s string) (SemVer, error) {
 		v.Build = in[i+1:]
 		in = in[:i]
 		if err := checkIdents(v.Build, false); err != nil {
-			return SemVer{}, fmt.Errorf("%w: version %q: build metadata: %v", ErrInvalid, s, err)
+			return Version{}, fmt.Errorf("%w: version %q: build metadata: %v", ErrInvalid, s, err)
 		}
 	}
 	if i := strings.IndexByte(in, '-'); i >= 0 {
 		pre := in[i+1:]
 		in = in[:i]
 		if err := checkIdents(pre, true); err != nil {
-			return SemVer{}, fmt.Errorf("%w: version %q: prerelease: %v", ErrInvalid, s, err)
+			return Version{}, fmt.Errorf("%w: version %q: prerelease: %v", ErrInvalid, s, err)
 		}
 		v.Pre = strings.Split(pre, ".")
 	}
 	parts := strings.Split(in, ".")
 	if len(parts) != 3 {
-		return SemVer{}, fmt.Errorf("%w: version %q: want MAJOR.MINOR.PATCH, e.g. 1.4.0", ErrInvalid, s)
+		return Version{}, fmt.Errorf("%w: version %q: want MAJOR.MINOR.PATCH, e.g. 1.4.0", ErrInvalid, s)
 	}
 	nums := []*uint64{&v.Major, &v.Minor, &v.Patch}
 	for i, p := range parts {
 		if !isNumeric(p) || (len(p) > 1 && p[0] == '0') {
-			return SemVer{}, fmt.Errorf("%w: version %q: %q is not a number without leading zeros", ErrInvalid, s, p)
+			return Version{}, fmt.Errorf("%w: version %q: %q is not a number without leading zeros", ErrInvalid, s, p)
 		}
 		n, err := strconv.ParseUint(p, 10, 64)
 		if err != nil {
-			return SemVer{}, fmt.Errorf("%w: version %q: %q is too large", ErrInvalid, s, p)
+			return Version{}, fmt.Errorf("%w: version %q: %q is too large", ErrInvalid, s, p)
 		}
 		*nums[i] = n
 	}
@@ -89,7 +97,7 @@ func checkIdents(s string, pre bool) error {
 }
 
 // String formats v canonically (without a leading v).
-func (v SemVer) String() string {
+func (v Version) String() string {
 	s := fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch)
 	if len(v.Pre) > 0 {
 		s += "-" + strings.Join(v.Pre, ".")
@@ -101,7 +109,7 @@ func (v SemVer) String() string {
 }
 
 // Compare returns -1, 0 or +1 by SemVer precedence (build metadata ignored).
-func (v SemVer) Compare(o SemVer) int {
+func (v Version) Compare(o Version) int {
 	for _, p := range [][2]uint64{{v.Major, o.Major}, {v.Minor, o.Minor}, {v.Patch, o.Patch}} {
 		if p[0] != p[1] {
 			if p[0] < p[1] {
@@ -152,11 +160,11 @@ func cmpInt(a, b int) int {
 	return 0
 }
 
-// CompareVersions orders two version strings by SemVer; strings that do not
+// Compare orders two version strings by SemVer; strings that do not
 // parse sort before every valid version, and among themselves by text.
-func CompareVersions(a, b string) int {
-	va, ea := ParseVersion(a)
-	vb, eb := ParseVersion(b)
+func Compare(a, b string) int {
+	va, ea := Parse(a)
+	vb, eb := Parse(b)
 	switch {
 	case ea == nil && eb == nil:
 		if c := va.Compare(vb); c != 0 {
@@ -231,4 +239,15 @@ func ParseAge(s string) (time.Duration, error) {
 		total += d
 	}
 	return total, nil
+}
+
+// FormatAge writes an age the way ParseAge reads it (whole days as "30d").
+func FormatAge(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }
