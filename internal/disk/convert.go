@@ -259,6 +259,7 @@ func copyChunk(view Image, out *os.File, lay layout, buf []byte, off int64) (int
 		if _, err := out.WriteAt(buf[start:pos], dst); err != nil {
 			return written, fmt.Errorf("write output: %w", err)
 		}
+		startWriteback(out, dst, int64(pos-start))
 		written += int64(pos - start)
 	}
 	return written, nil

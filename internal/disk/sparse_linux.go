@@ -47,3 +47,10 @@ func fileData(f *os.File, off, length int64) ([]Extent, error) {
 	}
 	return out, nil
 }
+
+// startWriteback asks the kernel to start writing [off, off+n) of f to
+// disk now, without waiting, so that the fsync at the end of a conversion
+// finds little left to do and write-back overlaps with reading.
+func startWriteback(f *os.File, off, n int64) {
+	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
+}
