@@ -87,6 +87,7 @@ type testEnv struct {
 	emu *azemutest.Env
 	pub *Publisher
 	sub string
+	rg  string // the resource group (and container) of the running subtest
 	// transport counts the answers the SDK received (faults included)
 	transport *countingTransport
 }
@@ -165,11 +166,11 @@ image "web" {
 }
 azure "test" {
   subscription   = %q
-  resource_group = "rg-images"
+  resource_group = %q
   location       = "westeurope"
   storage {
     account       = "devstoreaccount1"
-    container     = "vhds"
+    container     = %q
     blob_endpoint = %q
   }
   gallery    = "gal"
@@ -185,7 +186,7 @@ azure "test" {
   replication_timeout = "1m"
   %s
 }
-`, source, imageExtra, e.sub, e.emu.Azurite.BlobEndpoint, extra)
+`, source, imageExtra, e.sub, e.rg, strings.ToLower(e.rg), e.emu.Azurite.BlobEndpoint, extra)
 	f, err := config.Parse([]byte(src), filepath.Join(t.TempDir(), "pipeline.hcl"))
 	if err != nil {
 		t.Fatalf("pipeline: %v", err)
@@ -214,4 +215,39 @@ func (e *testEnv) resources() []string {
 		out = append(out, strings.ToLower(id))
 	}
 	return out
+}
+
+// TestAgainstAzemu runs the integration tests through the real SDK against
+// one azemu + Azurite, each subtest in its own resource group.
+func TestAgainstAzemu(t *testing.T) {
+	e := startEnv(t, azemu.Options{})
+	tests := []struct {
+		name string
+		fn   func(*testing.T, *testEnv)
+	}{
+		{"PublishFromNothingThenNoOp", testPublishFromNothingThenNoOp},
+		{"Gen2IntoV1DefinitionRefusedBeforeUpload", testGen2IntoV1DefinitionRefusedBeforeUpload},
+		{"TrustedLaunchFromVHD", testTrustedLaunchFromVHD},
+		{"DropManagedImage", testDropManagedImage},
+		{"DestroyGalleryInOrderWhileOutOfOrderFails", testDestroyGalleryInOrderWhileOutOfOrderFails},
+		{"ReplicateChecksTheSource", testReplicateChecksTheSource},
+		{"CheckDeploy", testCheckDeploy},
+		{"PublishKilledAtEachStepResumes", testPublishKilledAtEachStepResumes},
+		{"PublishConvergesUnderFaults", testPublishConvergesUnderFaults},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			saved := *e.pub
+			e.rg = "rg-" + strings.ToLower(tt.name)
+			if len(e.rg) > 40 {
+				e.rg = e.rg[:40]
+			}
+			defer func() {
+				*e.pub = saved
+				_ = e.emu.Server.SetReplicaPolicy(azemu.ReplicaPolicyCurrent)
+				e.emu.Server.SetFaults(azemu.Faults{})
+			}()
+			tt.fn(t, e)
+		})
+	}
 }

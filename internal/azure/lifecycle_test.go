@@ -35,15 +35,14 @@ func publishTwo(t *testing.T, e *testEnv) (*Desired, *Desired, *Desired) {
 	return d1, d2, d3
 }
 
-func TestDestroyGalleryInOrderWhileOutOfOrderFails(t *testing.T) {
-	e := startEnv(t, azemu.Options{})
+func testDestroyGalleryInOrderWhileOutOfOrderFails(t *testing.T, e *testEnv) {
 	ctx := context.Background()
 	d1, d2, _ := publishTwo(t, e)
 	gal := d1.id("").GalleryID()
 
 	// Terraform-style: delete the gallery first. Azure (and azemu) refuse.
 	var apiErr error
-	poller, err := e.pub.Clients.Galleries.BeginDelete(ctx, "rg-images", "gal", nil)
+	poller, err := e.pub.Clients.Galleries.BeginDelete(ctx, e.rg, "gal", nil)
 	if err == nil {
 		_, err = poller.PollUntilDone(ctx, e.pub.pollOpts())
 	}
@@ -66,7 +65,7 @@ func TestDestroyGalleryInOrderWhileOutOfOrderFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vmPoller, err := vms.BeginCreateOrUpdate(ctx, "rg-images", "vm1", armcompute.VirtualMachine{
+	vmPoller, err := vms.BeginCreateOrUpdate(ctx, e.rg, "vm1", armcompute.VirtualMachine{
 		Location: to.Ptr("westeurope"),
 		Properties: &armcompute.VirtualMachineProperties{StorageProfile: &armcompute.StorageProfile{
 			ImageReference: &armcompute.ImageReference{ID: to.Ptr(d2.id("1.0.1").String())}}},
@@ -93,8 +92,8 @@ func TestDestroyGalleryInOrderWhileOutOfOrderFails(t *testing.T) {
 		t.Fatal("wrong versions removed")
 	}
 	// its managed image stays (the kept version may need it to replicate), the other's went
-	if !e.emu.Server.Exists(ResourceID{Subscription: e.sub, ResourceGroup: "rg-images", Image: "web-1.0.1"}.String()) ||
-		e.emu.Server.Exists(ResourceID{Subscription: e.sub, ResourceGroup: "rg-images", Image: "web-1.0.0"}.String()) {
+	if !e.emu.Server.Exists(ResourceID{Subscription: e.sub, ResourceGroup: e.rg, Image: "web-1.0.1"}.String()) ||
+		e.emu.Server.Exists(ResourceID{Subscription: e.sub, ResourceGroup: e.rg, Image: "web-1.0.0"}.String()) {
 		t.Fatalf("sources: %v", e.resources())
 	}
 
@@ -115,7 +114,7 @@ func TestDestroyGalleryInOrderWhileOutOfOrderFails(t *testing.T) {
 	if err := e.pub.Destroy(ctx, dp); err != nil {
 		t.Fatalf("destroy: %v", err)
 	}
-	for _, id := range e.resources() {
+	for _, id := range e.rgResources(e.rg) {
 		if strings.Contains(id, "/galleries/") || strings.Contains(id, "/images/web-") {
 			t.Errorf("left behind: %s", id)
 		}
@@ -125,10 +124,16 @@ func TestDestroyGalleryInOrderWhileOutOfOrderFails(t *testing.T) {
 	}
 }
 
-func TestReplicateChecksTheSource(t *testing.T) {
+func testReplicateChecksTheSource(t *testing.T, e *testEnv) {
+	base := e.rg
 	for _, policy := range []string{azemu.ReplicaPolicyStrict, azemu.ReplicaPolicyCurrent} {
 		t.Run(policy, func(t *testing.T) {
-			e := startEnv(t, azemu.Options{ReplicaPolicy: policy})
+			e.rg = base + "-" + policy
+			saved := *e.pub
+			defer func() { *e.pub = saved }()
+			if err := e.emu.Server.SetReplicaPolicy(policy); err != nil {
+				t.Fatal(err)
+			}
 			ctx := context.Background()
 			d := e.desired(t, e.pipeline(t, makeDisk(t, "V2", 1), "", ""))
 			if _, err := e.pub.Publish(ctx, d); err != nil {
@@ -188,7 +193,7 @@ func TestReplicateChecksTheSource(t *testing.T) {
 
 func deleteImage(t *testing.T, e *testEnv, name string) {
 	t.Helper()
-	p, err := e.pub.Clients.Images.BeginDelete(context.Background(), "rg-images", name, nil)
+	p, err := e.pub.Clients.Images.BeginDelete(context.Background(), e.rg, name, nil)
 	if err == nil {
 		_, err = p.PollUntilDone(context.Background(), e.pub.pollOpts())
 	}
@@ -199,7 +204,7 @@ func deleteImage(t *testing.T, e *testEnv, name string) {
 
 func createImage(t *testing.T, e *testEnv, name, blobURL string) {
 	t.Helper()
-	p, err := e.pub.Clients.Images.BeginCreateOrUpdate(context.Background(), "rg-images", name, armcompute.Image{
+	p, err := e.pub.Clients.Images.BeginCreateOrUpdate(context.Background(), e.rg, name, armcompute.Image{
 		Location: to.Ptr("westeurope"),
 		Properties: &armcompute.ImageProperties{HyperVGeneration: to.Ptr(armcompute.HyperVGenerationTypesV2),
 			StorageProfile: &armcompute.ImageStorageProfile{OSDisk: &armcompute.ImageOSDisk{
@@ -254,8 +259,7 @@ func (w imageWriteCounter) BeginCreateOrUpdate(ctx context.Context, rg, name str
 	return w.ImagesAPI.BeginCreateOrUpdate(ctx, rg, name, img, o)
 }
 
-func TestCheckDeploy(t *testing.T) {
-	e := startEnv(t, azemu.Options{})
+func testCheckDeploy(t *testing.T, e *testEnv) {
 	ctx := context.Background()
 	d := e.desired(t, e.pipeline(t, makeDisk(t, "V2", 1), "", `
   share {
@@ -266,7 +270,7 @@ func TestCheckDeploy(t *testing.T) {
 		t.Fatal(err)
 	}
 	vid := d.id("1.0.0")
-	img := ResourceID{Subscription: e.sub, ResourceGroup: "rg-images", Image: "web-1.0.0"}
+	img := ResourceID{Subscription: e.sub, ResourceGroup: e.rg, Image: "web-1.0.0"}
 	tests := []struct {
 		id        ResourceID
 		sub, loc  string

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"imgpipe/internal/azemu"
+	"imgpipe/internal/azemu/azemutest"
+)
+
+func runAzureCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var buf bytes.Buffer
+	old := stdout
+	stdout = &buf
+	defer func() { stdout = old }()
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(&buf)
+	root.SetErr(&buf)
+	err := root.Execute()
+	return buf.String(), err
+}
+
+// biosDisk writes a small raw disk with MBR boot code (generation V1) and data.
+func biosDisk(t *testing.T, dir string) {
+	t.Helper()
+	b := make([]byte, 4<<20)
+	for i := 0; i < 440; i++ {
+		b[i] = 0xEB
+	}
+	b[446], b[446+4] = 0x80, 0x83
+	binary.LittleEndian.PutUint32(b[446+8:], 2048)
+	b[510], b[511] = 0x55, 0xAA
+	copy(b[1<<20:], strings.Repeat("imgpipe cli test ", 1000))
+	if err := os.WriteFile(filepath.Join(dir, "disk.raw"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAzureVerbsAgainstEmulator drives plan, publish, check-deploy,
+// replicate and destroy through the CLI, configured only by the environment
+// `imgpipe emulator` prints.
+func TestAzureVerbsAgainstEmulator(t *testing.T) {
+	env := azemutest.StartWithAzurite(t, azemu.Options{})
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, env.Server.CACertPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := env.Server.Options()
+	for k, v := range map[string]string{
+		"IMGPIPE_ARM_ENDPOINT":  env.Server.URL(),
+		"IMGPIPE_CA_CERT":       ca,
+		"AZURE_AUTHORITY_HOST":  env.Server.URL(),
+		"AZURE_TENANT_ID":       o.TenantID,
+		"AZURE_CLIENT_ID":       o.ClientID,
+		"AZURE_CLIENT_SECRET":   o.ClientSecret,
+		"AZURE_STORAGE_KEY":     env.Azurite.AccountKey,
+		"IMGPIPE_POLL_INTERVAL": "50ms",
+	} {
+		t.Setenv(k, v)
+	}
+	biosDisk(t, dir)
+	pipeline := filepath.Join(dir, "pipeline.hcl")
+	if err := os.WriteFile(pipeline, fmt.Appendf(nil, `
+image "app" {
+  source  = "disk.raw"
+  os_type = "Linux"
+}
+azure "emu" {
+  subscription   = %q
+  resource_group = "rg-cli"
+  location       = "westeurope"
+  storage {
+    account       = %q
+    container     = "vhds"
+    blob_endpoint = %q
+  }
+  gallery    = "cli_gallery"
+  definition = "app"
+  version    = "next-patch"
+  target_region "northeurope" {}
+  replication_timeout = "1m"
+}
+`, env.SubscriptionID, env.Azurite.AccountName, env.Azurite.BlobEndpoint), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := runAzureCLI(t, "plan", "-f", pipeline)
+	if err != nil || !strings.Contains(out, "+ create    gallery") || !strings.Contains(out, "version 1.0.0") || !strings.Contains(out, "generation V1") {
+		t.Fatalf("plan: %v\n%s", err, out)
+	}
+	_, err = runAzureCLI(t, "plan", "-f", pipeline, "--detailed-exitcode")
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitPlanChanges {
+		t.Fatalf("--detailed-exitcode: %v", err)
+	}
+	// without a terminal and without --yes nothing is applied
+	if _, err := runAzureCLI(t, "publish", "-f", pipeline); err == nil || !strings.Contains(err.Error(), "--yes") {
+		t.Fatalf("publish without --yes: %v", err)
+	}
+	// a replication timeout ends the waiting with status 3; a re-run resumes watching
+	out, err = runAzureCLI(t, "publish", "-f", pipeline, "--yes", "--replication-timeout", "1ms")
+	if !errors.As(err, &ee) || ee.code != exitStillReplicating || !strings.Contains(err.Error(), "run publish again") {
+		t.Fatalf("publish with a tiny replication timeout: %v\n%s", err, out)
+	}
+	out, err = runAzureCLI(t, "publish", "-f", pipeline, "--yes")
+	if err != nil || !strings.Contains(out, "published /subscriptions/") {
+		t.Fatalf("publish: %v\n%s", err, out)
+	}
+	out, err = runAzureCLI(t, "plan", "-f", pipeline, "-o", "json")
+	var plan struct {
+		Version string `json:"version"`
+		Steps   []struct{ Action string }
+	}
+	if err != nil || json.Unmarshal([]byte(out), &plan) != nil || plan.Version != "1.0.0" {
+		t.Fatalf("plan json: %v\n%s", err, out)
+	}
+	for _, s := range plan.Steps {
+		if s.Action != "keep" {
+			t.Fatalf("after publish the plan still has %s:\n%s", s.Action, out)
+		}
+	}
+	// deployable here, not from another subscription without a share
+	if out, err := runAzureCLI(t, "check-deploy", "1.0.0", "-f", pipeline, "--subscription", env.SubscriptionID, "--location", "northeurope"); err != nil {
+		t.Fatalf("check-deploy: %v\n%s", err, out)
+	}
+	out, err = runAzureCLI(t, "check-deploy", "1.0.0", "-f", pipeline, "--subscription", "99999999-0000-4000-8000-000000000009", "--location", "japaneast")
+	if !errors.As(err, &ee) || ee.code != exitCannotDeploy || !strings.Contains(out, "imgpipe replicate") || !strings.Contains(out, "share {") {
+		t.Fatalf("check-deploy elsewhere: %v\n%s", err, out)
+	}
+	if out, err := runAzureCLI(t, "replicate", "1.0.0", "-f", pipeline, "--add-region", "japaneast"); err != nil || !strings.Contains(out, "replicated 1.0.0 to japaneast") {
+		t.Fatalf("replicate: %v\n%s", err, out)
+	}
+	if out, err := runAzureCLI(t, "destroy", "-f", pipeline, "--scope", "gallery", "--yes"); err != nil || !strings.Contains(out, "destroyed") {
+		t.Fatalf("destroy: %v\n%s", err, out)
+	}
+	for _, id := range env.Server.ResourceIDs("") {
+		if strings.Contains(strings.ToLower(id), "/galleries/") || strings.Contains(strings.ToLower(id), "/images/") {
+			t.Errorf("left after destroy: %s", id)
+		}
+	}
+}
