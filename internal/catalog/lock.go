@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"fmt"
 	"hash/fnv"
@@ -68,26 +69,44 @@ func (c *Catalog) LockImage(ctx context.Context, image, owner string) (*Lock, er
 	return l, nil
 }
 
+// acquirePostgres polls pg_try_advisory_lock: a runner waiting for the lock
+// does not keep a pooled connection busy (waiters holding connections could
+// starve the holder of one and deadlock the pool).
 func (l *Lock) acquirePostgres(ctx context.Context) error {
-	conn, err := l.c.db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("lock image %s: %w", l.image, err)
-	}
-	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", l.key); err != nil {
-		// The lock may have been granted just as ctx ended: release
-		// everything this session holds before the connection is reused.
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, _ = conn.ExecContext(cctx, "SELECT pg_advisory_unlock_all()")
-		cancel()
+	for {
+		conn, err := l.c.db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("lock image %s: %w", l.image, err)
+		}
+		var got bool
+		if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", l.key).Scan(&got); err != nil {
+			discard(conn) // we cannot know whether the session got the lock
+			return fmt.Errorf("lock image %s: %w", l.image, err)
+		}
+		if got {
+			l.conn = conn
+			// Record the holder for people looking; the advisory lock is what counts.
+			_, _ = conn.ExecContext(ctx, `INSERT INTO image_locks (image, owner, acquired_at, expires_at) VALUES ($1, $2, $3, '')
+				ON CONFLICT (image) DO UPDATE SET owner = excluded.owner, acquired_at = excluded.acquired_at, expires_at = ''`,
+				l.image, l.token, l.c.nowText())
+			return nil
+		}
 		conn.Close()
-		return fmt.Errorf("lock image %s: %w", l.image, err)
+		t := time.NewTimer(l.c.poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("lock image %s (held by another run; imgpipe runs %s shows it): %w", l.image, l.image, ctx.Err())
+		case <-t.C:
+		}
 	}
-	l.conn = conn
-	// Record the holder for people looking; the advisory lock is what counts.
-	_, _ = conn.ExecContext(ctx, `INSERT INTO image_locks (image, owner, acquired_at, expires_at) VALUES ($1, $2, $3, '')
-		ON CONFLICT (image) DO UPDATE SET owner = excluded.owner, acquired_at = excluded.acquired_at, expires_at = ''`,
-		l.image, l.token, l.c.nowText())
-	return nil
+}
+
+// discard closes a connection for good instead of returning it to the pool,
+// so a session that may hold an advisory lock is never reused.
+func discard(conn *sql.Conn) {
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	_ = conn.Close()
 }
 
 func (l *Lock) acquireSQLite(ctx context.Context) error {
@@ -185,11 +204,11 @@ func (l *Lock) Lost() <-chan struct{} { return l.lostCh }
 func (l *Lock) Unlock(ctx context.Context) error {
 	l.halt()
 	if l.conn != nil {
-		defer l.conn.Close()
+		defer l.conn.Close() // after discard, a no-op
 		_, _ = l.conn.ExecContext(ctx, "DELETE FROM image_locks WHERE image = $1 AND owner = $2", l.image, l.token)
 		var ok bool
-		if err := l.conn.QueryRowContext(ctx, "SELECT pg_advisory_unlock($1)", l.key).Scan(&ok); err != nil {
-			return fmt.Errorf("unlock image %s: %w", l.image, err)
+		if err := l.conn.QueryRowContext(ctx, "SELECT pg_advisory_unlock($1)", l.key).Scan(&ok); err != nil || !ok {
+			discard(l.conn) // closing the session releases whatever it still holds
 		}
 		return nil
 	}

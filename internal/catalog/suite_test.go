@@ -74,6 +74,7 @@ func runCatalogSuite(t *testing.T, b backend) {
 		{"LockSerialisesPublishes", testLockSerialisesPublishes},
 		{"LockTimeout", testLockTimeout},
 		{"LockHolderDies", testLockHolderDies},
+		{"LockManyWaiters", testLockManyWaiters},
 		{"Migration", testMigration},
 		{"Fleet", testFleet},
 		{"GCPlanAndRun", testGC},
@@ -780,5 +781,41 @@ func TestLockLeaseLost(t *testing.T) {
 	}
 	if !errors.Is(lostErr, ErrLockNotHeld) {
 		t.Errorf("work under a lost lock was not cancelled with ErrLockNotHeld: %v", lostErr)
+	}
+}
+
+// testLockManyWaiters: more runners wait for one image than the connection
+// pool holds; waiting must not starve the holder of a connection.
+func testLockManyWaiters(t *testing.T, b backend) {
+	c := openAt(t, b.newLocation(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	run, err := c.StartRun(ctx, Run{Kind: RunPublish, Image: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 24 // the PostgreSQL pool holds 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- c.WithImageLock(ctx, "web", fmt.Sprint("runner-", i), func(ctx context.Context) error {
+				_, err := c.AddStep(ctx, run.ID, Step{Name: fmt.Sprint("step-", i), Status: RunSucceeded})
+				return err
+			})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a runner failed (pool starved?): %v", err)
+		}
+	}
+	r, err := c.Run(ctx, run.ID)
+	if err != nil || len(r.Steps) != n {
+		t.Fatalf("steps recorded: %d, %v", len(r.Steps), err)
 	}
 }
