@@ -128,8 +128,8 @@ func checkAPIVersion(r *http.Request, typ, location string) *armError {
 		location = "global"
 	}
 	return errf(http.StatusBadRequest, "NoRegisteredProviderFound",
-		"No registered resource provider found for location '%s' and API version '%s' for type '%s'. The supported api-versions are '%s'.",
-		location, v, typeTail(typ), list)
+		"No registered resource provider found for location '%s' and API version '%s' for type '%s'. The supported api-versions are '%s'. The supported locations are '%s'.",
+		location, v, typeTail(typ), list, strings.Join(azureRegions, ", "))
 }
 
 func typeTail(typ string) string {

@@ -468,6 +468,12 @@ func TestConformance(t *testing.T) {
 		}
 	})
 
+	t.Run("UnknownLocation", func(t *testing.T) {
+		rg := s.rg(t)
+		_, err := s.galleries.BeginCreateOrUpdate(ctx, rg, "g", armcompute.Gallery{Location: to.Ptr("middleearth")}, nil)
+		wantCode(t, err, 400, "LocationNotAvailableForResourceType")
+	})
+
 	t.Run("ResourceGroupNotFound", func(t *testing.T) {
 		_, err := s.galleries.BeginCreateOrUpdate(ctx, "imgpipe-conf-missing-rg", "g", armcompute.Gallery{Location: to.Ptr(s.loc)}, nil)
 		wantCode(t, err, 404, "ResourceGroupNotFound")

@@ -56,6 +56,10 @@ func (s *Server) serveResourceGroup(c *call) {
 			c.fail(errf(http.StatusBadRequest, "LocationRequired", "The location property is required for this definition."))
 			return
 		}
+		if !validRegion(loc) {
+			c.fail(locationError(loc, c.typ))
+			return
+		}
 		status := http.StatusOK
 		if res == nil {
 			status = http.StatusCreated
@@ -350,6 +354,10 @@ func (s *Server) putResource(c *call) {
 		c.fail(errf(http.StatusBadRequest, "LocationRequired", "The location property is required for this definition."))
 		return
 	}
+	if !validRegion(str(body, "location")) {
+		c.fail(locationError(str(body, "location"), c.typ))
+		return
+	}
 	if _, ok := body["properties"].(map[string]any); !ok && body["properties"] != nil {
 		c.fail(errf(http.StatusBadRequest, "InvalidRequestContent", "The 'properties' member must be an object."))
 		return
@@ -604,6 +612,9 @@ func (s *Server) prepareVersion(c *call, res, existing *resource, body, props ma
 			return 0, errf(http.StatusBadRequest, "InvalidParameter", "Each target region needs a name.").withTarget("publishingProfile.targetRegions")
 		}
 		n := normRegion(str(tm, "name"))
+		if !validRegion(n) {
+			return 0, errf(http.StatusBadRequest, "InvalidParameter", "The target region '%s' is not a valid Azure region.", str(tm, "name")).withTarget("publishingProfile.targetRegions")
+		}
 		if seen[n] {
 			return 0, errf(http.StatusBadRequest, "InvalidParameter", "Duplicate regions are not allowed in target publishing regions.").withTarget("publishingProfile.targetRegions")
 		}
