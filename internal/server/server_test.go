@@ -600,3 +600,5 @@ func testDashboardEscapes(t *testing.T, b backend) {
 		t.Errorf("style.css: %d", resp.StatusCode)
 	}
 }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
