@@ -228,6 +228,7 @@ func TestAgainstAzemu(t *testing.T) {
 		{"PublishFromNothingThenNoOp", testPublishFromNothingThenNoOp},
 		{"Gen2IntoV1DefinitionRefusedBeforeUpload", testGen2IntoV1DefinitionRefusedBeforeUpload},
 		{"TrustedLaunchFromVHD", testTrustedLaunchFromVHD},
+		{"LocationWarning", testLocationWarning},
 		{"DropManagedImage", testDropManagedImage},
 		{"DestroyGalleryInOrderWhileOutOfOrderFails", testDestroyGalleryInOrderWhileOutOfOrderFails},
 		{"ReplicateChecksTheSource", testReplicateChecksTheSource},

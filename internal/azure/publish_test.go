@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
+
 	"imgpipe/internal/config"
 	"imgpipe/internal/progress"
 )
@@ -34,6 +37,8 @@ func testPublishFromNothingThenNoOp(t *testing.T, e *testEnv) {
 	if got := actions(plan); !slices.Equal(got, want) {
 		t.Fatalf("plan = %v, want %v\n%s", got, want, plan.Text())
 	}
+	rec := &memRecorder{}
+	e.pub.Recorder = rec
 	var regionsSeen []RegionProgress
 	e.pub.OnEvent = func(ev Event) {
 		if len(ev.Regions) > 0 {
@@ -54,6 +59,25 @@ func testPublishFromNothingThenNoOp(t *testing.T, e *testEnv) {
 	}
 	if len(regionsSeen) != 3 {
 		t.Errorf("no per-region progress events: %+v", regionsSeen)
+	}
+	// the run record names what each step made, with fingerprints
+	if len(rec.steps) != len(want) {
+		t.Fatalf("recorded %d steps: %+v", len(rec.steps), rec.steps)
+	}
+	for _, s := range rec.steps {
+		if s.Status != "done" || s.Ended.Before(s.Started) {
+			t.Errorf("step record %+v", s)
+		}
+		switch s.Kind {
+		case KindManagedImage, KindVersion:
+			if s.ResourceID == "" || s.Fingerprint["source.digest"]+s.Fingerprint[TagSourceDigest] != d.Source.Digest {
+				t.Errorf("step record without id/fingerprint: %+v", s)
+			}
+		case KindBlob:
+			if s.Fingerprint["blob.md5"] == "" || s.Fingerprint["blob.size"] == "" {
+				t.Errorf("upload record without MD5/size: %+v", s)
+			}
+		}
 	}
 	vid := d.id("1.0.0").String()
 	if st := e.emu.Server.ProvisioningState(vid); st != "Succeeded" {
@@ -235,4 +259,28 @@ func testDropManagedImage(t *testing.T, e *testEnv) {
 	if st := e.emu.Server.ProvisioningState(d.id("1.0.0").String()); st != "Succeeded" {
 		t.Fatalf("version %s", st)
 	}
+}
+
+// testLocationWarning: a resource group elsewhere is a warning, never an error.
+func testLocationWarning(t *testing.T, e *testEnv) {
+	ctx := context.Background()
+	if _, err := e.pub.Clients.ResourceGroups.CreateOrUpdate(ctx, e.rg, armresources.ResourceGroup{Location: to.Ptr("northeurope")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	d := e.desired(t, e.pipeline(t, makeDisk(t, "V2", 6), "", ""))
+	plan, err := e.pub.Plan(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Warnings) != 1 || !strings.Contains(plan.Warnings[0], "resource group "+e.rg+" is in northeurope, not in westeurope") ||
+		!strings.Contains(plan.Text(), "warning: resource group") {
+		t.Fatalf("warnings %q\n%s", plan.Warnings, plan.Text())
+	}
+}
+
+type memRecorder struct{ steps []StepRecord }
+
+func (m *memRecorder) RecordStep(_ context.Context, s StepRecord) error {
+	m.steps = append(m.steps, s)
+	return nil
 }
