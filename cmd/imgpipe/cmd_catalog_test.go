@@ -207,3 +207,39 @@ func TestDefaultCatalogLocation(t *testing.T) {
 		t.Errorf("--catalog does not win: %q", loc)
 	}
 }
+
+type fakeGalleryRevoker struct{ got []catalog.RevokeAction }
+
+func (f *fakeGalleryRevoker) RevokeCopy(ctx context.Context, a catalog.RevokeAction) error {
+	f.got = append(f.got, a)
+	return nil
+}
+
+func TestRevokeAppliesRegisteredRevokers(t *testing.T) {
+	db := seedCatalog(t)
+	fake := &fakeGalleryRevoker{}
+	revokers[catalog.KindGalleryVersion] = func(ctx context.Context) (catalog.Revoker, error) { return fake, nil }
+	defer delete(revokers, catalog.KindGalleryVersion)
+	out, err := runCatalogCLI(t, "revoke", "web", "1.0.0", "--reason", "CVE", "--catalog", db)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(fake.got) != 1 || fake.got[0].Action != catalog.ActionExcludeFromLatest || fake.got[0].Reason != "CVE" {
+		t.Fatalf("revoker calls: %+v", fake.got)
+	}
+	if !strings.Contains(out, "done: exclude-from-latest-and-tag gallery_version") || !strings.Contains(out, "mark-revoked-in-library") ||
+		strings.Contains(out, "exclude-from-latest-and-tag  gallery_version") {
+		t.Errorf("output:\n%s", out)
+	}
+	c, err := catalog.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cps, _ := c.Copies(context.Background(), catalog.Ref{Image: "web", Version: "1.0.0"})
+	for _, cp := range cps {
+		if cp.Kind == catalog.KindGalleryVersion && cp.State != catalog.StateRevoked {
+			t.Errorf("gallery version state %s after its revoker ran", cp.State)
+		}
+	}
+}

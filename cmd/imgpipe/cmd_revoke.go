@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -9,6 +10,67 @@ import (
 )
 
 func init() { register(newRevokeCmd) }
+
+// revokers perform the outside side of a revocation per copy kind. The
+// Azure wiring registers one for gallery versions and the on-prem wiring one
+// for library copies (in their own cmd_ files' init); kinds without one are
+// printed as still to do.
+var revokers = map[catalog.CopyKind]func(ctx context.Context) (catalog.Revoker, error){}
+
+// kindRevoker dispatches each action to the revoker of its copy kind.
+type kindRevoker map[catalog.CopyKind]catalog.Revoker
+
+func (k kindRevoker) RevokeCopy(ctx context.Context, a catalog.RevokeAction) error {
+	r, ok := k[a.Copy.Kind]
+	if !ok {
+		return fmt.Errorf("no revoker for %s copies", a.Copy.Kind)
+	}
+	return r.RevokeCopy(ctx, a)
+}
+
+// applyRevokers performs the actions that have a registered revoker and
+// returns those left to do by hand.
+func applyRevokers(ctx context.Context, c *catalog.Catalog, res *catalog.RevokeResult) (done, left []catalog.RevokeAction, err error) {
+	kr := kindRevoker{}
+	var mine catalog.RevokeResult
+	for _, a := range res.Actions {
+		mk, ok := revokers[a.Copy.Kind]
+		if !ok {
+			left = append(left, a)
+			continue
+		}
+		if _, have := kr[a.Copy.Kind]; !have {
+			r, err := mk(ctx)
+			if err != nil {
+				return nil, res.Actions, err
+			}
+			kr[a.Copy.Kind] = r
+		}
+		mine.Actions = append(mine.Actions, a)
+	}
+	if len(mine.Actions) == 0 {
+		return nil, left, nil
+	}
+	err = c.ApplyRevocation(ctx, &mine, kr)
+	after := map[int64]string{}
+	for _, a := range mine.Actions {
+		cps, cerr := c.Copies(ctx, a.Ref)
+		if cerr != nil {
+			return nil, res.Actions, cerr
+		}
+		for _, cp := range cps {
+			after[cp.ID] = cp.State
+		}
+	}
+	for _, a := range mine.Actions {
+		if after[a.Copy.ID] == catalog.StateRevoked {
+			done = append(done, a)
+		} else {
+			left = append(left, a)
+		}
+	}
+	return done, left, err
+}
 
 func newRevokeCmd() *cobra.Command {
 	var loc, reason, by string
@@ -21,10 +83,12 @@ view shows it revoked with the reason, who and when. With --cascade, every
 version built on it (directly or not, in any image) is revoked too; without,
 those descendants are listed and shown as outdated.
 
-The command prints what must change outside the catalog - the gallery image
-version to exclude from latest and tag, the on-prem library copies to mark -
-the hosts that run a revoked version, and the channels still pointing at
-one (promote a newer version to move them).`,
+What must change outside the catalog - the gallery image version excluded
+from latest and tagged, the on-prem library copies marked - is done where
+this build has the wiring for it (each copy is then marked Revoked in the
+catalog) and printed as still to do otherwise. The command also lists the
+hosts that run a revoked version and the channels still pointing at one
+(promote a newer version to move them).`,
 		Example: `  imgpipe revoke web 1.4.0 --reason "CVE-2026-1234 in openssl"
   imgpipe revoke base@2.0.0 --reason "broken cloud-init" --cascade --output json`,
 		Args: refArgs,
@@ -51,10 +115,24 @@ one (promote a newer version to move them).`,
 			if err != nil {
 				return err
 			}
+			done, left, aerr := applyRevokers(ctx, c, res)
+			res.Actions = left
 			if jsonOutput() {
-				return printJSON(res)
+				if err := printJSON(struct {
+					*catalog.RevokeResult
+					Done []catalog.RevokeAction `json:"done,omitempty"`
+				}{res, done}); err != nil {
+					return err
+				}
+				return aerr
 			}
-			return printRevocation(res)
+			for _, a := range done {
+				fmt.Fprintf(stdout, "done: %s %s %s\n", a.Action, a.Copy.Kind, a.Copy.ResourceID)
+			}
+			if err := printRevocation(res); err != nil {
+				return err
+			}
+			return aerr
 		},
 	}
 	addCatalogFlag(cmd, &loc)
@@ -73,7 +151,7 @@ func printRevocation(res *catalog.RevokeResult) error {
 		fmt.Fprintf(w, "already revoked %s\n", r)
 	}
 	if len(res.Actions) > 0 {
-		fmt.Fprintln(w, "\nto do outside the catalog (not done by this command):")
+		fmt.Fprintln(w, "\nstill to do outside the catalog (no wiring for it in this build):")
 		rows := make([][]string, 0, len(res.Actions))
 		for _, a := range res.Actions {
 			rows = append(rows, []string{a.Ref.String(), a.Action, string(a.Copy.Kind), a.Copy.ResourceID})

@@ -118,7 +118,7 @@ func Open(ctx context.Context, location string, opts ...Option) (*Catalog, error
 		}
 		c.location = path
 		if path != ":memory:" && path != "" {
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 				return nil, fmt.Errorf("create catalog directory: %w", err)
 			}
 		}
