@@ -17,6 +17,7 @@ func newDestroyCmd() *cobra.Command {
 		f          azureFlags
 		scope      string
 		yes, force bool
+		catalogLoc string
 	)
 	cmd := &cobra.Command{
 		Use:   "destroy [ID | VERSION]",
@@ -88,7 +89,11 @@ What to destroy: a full resource id (gallery, definition or version), or with
 				}
 			}
 			s.pub.OnEvent = progressReporter(cmd.ErrOrStderr())
-			if err := s.pub.Destroy(ctx, dp); err != nil {
+			rec, finish := startRun(ctx, catalogLoc, s, "destroy", id.Definition, id.Version)
+			s.pub.Recorder = rec
+			err = s.pub.Destroy(ctx, dp)
+			finish(err)
+			if err != nil {
 				return explainJoined(err)
 			}
 			if jsonOutput() {
@@ -102,6 +107,7 @@ What to destroy: a full resource id (gallery, definition or version), or with
 	cmd.Flags().StringVar(&scope, "scope", "", "with -f and no VERSION: definition or gallery")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
 	cmd.Flags().BoolVar(&force, "force", false, "also delete versions still used by VMs or scale sets")
+	cmd.Flags().StringVar(&catalogLoc, "catalog", "", "record the run in this catalog (default: the file's catalog block, then $"+catalogEnv+"; none: not recorded)")
 	return cmd
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/azure"
+	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
 )
 
@@ -190,9 +192,10 @@ const exitStillReplicating = 3
 
 func newPublishCmd() *cobra.Command {
 	var (
-		f       azureFlags
-		yes     bool
-		timeout time.Duration
+		f          azureFlags
+		yes        bool
+		timeout    time.Duration
+		catalogLoc string
 	)
 	cmd := &cobra.Command{
 		Use:   "publish -f pipeline.hcl",
@@ -264,7 +267,10 @@ IMGPIPE_CA_CERT).`,
 				}
 			}
 			s.pub.OnEvent = progressReporter(cmd.ErrOrStderr())
+			rec, finish := startRun(ctx, catalogLoc, s, "publish", s.image.Name, plan.Version)
+			s.pub.Recorder = rec
 			res, err := s.pub.Apply(ctx, plan)
+			finish(err)
 			if errors.Is(err, azure.ErrStillReplicating) {
 				if jsonOutput() {
 					_ = printJSON(res)
@@ -286,5 +292,71 @@ IMGPIPE_CA_CERT).`,
 	cmd.Flags().StringVar(&f.source, "source", "", "disk image to publish instead of the image block's source (e.g. a fresh build)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "apply without asking")
 	cmd.Flags().DurationVar(&timeout, "replication-timeout", 0, "override replication_timeout: how long to wait for replication before exiting 3 (it continues in Azure)")
+	cmd.Flags().StringVar(&catalogLoc, "catalog", "", "record the run in this catalog (default: the file's catalog block, then $"+catalogEnv+"; none: not recorded)")
 	return cmd
+}
+
+// catalogRecorder records a publish or destroy as a catalog run, one step
+// per applied step, with the resource ids and fingerprints it made.
+type catalogRecorder struct {
+	cat   *catalog.Catalog
+	runID int64
+}
+
+func (r *catalogRecorder) RecordStep(ctx context.Context, s azure.StepRecord) error {
+	status := catalog.RunSucceeded
+	if s.Status == "failed" {
+		status = catalog.RunFailed
+	}
+	detail := s.Error
+	if len(s.Fingerprint) > 0 {
+		b, _ := json.Marshal(s.Fingerprint)
+		if detail != "" {
+			detail += " "
+		}
+		detail += string(b)
+	}
+	st := catalog.Step{Name: fmt.Sprintf("%s %s %s", s.Action, s.Kind, s.Name), Status: status, Detail: detail, StartedAt: s.Started, EndedAt: s.Ended}
+	if s.ResourceID != "" {
+		st.ResourceIDs = []string{s.ResourceID}
+	}
+	_, err := r.cat.AddStep(ctx, r.runID, st)
+	return err
+}
+
+// startRun opens the catalog, when one is configured (--catalog, the
+// pipeline file's catalog block or $IMGPIPE_CATALOG), and starts a run.
+// Without one nothing is recorded. The returned finish ends the run.
+func startRun(ctx context.Context, flag string, s *azureSession, kind, image, version string) (azure.RunRecorder, func(error)) {
+	fromFile := ""
+	if s.file != nil && s.file.Catalog != nil {
+		fromFile = s.file.Catalog.URL
+	}
+	loc := flag
+	for _, c := range []string{flag, fromFile, os.Getenv(catalogEnv)} {
+		if strings.TrimSpace(c) != "" {
+			loc = c
+			break
+		}
+	}
+	if strings.TrimSpace(loc) == "" {
+		return nil, func(error) {}
+	}
+	cat, err := catalog.Open(ctx, loc)
+	if err != nil {
+		slog.Warn("catalog unavailable: the run is not recorded", "err", err)
+		return nil, func(error) {}
+	}
+	run, err := cat.StartRun(ctx, catalog.Run{Kind: kind, Image: image, Version: version, By: whoAmI("")})
+	if err != nil {
+		cat.Close()
+		slog.Warn("catalog: could not start the run record", "err", err)
+		return nil, func(error) {}
+	}
+	return &catalogRecorder{cat: cat, runID: run.ID}, func(runErr error) {
+		if err := cat.FinishRun(context.WithoutCancel(ctx), run.ID, runErr); err != nil {
+			slog.Warn("catalog: could not finish the run record", "err", err)
+		}
+		cat.Close()
+	}
 }

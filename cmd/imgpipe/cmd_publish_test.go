@@ -112,9 +112,15 @@ azure "emu" {
 	if !errors.As(err, &ee) || ee.code != exitStillReplicating || !strings.Contains(err.Error(), "run publish again") {
 		t.Fatalf("publish with a tiny replication timeout: %v\n%s", err, out)
 	}
-	out, err = runAzureCLI(t, "publish", "-f", pipeline, "--yes")
+	cat := filepath.Join(dir, "catalog.db")
+	out, err = runAzureCLI(t, "publish", "-f", pipeline, "--yes", "--catalog", cat)
 	if err != nil || !strings.Contains(out, "published /subscriptions/") {
 		t.Fatalf("publish: %v\n%s", err, out)
+	}
+	// the run is in the catalog, with what each step made
+	out, err = runAzureCLI(t, "runs", "--catalog", cat, "-o", "json")
+	if err != nil || !strings.Contains(out, `"kind": "publish"`) || !strings.Contains(out, "wait replication 1.0.0") {
+		t.Fatalf("runs: %v\n%s", err, out)
 	}
 	out, err = runAzureCLI(t, "plan", "-f", pipeline, "-o", "json")
 	var plan struct {
