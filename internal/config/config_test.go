@@ -107,7 +107,7 @@ func TestParseErrors(t *testing.T) {
   security_type = "TrustedLaunch"
   hyperv_generation = "V1"`), []string{"Trusted Launch needs generation 2"}},
 		{"trusted launch managed image", replace(`os_type = "linux"`, `os_type = "linux"
-  security_type = "TrustedLaunch"`)+"\n", nil},
+  security_type = "TrustedLaunch"`) + "\n", nil},
 		{"dup region", replace(`target_region "northeurope" {`, `target_region "northeurope" {}
   target_region "northeurope" {`), []string{"duplicate target_region"}},
 		{"replicas", replace(`replicas = 2`, `replicas = 0`), []string{"invalid replicas"}},
