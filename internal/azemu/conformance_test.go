@@ -1006,6 +1006,20 @@ func TestConformance(t *testing.T) {
 		s.gallery(t, rg, "failing") // a retried PUT repairs it
 	})
 
+	t.Run("DropClosesTheConnection", func(t *testing.T) {
+		s.emuOnly(t, "fault injection")
+		tok := s.env.Token(t)
+		s.env.Server.SetFaults(azemu.Faults{Seed: 3, Drop: 1})
+		defer s.env.Server.SetFaults(azemu.Faults{})
+		req, _ := http.NewRequest(http.MethodGet, s.env.Server.URL()+"/subscriptions/"+s.sub+"/resourcegroups?api-version=2021-04-01", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := s.env.HTTPClient().Do(req)
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("dropped request answered %d", resp.StatusCode)
+		}
+	})
+
 	t.Run("FaultsAreDeterministic", func(t *testing.T) {
 		s.emuOnly(t, "fault injection")
 		seq := func() []int {

@@ -27,6 +27,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
 	"math/big"
 	mrand "math/rand/v2"
@@ -108,7 +110,10 @@ func (s *Server) Start(addr string) error {
 		Handler:           s,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{s.cert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          nil,
+		// HTTP/1.1 only, so an injected drop closes a real connection
+		// (hijacking is not possible on HTTP/2 streams).
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+		ErrorLog:     log.New(io.Discard, "", 0),
 	}
 	s.done = make(chan struct{})
 	go func() {
