@@ -115,7 +115,11 @@ func printLineage(l *catalog.Lineage) error {
 		if depth == 0 {
 			branch, next = "", ""
 		}
-		fmt.Fprintf(w, "  %s%s%s\n", prefix, branch, copyLine(n.Copy))
+		line := copyLine(n.Copy)
+		if n.Source != "" {
+			line += "  (made from " + n.Source + ")"
+		}
+		fmt.Fprintf(w, "  %s%s%s\n", prefix, branch, line)
 		for i, ch := range n.Children {
 			walk(ch, prefix+next, i == len(n.Children)-1, depth+1)
 		}

@@ -90,6 +90,9 @@ func testGC(t *testing.T, b backend) {
 	cp120 := publishAll(t, c, v120)
 	// 1.3.0's gallery version was made from 1.2.0's managed image.
 	mustCopy(t, c, v130, Copy{Kind: KindGalleryVersion, Location: "westeurope", ResourceID: "gv/1.3.0", State: StateSucceeded, ParentID: cp120[KindManagedImage].ID})
+	if l, err := c.Lineage(ctx, v130); err != nil || len(l.Roots) != 1 || l.Roots[0].Source != "managed_image "+cp120[KindManagedImage].ResourceID+" of web@1.2.0" {
+		t.Errorf("shared source not named in the lineage: %+v %v", l, err)
+	}
 	if _, err := c.Promote(ctx, PromoteRequest{Ref: v130, Channel: "prod", By: "ann"}); err != nil {
 		t.Fatal(err)
 	}

@@ -130,6 +130,9 @@ type Copy struct {
 // LineageNode is a copy with the copies made from it.
 type LineageNode struct {
 	Copy
+	// Source names the copy this one was made from when that copy belongs
+	// to another version (a shared source), e.g. "managed_image ... of web@1.2.0".
+	Source   string         `json:"source,omitempty"`
 	Children []*LineageNode `json:"children,omitempty"`
 }
 

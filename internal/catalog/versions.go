@@ -594,6 +594,11 @@ func (c *Catalog) Lineage(ctx context.Context, ref Ref) (*Lineage, error) {
 		if p, ok := nodes[cp.ParentID]; ok && cp.ParentID != cp.ID {
 			p.Children = append(p.Children, n)
 		} else {
+			if cp.ParentID != 0 && cp.ParentID != cp.ID {
+				if src, err := c.copyByID(ctx, cp.ParentID); err == nil {
+					n.Source = fmt.Sprintf("%s %s of %s", src.Kind, src.ResourceID, src.Ref)
+				}
+			}
 			l.Roots = append(l.Roots, n)
 		}
 	}
