@@ -63,6 +63,13 @@ schedule a full check too.
   imgpipe drift check --root /mnt/img --baseline /srv/baselines/web-1.4.0.bin`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			if baseline == "" {
 				p, err := drift.BaselinePath(root)
 				if err != nil {
@@ -73,13 +80,6 @@ schedule a full check too.
 			b, err := drift.ReadBaselineFile(baseline)
 			if err != nil {
 				return err
-			}
-			if cpuProfile != "" {
-				stop, err := startCPUProfile(cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer stop()
 			}
 			depth := drift.Full
 			if quick {

@@ -81,11 +81,11 @@ func Capture(ctx context.Context, root string, opts CaptureOptions) (*Baseline, 
 	}
 	w := &walker{root: root, paths: paths, m: m, alg: alg, workers: opts.Workers,
 		progress: progress.NewCounter(0, opts.Progress)}
-	files, problems, stats, err := w.run(ctx)
+	res, err := w.run(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("walk %s: %w", root, err)
 	}
-	b.Files, b.Problems, b.Stats = files, problems, stats
+	b.Files, b.Problems, b.Stats = res.entries, res.problems, res.stats
 	b.Packages, b.Services, b.Collectors = collectSystem(root)
 	return b, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"imgpipe/internal/progress"
@@ -163,13 +164,17 @@ func Check(ctx context.Context, root string, base *Baseline, opts CheckOptions) 
 	}
 	w := &walker{root: root, paths: paths, m: m, alg: base.Hash, workers: opts.Workers,
 		progress: progress.NewCounter(int64(len(base.Files)), opts.Progress)}
+	find := func(p Name) (int, bool) {
+		return slices.BinarySearchFunc(base.Files, p, func(b Entry, p Name) int { return strings.Compare(string(b.Path), string(p)) })
+	}
 	if depth == Quick {
 		racy := base.CapturedAt.Add(-RacyWindow).UnixNano()
 		w.trust = func(e *Entry) ([HashSize]byte, bool) {
-			i, ok := slices.BinarySearchFunc(base.Files, e.Path, func(b Entry, p Name) int { return strings.Compare(string(b.Path), string(p)) })
+			i, ok := find(e.Path)
 			if !ok {
 				return [HashSize]byte{}, false
 			}
+			e.bidx = int32(i + 1)
 			b := &base.Files[i]
 			if !b.HasHash || b.Type != TypeRegular || b.Size != e.Size || b.Mtime != e.Mtime ||
 				b.Ctime != e.Ctime || b.Ino != e.Ino || b.Mtime >= racy || b.Ctime >= racy {
@@ -178,13 +183,46 @@ func Check(ctx context.Context, root string, base *Baseline, opts CheckOptions) 
 			return b.Hash, true
 		}
 	}
-	live, problems, stats, err := w.run(ctx)
+	// Live entries are compared as they come and not kept: memory is the
+	// baseline plus one bit per baseline entry.
+	seen := make([]atomic.Uint32, (len(base.Files)+31)/32)
+	w.visit = func(e *Entry, out *workerOut) {
+		i, ok := int(e.bidx)-1, e.bidx > 0
+		if !ok {
+			i, ok = find(e.Path)
+		}
+		if !ok {
+			out.changes = append(out.changes, FileChange{Path: e.Path, Kind: Added, New: state(e)})
+			return
+		}
+		seen[i/32].Or(1 << (i % 32))
+		b := &base.Files[i]
+		if attrs := compareEntries(b, e); len(attrs) > 0 {
+			out.changes = append(out.changes, FileChange{Path: b.Path, Kind: Changed, Changed: attrs, Old: state(b), New: state(e)})
+		}
+	}
+	res, err := w.run(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("walk %s: %w", root, err)
 	}
 	r := &Report{Identity: base.Identity, Depth: depth, Hash: base.Hash, BaselineAt: base.CapturedAt,
-		CheckedAt: start.UTC(), Stats: stats, Problems: problems}
-	r.Files = diffFiles(base.Files, live, m)
+		CheckedAt: start.UTC(), Stats: res.stats, Problems: res.problems}
+	r.Files = res.changes
+	var removed []FileChange
+	for i := range base.Files {
+		if seen[i/32].Load()&(1<<(i%32)) != 0 {
+			continue
+		}
+		b := &base.Files[i]
+		if m.underExcluded(string(b.Path)) || !m.included(string(b.Path)) {
+			continue
+		}
+		removed = append(removed, FileChange{Path: b.Path, Kind: Removed, Old: state(b)})
+	}
+	if len(removed) > 0 {
+		r.Files = append(r.Files, removed...)
+		slices.SortFunc(r.Files, func(a, b FileChange) int { return strings.Compare(string(a.Path), string(b.Path)) })
+	}
 	pkgs, svcs, cs := collectSystem(root)
 	r.Collectors = cs
 	r.Packages = diffPackages(base.Packages, pkgs, base.Collectors, cs)
@@ -216,45 +254,6 @@ func state(e *Entry) *FileState {
 		s.Hash = hex.EncodeToString(e.Hash[:16])
 	}
 	return s
-}
-
-// diffFiles merges the two sorted lists. Baseline entries under a path
-// ignored now are skipped (the walk did not look there).
-func diffFiles(base, live []Entry, m *matcher) []FileChange {
-	var out []FileChange
-	i, j := 0, 0
-	for i < len(base) || j < len(live) {
-		var c int
-		switch {
-		case i == len(base):
-			c = 1
-		case j == len(live):
-			c = -1
-		default:
-			c = strings.Compare(string(base[i].Path), string(live[j].Path))
-		}
-		switch {
-		case c < 0:
-			b := &base[i]
-			i++
-			if m.underExcluded(string(b.Path)) || !m.included(string(b.Path)) {
-				continue
-			}
-			out = append(out, FileChange{Path: b.Path, Kind: Removed, Old: state(b)})
-		case c > 0:
-			l := &live[j]
-			j++
-			out = append(out, FileChange{Path: l.Path, Kind: Added, New: state(l)})
-		default:
-			b, l := &base[i], &live[j]
-			i++
-			j++
-			if attrs := compareEntries(b, l); len(attrs) > 0 {
-				out = append(out, FileChange{Path: b.Path, Kind: Changed, Changed: attrs, Old: state(b), New: state(l)})
-			}
-		}
-	}
-	return out
 }
 
 // compareEntries names the attributes that differ. mtime, ctime, inode and

@@ -1,3 +1,5 @@
+//go:build linux
+
 package drift
 
 import (
@@ -19,29 +21,6 @@ import (
 
 // badName is a file name that is not valid UTF-8.
 const badName = "caf\xe9-\xff.conf"
-
-const dpkgStatus = `Package: base-files
-Status: install ok installed
-Priority: required
-Architecture: amd64
-Version: 12.4+deb12u5
-Description: Debian base system miscellaneous files
- This package contains the basic filesystem hierarchy.
-
-Package: openssh-server
-Status: install ok installed
-Architecture: amd64
-Version: 1:9.2p1-2+deb12u2
-Conffiles:
- /etc/ssh/moduli 0123
-Description: secure shell (SSH) server
-
-Package: old-removed
-Status: deinstall ok config-files
-Architecture: all
-Version: 1.0
-
-`
 
 // buildTree makes an image-like tree with thousands of files and every kind
 // of awkward entry. It returns the rules that cover it.

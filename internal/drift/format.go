@@ -144,6 +144,23 @@ var errFormat = errors.New("not a valid imgpipe baseline")
 // ReadBaseline decodes a baseline. Malformed input gives an error, never a
 // panic, and memory use is bounded by the size of the real content.
 func ReadBaseline(r io.Reader) (*Baseline, error) {
+	var size int64
+	switch v := r.(type) {
+	case interface{ Len() int }:
+		size = int64(v.Len())
+	case *os.File:
+		if fi, err := v.Stat(); err == nil {
+			size = fi.Size()
+		}
+	}
+	return readBaseline(r, size)
+}
+
+// readBaseline decodes a baseline; size is the encoded size when known.
+// The file list is allocated at once for the claimed number of entries, but
+// never beyond what size can plausibly hold (no compressed entry is under
+// two bytes), so absurd counts in small inputs allocate little.
+func readBaseline(r io.Reader, size int64) (*Baseline, error) {
 	hdr := make([]byte, len(baselineMagic)+1)
 	if _, err := io.ReadFull(r, hdr); err != nil {
 		return nil, fmt.Errorf("%w: %v", errFormat, err)
@@ -159,7 +176,7 @@ func ReadBaseline(r io.Reader) (*Baseline, error) {
 		return nil, err
 	}
 	defer zr.Close()
-	d := &decoder{r: bufio.NewReaderSize(zr, 64<<10)}
+	d := &decoder{r: bufio.NewReaderSize(zr, 64<<10), maxPrealloc: uint64(max(size/2, 1<<12))}
 	b, err := d.baseline()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errFormat, err)
@@ -168,7 +185,8 @@ func ReadBaseline(r io.Reader) (*Baseline, error) {
 }
 
 type decoder struct {
-	r *bufio.Reader
+	r           *bufio.Reader
+	maxPrealloc uint64
 }
 
 func (d *decoder) uv() (uint64, error) { return binary.ReadUvarint(d.r) }
@@ -222,7 +240,7 @@ func (d *decoder) baseline() (*Baseline, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.Files = make([]Entry, 0, min(count, 1<<16))
+	b.Files = make([]Entry, 0, min(count, max(d.maxPrealloc, 1<<12)))
 	var prev []byte
 	for i := uint64(0); i < count; i++ {
 		e, p, err := d.entry(prev)
@@ -398,7 +416,11 @@ func ReadBaselineFile(path string) (*Baseline, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := ReadBaseline(bufio.NewReaderSize(f, 1<<20))
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	b, err := readBaseline(bufio.NewReaderSize(f, 1<<20), size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

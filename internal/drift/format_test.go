@@ -16,6 +16,29 @@ import (
 	"time"
 )
 
+const dpkgStatus = `Package: base-files
+Status: install ok installed
+Priority: required
+Architecture: amd64
+Version: 12.4+deb12u5
+Description: Debian base system miscellaneous files
+ This package contains the basic filesystem hierarchy.
+
+Package: openssh-server
+Status: install ok installed
+Architecture: amd64
+Version: 1:9.2p1-2+deb12u2
+Conffiles:
+ /etc/ssh/moduli 0123
+Description: secure shell (SSH) server
+
+Package: old-removed
+Status: deinstall ok config-files
+Architecture: all
+Version: 1.0
+
+`
+
 func sampleBaseline() *Baseline {
 	b := &Baseline{
 		Identity:   &Identity{Image: "web", Version: "1.0", BuildID: "b1"},

@@ -125,6 +125,9 @@ type Entry struct {
 	// HasHash says Hash holds the content hash (regular files read successfully).
 	HasHash bool
 	Hash    [HashSize]byte
+	// bidx is 1 + the index of the baseline entry with this path, when a
+	// quick check already looked it up (0: not looked up).
+	bidx int32
 }
 
 // Identity says what an image is. It is written into the image at build time

@@ -48,6 +48,9 @@ type walker struct {
 	// trust, in a quick check, returns the baseline's hash for an entry
 	// whose stat matches the baseline (and is not racy).
 	trust func(e *Entry) ([HashSize]byte, bool)
+	// visit, when set, receives every entry instead of the result list (a
+	// check compares on the fly and keeps no copy of the live tree).
+	visit func(e *Entry, out *workerOut)
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -72,8 +75,18 @@ type pending struct {
 
 type workerOut struct {
 	entries  []Entry
+	changes  []FileChange
 	problems []Problem
 	stats    Stats
+}
+
+func (w *walker) record(e *Entry, out *workerOut) {
+	out.stats.Entries++
+	if w.visit != nil {
+		w.visit(e, out)
+		return
+	}
+	out.entries = append(out.entries, *e)
 }
 
 const (
@@ -113,8 +126,9 @@ func (w *walker) done() {
 	}
 }
 
-// run walks every path and returns the entries sorted by path.
-func (w *walker) run(ctx context.Context) ([]Entry, []Problem, Stats, error) {
+// run walks every path and returns what the workers gathered, entries and
+// changes sorted by path.
+func (w *walker) run(ctx context.Context) (*workerOut, error) {
 	w.cond = sync.NewCond(&w.mu)
 	w.links.m = map[linkKey]*linkState{}
 	if w.workers <= 0 {
@@ -122,7 +136,7 @@ func (w *walker) run(ctx context.Context) ([]Entry, []Problem, Stats, error) {
 	}
 	root, err := openRootDir(w.root)
 	if err != nil {
-		return nil, nil, Stats{}, fmt.Errorf("open root: %w", err)
+		return nil, fmt.Errorf("open root: %w", err)
 	}
 	var seed workerOut
 	for _, p := range w.paths {
@@ -157,24 +171,28 @@ func (w *walker) run(ctx context.Context) ([]Entry, []Problem, Stats, error) {
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
-		return nil, nil, Stats{}, err
+		return nil, err
 	}
 	n := len(seed.entries)
 	for _, o := range outs {
 		n += len(o.entries)
 	}
-	entries := make([]Entry, 0, n)
-	entries = append(entries, seed.entries...)
-	problems := seed.problems
-	stats := seed.stats
-	for _, o := range outs {
-		entries = append(entries, o.entries...)
-		problems = append(problems, o.problems...)
-		stats.add(o.stats)
+	res := &seed
+	if n > len(seed.entries) {
+		res.entries = append(make([]Entry, 0, n), seed.entries...)
 	}
-	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(string(a.Path), string(b.Path)) })
-	slices.SortFunc(problems, func(a, b Problem) int { return strings.Compare(string(a.Path), string(b.Path)) })
-	return entries, problems, stats, nil
+	for i := range outs {
+		o := &outs[i]
+		res.entries = append(res.entries, o.entries...)
+		o.entries = nil
+		res.changes = append(res.changes, o.changes...)
+		res.problems = append(res.problems, o.problems...)
+		res.stats.add(o.stats)
+	}
+	slices.SortFunc(res.entries, func(a, b Entry) int { return strings.Compare(string(a.Path), string(b.Path)) })
+	slices.SortFunc(res.changes, func(a, b FileChange) int { return strings.Compare(string(a.Path), string(b.Path)) })
+	slices.SortFunc(res.problems, func(a, b Problem) int { return strings.Compare(string(a.Path), string(b.Path)) })
+	return res, nil
 }
 
 // seed records the starting point p and queues it. Intermediate directories
@@ -323,8 +341,7 @@ func (w *walker) handleEntry(d *dirHandle, name, rel string, st sysStat, out *wo
 		return &(*batch)[len(*batch)-1]
 	}
 	if rec {
-		out.entries = append(out.entries, e)
-		out.stats.Entries++
+		w.record(&e, out)
 		w.progress.Add(1)
 	}
 	return nil
@@ -371,8 +388,7 @@ func (w *walker) hashBatch(d *dirHandle, batch []pending, h hashWriter, buf []by
 				e.Mtime, e.Ctime, e.Ino = st.mtime, st.ctime, st.ino
 			}
 		}
-		out.entries = append(out.entries, e)
-		out.stats.Entries++
+		w.record(&e, out)
 		w.progress.Add(1)
 	}
 }
