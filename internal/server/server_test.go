@@ -602,3 +602,53 @@ func testDashboardEscapes(t *testing.T, b backend) {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// FuzzIntake posts arbitrary bodies to the intake: never a 5xx or a panic,
+// and a host is stored only when the answer is 202.
+func FuzzIntake(f *testing.F) {
+	good, _ := json.Marshal(validReport("fuzz-host"))
+	f.Add(good)
+	f.Add([]byte(`{"schema":"imgpipe-agent-report/v1"}`))
+	f.Add([]byte(`{"summary":{"files_added":1e99}}`))
+	f.Add([]byte("\x00\xff{"))
+	cat, err := catalog.Open(context.Background(), filepath.Join(f.TempDir(), "catalog.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer cat.Close()
+	srv, err := New(Config{Catalog: cat, AgentToken: testToken})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := srv.Handler()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ctx := context.Background()
+		before, err := cat.Hosts(ctx, catalog.HostFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest(http.MethodPost, agent.ReportsPath, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body)
+		}
+		after, err := cat.Hosts(ctx, catalog.HostFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Code != http.StatusAccepted && len(after) != len(before) {
+			t.Fatalf("status %d but a host was stored", rec.Code)
+		}
+		if rec.Code == http.StatusAccepted {
+			if len(after) == 0 {
+				t.Fatal("202 but nothing stored")
+			}
+			for _, h := range after {
+				_ = cat.RemoveHost(ctx, h.Name)
+			}
+		}
+	})
+}
