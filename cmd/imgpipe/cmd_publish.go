@@ -91,7 +91,7 @@ func openAzure(f azureFlags, sub string) (*azureSession, error) {
 	s.pub = &azure.Publisher{
 		Clients:  clients,
 		Blobs:    azure.NewBlobStore(access),
-		Uploader: &azure.TransferUploader{A: access},
+		Uploader: &azure.TransferUploader{A: access, ARMCred: cred, ARMOptions: opts},
 		RunID:    fmt.Sprintf("run-%d", time.Now().UnixNano()),
 	}
 	if v := os.Getenv("IMGPIPE_POLL_INTERVAL"); v != "" {

@@ -129,6 +129,7 @@ func (p *Publisher) Publish(ctx context.Context, d *Desired) (*Result, error) {
 // applied carries what the steps made, for the version's tags.
 type applied struct {
 	blobURL   string
+	diskID    string
 	blobMD5   []byte
 	blobSize  int64
 	imageID   string
@@ -152,6 +153,9 @@ func (p *Publisher) apply(ctx context.Context, plan *Plan, res *Result) error {
 		if s.Action == ActKeep {
 			if s.Kind == KindBlob && plan.st.blob != nil {
 				ap.blobURL, ap.blobMD5, ap.blobSize = s.ID, plan.st.blob.MD5, plan.st.blob.Size
+			}
+			if s.Kind == KindDisk {
+				ap.diskID = s.ID
 			}
 			continue
 		}
@@ -235,6 +239,52 @@ func (p *Publisher) applyStep(ctx context.Context, plan *Plan, s *Step, ap *appl
 
 	case s.Kind == KindBlob && s.Action == ActUpload:
 		return p.upload(ctx, plan, s, ap, rec, begun)
+
+	case s.Kind == KindDisk && s.Action == ActUpload:
+		begun()
+		res, err := p.Uploader.UploadToDisk(ctx, d.Source.Path, s.ID, DiskSpec{Location: a.Location, HyperVGeneration: plan.Generation}, func(done, total int64) {
+			p.emit(Event{Step: s, Phase: "progress", Bytes: [2]int64{done, total}})
+		})
+		if err != nil {
+			return fmt.Errorf("upload %s to managed disk %s: %w", d.Source.Path, s.Name, err)
+		}
+		ap.diskID = s.ID
+		ap.blobMD5, ap.blobSize = res.MD5, res.Size
+		// mark the disk with what it holds (a re-run keeps it)
+		err = p.Consistency.do(ctx, "tag managed disk", func(ctx context.Context) error {
+			poller, err := c.Disks.BeginUpdate(ctx, a.ResourceGroup, s.Name, armcompute.DiskUpdate{Tags: map[string]*string{
+				TagSourceDigest: to.Ptr(d.Source.Digest),
+				TagBlobMD5:      to.Ptr(base64.StdEncoding.EncodeToString(res.MD5)),
+				TagBlobSize:     to.Ptr(strconv.FormatInt(res.Size, 10)),
+			}}, nil)
+			if err != nil {
+				return err
+			}
+			_, err = poller.PollUntilDone(ctx, p.pollOpts())
+			return err
+		})
+		rec.Fingerprint = map[string]string{"disk.id": s.ID, "blob.md5": base64.StdEncoding.EncodeToString(res.MD5), "blob.size": strconv.FormatInt(res.Size, 10), "source.digest": d.Source.Digest}
+		return err
+
+	case s.Kind == KindDisk && s.Action == ActDelete:
+		if st := plan.st.disk; st != nil && st.Properties != nil && st.Properties.DiskState != nil && *st.Properties.DiskState == armcompute.DiskStateActiveUpload {
+			if poller, err := c.Disks.BeginRevokeAccess(ctx, a.ResourceGroup, s.Name, nil); err == nil {
+				_, _ = poller.PollUntilDone(ctx, p.pollOpts())
+			}
+		}
+		err := p.Consistency.do(ctx, "delete managed disk", func(ctx context.Context) error {
+			poller, err := c.Disks.BeginDelete(ctx, a.ResourceGroup, s.Name, nil)
+			if err != nil {
+				return err
+			}
+			begun()
+			_, err = poller.PollUntilDone(ctx, p.pollOpts())
+			return err
+		})
+		if isNotFound(err) {
+			return nil
+		}
+		return err
 
 	case s.Kind == KindManagedImage && s.Action == ActCreate:
 		return p.createImage(ctx, plan, s, ap, rec, begun)
@@ -417,6 +467,11 @@ func (p *Publisher) versionTags(plan *Plan, ap *applied) map[string]*string {
 		t[TagBlobMD5] = to.Ptr(base64.StdEncoding.EncodeToString(ap.blobMD5))
 		t[TagBlobSize] = to.Ptr(strconv.FormatInt(ap.blobSize, 10))
 	}
+	if ap.diskID != "" {
+		t[TagDiskID] = to.Ptr(ap.diskID)
+		t[TagBlobMD5] = to.Ptr(base64.StdEncoding.EncodeToString(ap.blobMD5))
+		t[TagBlobSize] = to.Ptr(strconv.FormatInt(ap.blobSize, 10))
+	}
 	if ap.imageID != "" {
 		t[TagImageID] = to.Ptr(ap.imageID)
 		t[TagImageCreated] = to.Ptr(ap.imageTime)
@@ -430,7 +485,12 @@ func (p *Publisher) versionTags(plan *Plan, ap *applied) map[string]*string {
 func (p *Publisher) createVersion(ctx context.Context, plan *Plan, ap *applied, rec *StepRecord, begun func()) error {
 	d, a := plan.d, plan.d.Azure
 	sp := &armcompute.GalleryImageVersionStorageProfile{}
-	if a.ManagedImage {
+	if a.Upload == "disk" {
+		if ap.diskID == "" {
+			return errors.New("internal error: no managed disk to make the version from")
+		}
+		sp.Source = &armcompute.GalleryArtifactVersionFullSource{ID: to.Ptr(ap.diskID)}
+	} else if a.ManagedImage {
 		if ap.imageID == "" {
 			return errors.New("internal error: no managed image to make the version from")
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
@@ -144,7 +145,35 @@ func (s *azblobStore) EnsureContainer(ctx context.Context, u string) error {
 
 // TransferUploader is the Uploader over internal/transfer: a sparse,
 // parallel, resumable page-blob upload straight from the source image.
-type TransferUploader struct{ A BlobAccess }
+type TransferUploader struct {
+	A BlobAccess
+	// ARM credential and options, for direct upload to managed disks.
+	ARMCred    azcore.TokenCredential
+	ARMOptions *arm.ClientOptions
+}
+
+// UploadToDisk creates diskID for direct upload and uploads source into it.
+func (u *TransferUploader) UploadToDisk(ctx context.Context, source, diskID string, d DiskSpec, p progress.Func) (UploadResult, error) {
+	if u.ARMCred == nil {
+		return UploadResult{}, errors.New("internal error: no ARM credential for the disk upload")
+	}
+	o := transfer.DiskOptions{Location: d.Location, HyperVGeneration: d.HyperVGeneration}
+	if u.A.Transfer != nil {
+		o.Blob = *u.A.Transfer
+	}
+	tgt, err := transfer.NewDiskTarget(diskID, u.ARMCred, u.ARMOptions, o)
+	if err != nil {
+		return UploadResult{}, err
+	}
+	// A fresh disk every time (the plan deletes an unfinished one first),
+	// so a checkpoint left by an earlier attempt is discarded.
+	res, err := transfer.Upload(ctx, source, tgt, transfer.Options{Progress: p, Workers: u.A.Workers, Overwrite: true,
+		Checkpoint: source + ".disk" + transfer.CheckpointSuffix})
+	if err != nil {
+		return UploadResult{}, err
+	}
+	return uploadResult(res), nil
+}
 
 // UploadToBlob uploads source to blobURL, resuming an interrupted upload of
 // the same source to the same blob (checkpoint next to the source).

@@ -61,6 +61,15 @@ type ImagesAPI interface {
 	BeginDelete(ctx context.Context, rg, name string, o *armcompute.ImagesClientBeginDeleteOptions) (*runtime.Poller[armcompute.ImagesClientDeleteResponse], error)
 }
 
+// DisksAPI is the part of armcompute.DisksClient used here (the managed
+// disk of a direct upload; the upload itself is internal/transfer's).
+type DisksAPI interface {
+	Get(ctx context.Context, rg, name string, o *armcompute.DisksClientGetOptions) (armcompute.DisksClientGetResponse, error)
+	BeginUpdate(ctx context.Context, rg, name string, d armcompute.DiskUpdate, o *armcompute.DisksClientBeginUpdateOptions) (*runtime.Poller[armcompute.DisksClientUpdateResponse], error)
+	BeginDelete(ctx context.Context, rg, name string, o *armcompute.DisksClientBeginDeleteOptions) (*runtime.Poller[armcompute.DisksClientDeleteResponse], error)
+	BeginRevokeAccess(ctx context.Context, rg, name string, o *armcompute.DisksClientBeginRevokeAccessOptions) (*runtime.Poller[armcompute.DisksClientRevokeAccessResponse], error)
+}
+
 // VirtualMachinesAPI lists VMs, to find the ones still using a version.
 type VirtualMachinesAPI interface {
 	NewListAllPager(o *armcompute.VirtualMachinesClientListAllOptions) *runtime.Pager[armcompute.VirtualMachinesClientListAllResponse]
@@ -84,6 +93,7 @@ var (
 	_ GalleryImagesAPI        = (*armcompute.GalleryImagesClient)(nil)
 	_ GalleryImageVersionsAPI = (*armcompute.GalleryImageVersionsClient)(nil)
 	_ ImagesAPI               = (*armcompute.ImagesClient)(nil)
+	_ DisksAPI                = (*armcompute.DisksClient)(nil)
 	_ VirtualMachinesAPI      = (*armcompute.VirtualMachinesClient)(nil)
 	_ ScaleSetsAPI            = (*armcompute.VirtualMachineScaleSetsClient)(nil)
 	_ RoleAssignmentsAPI      = (*armauthorization.RoleAssignmentsClient)(nil)
@@ -97,6 +107,7 @@ type Clients struct {
 	Definitions     GalleryImagesAPI
 	Versions        GalleryImageVersionsAPI
 	Images          ImagesAPI
+	Disks           DisksAPI
 	VMs             VirtualMachinesAPI
 	ScaleSets       ScaleSetsAPI
 	RoleAssignments RoleAssignmentsAPI
@@ -123,6 +134,7 @@ func NewClients(subscription string, cred azcore.TokenCredential, opts *arm.Clie
 		Definitions:     cf.NewGalleryImagesClient(),
 		Versions:        cf.NewGalleryImageVersionsClient(),
 		Images:          cf.NewImagesClient(),
+		Disks:           cf.NewDisksClient(),
 		VMs:             cf.NewVirtualMachinesClient(),
 		ScaleSets:       cf.NewVirtualMachineScaleSetsClient(),
 		RoleAssignments: ra,

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
@@ -281,7 +282,10 @@ func containsFold(list []string, s string) bool {
 }
 
 func sourceKind(s string) Kind {
-	if strings.HasPrefix(s, "/") {
+	switch {
+	case strings.Contains(strings.ToLower(s), "/providers/microsoft.compute/disks/"):
+		return KindDisk
+	case strings.HasPrefix(s, "/"):
 		return KindManagedImage
 	}
 	return KindBlob
@@ -300,6 +304,9 @@ func versionSources(v *armcompute.GalleryImageVersion) []string {
 	}
 	if img != "" {
 		out = append(out, img)
+	}
+	if d := tag(v.Tags, TagDiskID); d != "" {
+		out = append(out, d)
 	}
 	blob := tag(v.Tags, TagBlobURL)
 	if pr := v.Properties; blob == "" && pr != nil && pr.StorageProfile != nil && pr.StorageProfile.OSDiskImage != nil &&
@@ -336,6 +343,23 @@ func latestByDefinition(all []*versionInfo) map[string]string {
 // planSourceDelete plans removing a source imgpipe made (it carries
 // imgpipe's marks); others are left alone.
 func (p *Publisher) planSourceDelete(ctx context.Context, s string) (*Step, error) {
+	if sourceKind(s) == KindDisk {
+		rid, err := arm.ParseResourceID(s)
+		if err != nil {
+			return nil, nil
+		}
+		got, err := p.Clients.Disks.Get(ctx, rid.ResourceGroupName, rid.Name, nil)
+		if isNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read managed disk %s: %w", rid.Name, err)
+		}
+		if tag(got.Tags, TagSourceDigest) == "" {
+			return &Step{Action: ActKeep, Kind: KindDisk, Name: rid.Name, ID: s, Reason: "not made by imgpipe"}, nil
+		}
+		return &Step{Action: ActDelete, Kind: KindDisk, Name: rid.Name, ID: s, Reason: "no remaining version needs it"}, nil
+	}
 	if sourceKind(s) == KindManagedImage {
 		r, err := ParseResourceID(s)
 		if err != nil {
@@ -407,6 +431,20 @@ func (p *Publisher) Destroy(ctx context.Context, dp *DestroyPlan) error {
 			})
 		case KindBlob:
 			err = p.Blobs.Delete(ctx, s.ID)
+		case KindDisk:
+			rid, perr := arm.ParseResourceID(s.ID)
+			if perr != nil {
+				err = perr
+				break
+			}
+			err = p.Consistency.do(ctx, "delete managed disk", func(ctx context.Context) error {
+				poller, err := c.Disks.BeginDelete(ctx, rid.ResourceGroupName, rid.Name, nil)
+				if err != nil {
+					return err
+				}
+				_, err = poller.PollUntilDone(ctx, p.pollOpts())
+				return err
+			})
 		case KindDefinition:
 			r, _ := ParseResourceID(s.ID)
 			if failedDefs[strings.ToLower(r.Definition)] {

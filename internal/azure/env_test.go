@@ -30,10 +30,14 @@ import (
 // qemu-img. seed changes the data (a "rebuilt" image).
 func makeDisk(t testing.TB, gen string, seed byte) string {
 	t.Helper()
+	return makeDiskSized(t, gen, seed, 8<<20)
+}
+
+func makeDiskSized(t testing.TB, gen string, seed byte, size int64) string {
+	t.Helper()
 	qemu := testenv.RequireTool(t, "qemu-img")
 	dir := t.TempDir()
 	raw := filepath.Join(dir, "disk.raw")
-	const size = 8 << 20
 	buf := make([]byte, 64<<10)
 	switch gen {
 	case "V1":
@@ -43,12 +47,12 @@ func makeDisk(t testing.TB, gen string, seed byte) string {
 		e := buf[446:]
 		e[0], e[4] = 0x80, 0x83
 		binary.LittleEndian.PutUint32(e[8:], 2048)
-		binary.LittleEndian.PutUint32(e[12:], size/512-2048)
+		binary.LittleEndian.PutUint32(e[12:], uint32(size/512-2048))
 	case "V2":
 		e := buf[446:]
 		e[4] = 0xEE
 		binary.LittleEndian.PutUint32(e[8:], 1)
-		binary.LittleEndian.PutUint32(e[12:], size/512-1)
+		binary.LittleEndian.PutUint32(e[12:], uint32(size/512-1))
 		h := buf[512:]
 		copy(h, "EFI PART")
 		binary.LittleEndian.PutUint32(h[8:], 0x00010000)
@@ -147,7 +151,7 @@ func startEnv(t *testing.T, opts azemu.Options) *testEnv {
 	return &testEnv{emu: env, sub: env.SubscriptionID, transport: ct, pub: &Publisher{
 		Clients:      clients,
 		Blobs:        NewBlobStore(access),
-		Uploader:     &TransferUploader{A: access},
+		Uploader:     &TransferUploader{A: access, ARMCred: env.Credential(), ARMOptions: co},
 		PollInterval: 50 * time.Millisecond,
 		Consistency:  Consistency{Window: 20 * time.Second, Initial: 50 * time.Millisecond, Max: 500 * time.Millisecond},
 		RunID:        "test-run",
@@ -229,6 +233,7 @@ func TestAgainstAzemu(t *testing.T) {
 		{"Gen2IntoV1DefinitionRefusedBeforeUpload", testGen2IntoV1DefinitionRefusedBeforeUpload},
 		{"TrustedLaunchFromVHD", testTrustedLaunchFromVHD},
 		{"LocationWarning", testLocationWarning},
+		{"DirectToDisk", testDirectToDisk},
 		{"DropManagedImage", testDropManagedImage},
 		{"DestroyGalleryInOrderWhileOutOfOrderFails", testDestroyGalleryInOrderWhileOutOfOrderFails},
 		{"ReplicateChecksTheSource", testReplicateChecksTheSource},

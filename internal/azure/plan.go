@@ -48,6 +48,7 @@ const (
 	KindReplication    Kind = "replication"
 	KindRoleAssignment Kind = "role_assignment"
 	KindVM             Kind = "virtual_machine"
+	KindDisk           Kind = "managed_disk"
 )
 
 // Step is one line of a plan.
@@ -118,6 +119,7 @@ type observed struct {
 	versions []*armcompute.GalleryImageVersion
 	version  *armcompute.GalleryImageVersion // with replication status
 	image    *armcompute.Image
+	disk     *armcompute.Disk
 	blob     *BlobProps
 	roles    []*armauthorization.RoleAssignment
 }
@@ -131,6 +133,7 @@ const (
 	TagBlobSize     = "imgpipe.blob.size"
 	TagImageID      = "imgpipe.image.id"
 	TagImageCreated = "imgpipe.image.created"
+	TagDiskID       = "imgpipe.disk.id"
 	TagGeneration   = "imgpipe.generation"
 	TagRun          = "imgpipe.run"
 	metaDigest      = "imgpipe_source_digest" // blob metadata key (C# identifier rules)
@@ -157,6 +160,10 @@ func (d *Desired) blobURL(version string) string { return d.containerURL() + "/"
 func (d *Desired) storageAccountID() string {
 	s := d.Azure.Storage
 	return fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Storage/storageAccounts/%s", d.Azure.Subscription, s.ResourceGroup, s.Account)
+}
+
+func (d *Desired) diskID(version string) string {
+	return fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/disks/%s", d.Azure.Subscription, d.Azure.ResourceGroup, d.imageName(version))
 }
 
 func (d *Desired) id(version string) ResourceID {
@@ -555,7 +562,7 @@ func (p *Publisher) planSources(ctx context.Context, plan *Plan, version string)
 	d, st := plan.d, plan.st
 	a := d.Azure
 	if a.Upload == "disk" {
-		return planErrorf("azure %q: upload = \"disk\" (direct upload to a managed disk) is not supported by publish yet; use upload = \"blob\" with a storage block", a.Name)
+		return p.planDisk(ctx, plan, version)
 	}
 	if d.Source == nil {
 		plan.Steps = append(plan.Steps, Step{Action: ActUpload, Kind: KindBlob, Name: d.blobName(version), ID: d.blobURL(version), Reason: "after the build"})
@@ -800,3 +807,41 @@ func symbol(a Action) string {
 
 // errNoSource is returned by Apply when the plan was made without a source.
 var errNoSource = errors.New("the image has not been built yet: run the build first, or set source in the image block")
+
+// planDisk adds the steps of a direct upload to a managed disk: kept when it
+// already holds this disk, deleted first when an earlier upload did not finish.
+func (p *Publisher) planDisk(ctx context.Context, plan *Plan, version string) error {
+	d, st := plan.d, plan.st
+	name, id := d.imageName(version), d.diskID(version)
+	if d.Source == nil {
+		plan.Steps = append(plan.Steps, Step{Action: ActUpload, Kind: KindDisk, Name: name, ID: id, Reason: "after the build"})
+		return nil
+	}
+	if st.rg != nil {
+		got, err := p.Clients.Disks.Get(ctx, d.Azure.ResourceGroup, name, nil)
+		if ok, err := get(err); err != nil {
+			return fmt.Errorf("read managed disk %s: %w", name, err)
+		} else if ok {
+			st.disk = &got.Disk
+		}
+	}
+	if st.disk != nil {
+		state := ""
+		if st.disk.Properties != nil && st.disk.Properties.DiskState != nil {
+			state = string(*st.disk.Properties.DiskState)
+		}
+		switch got := tag(st.disk.Tags, TagSourceDigest); {
+		case got == d.Source.Digest && state != string(armcompute.DiskStateReadyToUpload) && state != string(armcompute.DiskStateActiveUpload):
+			plan.Steps = append(plan.Steps, Step{Action: ActKeep, Kind: KindDisk, Name: name, ID: id, Reason: "already holds this disk"})
+			return nil
+		case got != "" && got != d.Source.Digest:
+			return planErrorf("managed disk %s already exists and holds %s, not this disk (%s); delete it or bump the version", name, got, d.Source.Digest)
+		default:
+			plan.Steps = append(plan.Steps, Step{Action: ActDelete, Kind: KindDisk, Name: name, ID: id,
+				Reason: "an earlier upload into it did not finish (" + state + "): made again"})
+		}
+	}
+	plan.Steps = append(plan.Steps, Step{Action: ActUpload, Kind: KindDisk, Name: name, ID: id,
+		Changes: []string{fmt.Sprintf("%d bytes (fixed VHD), direct upload", d.Source.VHDSize)}})
+	return nil
+}

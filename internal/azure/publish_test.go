@@ -177,13 +177,13 @@ func testGen2IntoV1DefinitionRefusedBeforeUpload(t *testing.T, e *testEnv) {
 }
 
 type countingUploader struct {
-	u Uploader
+	Uploader
 	n *int
 }
 
 func (c countingUploader) UploadToBlob(ctx context.Context, src, u string, p progress.Func) (UploadResult, error) {
 	*c.n++
-	return c.u.UploadToBlob(ctx, src, u, p)
+	return c.Uploader.UploadToBlob(ctx, src, u, p)
 }
 
 // testTrustedLaunchFromVHD: a Trusted Launch image gets no managed image;
@@ -283,4 +283,68 @@ type memRecorder struct{ steps []StepRecord }
 func (m *memRecorder) RecordStep(_ context.Context, s StepRecord) error {
 	m.steps = append(m.steps, s)
 	return nil
+}
+
+// testDirectToDisk: upload = "disk" uploads into a managed disk and makes
+// the version from it; an unfinished disk is made again; destroy removes it.
+func testDirectToDisk(t *testing.T, e *testEnv) {
+	ctx := context.Background()
+	src := makeDiskSized(t, "V2", 7, 24<<20) // Azure's minimum upload is 20 MiB
+	d := e.desired(t, e.pipeline(t, src, "", `upload = "disk"`))
+	plan, err := e.pub.Plan(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"create resource_group", "create gallery", "create definition", "upload managed_disk", "create version", "wait replication"}
+	if got := actions(plan); !slices.Equal(got, want) {
+		t.Fatalf("plan = %v\n%s", got, plan.Text())
+	}
+	// killed in the middle of the upload: the re-run makes the disk again
+	kctx, cancel := context.WithCancel(ctx)
+	e.pub.OnEvent = func(ev Event) {
+		if ev.Phase == "progress" && ev.Step.Kind == KindDisk {
+			cancel()
+		}
+	}
+	if _, err := e.pub.Apply(kctx, plan); !errors.Is(err, context.Canceled) {
+		t.Fatalf("killed upload: %v", err)
+	}
+	e.pub.OnEvent = nil
+	if !e.emu.Server.Exists(d.diskID("1.0.0")) {
+		t.Fatal("the killed upload did not get as far as making the disk")
+	}
+	replan, err := e.pub.Plan(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := actions(replan); !slices.Contains(got, "delete managed_disk") || !slices.Contains(got, "upload managed_disk") {
+		t.Fatalf("re-plan after a killed upload: %v\n%s", got, replan.Text())
+	}
+	if _, err := e.pub.Apply(ctx, replan); err != nil {
+		t.Fatalf("%v\n%s", err, Explain(err))
+	}
+	v, err := e.pub.Clients.Versions.Get(ctx, e.rg, "gal", "web", "1.0.0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !SameID(*v.Properties.StorageProfile.Source.ID, d.diskID("1.0.0")) || tag(v.Tags, TagDiskID) == "" {
+		t.Fatalf("version source %+v tags %v", v.Properties.StorageProfile.Source, v.Tags)
+	}
+	if plan, err := e.pub.Plan(ctx, d); err != nil || plan.HasChanges() {
+		t.Fatalf("second plan: %v\n%s", err, plan.Text())
+	}
+	gid, _ := ParseResourceID(d.id("").GalleryID())
+	dp, err := e.pub.PlanDestroy(ctx, gid, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(dp.Text(), "- delete managed_disk") {
+		t.Fatalf("destroy plan:\n%s", dp.Text())
+	}
+	if err := e.pub.Destroy(ctx, dp); err != nil {
+		t.Fatal(err)
+	}
+	if e.emu.Server.Exists(d.diskID("1.0.0")) {
+		t.Fatal("disk left behind")
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
 
@@ -41,6 +42,9 @@ func (p *Publisher) checkSource(ctx context.Context, v *armcompute.GalleryImageV
 	}
 	if blobURL == "" {
 		blobURL = tag(v.Tags, TagBlobURL)
+	}
+	if diskID := tag(v.Tags, TagDiskID); diskID != "" {
+		return p.checkDiskSource(ctx, v, diskID)
 	}
 	switch {
 	case imageID != "":
@@ -186,4 +190,30 @@ func (p *Publisher) Replicate(ctx context.Context, id ResourceID, add []config.T
 	}
 	res.Regions, err = p.watchVersion(ctx, id, timeout, nil)
 	return res, err
+}
+
+// checkDiskSource compares the managed disk a version was made from with
+// the fingerprint on the version.
+func (p *Publisher) checkDiskSource(ctx context.Context, v *armcompute.GalleryImageVersion, diskID string) (SourceCheck, error) {
+	sc := SourceCheck{SourceID: diskID}
+	name := deref(v.Name)
+	rid, err := arm.ParseResourceID(diskID)
+	if err != nil {
+		sc.Unverified, sc.Why = true, "the version's source "+diskID+" is not a disk id"
+		return sc, nil
+	}
+	got, err := p.Clients.Disks.Get(ctx, rid.ResourceGroupName, rid.Name, nil)
+	if isNotFound(err) {
+		sc.Gone, sc.Why = true, fmt.Sprintf("managed disk %s, which version %s was made from, no longer exists", rid.Name, name)
+		return sc, nil
+	}
+	if err != nil {
+		return sc, fmt.Errorf("read the version's source disk %s: %w", diskID, err)
+	}
+	if want, have := tag(v.Tags, TagSourceDigest), tag(got.Tags, TagSourceDigest); want != "" && want != have {
+		sc.Changed = true
+		sc.Why = fmt.Sprintf("managed disk %s was replaced since version %s was made (it holds %s, the version holds %s): a new region would get different bits. Publish a new version instead",
+			rid.Name, name, orUnknown(have), want)
+	}
+	return sc, nil
 }

@@ -12,6 +12,16 @@ import (
 // adapts it. blobURL carries no SAS: credentials are the uploader's.
 type Uploader interface {
 	UploadToBlob(ctx context.Context, source, blobURL string, p progress.Func) (UploadResult, error)
+	// UploadToDisk creates the managed disk diskID for direct upload (in
+	// location, with the Hyper-V generation), uploads source into it and
+	// ends the upload (endGetAccess).
+	UploadToDisk(ctx context.Context, source, diskID string, d DiskSpec, p progress.Func) (UploadResult, error)
+}
+
+// DiskSpec describes the managed disk made for a direct upload.
+type DiskSpec struct {
+	Location         string
+	HyperVGeneration string
 }
 
 // UploadResult is what an upload made.
