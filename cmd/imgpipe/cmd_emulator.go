@@ -13,6 +13,7 @@ import (
 
 	"imgpipe/internal/atomicfile"
 	"imgpipe/internal/azemu"
+	"imgpipe/internal/testenv"
 )
 
 func init() { register(newEmulatorCmd) }
@@ -51,6 +52,7 @@ func newEmulatorCmd() *cobra.Command {
 	var (
 		listen, stateDir                 string
 		blobURL, blobAccount, blobKey    string
+		startAzurite                     bool
 		opts                             azemu.Options
 		faults                           azemu.Faults
 		lroDelay, replication, conflictW time.Duration
@@ -73,10 +75,14 @@ needs, and writes them as shell exports to emulator.env in the state directory.
 Blob data (the VHDs managed images are made from, the page blobs of disk
 uploads) lives in Azurite: start it with
   npx azurite-blob --inMemoryPersistence --blobPort 10000
-and pass --azurite-blob http://127.0.0.1:10000/devstoreaccount1.
+and pass --azurite-blob http://127.0.0.1:10000/devstoreaccount1, or let the
+emulator start one for you with --start-azurite (needs node and npm ci).
 
 The emulator runs until interrupted (Ctrl-C).`,
-		Example: `  # in-memory emulator on a fixed port, with Azurite for blobs
+		Example: `  # everything in one command: ARM emulator plus an in-memory Azurite
+  imgpipe emulator --listen 127.0.0.1:8443 --start-azurite
+
+  # in-memory emulator on a fixed port, with your own Azurite for blobs
   imgpipe emulator --listen 127.0.0.1:8443 --azurite-blob http://127.0.0.1:10000/devstoreaccount1
 
   # persistent state, environment as JSON for scripts
@@ -108,6 +114,17 @@ The emulator runs until interrupted (Ctrl-C).`,
 			}
 			opts.LRODelay, opts.ReplicationDuration, opts.DeleteConflictWindow = lroDelay, replication, conflictW
 			opts.Faults = faults
+			if startAzurite {
+				if blobURL != "" {
+					return fmt.Errorf("use either --start-azurite or --azurite-blob, not both")
+				}
+				az, stopAz, err := testenv.StartAzuriteProcess()
+				if err != nil {
+					return fmt.Errorf("start Azurite: %w (run `npm ci` in the repository, or start it yourself and pass --azurite-blob)", err)
+				}
+				defer stopAz()
+				blobURL, blobAccount, blobKey = az.BlobEndpoint, az.AccountName, az.AccountKey
+			}
 			if blobURL != "" {
 				opts.Storage = azemu.Storage{BlobEndpoint: blobURL, AccountName: blobAccount, AccountKey: blobKey}
 			}
@@ -175,6 +192,7 @@ The emulator runs until interrupted (Ctrl-C).`,
 	f.StringVar(&listen, "listen", "127.0.0.1:8443", "address to serve HTTPS on (use port 0 for a free port)")
 	f.StringVar(&stateDir, "state", "", "directory for state (JSON), the TLS certificate and emulator.env; empty keeps state in memory")
 	f.StringVar(&blobURL, "azurite-blob", "", "blob endpoint of Azurite, e.g. http://127.0.0.1:10000/devstoreaccount1")
+	f.BoolVar(&startAzurite, "start-azurite", false, "also start Azurite's blob service (node_modules/.bin/azurite-blob, in memory) on a free port and use it")
 	f.StringVar(&blobAccount, "azurite-account", "devstoreaccount1", "storage account name for --azurite-blob")
 	f.StringVar(&blobKey, "azurite-key", "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==", "storage account key for --azurite-blob (default: Azurite's well-known development key)")
 	f.StringVar(&opts.TenantID, "tenant-id", azemu.DefaultTenantID, "tenant the token endpoint serves")

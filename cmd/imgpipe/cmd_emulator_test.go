@@ -132,6 +132,7 @@ func TestEmulatorCommandRejectsBadOptions(t *testing.T) {
 		{"--replica-policy", "sometimes"},
 		{"--fault-throttle", "1.5"},
 		{"--listen", "127.0.0.1:notaport"},
+		{"--start-azurite", "--azurite-blob", "http://127.0.0.1:1/devstoreaccount1"},
 	} {
 		root := newRootCmd()
 		var buf bytes.Buffer
