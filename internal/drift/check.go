@@ -208,6 +208,15 @@ func Check(ctx context.Context, root string, base *Baseline, opts CheckOptions) 
 	r := &Report{Identity: base.Identity, Depth: depth, Hash: base.Hash, BaselineAt: base.CapturedAt,
 		CheckedAt: start.UTC(), Stats: res.stats, Problems: res.problems}
 	r.Files = res.changes
+	unknown, err := newMatcher(nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range res.unlisted {
+		if u != "" {
+			unknown.exclude = append(unknown.exclude, glob{raw: u, prefix: u})
+		}
+	}
 	var removed []FileChange
 	for i := range base.Files {
 		if seen[i/32].Load()&(1<<(i%32)) != 0 {
@@ -216,6 +225,9 @@ func Check(ctx context.Context, root string, base *Baseline, opts CheckOptions) 
 		b := &base.Files[i]
 		if m.underExcluded(string(b.Path)) || !m.included(string(b.Path)) {
 			continue
+		}
+		if len(unknown.exclude) > 0 && unknown.excluded(string(b.Path)) && !unknown.matchesExactly(string(b.Path)) {
+			continue // below a directory that could not be listed: reported as a problem
 		}
 		removed = append(removed, FileChange{Path: b.Path, Kind: Removed, Old: state(b)})
 	}

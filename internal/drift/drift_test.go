@@ -425,3 +425,33 @@ func TestIdentityAbsoluteLinkStaysInRoot(t *testing.T) {
 		t.Error("identity without a version accepted")
 	}
 }
+
+// A directory that cannot be listed at check time is a problem, and what the
+// baseline had below it is unknown, not removed.
+func TestUnlistableDirectory(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root can list a mode-000 directory; run as another user to exercise this")
+	}
+	ctx := context.Background()
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "d/sub"), 0o755)
+	for i := range 5 {
+		os.WriteFile(filepath.Join(root, fmt.Sprintf("d/sub/f%d", i)), []byte("x"), 0o644)
+	}
+	base, err := Capture(ctx, root, CaptureOptions{Rules: Rules{Paths: []string{"."}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(root, "d/sub"), 0)
+	defer os.Chmod(filepath.Join(root, "d/sub"), 0o755)
+	r, err := Check(ctx, root, base, CheckOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := summarize(r); fmt.Sprint(got) != "[changed d/sub mode]" {
+		t.Errorf("files: %q", got)
+	}
+	if len(r.Problems) != 1 || r.Problems[0].Path != "d/sub" {
+		t.Errorf("problems: %+v", r.Problems)
+	}
+}

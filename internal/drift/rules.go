@@ -167,6 +167,16 @@ func (m *matcher) excluded(name string) bool {
 	return false
 }
 
+// matchesExactly reports whether name is one of the literal exclude prefixes.
+func (m *matcher) matchesExactly(name string) bool {
+	for i := range m.exclude {
+		if m.exclude[i].prefix == name {
+			return true
+		}
+	}
+	return false
+}
+
 // underExcluded reports whether name or one of its parents is excluded
 // (used on baseline entries, which are not pruned by a walk).
 func (m *matcher) underExcluded(name string) bool {

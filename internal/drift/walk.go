@@ -77,6 +77,9 @@ type workerOut struct {
 	entries  []Entry
 	changes  []FileChange
 	problems []Problem
+	// unlisted are directories that could not be listed: what was below
+	// them is unknown, not removed.
+	unlisted []string
 	stats    Stats
 }
 
@@ -187,6 +190,7 @@ func (w *walker) run(ctx context.Context) (*workerOut, error) {
 		o.entries = nil
 		res.changes = append(res.changes, o.changes...)
 		res.problems = append(res.problems, o.problems...)
+		res.unlisted = append(res.unlisted, o.unlisted...)
 		res.stats.add(o.stats)
 	}
 	slices.SortFunc(res.entries, func(a, b Entry) int { return strings.Compare(string(a.Path), string(b.Path)) })
@@ -246,11 +250,13 @@ func (w *walker) walkDir(t task, h hashWriter, buf []byte, out *workerOut) {
 		nd, st, err := t.dir.openDir(t.name)
 		if err != nil {
 			out.problems = append(out.problems, Problem{Path: Name(t.rel), Err: describe(err)})
+			out.unlisted = append(out.unlisted, t.rel)
 			return
 		}
 		if st.ino != t.expect {
 			nd.release()
 			out.problems = append(out.problems, Problem{Path: Name(t.rel), Err: errReplaced.Error()})
+			out.unlisted = append(out.unlisted, t.rel)
 			return
 		}
 		d = nd
@@ -259,6 +265,7 @@ func (w *walker) walkDir(t task, h hashWriter, buf []byte, out *workerOut) {
 	names, err := d.names(buf)
 	if err != nil {
 		out.problems = append(out.problems, Problem{Path: Name(t.rel), Err: "list directory: " + describe(err)})
+		out.unlisted = append(out.unlisted, t.rel)
 	}
 	var batch []pending
 	var batchSize int64
