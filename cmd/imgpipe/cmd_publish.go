@@ -85,8 +85,12 @@ func openAzure(f azureFlags, sub string) (*azureSession, error) {
 		return nil, err
 	}
 	access := azure.BlobAccess{Token: cred}
-	if key := os.Getenv(storageKeyEnv); key != "" && s.az != nil && s.az.Storage != nil {
-		access = azure.BlobAccess{AccountName: s.az.Storage.Account, AccountKey: key}
+	if key := os.Getenv(storageKeyEnv); key != "" {
+		// the account comes from the file, or from each blob's URL
+		access = azure.BlobAccess{AccountKey: key}
+		if s.az != nil && s.az.Storage != nil {
+			access.AccountName = s.az.Storage.Account
+		}
 	}
 	s.pub = &azure.Publisher{
 		Clients:  clients,

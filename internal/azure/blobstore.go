@@ -5,7 +5,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
+	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
@@ -38,11 +41,33 @@ type azblobStore struct{ a BlobAccess }
 // NewBlobStore returns a BlobStore using a.
 func NewBlobStore(a BlobAccess) BlobStore { return &azblobStore{a} }
 
+// accountOf names the storage account of a blob URL: the first label of
+// ACCOUNT.blob.core.windows.net, or the first path segment of an
+// emulator URL (http://127.0.0.1:10000/ACCOUNT/container/blob).
+func accountOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	host := u.Hostname()
+	if net.ParseIP(host) != nil || host == "localhost" {
+		return strings.SplitN(strings.TrimPrefix(u.Path, "/"), "/", 2)[0]
+	}
+	return strings.SplitN(host, ".", 2)[0]
+}
+
+func (a BlobAccess) account(u string) string {
+	if a.AccountName != "" {
+		return a.AccountName
+	}
+	return accountOf(u)
+}
+
 func (s *azblobStore) blob(u string) (*blob.Client, error) {
 	o := &blob.ClientOptions{ClientOptions: s.a.ClientOptions}
 	switch {
 	case s.a.AccountKey != "":
-		cred, err := blob.NewSharedKeyCredential(s.a.AccountName, s.a.AccountKey)
+		cred, err := blob.NewSharedKeyCredential(s.a.account(u), s.a.AccountKey)
 		if err != nil {
 			return nil, fmt.Errorf("storage shared key: %w", err)
 		}
@@ -118,7 +143,7 @@ func (s *azblobStore) EnsureContainer(ctx context.Context, u string) error {
 	var err error
 	switch {
 	case s.a.AccountKey != "":
-		cred, cerr := container.NewSharedKeyCredential(s.a.AccountName, s.a.AccountKey)
+		cred, cerr := container.NewSharedKeyCredential(s.a.account(u), s.a.AccountKey)
 		if cerr != nil {
 			return cerr
 		}
@@ -178,7 +203,10 @@ func (u *TransferUploader) UploadToDisk(ctx context.Context, source, diskID stri
 // UploadToBlob uploads source to blobURL, resuming an interrupted upload of
 // the same source to the same blob (checkpoint next to the source).
 func (u *TransferUploader) UploadToBlob(ctx context.Context, source, blobURL string, p progress.Func) (UploadResult, error) {
-	cred := transfer.BlobCredential{AccountName: u.A.AccountName, AccountKey: u.A.AccountKey, Token: u.A.Token}
+	cred := transfer.BlobCredential{Token: u.A.Token}
+	if u.A.AccountKey != "" {
+		cred = transfer.BlobCredential{AccountName: u.A.account(blobURL), AccountKey: u.A.AccountKey}
+	}
 	var cfg transfer.ClientConfig
 	if u.A.Transfer != nil {
 		cfg = *u.A.Transfer

@@ -184,3 +184,16 @@ func TestPlanText(t *testing.T) {
 		}
 	}
 }
+
+func TestAccountOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://stimages.blob.core.windows.net/vhds/a.vhd":     "stimages",
+		"http://127.0.0.1:10000/devstoreaccount1/vhds/a.vhd":    "devstoreaccount1",
+		"http://localhost:10000/devstoreaccount1/vhds":          "devstoreaccount1",
+		"https://acct.blob.core.chinacloudapi.cn/c/b.vhd?sig=x": "acct",
+	} {
+		if got := accountOf(in); got != want {
+			t.Errorf("accountOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

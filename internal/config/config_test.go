@@ -208,3 +208,15 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestEveryExampleParses(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "examples", "*.hcl"))
+	if err != nil || len(files) < 3 {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
