@@ -52,7 +52,8 @@ protect against someone who can reset the clock or edit the disk directly:
 schedule a full check too.
 
 --ignore adds globs for expected churn on top of the baseline's excludes
-(var/log, var/cache, tmp and imgpipe's own files are always left out).`,
+(baselines captured with the default excludes already leave out var/log,
+var/cache, tmp, per-instance files and imgpipe's own files).`,
 		Example: `  # on the VM: full check against the baseline baked into the image
   imgpipe drift check
 
