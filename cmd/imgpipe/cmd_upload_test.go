@@ -181,6 +181,16 @@ func TestUploadKill9Resume(t *testing.T) {
 	if bytes.Contains(cp, []byte(az.AccountKey)) {
 		t.Fatal("checkpoint holds the account key")
 	}
+	var ck transfer.Checkpoint
+	if err := json.Unmarshal(cp, &ck); err != nil {
+		t.Fatalf("checkpoint: %v", err)
+	}
+	// Completed work is a prefix plus what the workers finished around the
+	// ranges in flight or queued (one queue slot per worker): a handful of
+	// intervals, not one per range.
+	if len(ck.Completed) == 0 || len(ck.Completed) > 2*workers+3 {
+		t.Fatalf("checkpoint lists %d completed intervals after kill -9 (want 1..%d): %s", len(ck.Completed), 2*workers+3, cp)
+	}
 
 	px.Delay.Store(0)
 	cmd = exec.Command(bin, append(args, "--resume", "--verify=full", "-o", "json")...)

@@ -490,7 +490,17 @@ func (u *uploader) run(ctx context.Context) error {
 	g.Go(func() error {
 		defer close(items)
 		var runs []span
-		return windows(u.exts, func(w span) error {
+		// The space between extents is zero by definition. It is recorded
+		// as done as the planner passes it, so the checkpoint's completed
+		// list stays a prefix plus the ranges still in flight.
+		var passed int64
+		err := windows(u.exts, func(w span) error {
+			if w.Start > passed {
+				if err := u.tr.markDone(span{passed, w.Start}); err != nil {
+					return err
+				}
+			}
+			passed = w.End
 			if skip(w) {
 				return nil
 			}
@@ -538,6 +548,10 @@ func (u *uploader) run(ctx context.Context) error {
 			}
 			return nil
 		})
+		if err == nil && passed < u.size {
+			err = u.tr.markDone(span{passed, u.size})
+		}
+		return err
 	})
 	for range u.workers {
 		g.Go(func() error {
