@@ -1,6 +1,6 @@
 # Try imgpipe without an Azure subscription: the local ARM emulator plus Azurite.
 #
-#   npx azurite-blob --inMemoryPersistence --blobPort 10000 &
+#   npx azurite-blob --inMemoryPersistence --blobPort 10000 --skipApiVersionCheck --loose &
 #   imgpipe emulator --listen 127.0.0.1:8443 --azurite-blob http://127.0.0.1:10000/devstoreaccount1 &
 #   source <state dir>/emulator.env          # printed by imgpipe emulator
 #   export AZURE_STORAGE_KEY=...             # Azurite's well-known development key

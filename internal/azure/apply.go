@@ -181,8 +181,10 @@ func (p *Publisher) apply(ctx context.Context, plan *Plan, res *Result) error {
 	return nil
 }
 
+// pollOpts is for PollUntilDone, which refuses intervals under a second
+// outside tests; Azure's Retry-After, when sent, takes precedence anyway.
 func (p *Publisher) pollOpts() *runtime.PollUntilDoneOptions {
-	return &runtime.PollUntilDoneOptions{Frequency: p.poll()}
+	return &runtime.PollUntilDoneOptions{Frequency: max(p.poll(), time.Second)}
 }
 
 func (p *Publisher) applyStep(ctx context.Context, plan *Plan, s *Step, ap *applied, res *Result, rec *StepRecord) error {
