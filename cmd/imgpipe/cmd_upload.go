@@ -47,8 +47,10 @@ connections.
 Resuming: a checkpoint next to SOURCE (SOURCE.imgpipe-upload.json, or
 --checkpoint) records the target, the source's fingerprint and the ranges
 already on the target, each made durable before the next one is started.
-After a crash or kill, run the same command with --resume: only the missing
-ranges are sent. A source or target that changed meanwhile is refused. The
+After a crash or kill, run the same command with --resume (or just
+"imgpipe upload SOURCE --resume": the target is read from the checkpoint, the
+credentials from the environment; a SAS URL must be given again with --blob,
+as it is never stored): only the missing ranges are sent. A source or target that changed meanwhile is refused. The
 checkpoint never contains a SAS token or key, and is deleted on success.
 
 Integrity: the MD5 of the whole fixed VHD (zeros included) is computed beside
@@ -88,8 +90,8 @@ Exit status: 0 uploaded (and verified), 1 error, 3 verification found a differen
   # managed disk, direct upload
   imgpipe upload image.vhdx --disk /subscriptions/SUB/resourceGroups/rg/providers/Microsoft.Compute/disks/img-os --location westeurope
 
-  # after an interruption
-  imgpipe upload build/image.vhdx --account acct --container vhds --name image-1.4.0.vhd --resume`,
+  # after an interruption (the target is taken from the checkpoint; a SAS URL must be given again)
+  imgpipe upload build/image.vhdx --resume`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runUpload(cmd, args[0], f)
@@ -123,6 +125,26 @@ func runUpload(cmd *cobra.Command, src string, f uploadFlags) error {
 	}
 	if f.connString == "" {
 		f.connString = os.Getenv("AZURE_STORAGE_CONNECTION_STRING")
+	}
+	if f.resume && f.blobURL == "" && f.container == "" && f.name == "" && f.diskID == "" {
+		// No target named: continue towards the one the checkpoint records.
+		path := f.checkpoint
+		if path == "" {
+			path = src + transfer.CheckpointSuffix
+		}
+		cp, err := transfer.LoadCheckpoint(path)
+		if err != nil {
+			return err
+		}
+		if cp == nil {
+			return fmt.Errorf("nothing to resume: no checkpoint at %s", path)
+		}
+		switch cp.Target.Kind {
+		case "disk":
+			f.diskID = cp.Target.DiskID
+		default:
+			f.blobURL = cp.Target.URL // no SAS is ever stored: a SAS target needs --blob again
+		}
 	}
 	tgt, err := uploadTarget(src, f)
 	if err != nil {

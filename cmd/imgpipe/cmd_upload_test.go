@@ -193,7 +193,9 @@ func TestUploadKill9Resume(t *testing.T) {
 	}
 
 	px.Delay.Store(0)
-	cmd = exec.Command(bin, append(args, "--resume", "--verify=full", "-o", "json")...)
+	// Resume naming only the source: the target comes from the checkpoint,
+	// the key from the environment.
+	cmd = exec.Command(bin, "upload", src, "--resume", "--verify=full", "--workers", "4", "-o", "json")
 	cmd.Env = env
 	out, err := cmd.Output()
 	if err != nil {

@@ -160,6 +160,10 @@ func (c *Checkpoint) validate() error {
 	return nil
 }
 
+// LoadCheckpoint reads and validates the checkpoint at path (for example to
+// find the target of an interrupted upload); a missing file returns (nil, nil).
+func LoadCheckpoint(path string) (*Checkpoint, error) { return loadCheckpoint(path) }
+
 // loadCheckpoint reads the checkpoint at path; a missing file returns
 // (nil, nil).
 func loadCheckpoint(path string) (*Checkpoint, error) {
