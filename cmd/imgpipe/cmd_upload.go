@@ -163,7 +163,8 @@ func runUpload(cmd *cobra.Command, src string, f uploadFlags) error {
 	})
 	finish()
 	if err != nil {
-		if res != nil && res.Checkpoint != "" && !errors.Is(err, transfer.ErrVerify) && res.BytesSent+res.ResumedBytes > 0 {
+		if res != nil && res.Checkpoint != "" && !errors.Is(err, transfer.ErrVerify) && res.BytesSent+res.ResumedBytes > 0 &&
+			!strings.HasPrefix(res.Target, "managed disk") {
 			err = fmt.Errorf("%w\nthe upload can be continued: run the same command with --resume", err)
 		}
 		if errors.Is(err, transfer.ErrVerify) {
