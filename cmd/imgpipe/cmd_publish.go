@@ -160,7 +160,7 @@ func confirm(cmd *cobra.Command, question string) (bool, error) {
 func progressReporter(w io.Writer) func(azure.Event) {
 	var bar func(int64, int64)
 	var finish func()
-	last := ""
+	last, lastStates, lastAt := "", "", time.Time{}
 	return func(ev azure.Event) {
 		switch {
 		case ev.Phase == "start" && ev.Step != nil:
@@ -177,14 +177,16 @@ func progressReporter(w io.Writer) func(azure.Event) {
 			finish()
 			bar, finish = nil, nil
 		case len(ev.Regions) > 0:
-			var parts []string
+			// a line when a region changes state, else at most every 10 s
+			var parts, states []string
 			for _, r := range ev.Regions {
 				parts = append(parts, fmt.Sprintf("%s %s %d%%", r.Region, r.State, r.Progress))
+				states = append(states, r.Region+" "+r.State)
 			}
-			line := strings.Join(parts, ", ")
-			if line != last && !jsonOutput() {
+			line, st := strings.Join(parts, ", "), strings.Join(states, ",")
+			if line != last && (st != lastStates || time.Since(lastAt) >= 10*time.Second) && !jsonOutput() {
 				fmt.Fprintf(w, "  replication: %s\n", line)
-				last = line
+				last, lastStates, lastAt = line, st, time.Now()
 			}
 		}
 	}

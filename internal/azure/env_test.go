@@ -234,6 +234,7 @@ func TestAgainstAzemu(t *testing.T) {
 		{"TrustedLaunchFromVHD", testTrustedLaunchFromVHD},
 		{"LocationWarning", testLocationWarning},
 		{"DirectToDisk", testDirectToDisk},
+		{"FailedVersionRemade", testFailedVersionRemade},
 		{"DropManagedImage", testDropManagedImage},
 		{"DestroyGalleryInOrderWhileOutOfOrderFails", testDestroyGalleryInOrderWhileOutOfOrderFails},
 		{"ReplicateChecksTheSource", testReplicateChecksTheSource},

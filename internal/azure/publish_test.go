@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
 
+	"imgpipe/internal/azemu"
 	"imgpipe/internal/config"
 	"imgpipe/internal/progress"
 )
@@ -346,5 +347,41 @@ func testDirectToDisk(t *testing.T, e *testEnv) {
 	}
 	if e.emu.Server.Exists(d.diskID("1.0.0")) {
 		t.Fatal("disk left behind")
+	}
+}
+
+// testFailedVersionRemade: a version left Failed by an earlier run is
+// deleted and made again by the next publish.
+func testFailedVersionRemade(t *testing.T, e *testEnv) {
+	ctx := context.Background()
+	d := e.desired(t, e.pipeline(t, makeDisk(t, "V2", 8), "", ""))
+	e.pub.Attempts = 1
+	e.pub.OnEvent = func(ev Event) {
+		if ev.Phase == "start" && ev.Step.Kind == KindVersion && ev.Step.Action == ActCreate {
+			e.emu.Server.SetFaults(azemu.Faults{Seed: 1, LROFailure: 1})
+		}
+	}
+	_, err := e.pub.Publish(ctx, d)
+	e.emu.Server.SetFaults(azemu.Faults{})
+	e.pub.OnEvent = nil
+	if err == nil {
+		t.Fatal("the version's failing operation went unnoticed")
+	}
+	vid := d.id("1.0.0").String()
+	if st := e.emu.Server.ProvisioningState(vid); st != "Failed" {
+		t.Fatalf("version state %q, want Failed", st)
+	}
+	plan, err := e.pub.Plan(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := actions(plan); !slices.Contains(got, "delete version") || !slices.Contains(got, "create version") {
+		t.Fatalf("plan for a Failed version: %v\n%s", got, plan.Text())
+	}
+	if _, err := e.pub.Apply(ctx, plan); err != nil {
+		t.Fatalf("%v\n%s", err, Explain(err))
+	}
+	if st := e.emu.Server.ProvisioningState(vid); st != "Succeeded" {
+		t.Fatalf("version state %q after re-run", st)
 	}
 }
