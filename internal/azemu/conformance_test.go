@@ -883,6 +883,36 @@ func TestConformance(t *testing.T) {
 		}
 	})
 
+	t.Run("LatestSkipsExcludedVersions", func(t *testing.T) {
+		s.emuOnly(t, "a real VM needs a network interface")
+		rg := s.rg(t)
+		s.gallery(t, rg, "g")
+		s.definition(t, rg, "g", "d", "V1")
+		img := s.image(t, rg, "img", s.upload(t, s.name("x")+".vhd", []byte("latest")), "V1")
+		s.version(t, rg, "g", "d", "1.0.0", *img.ID)
+		b := versionBody(s.loc, *img.ID)
+		b.Properties.PublishingProfile.ExcludeFromLatest = to.Ptr(true)
+		p, err := s.versions.BeginCreateOrUpdate(ctx, rg, "g", "d", "2.0.0", b, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.PollUntilDone(ctx, pollFast); err != nil {
+			t.Fatal(err)
+		}
+		defID := "/subscriptions/" + s.sub + "/resourceGroups/" + rg + "/providers/Microsoft.Compute/galleries/g/images/d"
+		vp, err := s.vms.BeginCreateOrUpdate(ctx, rg, "vm", s.vm(rg, "vm", s.loc, defID), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vm, err := vp.PollUntilDone(ctx, pollFast)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := vm.Properties.StorageProfile.ImageReference.ExactVersion; got == nil || *got != "1.0.0" {
+			t.Fatalf("latest resolved to %v, want 1.0.0 (2.0.0 is excluded from latest)", got)
+		}
+	})
+
 	t.Run("DiskDirectUpload", func(t *testing.T) {
 		rg := s.rg(t)
 		bad := armcompute.Disk{Location: to.Ptr(s.loc), Properties: &armcompute.DiskProperties{

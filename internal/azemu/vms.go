@@ -29,7 +29,18 @@ func (s *Server) prepareVM(c *call, res, existing *resource, props map[string]an
 	if ref == "" {
 		return nil
 	}
-	return s.checkImageUse(c, c.location, ref)
+	exact, e := s.checkImageUse(c, c.location, ref)
+	if e != nil {
+		return e
+	}
+	if exact != "" {
+		ir := obj(props, "storageProfile", "imageReference")
+		if ir == nil {
+			ir = obj(props, "virtualMachineProfile", "storageProfile", "imageReference")
+		}
+		ir["exactVersion"] = exact
+	}
+	return nil
 }
 
 func subOf(id string) string {
@@ -42,26 +53,27 @@ func subOf(id string) string {
 
 // checkImageUse answers as Azure does when a VM or scale set references an
 // image it may not use. Caller holds s.mu.
-func (s *Server) checkImageUse(c *call, vmLoc, ref string) *armError {
+// For a gallery reference it returns the version used (imageReference.exactVersion).
+func (s *Server) checkImageUse(c *call, vmLoc, ref string) (string, *armError) {
 	lref := strings.ToLower(ref)
 	target := "imageReference.id"
 	switch {
 	case strings.Contains(lref, "/providers/microsoft.compute/images/"):
 		img := s.get(ref)
 		if img == nil {
-			return errf(http.StatusNotFound, "NotFound", "The Image '%s' cannot be found in '%s' region.", ref, vmLoc).withTarget(target)
+			return "", errf(http.StatusNotFound, "NotFound", "The Image '%s' cannot be found in '%s' region.", ref, vmLoc).withTarget(target)
 		}
 		if !strings.EqualFold(subOf(img.ID), c.sub) {
-			return errf(http.StatusBadRequest, "InvalidParameter",
+			return "", errf(http.StatusBadRequest, "InvalidParameter",
 				"The managed image '%s' belongs to subscription '%s'; a managed image can only be used in its own subscription. Share it through a compute gallery instead.", ref, subOf(img.ID)).withTarget(target)
 		}
 		if normRegion(str(img.Body, "location")) != vmLoc {
-			return errf(http.StatusBadRequest, "InvalidParameter", "The Image '%s' cannot be found in '%s' region.", ref, vmLoc).withTarget(target)
+			return "", errf(http.StatusBadRequest, "InvalidParameter", "The Image '%s' cannot be found in '%s' region.", ref, vmLoc).withTarget(target)
 		}
 		if str(img.Body, "properties", "provisioningState") != "Succeeded" {
-			return errf(http.StatusConflict, "OperationNotAllowed", "The Image '%s' is not ready (provisioningState %s).", ref, str(img.Body, "properties", "provisioningState")).withTarget(target)
+			return "", errf(http.StatusConflict, "OperationNotAllowed", "The Image '%s' is not ready (provisioningState %s).", ref, str(img.Body, "properties", "provisioningState")).withTarget(target)
 		}
-		return nil
+		return "", nil
 	case strings.Contains(lref, "/providers/microsoft.compute/galleries/"):
 		galleryID := ref[:strings.Index(lref, "/providers/microsoft.compute/galleries/")+len("/providers/microsoft.compute/galleries/")]
 		rest := ref[len(galleryID):]
@@ -72,7 +84,7 @@ func (s *Server) checkImageUse(c *call, vmLoc, ref string) *armError {
 		}
 		if !strings.EqualFold(subOf(galleryID), c.sub) && !s.hasRoleAssignment(galleryID, callerObjectID(s, c.r)) {
 			oid := callerObjectID(s, c.r)
-			return errf(http.StatusForbidden, "LinkedAuthorizationFailed",
+			return "", errf(http.StatusForbidden, "LinkedAuthorizationFailed",
 				"The client with object id '%s' has permission to perform action '%s/write' on scope '%s'; however, it does not have permission to perform action 'Microsoft.Compute/galleries/images/versions/read' on the linked scope(s) '%s' or the linked scope(s) are invalid.",
 				oid, c.typ, c.id, ref)
 		}
@@ -81,21 +93,22 @@ func (s *Server) checkImageUse(c *call, vmLoc, ref string) *armError {
 		if strings.Contains(lref, "/versions/") {
 			v := s.get(ref)
 			if v == nil || !s.regionReady(v, vmLoc) {
-				return notAvail
+				return "", notAvail
 			}
-			return nil
+			return v.ID[strings.LastIndex(v.ID, "/")+1:], nil
 		}
 		def := s.get(ref)
 		if def == nil {
-			return notAvail
+			return "", notAvail
 		}
-		if s.latestVersion(def, vmLoc) == nil {
-			return errf(http.StatusBadRequest, "InvalidParameter",
+		latest := s.latestVersion(def, vmLoc)
+		if latest == nil {
+			return "", errf(http.StatusBadRequest, "InvalidParameter",
 				"In region %s, the following list of gallery images referenced were not found: %s. Please check that at least one image version has been replicated to %s or that the 'exclude from latest' flag is set to false.", vmLoc, ref, vmLoc).withTarget(target)
 		}
-		return nil
+		return latest.ID[strings.LastIndex(latest.ID, "/")+1:], nil
 	}
-	return nil
+	return "", nil
 }
 
 // latestVersion picks what a definition id resolves to in a region: the
