@@ -258,3 +258,60 @@ func FuzzDecodeReport(f *testing.F) {
 		}
 	})
 }
+
+func TestLoopFullThenQuick(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "srv"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "srv", "a"), []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := drift.Identity{Image: "web", Version: "1.0.0"}
+	if _, err := drift.WriteIdentity(root, id); err != nil {
+		t.Fatal(err)
+	}
+	b, err := drift.Capture(context.Background(), root, drift.CaptureOptions{Rules: drift.Rules{Paths: []string{"srv"}}, Identity: &id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp, _ := drift.BaselinePath(root)
+	if _, err := drift.WriteBaselineFile(bp, b); err != nil {
+		t.Fatal(err)
+	}
+	depths := make(chan string, 10)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rep Report
+		_ = json.NewDecoder(r.Body).Decode(&rep)
+		depths <- rep.Depth
+		w.WriteHeader(202)
+	}))
+	defer ts.Close()
+	a, err := New(Options{Server: ts.URL, Token: "t", Host: "h", Platform: "onprem", Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	runs := 0
+	go func() {
+		done <- a.Loop(ctx, 10*time.Millisecond, time.Hour, func(r Report, err error) {
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+			if runs++; runs == 3 {
+				cancel()
+			}
+		})
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(depths) > 0 {
+		got = append(got, <-depths)
+	}
+	if strings.Join(got, ",") != "full,quick,quick" {
+		t.Fatalf("depths %v, want full then quick", got)
+	}
+}
