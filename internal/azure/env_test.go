@@ -232,6 +232,7 @@ func TestAgainstAzemu(t *testing.T) {
 		{"PublishFromNothingThenNoOp", testPublishFromNothingThenNoOp},
 		{"Gen2IntoV1DefinitionRefusedBeforeUpload", testGen2IntoV1DefinitionRefusedBeforeUpload},
 		{"TrustedLaunchFromVHD", testTrustedLaunchFromVHD},
+		{"StandardFromVHD", testStandardFromVHD},
 		{"LocationWarning", testLocationWarning},
 		{"DirectToDisk", testDirectToDisk},
 		{"FailedVersionRemade", testFailedVersionRemade},

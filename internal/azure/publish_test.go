@@ -191,8 +191,19 @@ func (c countingUploader) UploadToBlob(ctx context.Context, src, u string, p pro
 // the version is made straight from the VHD blob, the definition carries
 // the SecurityType feature.
 func testTrustedLaunchFromVHD(t *testing.T, e *testEnv) {
+	testVersionFromVHD(t, e, "V2", `security_type = "TrustedLaunch"`, "")
+}
+
+// testStandardFromVHD: managed_image = false takes the same path for a
+// Standard (here generation 1) image.
+func testStandardFromVHD(t *testing.T, e *testEnv) {
+	testVersionFromVHD(t, e, "V1", "", "managed_image = false")
+}
+
+func testVersionFromVHD(t *testing.T, e *testEnv, gen, imageExtra, azureExtra string) {
 	ctx := context.Background()
-	d := e.desired(t, e.pipeline(t, makeDisk(t, "V2", 3), `security_type = "TrustedLaunch"`, ""))
+	d := e.desired(t, e.pipeline(t, makeDisk(t, gen, 3), imageExtra, azureExtra))
+	trusted := imageExtra != ""
 	plan, err := e.pub.Plan(ctx, d)
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +224,7 @@ func testTrustedLaunchFromVHD(t *testing.T, e *testEnv) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := def.Properties.Features; len(f) != 1 || *f[0].Name != "SecurityType" || *f[0].Value != "TrustedLaunch" {
+	if f := def.Properties.Features; trusted && (len(f) != 1 || *f[0].Name != "SecurityType" || *f[0].Value != "TrustedLaunch") {
 		t.Fatalf("features %+v", f)
 	}
 	v, err := e.pub.Clients.Versions.Get(ctx, e.rg, "gal", "web", "1.0.0", nil)
@@ -229,7 +240,7 @@ func testTrustedLaunchFromVHD(t *testing.T, e *testEnv) {
 		}
 	}
 	// replicate checks the blob: replaced -> refused
-	other := e.desired(t, e.pipeline(t, makeDisk(t, "V2", 4), "", ""))
+	other := e.desired(t, e.pipeline(t, makeDisk(t, gen, 4), "", ""))
 	if _, err := e.pub.Uploader.UploadToBlob(ctx, other.Source.Path, d.blobURL("1.0.0"), nil); err != nil {
 		t.Fatal(err)
 	}
