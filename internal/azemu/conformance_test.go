@@ -593,6 +593,29 @@ func TestConformance(t *testing.T) {
 		}
 	})
 
+	t.Run("VHDSourceTakesTheDefinitionGeneration", func(t *testing.T) {
+		if s.storageID == "" {
+			t.Skip("needs IMGPIPE_TEST_AZURE_STORAGE_ACCOUNT_ID")
+		}
+		rg := s.rg(t)
+		s.gallery(t, rg, "g")
+		for _, gen := range []string{"V1", "V2"} {
+			s.definition(t, rg, "g", "d"+gen, gen)
+			u := s.upload(t, s.name("vhd")+".vhd", []byte("a VHD has no generation of its own"))
+			b := versionBody(s.loc, "")
+			b.Properties.StorageProfile = &armcompute.GalleryImageVersionStorageProfile{OSDiskImage: &armcompute.GalleryOSDiskImage{
+				Source: &armcompute.GalleryDiskImageSource{URI: to.Ptr(u), StorageAccountID: to.Ptr(s.storageID)},
+			}}
+			p, err := s.versions.BeginCreateOrUpdate(ctx, rg, "g", "d"+gen, "1.0.0", b, nil)
+			if err != nil {
+				t.Fatalf("%s definition: %v", gen, err)
+			}
+			if _, err := p.PollUntilDone(ctx, pollFast); err != nil {
+				t.Fatalf("%s definition: %v", gen, err)
+			}
+		}
+	})
+
 	t.Run("ManagedImageIsACopyOfItsBlob", func(t *testing.T) {
 		rg := s.rg(t)
 		name := s.name("copy") + ".vhd"

@@ -706,7 +706,9 @@ func (s *Server) prepareVersion(c *call, res, existing *resource, body, props ma
 		}
 		defGen := str(def.Body, "properties", "hyperVGeneration")
 		if srcGen == "" {
-			srcGen = "V1"
+			// a VHD (or a disk created without hyperVGeneration) carries no
+			// generation: the definition's is trusted
+			srcGen = defGen
 		}
 		if srcGen != defGen {
 			return 0, errf(http.StatusBadRequest, "InvalidParameter",
