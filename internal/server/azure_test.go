@@ -73,23 +73,34 @@ func TestAzurePull(t *testing.T) {
 		},
 	}, nil))(t, "definition")
 	versionIDs := map[string]string{}
-	for _, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
-		r := pollDone(cf.NewGalleryImageVersionsClient().BeginCreateOrUpdate(ctx, "images", "gal", "web", v, armcompute.GalleryImageVersion{
+	for _, dv := range []struct{ def, v string }{{"web", "1.0.0"}, {"web", "1.1.0"}, {"web", "1.2.0"}, {"api", "0.9.0"}} {
+		if dv.v == "0.9.0" {
+			pollDone(cf.NewGalleryImagesClient().BeginCreateOrUpdate(ctx, "images", "gal", "api", armcompute.GalleryImage{
+				Location: to.Ptr(loc),
+				Properties: &armcompute.GalleryImageProperties{
+					OSType: to.Ptr(armcompute.OperatingSystemTypesLinux), OSState: to.Ptr(armcompute.OperatingSystemStateTypesGeneralized),
+					HyperVGeneration: to.Ptr(armcompute.HyperVGenerationV2),
+					Identifier:       &armcompute.GalleryImageIdentifier{Publisher: to.Ptr("imgpipe"), Offer: to.Ptr("test"), SKU: to.Ptr("api")},
+				},
+			}, nil))(t, "definition api")
+		}
+		r := pollDone(cf.NewGalleryImageVersionsClient().BeginCreateOrUpdate(ctx, "images", "gal", dv.def, dv.v, armcompute.GalleryImageVersion{
 			Location: to.Ptr(loc),
 			Properties: &armcompute.GalleryImageVersionProperties{
 				PublishingProfile: &armcompute.GalleryImageVersionPublishingProfile{TargetRegions: []*armcompute.TargetRegion{{Name: to.Ptr(loc), RegionalReplicaCount: to.Ptr[int32](1)}}},
 				StorageProfile:    &armcompute.GalleryImageVersionStorageProfile{Source: &armcompute.GalleryArtifactVersionFullSource{ID: disk.ID}},
 			},
-		}, nil))(t, "version "+v)
-		versionIDs[v] = *r.ID
+		}, nil))(t, "version "+dv.v)
+		versionIDs[dv.v] = *r.ID
 	}
 	defID := versionIDs["1.0.0"][:strings.Index(versionIDs["1.0.0"], "/versions/")]
 
-	// the catalog knows 1.0.0 and 1.1.0 with their gallery versions; prod is at 1.1.0
+	// the catalog knows web 1.0.0, 1.1.0 and 1.2.0 with their gallery versions
+	// (not api); prod is at 1.1.0
 	cat, err := catalog.Open(ctx, filepath.Join(t.TempDir(), "catalog.db"))
 	must(t, err)
 	t.Cleanup(func() { cat.Close() })
-	for _, v := range []string{"1.0.0", "1.1.0"} {
+	for _, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
 		ref := catalog.Ref{Image: "web", Version: v}
 		_, err := cat.AddVersion(ctx, catalog.NewVersion{Image: "web", Version: v, Provenance: catalog.Provenance{ArtifactSHA256: strings.Repeat(v[2:3], 64)}})
 		must(t, err)
@@ -108,7 +119,7 @@ func TestAzurePull(t *testing.T) {
 	}
 	vms := cf.NewVirtualMachinesClient()
 	pollDone(vms.BeginCreateOrUpdate(ctx, "apps", "vm-old", vmBody(strings.ToLower(versionIDs["1.0.0"])), nil))(t, "vm-old")
-	pollDone(vms.BeginCreateOrUpdate(ctx, "apps", "vm-new", vmBody(versionIDs["1.2.0"]), nil))(t, "vm-new")
+	pollDone(vms.BeginCreateOrUpdate(ctx, "apps", "vm-api", vmBody(versionIDs["0.9.0"]), nil))(t, "vm-api")
 	pollDone(vms.BeginCreateOrUpdate(ctx, "apps", "vm-agent", vmBody(versionIDs["1.1.0"]), nil))(t, "vm-agent")
 	pollDone(vms.BeginCreateOrUpdate(ctx, "apps", "vm-plain", armcompute.VirtualMachine{Location: to.Ptr(loc), Properties: &armcompute.VirtualMachineProperties{
 		HardwareProfile: &armcompute.HardwareProfile{VMSize: to.Ptr(armcompute.VirtualMachineSizeTypesStandardB1S)}}}, nil))(t, "vm-plain")
@@ -161,20 +172,21 @@ func TestAzurePull(t *testing.T) {
 		t.Fatalf("hosts: %+v", rows)
 	}
 	tests := []struct {
-		host, version, status, resolved string
-		behind                          int
+		host, image, version, status, resolved string
+		behind                                 int
 	}{
-		{"vm-old", "1.0.0", "behind", "catalog copy", 1},
-		{"vm-new", "1.2.0", "unknown", "parsed from id (not in catalog)", 0},
-		{"web-pool", "1.1.0", "no-agent", "latest in catalog", 0},
-		{"vm-agent", "1.1.0", "drifted", "", 0},
+		{"vm-old", "web", "1.0.0", "behind", "catalog copy", 1},
+		{"vm-api", "api", "0.9.0", "unknown", "parsed from id (not in catalog)", 0},
+		// Azure resolves the definition to its latest version (1.2.0, ahead of prod)
+		{"web-pool", "web", "1.2.0", "no-agent", "exact version of latest", 0},
+		{"vm-agent", "web", "1.1.0", "drifted", "", 0},
 	}
 	for _, tc := range tests {
 		h, ok := got[tc.host]
 		if !ok {
 			t.Fatalf("%s not recorded", tc.host)
 		}
-		if h.Platform != "azure" || h.Image != "web" || h.Version != tc.version || h.Status != tc.status || h.VersionsBehind != tc.behind ||
+		if h.Platform != "azure" || h.Image != tc.image || h.Version != tc.version || h.Status != tc.status || h.VersionsBehind != tc.behind ||
 			h.State.ImageResolved != tc.resolved || !strings.Contains(strings.ToLower(h.ResourceID), "/resourcegroups/apps/providers/microsoft.compute/") {
 			t.Errorf("%s: %+v", tc.host, h)
 		}
@@ -189,7 +201,7 @@ func TestAzurePull(t *testing.T) {
 	// a revocation shows on the Azure-only host at the next pull
 	_, err = cat.Revoke(ctx, catalog.RevokeRequest{Ref: catalog.Ref{Image: "web", Version: "1.0.0"}, Reason: "bad kernel", By: "test"})
 	must(t, err)
-	// vm-old is deleted, vm-new is kept: the next pull forgets vm-old
+	// vm-old is deleted, vm-api is kept: the next pull forgets vm-old
 	pollDone(vms.BeginDelete(ctx, "apps", "vm-old", nil))(t, "delete vm-old")
 	if _, err := srv.PullAzure(ctx); err != nil {
 		t.Fatal(err)
@@ -199,12 +211,47 @@ func TestAzurePull(t *testing.T) {
 	for _, r := range rows {
 		names = append(names, r.Name)
 	}
-	if strings.Join(names, ",") != "vm-agent,vm-new,web-pool" {
+	if strings.Join(names, ",") != "vm-agent,vm-api,web-pool" {
 		t.Fatalf("hosts after vm-old was deleted: %v", names)
 	}
 	m := scrape(t, f)
 	if metricValue(t, m, "imgpipe_azure_pulls_total") != "2" || metricValue(t, m, `imgpipe_hosts{platform="azure"}`) != "3" {
 		t.Errorf("metrics after pulls:\n%s", m)
+	}
+}
+
+// TestResolve covers the mapping without Azure: a catalog copy (any case),
+// a definition with and without the exact version Azure reports, and ids
+// the catalog does not know.
+func TestResolve(t *testing.T) {
+	def := "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/galleries/g/images/web"
+	web := func(v string) catalog.Version {
+		return catalog.Version{Image: "web", Version: v, Status: catalog.StatusActive}
+	}
+	ix := &copyIndex{
+		byID: map[string]catalog.Ref{
+			strings.ToLower(def + "/versions/1.0.0"): {Image: "web", Version: "1.0.0"},
+			strings.ToLower(def + "/versions/1.1.0"): {Image: "web", Version: "1.1.0"},
+		},
+		byDef: map[string][]catalog.Version{strings.ToLower(def): {web("1.0.0"), web("1.1.0")}},
+	}
+	tests := []struct {
+		id, exact, image, version, how string
+		ok                             bool
+	}{
+		{strings.ToUpper(def) + "/VERSIONS/1.0.0", "", "web", "1.0.0", "catalog copy", true},
+		{def, "", "web", "1.1.0", "latest in catalog", true},
+		{def, "1.0.0", "web", "1.0.0", "exact version of latest", true},
+		{def, "7.0.0", "web", "7.0.0", "exact version (not in catalog)", true},
+		{def + "/versions/2.0.0", "", "web", "2.0.0", "parsed from id (not in catalog)", true},
+		{strings.Replace(def, "/web", "/api", 1), "", "api", "", "latest (no version in catalog)", true},
+		{"/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/images/managed", "", "", "", "", false},
+	}
+	for _, tc := range tests {
+		ref, how, ok := ix.resolve(tc.id, tc.exact)
+		if ok != tc.ok || ref.Image != tc.image || ref.Version != tc.version || how != tc.how {
+			t.Errorf("resolve(%s, %q) = %v %q %v", tc.id, tc.exact, ref, how, ok)
+		}
 	}
 }
 
