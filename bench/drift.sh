@@ -81,7 +81,9 @@ run aide-init "0" aide --config "$WORK/aide.conf" --init
 mv "$WORK/aide.db.new" "$WORK/aide.db"
 run capture-sha256 "0" "$IMGPIPE" baseline capture --root / "${paths[@]}" --no-default-excludes --no-identity --hash sha256 --out "$WORK/base-sha256.bin"
 run capture-blake3 "0" "$IMGPIPE" baseline capture --root / "${paths[@]}" --no-default-excludes --no-identity --hash blake3 --out "$WORK/base-blake3.bin"
-printf '  %-16s %8.2fs\n' "aide --init" "${WALL[aide-init]}" "imgpipe capture sha256" "${WALL[capture-sha256]}" "imgpipe capture blake3" "${WALL[capture-blake3]}" 2>/dev/null || true
+printf '  %-24s %8.2fs %8d MiB\n' "aide --init" "${WALL[aide-init]}" "$((RSS[aide-init] / 1024))" \
+	"imgpipe capture sha256" "${WALL[capture-sha256]}" "$((RSS[capture-sha256] / 1024))" \
+	"imgpipe capture blake3" "${WALL[capture-blake3]}" "$((RSS[capture-blake3] / 1024))"
 echo "  baseline size: sha256 $(stat -c %s "$WORK/base-sha256.bin") B, blake3 $(stat -c %s "$WORK/base-blake3.bin") B; AIDE db $(stat -c %s "$WORK/aide.db") B (uncompressed)"
 
 # The racy window: the quick check re-hashes files changed within 2 s of the
