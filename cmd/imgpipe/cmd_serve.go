@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/spf13/cobra"
 
+	"imgpipe/internal/azure"
 	"imgpipe/internal/server"
 )
 
@@ -51,7 +51,9 @@ and records those whose imageReference is a gallery image version (or a
 definition, meaning its latest version) as azure hosts, so machines without
 an agent still show how stale their image is. It authenticates with the
 Azure SDK's default credential chain (environment, workload or managed
-identity, Azure CLI) and needs read access to the VMs.`,
+identity, Azure CLI) and needs read access to the VMs; IMGPIPE_ARM_ENDPOINT,
+AZURE_AUTHORITY_HOST and IMGPIPE_CA_CERT point it elsewhere (the variables
+'imgpipe emulator' prints).`,
 		Example: `  # on a workstation: dashboard on http://127.0.0.1:8080
   imgpipe serve --catalog ~/imgpipe/catalog.db
 
@@ -80,11 +82,11 @@ identity, Azure CLI) and needs read access to the VMs.`,
 			defer cat.Close()
 			cfg := server.Config{Catalog: cat, AgentToken: tok, Channel: channel, AzureInterval: azureInterval, StaleAfter: staleAfter}
 			if len(subs) > 0 {
-				cred, err := azidentity.NewDefaultAzureCredential(nil)
+				cred, co, err := azure.ConnectionFromEnv().Open()
 				if err != nil {
-					return fmt.Errorf("azure credential: %w", err)
+					return fmt.Errorf("azure connection: %w", err)
 				}
-				cfg.Azure = &server.AzurePuller{Subscriptions: subs, Credential: cred}
+				cfg.Azure = &server.AzurePuller{Subscriptions: subs, Credential: cred, ClientOptions: co}
 			}
 			srv, err := server.New(cfg)
 			if err != nil {
