@@ -372,7 +372,18 @@ func templateFiles(tmpl string) ([]FileHash, error) {
 
 var versionRE = regexp.MustCompile(`,version,v?([0-9][^,\s]*)`)
 
+// versionCache remembers the version of a packer binary (by path, size and
+// modification time): asking costs a process start.
+var versionCache sync.Map
+
 func packerVersion(ctx context.Context, packer string, env []string) (string, error) {
+	var key string
+	if st, err := os.Stat(packer); err == nil {
+		key = fmt.Sprintf("%s\x00%d\x00%d", packer, st.Size(), st.ModTime().UnixNano())
+		if v, ok := versionCache.Load(key); ok {
+			return v.(string), nil
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, packer, "-machine-readable", "version")
@@ -384,6 +395,9 @@ func packerVersion(ctx context.Context, packer string, env []string) (string, er
 	m := versionRE.FindSubmatch(out)
 	if m == nil {
 		return "", fmt.Errorf("%s version printed no version: %.200q", packer, out)
+	}
+	if key != "" {
+		versionCache.Store(key, string(m[1]))
 	}
 	return string(m[1]), nil
 }

@@ -18,7 +18,6 @@ func TestExampleTemplatesValidate(t *testing.T) {
 		vars []string
 	}{
 		{"handoff", []string{"-var", "version=1.0.0", "-var", "library=/tmp/lib"}},
-		{"demo-debian", []string{"-var", "version=1.0.0"}},
 		{"demo-debian", []string{"-var", "version=1.0.0", "-var", "library=/tmp/lib", "-var", "boot_check=true"}},
 	} {
 		dir := filepath.Join("..", "..", "examples", "packer", tc.dir)
