@@ -247,6 +247,8 @@ func testConcurrentAgents(t *testing.T, b backend) {
 	if got := f.srv.accepted.Load(); got != n {
 		t.Errorf("accepted counter %d, want %d", got, n)
 	}
+	// a busy database answers 503 and the agents retry; say how often
+	t.Logf("%d agents over TLS: %d reports stored, %d store retries", n, f.srv.accepted.Load(), f.srv.rejectedCount(RejectStore))
 }
 
 func getJSON[T any](t *testing.T, f *fixture, path string, want int) T {
