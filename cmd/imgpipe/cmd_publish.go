@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -202,10 +204,12 @@ func newPublishCmd() *cobra.Command {
 		yes        bool
 		timeout    time.Duration
 		catalogLoc string
+		noCatalog  bool
+		version    string
 	)
 	cmd := &cobra.Command{
 		Use:   "publish -f pipeline.hcl",
-		Short: "Publish the image to its Azure Compute Gallery (plan, then apply)",
+		Short: "Publish the image to its Azure Compute Gallery and on-prem libraries, recording it in the catalog",
 		Long: `publish makes Azure match the pipeline file: it shows the plan (as imgpipe plan
 does), asks, then uploads the disk to a page blob, makes a managed image from
 it (or, for Trusted Launch, uses the VHD directly), ensures the gallery and the
@@ -224,6 +228,25 @@ or --replication-timeout) passes, publish stops waiting and exits with status 3;
 the version keeps replicating in Azure and running publish again resumes
 watching.
 
+The version is recorded in the catalog (--catalog, else the file's catalog
+block, else $IMGPIPE_CATALOG, else the per-user SQLite catalog that promote,
+show and gc read by default): the image, the version with its provenance
+(artifact SHA-256, Hyper-V generation, OS), and its lineage with fingerprints
+and states - artifact -> blob or managed disk -> managed image -> gallery
+version -> one copy per target region. Re-running updates those states
+(e.g. a region that finished replicating) without duplicating anything.
+Publishes of the same image take the image's lock in the catalog, so two of
+them run one after the other. A catalog that cannot be opened is an error
+before anything changes; --no-catalog publishes without recording (promote
+to prod then refuses the version: it needs a Succeeded gallery_version).
+
+onprem "NAME" { library = ..., channel = ... } blocks for the image make
+publish also add the disk to that on-prem library (converted to VHDX, as
+imgpipe onprem add does), record the copy, and move the channel (default
+test) to the version, in the catalog and in the library. A file with only
+onprem blocks publishes there alone; its version is --version, else the
+library version already holding this disk, else the next patch.
+
 Credentials come from the environment, never from the file: AZURE_TENANT_ID,
 AZURE_CLIENT_ID, AZURE_CLIENT_SECRET (or a managed identity, or az login), and
 AZURE_STORAGE_KEY for shared-key storage access (otherwise Entra ID). To use
@@ -232,10 +255,19 @@ the local emulator, source the environment 'imgpipe emulator' prints
 IMGPIPE_CA_CERT).`,
 		Example: `  imgpipe publish -f pipeline.hcl
   imgpipe publish -f pipeline.hcl --yes --output json      # CI
-  imgpipe publish -f pipeline.hcl --source out/disk.vhdx    # the disk a build just made`,
+  imgpipe publish -f pipeline.hcl --source out/disk.vhdx    # the disk a build just made
+  imgpipe publish -f pipeline.hcl --yes --catalog postgres://ci-db/imgpipe
+  imgpipe publish -f onprem-only.hcl --version 2.1.0 --yes  # on-prem library only`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			file, err := config.Load(f.file)
+			if err != nil {
+				return err
+			}
+			if len(file.Azure) == 0 && f.target == "" {
+				return publishOnpremOnly(cmd, file, f.source, version, catalogLoc, noCatalog)
+			}
 			s, err := openAzure(f, "")
 			if err != nil {
 				return err
@@ -250,56 +282,250 @@ IMGPIPE_CA_CERT).`,
 			if d.Source == nil {
 				return fmt.Errorf("image %q has no disk yet: run imgpipe build first, or pass --source DISK", s.image.Name)
 			}
-			plan, err := s.pub.Plan(ctx, d)
+			cat, err := openPublishCatalog(ctx, catalogLoc, noCatalog, s.file)
 			if err != nil {
-				return explain(err)
+				return err
 			}
-			if !jsonOutput() {
-				fmt.Fprint(cmd.ErrOrStderr(), plan.Text())
+			if cat == nil {
+				return publishAzure(cmd, s, d, nil, yes)
 			}
-			if !plan.HasChanges() {
-				if jsonOutput() {
-					return printJSON(&azure.Result{Plan: plan, VersionID: plan.VersionID})
-				}
-				return nil
-			}
-			if !yes {
-				ok, err := confirm(cmd, "Apply this plan?")
-				if err != nil {
-					return err
-				}
-				if !ok {
-					return errors.New("not applied")
-				}
-			}
-			s.pub.OnEvent = progressReporter(cmd.ErrOrStderr())
-			rec, finish := startRun(ctx, catalogLoc, s, "publish", s.image.Name, plan.Version)
-			s.pub.Recorder = rec
-			res, err := s.pub.Apply(ctx, plan)
-			finish(err)
-			if errors.Is(err, azure.ErrStillReplicating) {
-				if jsonOutput() {
-					_ = printJSON(res)
-				}
-				return &exitError{exitStillReplicating, err}
-			}
-			if err != nil {
-				slog.Debug("publish failed", "err", err)
-				return explain(err)
-			}
-			if jsonOutput() {
-				return printJSON(res)
-			}
-			_, err = fmt.Fprintf(stdout, "published %s\n", res.VersionID)
-			return err
+			defer cat.Close()
+			// one publish of an image at a time (across hosts sharing the catalog)
+			return cat.WithImageLock(ctx, s.image.Name, whoAmI(""), func(ctx context.Context) error {
+				cmd.SetContext(ctx)
+				return publishAzure(cmd, s, d, cat, yes)
+			})
 		},
 	}
 	f.add(cmd, true)
 	cmd.Flags().StringVar(&f.source, "source", "", "disk image to publish instead of the image block's source (e.g. a fresh build)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "apply without asking")
 	cmd.Flags().DurationVar(&timeout, "replication-timeout", 0, "override replication_timeout: how long to wait for replication before exiting 3 (it continues in Azure)")
-	cmd.Flags().StringVar(&catalogLoc, "catalog", "", "record the run in this catalog (default: the file's catalog block, then $"+catalogEnv+"; none: not recorded)")
+	cmd.Flags().StringVar(&catalogLoc, "catalog", "", "record the version, its lineage and the run in this catalog (default: the file's catalog block, then $"+catalogEnv+", then the per-user SQLite catalog)")
+	cmd.Flags().BoolVar(&noCatalog, "no-catalog", false, "record nothing in a catalog (imgpipe promote and gc then do not know the version)")
+	cmd.Flags().StringVar(&version, "version", "", "version for a pipeline file without an azure block (default: the library version holding this disk, else the next patch)")
 	return cmd
+}
+
+// publishAzure plans, asks, applies and records one Azure publish (and the
+// image's onprem destinations); with cat, the version and its lineage are
+// recorded there.
+func publishAzure(cmd *cobra.Command, s *azureSession, d *azure.Desired, cat *catalog.Catalog, yes bool) error {
+	ctx := cmd.Context()
+	plan, err := s.pub.Plan(ctx, d)
+	if err != nil {
+		return explain(err)
+	}
+	if !jsonOutput() {
+		fmt.Fprint(cmd.ErrOrStderr(), plan.Text())
+	}
+	res := &azure.Result{Plan: plan, VersionID: plan.VersionID}
+	if plan.HasChanges() {
+		if !yes {
+			ok, err := confirm(cmd, "Apply this plan?")
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errors.New("not applied")
+			}
+		}
+		s.pub.OnEvent = progressReporter(cmd.ErrOrStderr())
+		rec, finish := startRunIn(ctx, cat, "publish", s.image.Name, plan.Version)
+		s.pub.Recorder = rec
+		res, err = s.pub.Apply(ctx, plan)
+		finish(err)
+		if err != nil && !errors.Is(err, azure.ErrStillReplicating) {
+			slog.Debug("publish failed", "err", err)
+			if cat != nil && res != nil {
+				// what was made is recorded all the same (the version may exist, Failed)
+				if _, rerr := recordPublished(ctx, cat, s, d, plan.Version, res.VersionID); rerr != nil {
+					slog.Debug("catalog: nothing recorded after the failure", "err", rerr)
+				}
+			}
+			return explain(err)
+		}
+		if errors.Is(err, azure.ErrStillReplicating) {
+			if cat != nil {
+				if _, rerr := recordPublished(ctx, cat, s, d, plan.Version, res.VersionID); rerr != nil {
+					slog.Warn("catalog: could not record the version", "err", rerr)
+				}
+			}
+			if jsonOutput() {
+				_ = printJSON(res)
+			}
+			return &exitError{exitStillReplicating, err}
+		}
+	}
+	out := publishOutput{Result: res}
+	if cat != nil {
+		if out.Onprem, err = recordPublished(ctx, cat, s, d, plan.Version, res.VersionID); err != nil {
+			return err
+		}
+		out.Catalog = cat.Location()
+	}
+	if jsonOutput() {
+		return printJSON(out)
+	}
+	if plan.HasChanges() {
+		if _, err := fmt.Fprintf(stdout, "published %s\n", res.VersionID); err != nil {
+			return err
+		}
+	}
+	return printPublishNotes(out)
+}
+
+// publishOutput is publish's --output json.
+type publishOutput struct {
+	*azure.Result
+	Onprem  []*onpremResult `json:"onprem,omitempty"`
+	Catalog string          `json:"catalog,omitempty"`
+}
+
+func printPublishNotes(out publishOutput) error {
+	for _, o := range out.Onprem {
+		verb := "added to"
+		if o.Existed {
+			verb = "already in"
+		}
+		fmt.Fprintf(stdout, "%s onprem library %s: %s\n", verb, o.Library, o.Path)
+		if o.Promoted {
+			fmt.Fprintf(stdout, "  channel %s -> this version\n", o.Channel)
+		}
+		if o.Note != "" {
+			fmt.Fprintf(stdout, "  %s\n", o.Note)
+		}
+	}
+	if out.Catalog != "" {
+		_, err := fmt.Fprintf(stdout, "recorded in catalog %s\n", out.Catalog)
+		return err
+	}
+	return nil
+}
+
+// recordPublished records the version, its Azure lineage and the image's
+// on-prem destinations in the catalog.
+func recordPublished(ctx context.Context, cat *catalog.Catalog, s *azureSession, d *azure.Desired, version, versionID string) ([]*onpremResult, error) {
+	sum, err := hashArtifact(ctx, d.Source.Path)
+	if err != nil {
+		return nil, err
+	}
+	abs, _ := filepath.Abs(d.Source.Path)
+	gen := d.Source.Generation
+	if gen == "" {
+		gen = s.image.HyperVGeneration
+	}
+	a := artifact{Path: abs, SHA256: sum, Digest: d.Source.Digest, Gen: gen}
+	art, err := recordVersion(ctx, cat, s.image, version, a)
+	if err != nil {
+		return nil, err
+	}
+	ref := catalog.Ref{Image: s.image.Name, Version: version}
+	if err := recordAzureLineage(ctx, cat, s.pub, ref, art, s.az, versionID); err != nil {
+		return nil, fmt.Errorf("record the lineage of %s in the catalog: %w", ref, err)
+	}
+	var out []*onpremResult
+	for _, o := range onpremTargets(s.file, s.image.Name) {
+		r, err := publishOnprem(ctx, cat, o, s.image, version, a, &art)
+		if r != nil {
+			out = append(out, r)
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// publishOnpremOnly publishes to the on-prem libraries of a pipeline file
+// without an azure block.
+func publishOnpremOnly(cmd *cobra.Command, file *config.File, sourceFlag, versionFlag, catalogLoc string, noCatalog bool) error {
+	ctx := cmd.Context()
+	if len(file.OnPrem) == 0 {
+		return errors.New("the pipeline file has neither an azure nor an onprem block: nothing to publish to")
+	}
+	img := file.Image(file.OnPrem[0].Image)
+	targets := onpremTargets(file, img.Name)
+	src := cmp.Or(sourceFlag, img.Source)
+	if src == "" && img.Packer != nil {
+		src = img.Packer.Artifact
+	}
+	if src == "" {
+		return fmt.Errorf("image %q has no disk yet: run imgpipe build first, or pass --source DISK", img.Name)
+	}
+	info, err := azure.InspectSource(ctx, src)
+	if err != nil {
+		return err
+	}
+	gen := info.Generation
+	switch {
+	case gen != "" && img.HyperVGeneration != "" && gen != img.HyperVGeneration:
+		return fmt.Errorf("image %q declares hyperv_generation %s but the disk's partition table says %s", img.Name, img.HyperVGeneration, gen)
+	case gen == "":
+		gen = img.HyperVGeneration
+	}
+	if gen == "" {
+		return fmt.Errorf("%s: %s; set hyperv_generation in the image block", src, info.GenerationErr)
+	}
+	cat, err := openPublishCatalog(ctx, catalogLoc, noCatalog, file)
+	if err != nil {
+		return err
+	}
+	run := func(ctx context.Context) error {
+		sum, err := hashArtifact(ctx, src)
+		if err != nil {
+			return err
+		}
+		version, err := onpremVersion(ctx, cat, targets, img.Name, versionFlag, sum)
+		if err != nil {
+			return err
+		}
+		abs, _ := filepath.Abs(src)
+		a := artifact{Path: abs, SHA256: sum, Digest: info.Digest, Gen: gen}
+		var art *catalog.Copy
+		if cat != nil {
+			cp, err := recordVersion(ctx, cat, img, version, a)
+			if err != nil {
+				return err
+			}
+			art = &cp
+		}
+		out := publishOutput{Result: &azure.Result{}}
+		rec, finish := startRunIn(ctx, cat, "publish", img.Name, version)
+		for _, o := range targets {
+			r, err := publishOnprem(ctx, cat, o, img, version, a, art)
+			if r != nil {
+				out.Onprem = append(out.Onprem, r)
+				if rec != nil {
+					_ = rec.RecordStep(ctx, azure.StepRecord{Action: "add", Kind: "onprem", Name: o.Name, ResourceID: r.Path,
+						Fingerprint: map[string]string{"sha256": r.SHA256}, Status: "done"})
+				}
+			}
+			if err != nil {
+				finish(err)
+				return err
+			}
+		}
+		finish(nil)
+		if cat != nil {
+			out.Catalog = cat.Location()
+		}
+		if jsonOutput() {
+			return printJSON(struct {
+				Image   string          `json:"image"`
+				Version string          `json:"version"`
+				Onprem  []*onpremResult `json:"onprem"`
+				Catalog string          `json:"catalog,omitempty"`
+			}{img.Name, version, out.Onprem, out.Catalog})
+		}
+		fmt.Fprintf(stdout, "published %s %s on premises\n", img.Name, version)
+		return printPublishNotes(out)
+	}
+	if cat == nil {
+		return run(ctx)
+	}
+	defer cat.Close()
+	return cat.WithImageLock(ctx, img.Name, whoAmI(""), run)
 }
 
 // catalogRecorder records a publish or destroy as a catalog run, one step

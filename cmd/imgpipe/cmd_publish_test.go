@@ -65,6 +65,7 @@ func TestAzureVerbsAgainstEmulator(t *testing.T) {
 		"AZURE_CLIENT_SECRET":   o.ClientSecret,
 		"AZURE_STORAGE_KEY":     env.Azurite.AccountKey,
 		"IMGPIPE_POLL_INTERVAL": "50ms",
+		"IMGPIPE_CATALOG":       filepath.Join(dir, "env-catalog.db"),
 	} {
 		t.Setenv(k, v)
 	}
@@ -117,6 +118,32 @@ azure "emu" {
 	if err != nil || !strings.Contains(out, "published /subscriptions/") {
 		t.Fatalf("publish: %v\n%s", err, out)
 	}
+	// the version and its lineage are in the catalog
+	wantLineage := func(when string) {
+		t.Helper()
+		out, err := runAzureCLI(t, "show", "app", "1.0.0", "--catalog", cat, "-o", "json")
+		if err != nil {
+			t.Fatalf("%s: show: %v\n%s", when, err, out)
+		}
+		got := lineageSummary(t, out)
+		want := "artifact Present > blob Succeeded > managed_image Succeeded > gallery_version Succeeded > [region northeurope Succeeded, region westeurope Succeeded]"
+		if got != want {
+			t.Errorf("%s: lineage\n got %s\nwant %s\n%s", when, got, want, out)
+		}
+		if !strings.Contains(out, `"artifact_sha256": "`) || !strings.Contains(out, `"hyperv_generation": "V1"`) || !strings.Contains(out, `"os_type": "Linux"`) {
+			t.Errorf("%s: provenance missing:\n%s", when, out)
+		}
+	}
+	wantLineage("after publish")
+	// a re-run changes nothing and records no second copy
+	if out, err := runAzureCLI(t, "publish", "-f", pipeline, "--yes", "--catalog", cat); err != nil {
+		t.Fatalf("second publish: %v\n%s", err, out)
+	}
+	wantLineage("after a second publish")
+	// prod needs a Succeeded gallery_version copy: the catalog has it
+	if out, err := runAzureCLI(t, "promote", "app", "1.0.0", "--to", "prod", "--catalog", cat); err != nil {
+		t.Fatalf("promote to prod: %v\n%s", err, out)
+	}
 	// the run is in the catalog, with what each step made
 	out, err = runAzureCLI(t, "runs", "--catalog", cat, "-o", "json")
 	if err != nil || !strings.Contains(out, `"kind": "publish"`) || !strings.Contains(out, "wait replication 1.0.0") {
@@ -154,4 +181,41 @@ azure "emu" {
 			t.Errorf("left after destroy: %s", id)
 		}
 	}
+}
+
+// lineageSummary renders imgpipe show's JSON lineage as
+// "kind State > kind State > [child, child]".
+func lineageSummary(t *testing.T, showJSON string) string {
+	t.Helper()
+	type node struct {
+		Kind     string  `json:"kind"`
+		Location string  `json:"location"`
+		State    string  `json:"state"`
+		Children []*node `json:"children"`
+	}
+	var l struct {
+		Lineage []*node `json:"lineage"`
+	}
+	if err := json.Unmarshal([]byte(showJSON), &l); err != nil {
+		t.Fatalf("show json: %v", err)
+	}
+	var render func(ns []*node) string
+	render = func(ns []*node) string {
+		var parts []string
+		for _, n := range ns {
+			s := n.Kind + " " + n.State
+			if n.Kind == "region" {
+				s = n.Kind + " " + n.Location + " " + n.State
+			}
+			if len(n.Children) > 0 {
+				s += " > " + render(n.Children)
+			}
+			parts = append(parts, s)
+		}
+		if len(parts) == 1 {
+			return parts[0]
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	}
+	return render(l.Lineage)
 }

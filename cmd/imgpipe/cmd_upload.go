@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/spf13/cobra"
 
+	"imgpipe/internal/azure"
 	"imgpipe/internal/disk"
 	"imgpipe/internal/transfer"
 )
@@ -225,9 +226,11 @@ func uploadTarget(src string, f uploadFlags) (transfer.Target, error) {
 		return nil, errors.New("name exactly one target: --blob URL, --container C --name N (with --account or a connection string), or --disk ID")
 	}
 	if f.diskID != "" {
-		cred, err := azidentity.NewDefaultAzureCredential(nil)
+		// the same connection as publish: custom ARM endpoint, CA bundle,
+		// client secret (azure.ConnectionFromEnv), else DefaultAzureCredential
+		cred, armOpts, err := azure.ConnectionFromEnv().Open()
 		if err != nil {
-			return nil, fmt.Errorf("Azure credential for --disk: %w (log in with az login or set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET)", err)
+			return nil, fmt.Errorf("Azure credential for --disk: %w", err)
 		}
 		gen := f.hyperVGen
 		if strings.EqualFold(gen, "auto") {
@@ -242,7 +245,7 @@ func uploadTarget(src string, f uploadFlags) (transfer.Target, error) {
 		if gen != "" && gen != "V1" && gen != "V2" {
 			return nil, fmt.Errorf("--hyperv-generation %q: use V1, V2 or auto", f.hyperVGen)
 		}
-		return transfer.NewDiskTarget(f.diskID, cred, nil, transfer.DiskOptions{Location: f.location, SKU: f.sku, HyperVGeneration: gen})
+		return transfer.NewDiskTarget(f.diskID, cred, armOpts, transfer.DiskOptions{Location: f.location, SKU: f.sku, HyperVGeneration: gen})
 	}
 
 	blobURL := f.blobURL
