@@ -238,6 +238,13 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, RejectUnauthorized, http.StatusUnauthorized, "missing or wrong bearer token")
 		return
 	}
+	select {
+	case s.intake <- struct{}{}:
+		defer func() { <-s.intake }()
+	default:
+		s.reject(w, RejectBusy, http.StatusServiceUnavailable, "too many reports at once; retry later")
+		return
+	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		s.reject(w, RejectMediaType, http.StatusUnsupportedMediaType, "send Content-Type: application/json")
 		return

@@ -57,6 +57,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 
 type fleetPage struct {
 	Title   string
+	Refresh int // seconds between reloads of the page
 	Channel string
 	Hosts   []HostRow
 	Counts  map[string]int
@@ -99,7 +100,7 @@ func (s *Server) pageFleet(w http.ResponseWriter, r *http.Request) {
 	for _, h := range rows {
 		counts[h.Status]++
 	}
-	s.render(w, "fleet.html", fleetPage{Title: "fleet", Channel: s.cfg.Channel, Hosts: rows, Counts: counts, Now: s.cfg.Now()})
+	s.render(w, "fleet.html", fleetPage{Title: "fleet", Refresh: 60, Channel: s.cfg.Channel, Hosts: rows, Counts: counts, Now: s.cfg.Now()})
 }
 
 func (s *Server) pageImages(w http.ResponseWriter, r *http.Request) {

@@ -49,6 +49,10 @@ type Server struct {
 	rejMu    sync.Mutex
 	rejected map[string]int64
 
+	// intake bounds the reports being stored at once; beyond it agents get
+	// 503 with Retry-After and come back later
+	intake chan struct{}
+
 	pullMu     sync.Mutex // one Azure pull at a time
 	pulls      atomic.Int64
 	pullErrors atomic.Int64
@@ -64,9 +68,13 @@ const (
 	RejectMediaType    = "media_type"
 	RejectDisabled     = "disabled"
 	RejectStore        = "store_failed"
+	RejectBusy         = "busy"
 )
 
-var rejectReasons = []string{RejectUnauthorized, RejectTooLarge, RejectBadJSON, RejectInvalid, RejectMediaType, RejectDisabled, RejectStore}
+var rejectReasons = []string{RejectUnauthorized, RejectTooLarge, RejectBadJSON, RejectInvalid, RejectMediaType, RejectDisabled, RejectStore, RejectBusy}
+
+// MaxConcurrentReports bounds the agent reports processed at once.
+const MaxConcurrentReports = 32
 
 // New builds a server.
 func New(cfg Config) (*Server, error) {
@@ -85,7 +93,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), rejected: map[string]int64{}}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), rejected: map[string]int64{}, intake: make(chan struct{}, MaxConcurrentReports)}
 	for _, r := range rejectReasons {
 		s.rejected[r] = 0
 	}
@@ -206,6 +214,9 @@ func (s *Server) reject(w http.ResponseWriter, reason string, status int, format
 	s.rejMu.Lock()
 	s.rejected[reason]++
 	s.rejMu.Unlock()
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "2")
+	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="imgpipe"`)
 	}

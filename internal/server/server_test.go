@@ -384,6 +384,7 @@ func testRejections(t *testing.T, b backend) {
 	if hosts, _ := f.cat.Hosts(context.Background(), catalog.HostFilter{}); len(hosts) != 1 || hosts[0].Name != "evil" {
 		t.Fatalf("valid report not stored: %+v", hosts)
 	}
+	must(t, f.cat.RemoveHost(context.Background(), "evil"))
 	// an agent with the wrong token fails at once, without retrying
 	a := newAgent(t, f, agentTree(t, "web", "1.2.0", false), "wrong-token-host", "not-the-token")
 	before := f.srv.rejectedCount(RejectUnauthorized)
@@ -393,6 +394,21 @@ func testRejections(t *testing.T, b backend) {
 	}
 	if got := f.srv.rejectedCount(RejectUnauthorized); got != before+1 {
 		t.Errorf("bad token retried: %d rejections", got-before)
+	}
+	// a saturated intake answers 503 with Retry-After and stores nothing
+	for i := 0; i < MaxConcurrentReports; i++ {
+		f.srv.intake <- struct{}{}
+	}
+	busy := validReport("busy-host")
+	body, _ := json.Marshal(busy)
+	if status, msg := post(t, f, testToken, "application/json", body); status != http.StatusServiceUnavailable || f.srv.rejectedCount(RejectBusy) != 1 {
+		t.Fatalf("saturated intake: %d %s", status, msg)
+	}
+	for i := 0; i < MaxConcurrentReports; i++ {
+		<-f.srv.intake
+	}
+	if status, msg := post(t, f, testToken, "application/json", body); status != http.StatusAccepted {
+		t.Fatalf("after the load: %d %s", status, msg)
 	}
 	// intake disabled without a token
 	srv, err := New(Config{Catalog: f.cat})
