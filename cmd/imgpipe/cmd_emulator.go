@@ -13,7 +13,7 @@ import (
 
 	"imgpipe/internal/atomicfile"
 	"imgpipe/internal/azemu"
-	"imgpipe/internal/testenv"
+	"imgpipe/internal/azurite"
 )
 
 func init() { register(newEmulatorCmd) }
@@ -118,7 +118,7 @@ The emulator runs until interrupted (Ctrl-C).`,
 				if blobURL != "" {
 					return fmt.Errorf("use either --start-azurite or --azurite-blob, not both")
 				}
-				az, stopAz, err := testenv.StartAzuriteProcess()
+				az, stopAz, err := azurite.Start()
 				if err != nil {
 					return fmt.Errorf("start Azurite: %w (run `npm ci` in the repository, or start it yourself and pass --azurite-blob)", err)
 				}

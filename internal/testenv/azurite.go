@@ -1,99 +1,39 @@
 package testenv
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
+
+	"imgpipe/internal/azurite"
 )
 
 // Well-known Azurite development storage account (documented by Microsoft for
 // the storage emulators; not a secret).
 const (
-	AzuriteAccountName = "devstoreaccount1"
-	AzuriteAccountKey  = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+	AzuriteAccountName = azurite.AccountName
+	AzuriteAccountKey  = azurite.AccountKey
 )
 
 // Azurite is a running Azurite blob service on loopback, with in-memory
 // persistence. It is stopped by the test's cleanup.
-type Azurite struct {
-	BlobEndpoint string // http://127.0.0.1:PORT/devstoreaccount1
-	AccountName  string
-	AccountKey   string
-	Port         int
-}
-
-// ConnectionString returns the storage connection string for the account.
-func (a *Azurite) ConnectionString() string {
-	return fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s;",
-		a.AccountName, a.AccountKey, a.BlobEndpoint)
-}
+type Azurite = azurite.Instance
 
 // RepoRoot walks up from the working directory to the directory holding go.mod.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// AzuriteBinary returns the path of node_modules/.bin/azurite-blob in the
-// repository root (installed by `npm ci`), or an error saying what to run.
-func AzuriteBinary() (string, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	p := filepath.Join(root, "node_modules", ".bin", "azurite-blob")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("azurite-blob not found at %s: run `npm ci` in %s", p, root)
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		return "", errors.New("node is not installed (needed by azurite-blob)")
-	}
-	return p, nil
-}
+func RepoRoot() (string, error) { return azurite.RepoRoot() }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func FreePort() (int, error) { return azurite.FreePort() }
 
 // StartAzurite starts azurite-blob on a free loopback port with in-memory
 // persistence, waits until it accepts connections and registers its stop in
 // t.Cleanup. It skips the test when Azurite is not installed (fails in CI).
 func StartAzurite(t testing.TB) *Azurite {
 	t.Helper()
-	bin, err := AzuriteBinary()
-	if err != nil {
+	if _, err := azurite.Binary(); err != nil {
 		Missing(t, err.Error())
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		a, stop, err := startAzurite(bin)
+		a, stop, err := azurite.Start()
 		if err == nil {
 			t.Cleanup(stop)
 			return a
@@ -102,104 +42,4 @@ func StartAzurite(t testing.TB) *Azurite {
 	}
 	t.Fatalf("start azurite: %v", lastErr)
 	return nil
-}
-
-// StartAzuriteProcess starts azurite-blob outside of a test (for the demo
-// command); stop must be called to end it.
-func StartAzuriteProcess() (a *Azurite, stop func(), err error) {
-	bin, err := AzuriteBinary()
-	if err != nil {
-		return nil, nil, err
-	}
-	return startAzurite(bin)
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() > 64<<10 {
-		return len(p), nil
-	}
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func startAzurite(bin string) (*Azurite, func(), error) {
-	port, err := FreePort()
-	if err != nil {
-		return nil, nil, err
-	}
-	work, err := os.MkdirTemp("", "imgpipe-azurite-*")
-	if err != nil {
-		return nil, nil, err
-	}
-	cmd := exec.Command(bin,
-		"--inMemoryPersistence",
-		"--blobHost", "127.0.0.1",
-		"--blobPort", strconv.Itoa(port),
-		"--skipApiVersionCheck",
-		"--loose",
-		"--silent",
-		"--disableTelemetry",
-	)
-	cmd.Dir = work
-	out := &lockedBuffer{}
-	cmd.Stdout = out
-	cmd.Stderr = out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(work)
-		return nil, nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(5 * time.Second):
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				<-exited
-			}
-			os.RemoveAll(work)
-		})
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			stop()
-			return nil, nil, fmt.Errorf("azurite-blob exited before listening (%v): %s", err, out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, nil, fmt.Errorf("azurite-blob did not listen on %s within 30s: %s", addr, out.String())
-		}
-	}
-	return &Azurite{
-		BlobEndpoint: fmt.Sprintf("http://%s/%s", addr, AzuriteAccountName),
-		AccountName:  AzuriteAccountName,
-		AccountKey:   AzuriteAccountKey,
-		Port:         port,
-	}, stop, nil
 }
