@@ -10,18 +10,20 @@ import (
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/config"
 )
 
 func init() { register(newGCCmd) }
 
-// gcAzure, when set by the Azure wiring (a cmd_ file of internal/azure's
-// owner), returns what VMs and scale sets reference and the executor that
-// deprecates and deletes gallery versions, managed images, disks and blobs.
+// gcAzure, set by the wiring (wire_gc.go), returns what VMs and scale sets
+// reference and the executor that deprecates and deletes gallery versions,
+// managed images, disks, blobs and on-prem copies. file is the pipeline
+// file (nil without -f): its azure blocks name the subscriptions to ask.
 // While it is nil, gc plans from the catalog's fleet data only and cannot apply.
-var gcAzure func(ctx context.Context) (catalog.InUseSource, catalog.Executor, error)
+var gcAzure func(ctx context.Context, file *config.File) (catalog.InUseSource, catalog.Executor, error)
 
 func newGCCmd() *cobra.Command {
-	var loc, olderThan, grace, image, by string
+	var loc, olderThan, grace, image, by, pipeline string
 	var keep int
 	var excludeTags, excludeRegions []string
 	var yes bool
@@ -42,14 +44,68 @@ fleet or referenced by a VM or scale set, tagged with an --exclude-tag, or
 replicated to an --exclude-region. A source (managed image, blob) that a
 remaining gallery version was made from is kept. Ages are like 30d, 2w, 36h.
 
-Without --yes, gc only shows the plan. Applying needs the Azure wiring; until
-it is in this build, gc plans from the catalog's fleet data only and says so.`,
+Without --yes, gc only shows the plan. Azure is asked which VMs and scale
+sets reference a version in the subscriptions of -f pipeline.hcl's azure
+blocks and $AZURE_SUBSCRIPTION_ID (credentials and endpoint as for publish);
+deprecation and deletion act in the subscription of each resource. Without
+any subscription gc plans from the catalog's fleet data only, says so, and
+cannot apply.
+
+With -f pipeline.hcl, the file's retention block gives the policy wherever
+no flag is given:
+
+  retention {
+    keep_last       = 5              # --keep
+    keep_within     = "90d"          # --older-than
+    grace_period    = "14d"          # --grace
+    exclude_tags    = { keep = "" }  # --exclude-tag keep
+    exclude_regions = ["usgovvirginia"]
+  }
+
+On-prem library copies are not deleted by this build (the library has no
+delete operation yet): such a step fails and names the folder to remove.`,
 		Example: `  imgpipe gc --keep 5 --older-than 90d
   imgpipe gc --image web --keep 3 --older-than 30d --grace 14d --exclude-tag keep --output json
-  imgpipe gc --keep 5 --older-than 90d --exclude-region usgovvirginia --yes`,
+  imgpipe gc --keep 5 --older-than 90d --exclude-region usgovvirginia --yes
+  imgpipe gc -f pipeline.hcl --yes          # the file's retention block and subscriptions`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			var file *config.File
+			if pipeline != "" {
+				var err error
+				if file, err = config.Load(pipeline); err != nil {
+					return err
+				}
+				if loc == "" && file.Catalog != nil {
+					loc = file.Catalog.URL
+				}
+				// the file's retention block, where no flag says otherwise
+				if r := file.Retention; r != nil {
+					fl := cmd.Flags()
+					if !fl.Changed("keep") && r.KeepLast > 0 {
+						keep = r.KeepLast
+					}
+					if !fl.Changed("older-than") && r.KeepWithin > 0 {
+						olderThan = catalog.FormatAge(r.KeepWithin)
+					}
+					if !fl.Changed("grace") && r.GracePeriod != nil {
+						grace = catalog.FormatAge(*r.GracePeriod)
+					}
+					if !fl.Changed("exclude-region") {
+						excludeRegions = r.ExcludeRegions
+					}
+					if !fl.Changed("exclude-tag") {
+						excludeTags = nil
+						for k, v := range r.ExcludeTags {
+							if v != "" {
+								k += "=" + v
+							}
+							excludeTags = append(excludeTags, k)
+						}
+					}
+				}
+			}
 			p := catalog.Policy{Image: image, KeepNewest: keep, ExcludeRegions: excludeRegions}
 			var err error
 			if p.OlderThan, err = catalog.ParseAge(olderThan); err != nil {
@@ -79,7 +135,7 @@ it is in this build, gc plans from the catalog's fleet data only and says so.`,
 			var inUse catalog.InUseSource
 			var exec catalog.Executor
 			if gcAzure != nil {
-				if inUse, exec, err = gcAzure(ctx); err != nil {
+				if inUse, exec, err = gcAzure(ctx, file); err != nil {
 					return err
 				}
 			}
@@ -100,7 +156,7 @@ it is in this build, gc plans from the catalog's fleet data only and says so.`,
 					return err
 				}
 				if yes {
-					return errors.New("cannot apply: this build has no Azure executor wired for gc; nothing was changed (the plan above is what would run)")
+					return errors.New("cannot apply: no Azure subscription to act in (give -f pipeline.hcl or set AZURE_SUBSCRIPTION_ID); nothing was changed (the plan above is what would run)")
 				}
 				return nil
 			}
@@ -136,6 +192,7 @@ it is in this build, gc plans from the catalog's fleet data only and says so.`,
 	f.StringArrayVar(&excludeRegions, "exclude-region", nil, "never touch versions replicated to this region (repeatable)")
 	f.BoolVar(&yes, "yes", false, "apply the plan (default: only show it)")
 	f.StringVar(&by, "by", "", "who runs gc (default $USER)")
+	f.StringVarP(&pipeline, "file", "f", "", "pipeline file: its retention block (where no flag is given), catalog block and azure subscriptions")
 	return cmd
 }
 

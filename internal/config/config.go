@@ -146,6 +146,13 @@ type Retention struct {
 	KeepLast        int
 	KeepWithin      time.Duration
 	ProtectChannels []string
+	// ExcludeTags: versions carrying one of these tags are never removed
+	// (an empty value matches any value of the key).
+	ExcludeTags map[string]string
+	// ExcludeRegions: versions replicated to one of these regions are never removed.
+	ExcludeRegions []string
+	// GracePeriod is the time between deprecation and deletion (nil: gc's default).
+	GracePeriod *time.Duration
 }
 
 // Load reads and validates the pipeline file at path.
@@ -283,11 +290,14 @@ type rawCatalog struct {
 }
 
 type rawRetention struct {
-	KeepLast        *int      `hcl:"keep_last"`
-	KeepWithin      *string   `hcl:"keep_within"`
-	ProtectChannels []string  `hcl:"protect_channels,optional"`
-	Body            hcl.Body  `hcl:",body"`
-	DefRange        hcl.Range `hcl:",def_range"`
+	KeepLast        *int              `hcl:"keep_last"`
+	KeepWithin      *string           `hcl:"keep_within"`
+	ProtectChannels []string          `hcl:"protect_channels,optional"`
+	ExcludeTags     map[string]string `hcl:"exclude_tags,optional"`
+	ExcludeRegions  []string          `hcl:"exclude_regions,optional"`
+	GracePeriod     *string           `hcl:"grace_period"`
+	Body            hcl.Body          `hcl:",body"`
+	DefRange        hcl.Range         `hcl:",def_range"`
 }
 
 // Parse validates the pipeline file held in src; filename is used in error
@@ -518,6 +528,26 @@ func (v *validator) file(raw *rawFile, filename, dir string) *File {
 				v.errf(attrRange(r.Body, "keep_within", r.DefRange), "invalid keep_within", "%q: use a duration such as \"720h\" or \"90d\"", *r.KeepWithin)
 			}
 			ret.KeepWithin = d
+		}
+		for k := range r.ExcludeTags {
+			if k == "" {
+				v.errf(attrRange(r.Body, "exclude_tags", r.DefRange), "invalid exclude_tags", "exclude_tags keys must not be empty")
+			}
+		}
+		ret.ExcludeTags = r.ExcludeTags
+		for _, reg := range r.ExcludeRegions {
+			if strings.TrimSpace(reg) == "" {
+				v.errf(attrRange(r.Body, "exclude_regions", r.DefRange), "invalid exclude_regions", "exclude_regions must name regions (e.g. \"westeurope\")")
+				continue
+			}
+			ret.ExcludeRegions = append(ret.ExcludeRegions, NormalizeLocation(reg))
+		}
+		if r.GracePeriod != nil {
+			d, err := ParseDuration(*r.GracePeriod)
+			if err != nil || d < 0 {
+				v.errf(attrRange(r.Body, "grace_period", r.DefRange), "invalid grace_period", "%q: use a duration such as \"14d\" or \"336h\"", *r.GracePeriod)
+			}
+			ret.GracePeriod = &d
 		}
 		out.Retention = ret
 	}
