@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/imgpipe
 PKGS    := ./...
 
-.PHONY: all build test vet fmt-check demo bench clean
+.PHONY: all build test vet fmt-check cross demo demo-boot bench clean
 
 all: build
 
@@ -12,11 +12,15 @@ build:
 
 # The README's test command: format, vet, then every test (real components
 # required when IMGPIPE_CI=1, skipped with a reason otherwise).
-test: fmt-check vet
+test: fmt-check vet cross
 	$(GO) test -timeout 25m $(PKGS)
 
 vet:
 	$(GO) vet $(PKGS)
+
+# The agent runs on Windows Hyper-V guests too: the whole CLI must cross-compile.
+cross:
+	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/imgpipe
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -28,6 +32,8 @@ demo: build
 
 bench: build
 	./bench/disk-convert.sh
+	./bench/upload.sh
+	./bench/drift.sh
 
 clean:
 	rm -rf bin out demo-out
