@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
 
 	"imgpipe/internal/azemu"
 	"imgpipe/internal/azemu/azemutest"
@@ -238,5 +240,46 @@ onprem "lab" {
 	}
 	if md, err := l.Get("app", "1.0.0"); err != nil || !md.Revoked || md.RevokedReason != "bad kernel" {
 		t.Fatalf("library after revoke: %+v %v", md, err)
+	}
+}
+
+// TestUploadDiskAgainstEmulator: upload --disk connects as publish does
+// (custom ARM endpoint, CA bundle, client secret from the environment).
+func TestUploadDiskAgainstEmulator(t *testing.T) {
+	env := azemutest.StartWithAzurite(t, azemu.Options{})
+	dir := cliEmulatorEnv(t, env)
+	ctx := context.Background()
+	rgs, err := armresources.NewResourceGroupsClient(env.SubscriptionID, env.Credential(), env.ClientOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rgs.CreateOrUpdate(ctx, "rg-up", armresources.ResourceGroup{Location: to.Ptr("westeurope")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "disk.raw")
+	variantDisk(t, src, "upload")
+	if err := os.Truncate(src, 20<<20); err != nil { // Azure's smallest uploadable disk
+		t.Fatal(err)
+	}
+	id := "/subscriptions/" + env.SubscriptionID + "/resourceGroups/rg-up/providers/Microsoft.Compute/disks/up-os"
+	out := mustCLI(t, "upload", src, "--disk", id, "--location", "westeurope", "-o", "json")
+	var res struct {
+		Target    string `json:"target"`
+		BytesSent int64  `json:"bytes_sent"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.BytesSent == 0 {
+		t.Fatalf("upload --disk: %v\n%s", err, out)
+	}
+	disks, err := armcompute.NewDisksClient(env.SubscriptionID, env.Credential(), env.ClientOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := disks.Get(ctx, "rg-up", "up-os", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := d.Properties
+	if p == nil || p.DiskState == nil || *p.DiskState != armcompute.DiskStateUnattached || p.HyperVGeneration == nil || *p.HyperVGeneration != armcompute.HyperVGenerationV1 {
+		t.Fatalf("disk after upload: %+v", p)
 	}
 }
