@@ -133,7 +133,7 @@ func TestDemoImageBoots(t *testing.T) {
 	if out, err := exec.Command("imgpipe", "disk", "convert", disks[0].Path, vhd, "--to", "vhd-fixed").CombinedOutput(); err != nil {
 		t.Fatalf("convert to fixed VHD: %v\n%s", err, out)
 	}
-	check := exec.Command(filepath.Join("..", "..", "scripts", "demo-image", "boot-check.sh"), vhd, "300")
+	check := exec.Command(filepath.Join("..", "..", "scripts", "demo-image", "boot-check.sh"), vhd, "600")
 	check.Stdout, check.Stderr = os.Stderr, os.Stderr
 	if err := check.Run(); err != nil {
 		t.Fatalf("the fixed VHD does not boot to a login prompt: %v", err)

@@ -5,13 +5,13 @@
 # qemu-system-x86_64 with software emulation (KVM when /dev/kvm is usable),
 # 1 GiB of memory and no display, and waits for "login:" on the serial
 # console. The disk is never written (-snapshot). Exit 0 when the prompt
-# appeared within TIMEOUT (default 300 s), 1 otherwise, with the console's
+# appeared within TIMEOUT (default 600 s: a loaded machine without KVM needs it), 1 otherwise, with the console's
 # last lines on stderr. The console log is kept as DISK's name + .console.log
 # in BOOT_CHECK_LOG_DIR (default: a temporary folder, removed).
 set -euo pipefail
 
 disk=${1:?usage: boot-check.sh DISK [TIMEOUT_SECONDS]}
-timeout=${2:-300}
+timeout=${2:-600}
 command -v qemu-system-x86_64 >/dev/null || { echo "boot-check: qemu-system-x86_64 is missing: apt-get install qemu-system-x86" >&2; exit 2; }
 [ -r "$disk" ] || { echo "boot-check: cannot read $disk" >&2; exit 2; }
 

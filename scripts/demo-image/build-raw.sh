@@ -54,13 +54,27 @@ trap cleanup EXIT
 start=$(date +%s)
 step() { echo "build-raw: [$(( $(date +%s) - start ))s] $*"; }
 
-step "debootstrap $suite (minbase + kernel + systemd) from ${mirror:-the default mirror of debootstrap}"
+step "debootstrap $suite (minbase + systemd) from ${mirror:-the default mirror of debootstrap}"
 cache_args=()
 if [ -n "${DEMO_CACHE:-}" ]; then mkdir -p "$DEMO_CACHE"; cache_args=(--cache-dir="$(realpath "$DEMO_CACHE")"); fi
 debootstrap --variant=minbase "${cache_args[@]}" \
-  --include=linux-image-amd64,systemd-sysv,udev,initramfs-tools,ifupdown,iproute2 \
+  --include=systemd-sysv,udev,initramfs-tools,ifupdown,iproute2 \
   "$suite" "$work/root" ${mirror:+"$mirror"} > "$work/debootstrap.log" 2>&1 \
   || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap failed (log above)"; }
+
+# The kernel is installed in a second step, once initramfs-tools is
+# configured: installed by debootstrap itself, the initramfs would be built
+# twice (the kernel's postinst, then the initramfs-tools trigger).
+step "install linux-image-amd64 in the new system"
+for d in proc sys dev; do mkdir -p "$work/root/$d"; mount --bind "/$d" "$work/root/$d"; done
+cp /etc/resolv.conf "$work/root/etc/resolv.conf" 2>/dev/null || true
+if [ -n "${DEMO_CACHE:-}" ]; then cp "$DEMO_CACHE"/*.deb "$work/root/var/cache/apt/archives/" 2>/dev/null || true; fi
+chroot "$work/root" /usr/bin/env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 \
+  sh -c 'apt-get update -q && apt-get install -y -q --no-install-recommends linux-image-amd64' > "$work/kernel.log" 2>&1 \
+  || { tail -n 30 "$work/kernel.log" >&2; die "installing the kernel failed (log above)"; }
+if [ -n "${DEMO_CACHE:-}" ]; then cp -n "$work/root"/var/cache/apt/archives/*.deb "$DEMO_CACHE"/ 2>/dev/null || true; fi
+for d in proc sys dev; do umount -l "$work/root/$d"; done
+rm -f "$work/root/etc/resolv.conf"
 
 step "configure the system"
 root_uuid=$(cat /proc/sys/kernel/random/uuid)
@@ -93,7 +107,7 @@ LABEL debian
   APPEND root=UUID=$root_uuid ro console=tty0 console=ttyS0,115200n8
 CONF
 # Smaller image: no package caches or lists.
-rm -rf "$r"/var/cache/apt/archives/*.deb "$r"/var/lib/apt/lists/*
+rm -rf "$r"/var/cache/apt/archives/*.deb "$r"/var/cache/apt/*.bin "$r"/var/lib/apt/lists/*
 
 step "partition a sparse $size raw disk"
 rm -f "$out"

@@ -32,6 +32,11 @@ variable "boot_check" {
   type    = bool
   default = false
 }
+variable "boot_timeout" {
+  type        = number
+  description = "seconds the boot check waits for the login prompt (software emulation is slow)"
+  default     = 600
+}
 variable "library" {
   type        = string
   description = "on-prem library to hand the disk to; empty: do not hand over"
@@ -63,7 +68,7 @@ build {
 
   provisioner "shell-local" {
     inline = [
-      "if [ '${var.boot_check}' = true ]; then '${local.scripts}/boot-check.sh' '${local.disk}' 300; else echo 'boot check skipped (--var boot_check=true to run it)'; fi",
+      "if [ '${var.boot_check}' = true ]; then '${local.scripts}/boot-check.sh' '${local.disk}' ${var.boot_timeout}; else echo 'boot check skipped (--var boot_check=true to run it)'; fi",
     ]
   }
 
