@@ -2,17 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"imgpipe/internal/azemu"
 	"imgpipe/internal/azemu/azemutest"
+	"imgpipe/internal/catalog"
 )
 
 func runAzureCLI(t *testing.T, args ...string) (string, error) {
@@ -91,6 +95,9 @@ azure "emu" {
   target_region "northeurope" {}
   replication_timeout = "1m"
 }
+onprem "lab" {
+  library = "library"
+}
 `, env.SubscriptionID, env.Azurite.AccountName, env.Azurite.BlobEndpoint), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -108,12 +115,39 @@ azure "emu" {
 	if _, err := runAzureCLI(t, "publish", "-f", pipeline); err == nil || !strings.Contains(err.Error(), "--yes") {
 		t.Fatalf("publish without --yes: %v", err)
 	}
+	// publishes of one image are serialised by the catalog's image lock:
+	// while another run holds it, publish waits and changes nothing
+	cat := filepath.Join(dir, "catalog.db")
+	held, err := catalog.Open(context.Background(), cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, err := held.LockImage(context.Background(), "app", "another-run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	root := newRootCmd()
+	root.SetArgs([]string{"publish", "-f", pipeline, "--yes", "--catalog", cat})
+	root.SetOut(io.Discard)
+	root.SetErr(io.Discard)
+	err = root.ExecuteContext(waitCtx)
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "lock image app") {
+		t.Fatalf("publish while the image is locked: %v", err)
+	}
+	if ids := env.Server.ResourceIDs(""); len(ids) != 0 {
+		t.Fatalf("publish changed Azure without the lock: %v", ids)
+	}
+	if err := lock.Unlock(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	held.Close()
 	// a replication timeout ends the waiting with status 3; a re-run resumes watching
 	out, err = runAzureCLI(t, "publish", "-f", pipeline, "--yes", "--replication-timeout", "1ms")
 	if !errors.As(err, &ee) || ee.code != exitStillReplicating || !strings.Contains(err.Error(), "run publish again") {
 		t.Fatalf("publish with a tiny replication timeout: %v\n%s", err, out)
 	}
-	cat := filepath.Join(dir, "catalog.db")
 	out, err = runAzureCLI(t, "publish", "-f", pipeline, "--yes", "--catalog", cat)
 	if err != nil || !strings.Contains(out, "published /subscriptions/") {
 		t.Fatalf("publish: %v\n%s", err, out)
@@ -126,9 +160,12 @@ azure "emu" {
 			t.Fatalf("%s: show: %v\n%s", when, err, out)
 		}
 		got := lineageSummary(t, out)
-		want := "artifact Present > blob Succeeded > managed_image Succeeded > gallery_version Succeeded > [region northeurope Succeeded, region westeurope Succeeded]"
+		want := "artifact Present > [onprem Present, blob Succeeded > managed_image Succeeded > gallery_version Succeeded > [region northeurope Succeeded, region westeurope Succeeded]]"
 		if got != want {
 			t.Errorf("%s: lineage\n got %s\nwant %s\n%s", when, got, want, out)
+		}
+		if !strings.Contains(out, `"channels": [`+"\n"+`      "test"`) {
+			t.Errorf("%s: channel test (the onprem block's) not on 1.0.0:\n%s", when, out)
 		}
 		if !strings.Contains(out, `"artifact_sha256": "`) || !strings.Contains(out, `"hyperv_generation": "V1"`) || !strings.Contains(out, `"os_type": "Linux"`) {
 			t.Errorf("%s: provenance missing:\n%s", when, out)
