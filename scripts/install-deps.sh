@@ -13,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # demo's boot check. chromium: the dashboard browser test.
 $SUDO apt-get update -q
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
-  qemu-utils postgresql aide azure-cli hyperfine packer debootstrap \
+  qemu-utils fdisk e2fsprogs postgresql aide azure-cli hyperfine packer debootstrap \
   extlinux syslinux-common qemu-system-x86 chromium ca-certificates git make \
   >/dev/null
 
