@@ -33,6 +33,8 @@ type emulatorEnv struct {
 	ObjectID       string `json:"objectId"`
 	SubscriptionID string `json:"subscriptionId"`
 	BlobEndpoint   string `json:"blobEndpoint,omitempty"`
+	StorageAccount string `json:"storageAccount,omitempty"`
+	storageKey     string // written only to the 0600 env file, never printed
 	StateDir       string `json:"stateDir,omitempty"`
 	EnvFile        string `json:"envFile"`
 }
@@ -45,7 +47,18 @@ export AZURE_SUBSCRIPTION_ID=%s
 export AZURE_AUTHORITY_HOST=%s
 export IMGPIPE_ARM_ENDPOINT=%s
 export SSL_CERT_FILE=%s
-`, e.TenantID, e.ClientID, e.ClientSecret, e.SubscriptionID, e.AuthorityHost, e.Endpoint, e.CACertPath)
+`, e.TenantID, e.ClientID, e.ClientSecret, e.SubscriptionID, e.AuthorityHost, e.Endpoint, e.CACertPath) +
+		e.storageLines()
+}
+
+// storageLines exports the Azurite account the emulator's disks and images
+// use, so pipeline files and `imgpipe upload` can reach the same blobs.
+func (e emulatorEnv) storageLines() string {
+	if e.BlobEndpoint == "" {
+		return ""
+	}
+	return fmt.Sprintf("export IMGPIPE_BLOB_ENDPOINT=%s\nexport AZURE_STORAGE_ACCOUNT=%s\nexport AZURE_STORAGE_KEY=%s\n",
+		e.BlobEndpoint, e.StorageAccount, e.storageKey)
 }
 
 func newEmulatorCmd() *cobra.Command {
@@ -147,6 +160,8 @@ The emulator runs until interrupted (Ctrl-C).`,
 				ObjectID:       eff.ObjectID,
 				SubscriptionID: emulatorSubscriptionID,
 				BlobEndpoint:   blobURL,
+				StorageAccount: blobAccount,
+				storageKey:     blobKey,
 				StateDir:       opts.StateDir,
 				EnvFile:        filepath.Join(stateDir, "emulator.env"),
 			}
