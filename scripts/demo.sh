@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# The end-to-end demo, on local components only (`make demo`):
+#
+#   1. Packer builds a small bootable Debian disk (debootstrap, extlinux) and
+#      imgpipe records its provenance in the catalog;
+#   2. the local Azure stand-ins start: Azurite (blobs) and imgpipe's ARM
+#      emulator (images, galleries, versions);
+#   3. `imgpipe publish` delivers the same bits to the on-prem Hyper-V library
+#      (channel test) and, through a page blob and a managed image, to a gallery
+#      version replicated to two regions;
+#   4. the version is promoted to prod and the catalog's view is printed;
+#   5. optionally (DEMO_BOOT=1) the Azure-ready fixed VHD boots in qemu.
+#
+# Environment:
+#   DEMO_OUT      output folder (default demo-out; removed and made anew)
+#   DEMO_VERSION  image version (default 1.0.0)
+#   DEMO_REBUILD  1: rebuild the disk even when out/demo-debian has it
+#   DEMO_BOOT     1: boot the fixed VHD in qemu-system (software emulation, minutes)
+#   DEMO_CACHE    folder for downloaded Debian packages (default .cache/demo-debs)
+# Building the disk needs root (debootstrap, a loop device); the rest does not.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+out=${DEMO_OUT:-demo-out}
+version=${DEMO_VERSION:-1.0.0}
+image=demo-debian
+bin=$root/bin/imgpipe
+disk=out/demo-debian/$image-$version.raw
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+die() { echo "demo: $*" >&2; exit 1; }
+
+[ -x "$bin" ] || die "$bin is missing: run make demo (it builds it first)"
+for t in packer qemu-img node; do
+  command -v "$t" >/dev/null || die "$t is missing: run ./scripts/install-deps.sh"
+done
+[ -x node_modules/.bin/azurite-blob ] || die "Azurite is missing: run npm ci (or ./scripts/install-deps.sh)"
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo --preserve-env=PATH,DEMO_CACHE,DEMO_MIRROR); fi
+
+rm -rf "$out"
+mkdir -p "$out"
+out=$(realpath "$out")
+export IMGPIPE_CATALOG="$out/catalog.db"
+export DEMO_CACHE=${DEMO_CACHE:-$root/.cache/demo-debs}
+export PATH="$root/bin:$PATH"
+
+# --- 1. build -----------------------------------------------------------------
+if [ ! -f "$disk" ] || [ "${DEMO_REBUILD:-0}" = 1 ]; then
+  say "1. Packer builds the image (debootstrap + kernel + extlinux; ~10-15 min the first time)"
+  "${sudo_cmd[@]}" "$bin" build examples/packer/demo-debian \
+    --var version="$version" --manifest out/demo-debian/packer-manifest.json \
+    --catalog "$IMGPIPE_CATALOG" --image "$image" --version "$version"
+  [ "$(id -u)" -eq 0 ] || "${sudo_cmd[@]}" chown -R "$(id -u):$(id -g)" out "$out"
+else
+  say "1. Packer build: reusing $disk (DEMO_REBUILD=1 builds it again); recording its provenance"
+  "$bin" build --record-only out/demo-debian/packer-manifest.json \
+    --catalog "$IMGPIPE_CATALOG" --image "$image" --version "$version"
+fi
+"$bin" disk inspect "$disk"
+
+# --- 2. local Azure -----------------------------------------------------------
+say "2. Azurite and the ARM emulator start on loopback"
+"$bin" emulator --listen 127.0.0.1:0 --state "$out/emulator" --start-azurite \
+  --replication-duration 6s >"$out/emulator.log" 2>&1 &
+emu_pid=$!
+trap 'kill $emu_pid 2>/dev/null; wait $emu_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 120); do
+  [ -f "$out/emulator/emulator.env" ] && break
+  kill -0 $emu_pid 2>/dev/null || { cat "$out/emulator.log"; die "the emulator stopped"; }
+  sleep 0.5
+done
+[ -f "$out/emulator/emulator.env" ] || die "the emulator did not start within 60 s (see $out/emulator.log)"
+# shellcheck disable=SC1091
+source "$out/emulator/emulator.env"
+cat "$out/emulator.log"
+
+# --- 3. publish ---------------------------------------------------------------
+cat >"$out/demo.hcl" <<EOF
+# Written by scripts/demo.sh: the demo image to the on-prem library and to a
+# gallery in the local emulator. See examples/pipeline.hcl for every option.
+image "$image" {
+  source        = "$root/$disk"
+  os_type       = "Linux"
+  os_state      = "Generalized"
+  publisher     = "imgpipe"
+  offer         = "demo"
+  sku           = "debian-12"
+}
+
+azure "emulator" {
+  subscription   = "$AZURE_SUBSCRIPTION_ID"
+  resource_group = "rg-images"
+  location       = "westeurope"
+  storage {
+    account       = "$AZURE_STORAGE_ACCOUNT"
+    container     = "vhds"
+    blob_endpoint = "$IMGPIPE_BLOB_ENDPOINT"
+  }
+  gallery    = "demo_gallery"
+  definition = "$image"
+  version    = "$version"
+  target_region "westeurope" {}
+  target_region "northeurope" {
+    replicas = 2
+  }
+  replication_timeout = "5m"
+}
+
+onprem "lab" {
+  library = "$out/library"
+  channel = "test"
+}
+EOF
+say "3. imgpipe plan, then publish (on-prem library + Azure gallery in two regions)"
+"$bin" plan -f "$out/demo.hcl"
+"$bin" publish -f "$out/demo.hcl" --yes
+say "   a second publish changes nothing"
+"$bin" publish -f "$out/demo.hcl" --yes
+
+# --- 4. promote and show ------------------------------------------------------
+say "4. promote $version to prod, and the catalog's view"
+"$bin" promote "$image" "$version" --to prod
+"$bin" images
+"$bin" show "$image" "$version"
+"$bin" onprem list --library "$out/library"
+"$bin" check-deploy "$version" -f "$out/demo.hcl" --subscription "$AZURE_SUBSCRIPTION_ID" --location northeurope
+
+# --- 5. boot check ------------------------------------------------------------
+if [ "${DEMO_BOOT:-0}" = 1 ]; then
+  say "5. boot the Azure-ready fixed VHD in qemu (software emulation)"
+  "$bin" disk convert "$disk" "$out/$image-$version.vhd" --to vhd-fixed
+  "$bin" disk check --azure "$out/$image-$version.vhd"
+  scripts/demo-image/boot-check.sh "$out/$image-$version.vhd" 600
+else
+  say "5. boot check skipped (DEMO_BOOT=1 boots the fixed VHD in qemu)"
+fi
+say "done: catalog $IMGPIPE_CATALOG, library $out/library, pipeline $out/demo.hcl"
