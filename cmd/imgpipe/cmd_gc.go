@@ -156,7 +156,7 @@ delete operation yet): such a step fails and names the folder to remove.`,
 					return err
 				}
 				if yes {
-					return errors.New("cannot apply: no Azure subscription to act in (give -f pipeline.hcl or set AZURE_SUBSCRIPTION_ID); nothing was changed (the plan above is what would run)")
+					return errors.New("cannot apply: no Azure executor without a subscription (give -f pipeline.hcl or set AZURE_SUBSCRIPTION_ID); nothing was changed (the plan above is what would run)")
 				}
 				return nil
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -83,10 +84,12 @@ view shows it revoked with the reason, who and when. With --cascade, every
 version built on it (directly or not, in any image) is revoked too; without,
 those descendants are listed and shown as outdated.
 
-What must change outside the catalog - the gallery image version excluded
-from latest and tagged, the on-prem library copies marked - is done where
-this build has the wiring for it (each copy is then marked Revoked in the
-catalog) and printed as still to do otherwise. The command also lists the
+What must change outside the catalog is done too: the gallery image version
+is excluded from latest and tagged revoked=<reason> (Azure connection as for
+publish), the on-prem library copy is marked revoked in the library. Each
+copy changed is marked Revoked in the catalog; one that could not be
+changed (Azure or the library unreachable) is printed as still to do, with
+the reason on stderr, and the revocation in the catalog stands. The command also lists the
 hosts that run a revoked version and the channels still pointing at one
 (promote a newer version to move them).`,
 		Example: `  imgpipe revoke web 1.4.0 --reason "CVE-2026-1234 in openssl"
@@ -115,24 +118,33 @@ hosts that run a revoked version and the channels still pointing at one
 			if err != nil {
 				return err
 			}
+			// The revocation is recorded; what could not be changed outside
+			// the catalog (Azure or the library unreachable) is listed as
+			// still to do, with why, and does not undo it.
 			done, left, aerr := applyRevokers(ctx, c, res)
 			res.Actions = left
-			if jsonOutput() {
-				if err := printJSON(struct {
-					*catalog.RevokeResult
-					Done []catalog.RevokeAction `json:"done,omitempty"`
-				}{res, done}); err != nil {
-					return err
+			var failed []string
+			if aerr != nil {
+				for _, line := range strings.Split(aerr.Error(), "\n") {
+					if line = strings.TrimSpace(line); line != "" {
+						failed = append(failed, line)
+					}
 				}
-				return aerr
+			}
+			if jsonOutput() {
+				return printJSON(struct {
+					*catalog.RevokeResult
+					Done   []catalog.RevokeAction `json:"done,omitempty"`
+					Failed []string               `json:"failed,omitempty"`
+				}{res, done, failed})
 			}
 			for _, a := range done {
 				fmt.Fprintf(stdout, "done: %s %s %s\n", a.Action, a.Copy.Kind, a.Copy.ResourceID)
 			}
-			if err := printRevocation(res); err != nil {
-				return err
+			for _, f := range failed {
+				fmt.Fprintf(cmd.ErrOrStderr(), "could not apply (still to do, see below): %s\n", f)
 			}
-			return aerr
+			return printRevocation(res)
 		},
 	}
 	addCatalogFlag(cmd, &loc)
@@ -151,7 +163,7 @@ func printRevocation(res *catalog.RevokeResult) error {
 		fmt.Fprintf(w, "already revoked %s\n", r)
 	}
 	if len(res.Actions) > 0 {
-		fmt.Fprintln(w, "\nstill to do outside the catalog (no wiring for it in this build):")
+		fmt.Fprintln(w, "\nstill to do outside the catalog (not reachable, or no wiring for it in this build):")
 		rows := make([][]string, 0, len(res.Actions))
 		for _, a := range res.Actions {
 			rows = append(rows, []string{a.Ref.String(), a.Action, string(a.Copy.Kind), a.Copy.ResourceID})

@@ -19,7 +19,10 @@ import (
 	"imgpipe/internal/onprem"
 )
 
-func init() {
+func init() { wireLifecycle() }
+
+// wireLifecycle installs the gc hook and the revokers.
+func wireLifecycle() {
 	gcAzure = wireGC
 	revokers[catalog.KindGalleryVersion] = func(ctx context.Context) (catalog.Revoker, error) {
 		return &azureFleet{pubs: map[string]*azure.Publisher{}}, nil
@@ -173,6 +176,9 @@ func (onpremRevoker) RevokeCopy(ctx context.Context, act catalog.RevokeAction) e
 	if root == "" {
 		// the copy is LIBRARY/IMAGE/VERSION/FILE
 		root = filepath.Dir(filepath.Dir(filepath.Dir(act.Copy.ResourceID)))
+	}
+	if st, err := os.Stat(root); err != nil || !st.IsDir() {
+		return fmt.Errorf("on-prem library %s is not reachable: mount it and revoke again", root)
 	}
 	lib, err := onprem.Open(root)
 	if err != nil {

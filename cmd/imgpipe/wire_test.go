@@ -74,6 +74,7 @@ func mustCLI(t *testing.T, args ...string) string {
 // the file's retention block: first deprecation in Azure, then deletion of
 // the version, its managed image and its blob, in dependency order.
 func TestGCAndRevokeThroughCLI(t *testing.T) {
+	wireLifecycle() // other tests swap revokers for fakes
 	env := azemutest.StartWithAzurite(t, azemu.Options{})
 	dir := cliEmulatorEnv(t, env)
 	ctx := context.Background()
@@ -180,6 +181,7 @@ retention {
 // moves in the catalog and the library, a re-run changes nothing, and
 // revoke marks the library copy.
 func TestPublishOnpremOnly(t *testing.T) {
+	wireLifecycle()
 	dir := t.TempDir()
 	cat := filepath.Join(dir, "catalog.db")
 	lib := filepath.Join(dir, "library")
