@@ -336,13 +336,9 @@ func publishAzure(cmd *cobra.Command, s *azureSession, d *azure.Desired, cat *ca
 		res, err = s.pub.Apply(ctx, plan)
 		finish(err)
 		if err != nil && !errors.Is(err, azure.ErrStillReplicating) {
+			// the run record holds the failed step; the version is recorded
+			// by the publish that makes it
 			slog.Debug("publish failed", "err", err)
-			if cat != nil && res != nil {
-				// what was made is recorded all the same (the version may exist, Failed)
-				if _, rerr := recordPublished(ctx, cat, s, d, plan.Version, res.VersionID); rerr != nil {
-					slog.Debug("catalog: nothing recorded after the failure", "err", rerr)
-				}
-			}
 			return explain(err)
 		}
 		if errors.Is(err, azure.ErrStillReplicating) {
