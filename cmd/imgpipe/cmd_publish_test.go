@@ -207,8 +207,13 @@ onprem "lab" {
 	if !errors.As(err, &ee) || ee.code != exitCannotDeploy || !strings.Contains(out, "imgpipe replicate") || !strings.Contains(out, "share {") {
 		t.Fatalf("check-deploy elsewhere: %v\n%s", err, out)
 	}
-	if out, err := runAzureCLI(t, "replicate", "1.0.0", "-f", pipeline, "--add-region", "japaneast"); err != nil || !strings.Contains(out, "replicated 1.0.0 to japaneast") {
+	if out, err := runAzureCLI(t, "replicate", "1.0.0", "-f", pipeline, "--add-region", "japaneast", "--catalog", cat); err != nil || !strings.Contains(out, "replicated 1.0.0 to japaneast") {
 		t.Fatalf("replicate: %v\n%s", err, out)
+	}
+	// the catalog follows: a third region copy
+	out, err = runAzureCLI(t, "show", "app", "1.0.0", "--catalog", cat, "-o", "json")
+	if got := lineageSummary(t, out); err != nil || !strings.Contains(got, "region japaneast Succeeded, region northeurope Succeeded, region westeurope Succeeded") {
+		t.Errorf("lineage after replicate: %v %s", err, got)
 	}
 	if out, err := runAzureCLI(t, "destroy", "-f", pipeline, "--scope", "gallery", "--yes"); err != nil || !strings.Contains(out, "destroyed") {
 		t.Fatalf("destroy: %v\n%s", err, out)

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -39,11 +40,12 @@ func resolveVersionArg(f azureFlags, arg string) (azure.ResourceID, error) {
 
 func newReplicateCmd() *cobra.Command {
 	var (
-		f        azureFlags
-		regions  []string
-		replicas int32
-		storage  string
-		timeout  time.Duration
+		f          azureFlags
+		regions    []string
+		replicas   int32
+		storage    string
+		timeout    time.Duration
+		catalogLoc string
 	)
 	cmd := &cobra.Command{
 		Use:   "replicate VERSION --add-region REGION",
@@ -100,6 +102,12 @@ version such as 1.2.3 of the file's gallery and definition.`,
 			}
 			s.pub.OnEvent = progressReporter(cmd.ErrOrStderr())
 			res, err := s.pub.Replicate(cmd.Context(), id, add, timeout)
+			if err == nil || errors.Is(err, azure.ErrStillReplicating) {
+				// the catalog's region copies follow
+				if cerr := refreshRegions(cmd.Context(), catalogLoc, s, id); cerr != nil {
+					slog.Warn("catalog: region copies not updated", "err", cerr)
+				}
+			}
 			if res != nil && res.AzureAnswer != "" && !jsonOutput() {
 				fmt.Fprintf(cmd.ErrOrStderr(), "the version's source is gone (%s); Azure %s\n", res.Source.Why, strings.SplitN(res.AzureAnswer, "\n", 2)[0])
 			}
@@ -125,5 +133,6 @@ version such as 1.2.3 of the file's gallery and definition.`,
 	cmd.Flags().Int32Var(&replicas, "replicas", 1, "replicas in each added region")
 	cmd.Flags().StringVar(&storage, "storage-account-type", "Standard_LRS", "Standard_LRS, Standard_ZRS or Premium_LRS")
 	cmd.Flags().DurationVar(&timeout, "replication-timeout", 0, "how long to wait for replication (default: the file's, or 3h)")
+	cmd.Flags().StringVar(&catalogLoc, "catalog", "", "catalog whose region copies of the version are updated (default: the file's catalog block, $"+catalogEnv+", else the per-user one if it exists)")
 	return cmd
 }

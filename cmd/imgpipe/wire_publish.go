@@ -165,11 +165,62 @@ func recordAzureLineage(ctx context.Context, cat *catalog.Catalog, pub *azure.Pu
 	if err != nil {
 		return err
 	}
+	return recordRegions(ctx, cat, ref, gv, st)
+}
+
+// recordRegions records one copy per target region of a gallery version.
+func recordRegions(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref, gv catalog.Copy, st *azure.VersionState) error {
 	for _, r := range st.Regions {
 		d, _ := json.Marshal(map[string]any{"replication_state": r.State, "progress": r.Progress, "details": r.Details})
-		if _, err := put(catalog.Copy{Kind: catalog.KindRegion, Location: r.Region, ResourceID: st.ID + "#" + r.Region,
+		if _, err := cat.PutCopy(ctx, ref, catalog.Copy{Kind: catalog.KindRegion, Location: r.Region, ResourceID: st.ID + "#" + r.Region,
 			State: regionState(r.State), ParentID: gv.ID, Detail: d}); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// refreshRegions updates the region copies of a gallery version after
+// replicate, when the catalog (--catalog, the file's, $IMGPIPE_CATALOG, or
+// an existing default one) records it; otherwise it does nothing.
+func refreshRegions(ctx context.Context, flag string, s *azureSession, id azure.ResourceID) error {
+	fromFile := ""
+	if s.file != nil && s.file.Catalog != nil {
+		fromFile = s.file.Catalog.URL
+	}
+	loc, err := resolveCatalogLocation(flag, fromFile)
+	if err != nil {
+		return err
+	}
+	if flag == "" && fromFile == "" && os.Getenv(catalogEnv) == "" {
+		if _, err := os.Stat(loc); err != nil {
+			return nil // no catalog here: nothing to update
+		}
+	}
+	cat, err := catalog.Open(ctx, loc)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	image := id.Definition
+	if s.image != nil {
+		image = s.image.Name
+	}
+	ref := catalog.Ref{Image: image, Version: id.Version}
+	cps, err := cat.Copies(ctx, ref)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, cp := range cps {
+		if cp.Kind == catalog.KindGalleryVersion && strings.EqualFold(cp.ResourceID, id.String()) {
+			st, err := s.pub.DescribeVersion(ctx, id)
+			if err != nil {
+				return err
+			}
+			return recordRegions(ctx, cat, ref, cp, st)
 		}
 	}
 	return nil
