@@ -15,7 +15,8 @@ func init() { register(newBuildCmd) }
 func newBuildCmd() *cobra.Command {
 	var o build.Options
 	var vars []string
-	var quiet bool
+	var quiet, fromManifest bool
+	var catalogFlag, image, version string
 	c := &cobra.Command{
 		Use:   "build TEMPLATE",
 		Short: "Run Packer on a template, find its disk artifacts and record their provenance",
@@ -33,10 +34,19 @@ default packer-manifest.json in the working directory) when this run wrote
 it, or else from the artifact list Packer prints. Variable values are passed
 to Packer but never recorded (they may be secrets); their names are.
 
-With --output json the whole result (artifacts and provenance) is printed as
-one JSON document, ready to be stored or handed to the next step.`,
+Each disk artifact is recorded in the catalog as an image version with this
+provenance and its artifact copy, when its image and version are known: from
+--image and --version, or from the manifest post-processor's custom_data
+"image" and "version". Recording the same version with the same artifact
+again changes nothing; with a different artifact it is refused (versions are
+immutable). --from-manifest records the artifacts of an earlier run from its
+manifest without running Packer again.
+
+With --output json the whole result (artifacts, provenance and what was
+recorded) is printed as one JSON document.`,
 		Example: `  imgpipe build examples/packer/demo-debian --var version=1.0.0
-  imgpipe build template.pkr.hcl --var-file prod.pkrvars.hcl --manifest out/manifest.json --output json`,
+  imgpipe build template.pkr.hcl --var-file prod.pkrvars.hcl --manifest out/manifest.json --output json
+  imgpipe build examples/packer/demo-debian --from-manifest --manifest out/demo-debian/packer-manifest.json --catalog demo.db`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Template = args[0]
@@ -63,12 +73,26 @@ one JSON document, ready to be stored or handed to the next step.`,
 					fmt.Fprintln(os.Stderr, text)
 				}
 			}
-			res, err := build.Run(cmd.Context(), o)
+			run := build.Run
+			if fromManifest {
+				run = build.FromManifest
+			}
+			res, err := run(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
+			recorded, notes, err := recordBuild(cmd.Context(), catalogFlag, res, image, version)
+			if err != nil {
+				return err
+			}
+			for _, n := range notes {
+				fmt.Fprintln(os.Stderr, "note:", n)
+			}
 			if jsonOutput() {
-				return printJSON(res)
+				return printJSON(struct {
+					*build.Result
+					Recorded []buildRecord `json:"recorded"`
+				}{res, recorded})
 			}
 			var rows [][]string
 			for _, a := range res.Artifacts {
@@ -99,6 +123,9 @@ one JSON document, ready to be stored or handed to the next step.`,
 			for _, f := range p.TemplateFiles {
 				fmt.Fprintf(stdout, "file       %s sha256 %s\n", f.Path, f.SHA256)
 			}
+			for _, r := range recorded {
+				fmt.Fprintf(stdout, "recorded   %s %s in %s\n", r.Image, r.Version, r.Catalog)
+			}
 			return nil
 		},
 	}
@@ -111,5 +138,9 @@ one JSON document, ready to be stored or handed to the next step.`,
 	c.Flags().StringVar(&o.Generation, "generation", "", "Hyper-V generation V1/V2 for disks whose partition table does not tell")
 	c.Flags().StringVar(&o.OS, "os", "", "guest OS (linux/windows) when the manifest's custom_data does not say")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "do not show Packer's messages")
+	c.Flags().BoolVar(&fromManifest, "from-manifest", false, "do not run Packer: record the artifacts of the earlier run in --manifest")
+	c.Flags().StringVar(&image, "image", "", "image name to record the disk under (default: the manifest's custom_data image)")
+	c.Flags().StringVar(&version, "version", "", "version to record the disk as (default: the manifest's custom_data version)")
+	addCatalogFlag(c, &catalogFlag)
 	return c
 }

@@ -278,6 +278,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			builds = append(builds, mb)
 		}
 	}
+	if err := collectArtifacts(ctx, res, builds, workDir, o); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// collectArtifacts describes every file of builds (paths relative to workDir)
+// into res.Artifacts.
+func collectArtifacts(ctx context.Context, res *Result, builds []ManifestBuild, workDir string, o Options) error {
 	seen := map[string]bool{}
 	for _, b := range builds {
 		for _, f := range b.Files {
@@ -291,13 +300,65 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			seen[p] = true
 			a, err := describe(ctx, p, b, o)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			res.Artifacts = append(res.Artifacts, a)
 		}
 	}
 	if len(res.Artifacts) == 0 {
-		return res, errors.New("packer build succeeded but produced no artifact files: add the manifest post-processor (and, for builders without files, the artifice post-processor) to the template")
+		return errors.New("packer build succeeded but produced no artifact files: add the manifest post-processor (and, for builders without files, the artifice post-processor) to the template")
+	}
+	return nil
+}
+
+// FromManifest describes the artifacts of an earlier Packer run from its
+// manifest (o.Manifest, relative to o.WorkDir) without running Packer again:
+// for recording a build whose disk is already there. The provenance holds the
+// template's current hashes and git state, and the manifest's run id and time.
+func FromManifest(ctx context.Context, o Options) (*Result, error) {
+	workDir := o.WorkDir
+	var err error
+	if workDir == "" {
+		if workDir, err = os.Getwd(); err != nil {
+			return nil, err
+		}
+	}
+	if workDir, err = filepath.Abs(workDir); err != nil {
+		return nil, err
+	}
+	manifest := cmpOr(o.Manifest, "packer-manifest.json")
+	if !filepath.IsAbs(manifest) {
+		manifest = filepath.Join(workDir, manifest)
+	}
+	b, err := os.ReadFile(manifest)
+	if err != nil {
+		return nil, fmt.Errorf("read the manifest of the earlier build: %w", err)
+	}
+	m, err := ParseManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", manifest, err)
+	}
+	builds := m.LastRun()
+	res := &Result{Provenance: Provenance{PackerRunUUID: m.LastRunUUID, ManifestPath: manifest}}
+	if o.Template != "" {
+		tmpl := o.Template
+		if !filepath.IsAbs(tmpl) {
+			tmpl = filepath.Join(workDir, tmpl)
+		}
+		if res.Provenance.TemplateFiles, err = templateFiles(tmpl); err != nil {
+			return nil, err
+		}
+		res.Provenance.Template = tmpl
+		gitInfo(ctx, tmpl, &res.Provenance)
+	}
+	for _, mb := range builds {
+		if mb.BuildTime > 0 {
+			t := time.Unix(mb.BuildTime, 0).UTC()
+			res.Provenance.Started, res.Provenance.Finished = t, t
+		}
+	}
+	if err := collectArtifacts(ctx, res, builds, workDir, o); err != nil {
+		return res, err
 	}
 	return res, nil
 }
