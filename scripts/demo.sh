@@ -52,12 +52,12 @@ if [ ! -f "$disk" ] || [ "${DEMO_REBUILD:-0}" = 1 ]; then
   say "1. Packer builds the image (debootstrap + kernel + extlinux; ~10-15 min the first time)"
   "${sudo_cmd[@]}" "$bin" build examples/packer/demo-debian \
     --var version="$version" --manifest out/demo-debian/packer-manifest.json \
-    --catalog "$IMGPIPE_CATALOG" --image "$image" --version "$version"
+    --catalog "$IMGPIPE_CATALOG"
   [ "$(id -u)" -eq 0 ] || "${sudo_cmd[@]}" chown -R "$(id -u):$(id -g)" out "$out"
 else
   say "1. Packer build: reusing $disk (DEMO_REBUILD=1 builds it again); recording its provenance"
-  "$bin" build --record-only out/demo-debian/packer-manifest.json \
-    --catalog "$IMGPIPE_CATALOG" --image "$image" --version "$version"
+  "$bin" build examples/packer/demo-debian --from-manifest \
+    --manifest out/demo-debian/packer-manifest.json --catalog "$IMGPIPE_CATALOG"
 fi
 "$bin" disk inspect "$disk"
 
