@@ -548,8 +548,55 @@ func (r *catalogRecorder) RecordStep(ctx context.Context, s azure.StepRecord) er
 	if s.ResourceID != "" {
 		st.ResourceIDs = []string{s.ResourceID}
 	}
-	_, err := r.cat.AddStep(ctx, r.runID, st)
-	return err
+	if _, err := r.cat.AddStep(ctx, r.runID, st); err != nil {
+		return err
+	}
+	if s.Action == azure.ActDelete && s.Status == "done" && s.ResourceID != "" {
+		return markDeleted(ctx, r.cat, s.Kind, s.ResourceID)
+	}
+	return nil
+}
+
+// copyKinds maps a deleted Azure resource to the catalog copy kind.
+var copyKinds = map[azure.Kind]catalog.CopyKind{
+	azure.KindVersion:      catalog.KindGalleryVersion,
+	azure.KindManagedImage: catalog.KindManagedImage,
+	azure.KindBlob:         catalog.KindBlob,
+	azure.KindDisk:         catalog.KindManagedDisk,
+}
+
+// markDeleted marks the catalog copies of a resource destroy (or publish,
+// for a managed image it does not keep) deleted: a gallery version with
+// its region copies, so promote no longer takes it for published.
+func markDeleted(ctx context.Context, cat *catalog.Catalog, kind azure.Kind, id string) error {
+	ck, ok := copyKinds[kind]
+	if !ok {
+		return nil
+	}
+	cps, err := cat.FindCopies(ctx, ck, id)
+	if err != nil {
+		return err
+	}
+	for _, cp := range cps {
+		if err := cat.SetCopyState(ctx, cp.ID, catalog.StateDeleted); err != nil {
+			return err
+		}
+		if ck != catalog.KindGalleryVersion {
+			continue
+		}
+		all, err := cat.Copies(ctx, cp.Ref)
+		if err != nil {
+			return err
+		}
+		for _, r := range all {
+			if r.Kind == catalog.KindRegion && r.ParentID == cp.ID {
+				if err := cat.SetCopyState(ctx, r.ID, catalog.StateDeleted); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // startRun opens the catalog, when one is configured (--catalog, the

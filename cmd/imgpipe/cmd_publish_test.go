@@ -215,8 +215,13 @@ onprem "lab" {
 	if got := lineageSummary(t, out); err != nil || !strings.Contains(got, "region japaneast Succeeded, region northeurope Succeeded, region westeurope Succeeded") {
 		t.Errorf("lineage after replicate: %v %s", err, got)
 	}
-	if out, err := runAzureCLI(t, "destroy", "-f", pipeline, "--scope", "gallery", "--yes"); err != nil || !strings.Contains(out, "destroyed") {
+	if out, err := runAzureCLI(t, "destroy", "-f", pipeline, "--scope", "gallery", "--yes", "--catalog", cat); err != nil || !strings.Contains(out, "destroyed") {
 		t.Fatalf("destroy: %v\n%s", err, out)
+	}
+	// the catalog knows: the gallery version and its regions are Deleted
+	out, err = runAzureCLI(t, "show", "app", "1.0.0", "--catalog", cat, "-o", "json")
+	if got := lineageSummary(t, out); err != nil || !strings.Contains(got, "gallery_version Deleted > [region japaneast Deleted, region northeurope Deleted, region westeurope Deleted]") {
+		t.Errorf("lineage after destroy: %v %s", err, got)
 	}
 	for _, id := range env.Server.ResourceIDs("") {
 		if strings.Contains(strings.ToLower(id), "/galleries/") || strings.Contains(strings.ToLower(id), "/images/") {
