@@ -107,7 +107,7 @@ What to destroy: a full resource id (gallery, definition or version), or with
 	cmd.Flags().StringVar(&scope, "scope", "", "with -f and no VERSION: definition or gallery")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
 	cmd.Flags().BoolVar(&force, "force", false, "also delete versions still used by VMs or scale sets")
-	cmd.Flags().StringVar(&catalogLoc, "catalog", "", "record the run in this catalog (default: the file's catalog block, then $"+catalogEnv+"; none: not recorded)")
+	cmd.Flags().StringVar(&catalogLoc, "catalog", "", "record the run, and mark the deleted copies, in this catalog (default: the file's catalog block, then $"+catalogEnv+", then the per-user catalog if it exists)")
 	return cmd
 }
 

@@ -600,8 +600,9 @@ func markDeleted(ctx context.Context, cat *catalog.Catalog, kind azure.Kind, id 
 }
 
 // startRun opens the catalog, when one is configured (--catalog, the
-// pipeline file's catalog block or $IMGPIPE_CATALOG), and starts a run.
-// Without one nothing is recorded. The returned finish ends the run.
+// pipeline file's catalog block, $IMGPIPE_CATALOG, or the per-user one when
+// it exists), and starts a run. Without one nothing is recorded. The
+// returned finish ends the run.
 func startRun(ctx context.Context, flag string, s *azureSession, kind, image, version string) (azure.RunRecorder, func(error)) {
 	fromFile := ""
 	if s.file != nil && s.file.Catalog != nil {
@@ -615,7 +616,15 @@ func startRun(ctx context.Context, flag string, s *azureSession, kind, image, ve
 		}
 	}
 	if strings.TrimSpace(loc) == "" {
-		return nil, func(error) {}
+		// the per-user catalog publish records into, if there is one
+		def, err := defaultCatalogLocation()
+		if err != nil {
+			return nil, func(error) {}
+		}
+		if _, err := os.Stat(def); err != nil {
+			return nil, func(error) {}
+		}
+		loc = def
 	}
 	cat, err := catalog.Open(ctx, loc)
 	if err != nil {
