@@ -342,10 +342,8 @@ func publishAzure(cmd *cobra.Command, s *azureSession, d *azure.Desired, cat *ca
 			return explain(err)
 		}
 		if errors.Is(err, azure.ErrStillReplicating) {
-			if cat != nil {
-				if _, rerr := recordPublished(ctx, cat, s, d, plan.Version, res.VersionID); rerr != nil {
-					slog.Warn("catalog: could not record the version", "err", rerr)
-				}
+			if _, rerr := recordPublished(ctx, cat, s, d, plan.Version, res.VersionID); rerr != nil {
+				slog.Warn("could not record the version or publish it on premises", "err", rerr)
 			}
 			if jsonOutput() {
 				_ = printJSON(res)
@@ -354,10 +352,12 @@ func publishAzure(cmd *cobra.Command, s *azureSession, d *azure.Desired, cat *ca
 		}
 	}
 	out := publishOutput{Result: res}
-	if cat != nil {
+	if cat != nil || len(onpremTargets(s.file, s.image.Name)) > 0 {
 		if out.Onprem, err = recordPublished(ctx, cat, s, d, plan.Version, res.VersionID); err != nil {
 			return err
 		}
+	}
+	if cat != nil {
 		out.Catalog = cat.Location()
 	}
 	if jsonOutput() {
@@ -399,8 +399,8 @@ func printPublishNotes(out publishOutput) error {
 	return nil
 }
 
-// recordPublished records the version, its Azure lineage and the image's
-// on-prem destinations in the catalog.
+// recordPublished records the version and its Azure lineage in the catalog
+// (when there is one) and publishes to the image's on-prem destinations.
 func recordPublished(ctx context.Context, cat *catalog.Catalog, s *azureSession, d *azure.Desired, version, versionID string) ([]*onpremResult, error) {
 	sum, err := hashArtifact(ctx, d.Source.Path)
 	if err != nil {
@@ -412,17 +412,21 @@ func recordPublished(ctx context.Context, cat *catalog.Catalog, s *azureSession,
 		gen = s.image.HyperVGeneration
 	}
 	a := artifact{Path: abs, SHA256: sum, Digest: d.Source.Digest, Gen: gen}
-	art, err := recordVersion(ctx, cat, s.image, version, a)
-	if err != nil {
-		return nil, err
-	}
-	ref := catalog.Ref{Image: s.image.Name, Version: version}
-	if err := recordAzureLineage(ctx, cat, s.pub, ref, art, s.az, versionID); err != nil {
-		return nil, fmt.Errorf("record the lineage of %s in the catalog: %w", ref, err)
+	var art *catalog.Copy
+	if cat != nil {
+		cp, err := recordVersion(ctx, cat, s.image, version, a)
+		if err != nil {
+			return nil, err
+		}
+		art = &cp
+		ref := catalog.Ref{Image: s.image.Name, Version: version}
+		if err := recordAzureLineage(ctx, cat, s.pub, ref, cp, s.az, versionID); err != nil {
+			return nil, fmt.Errorf("record the lineage of %s in the catalog: %w", ref, err)
+		}
 	}
 	var out []*onpremResult
 	for _, o := range onpremTargets(s.file, s.image.Name) {
-		r, err := publishOnprem(ctx, cat, o, s.image, version, a, &art)
+		r, err := publishOnprem(ctx, cat, o, s.image, version, a, art)
 		if r != nil {
 			out = append(out, r)
 		}

@@ -177,6 +177,11 @@ onprem "lab" {
 		t.Fatalf("second publish: %v\n%s", err, out)
 	}
 	wantLineage("after a second publish")
+	// without a catalog the onprem destination is still served
+	if out, err := runAzureCLI(t, "publish", "-f", pipeline, "--yes", "--no-catalog"); err != nil ||
+		!strings.Contains(out, "already in onprem library") || strings.Contains(out, "recorded in catalog") {
+		t.Fatalf("publish --no-catalog: %v\n%s", err, out)
+	}
 	// prod needs a Succeeded gallery_version copy: the catalog has it
 	if out, err := runAzureCLI(t, "promote", "app", "1.0.0", "--to", "prod", "--catalog", cat); err != nil {
 		t.Fatalf("promote to prod: %v\n%s", err, out)
