@@ -104,6 +104,7 @@ retention {
   keep_within  = "1h"
   grace_period = "0h"
   exclude_tags = { pinned = "" }
+  exclude_regions = ["Japan East"]
 }
 `, env.SubscriptionID, env.Azurite.AccountName, env.Azurite.BlobEndpoint), 0o644); err != nil {
 		t.Fatal(err)
@@ -142,6 +143,18 @@ retention {
 	out = mustCLI(t, "gc", "-f", pipeline)
 	if !strings.Contains(out, "keep 1 newest, older than 1h0m0s, grace 0") || strings.Contains(out, "Azure was not asked") || !strings.Contains(out, "nothing to do") {
 		t.Fatalf("gc plan with the file's policy:\n%s", out)
+	}
+	var planJSON struct {
+		Policy struct {
+			KeepNewest     int               `json:"keep_newest"`
+			ExcludeTags    map[string]string `json:"exclude_tags"`
+			ExcludeRegions []string          `json:"exclude_regions"`
+		} `json:"policy"`
+	}
+	out = mustCLI(t, "gc", "-f", pipeline, "-o", "json")
+	if err := json.Unmarshal([]byte(out), &planJSON); err != nil || planJSON.Policy.KeepNewest != 1 ||
+		fmt.Sprint(planJSON.Policy.ExcludeTags) != "map[pinned:]" || fmt.Sprint(planJSON.Policy.ExcludeRegions) != "[japaneast]" {
+		t.Fatalf("gc policy from the file: %v %+v\n%s", err, planJSON.Policy, out)
 	}
 	out = mustCLI(t, "gc", "-f", pipeline, "--older-than", "0", "--yes")
 	if !strings.Contains(out, "deprecate") || !strings.Contains(out, "app@1.0.0") {
