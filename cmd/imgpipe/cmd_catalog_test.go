@@ -218,8 +218,9 @@ func (f *fakeGalleryRevoker) RevokeCopy(ctx context.Context, a catalog.RevokeAct
 func TestRevokeAppliesRegisteredRevokers(t *testing.T) {
 	db := seedCatalog(t)
 	fake := &fakeGalleryRevoker{}
+	real := revokers[catalog.KindGalleryVersion]
 	revokers[catalog.KindGalleryVersion] = func(ctx context.Context) (catalog.Revoker, error) { return fake, nil }
-	defer delete(revokers, catalog.KindGalleryVersion)
+	defer func() { revokers[catalog.KindGalleryVersion] = real }() // other tests use the real one
 	out, err := runCatalogCLI(t, "revoke", "web", "1.0.0", "--reason", "CVE", "--catalog", db)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
