@@ -62,8 +62,8 @@ no flag is given:
     exclude_regions = ["usgovvirginia"]
   }
 
-On-prem library copies are not deleted by this build (the library has no
-delete operation yet): such a step fails and names the folder to remove.`,
+On-prem library copies are deleted through the library (its latest pointer
+moves back; a version a library channel points at is refused).`,
 		Example: `  imgpipe gc --keep 5 --older-than 90d
   imgpipe gc --image web --keep 3 --older-than 30d --grace 14d --exclude-tag keep --output json
   imgpipe gc --keep 5 --older-than 90d --exclude-region usgovvirginia --yes

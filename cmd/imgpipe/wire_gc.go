@@ -128,14 +128,30 @@ func (a *azureFleet) RevokeCopy(ctx context.Context, act catalog.RevokeAction) e
 	return explain(p.RevokeCopy(ctx, act))
 }
 
-// deleteOnprem: the library has no delete operation yet (internal/onprem),
-// so the copy is left and the step fails naming the folder to remove.
+// deleteOnprem removes a library copy through the library (so its latest
+// pointer moves and a channel's version is refused). Already gone is done.
 func deleteOnprem(cp *catalog.Copy) error {
-	dir := filepath.Dir(cp.ResourceID)
 	if _, err := os.Stat(cp.ResourceID); errors.Is(err, os.ErrNotExist) {
-		return nil // already gone
+		return nil
 	}
-	return fmt.Errorf("on-prem copies are not deleted by this build: remove %s by hand once nothing uses it (internal/onprem has no delete operation yet)", dir)
+	lib, err := openCopyLibrary(*cp)
+	if err != nil {
+		return err
+	}
+	return lib.Delete(cp.Ref.Image, cp.Ref.Version)
+}
+
+// openCopyLibrary opens the on-prem library that holds cp (its location, or
+// LIBRARY/IMAGE/VERSION/FILE from the path).
+func openCopyLibrary(cp catalog.Copy) (*onprem.Library, error) {
+	root := cp.Location
+	if root == "" {
+		root = filepath.Dir(filepath.Dir(filepath.Dir(cp.ResourceID)))
+	}
+	if st, err := os.Stat(root); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("on-prem library %s is not reachable: mount it and run again", root)
+	}
+	return onprem.Open(root)
 }
 
 // wireGC connects gc to Azure in the subscriptions of the pipeline file's
@@ -172,15 +188,7 @@ func wireGC(ctx context.Context, file *config.File) (catalog.InUseSource, catalo
 type onpremRevoker struct{}
 
 func (onpremRevoker) RevokeCopy(ctx context.Context, act catalog.RevokeAction) error {
-	root := act.Copy.Location
-	if root == "" {
-		// the copy is LIBRARY/IMAGE/VERSION/FILE
-		root = filepath.Dir(filepath.Dir(filepath.Dir(act.Copy.ResourceID)))
-	}
-	if st, err := os.Stat(root); err != nil || !st.IsDir() {
-		return fmt.Errorf("on-prem library %s is not reachable: mount it and revoke again", root)
-	}
-	lib, err := onprem.Open(root)
+	lib, err := openCopyLibrary(act.Copy)
 	if err != nil {
 		return err
 	}

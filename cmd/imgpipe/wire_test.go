@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"imgpipe/internal/azemu"
 	"imgpipe/internal/azemu/azemutest"
+	"imgpipe/internal/catalog"
 	"imgpipe/internal/onprem"
 )
 
@@ -255,6 +257,39 @@ onprem "lab" {
 	}
 	if md, err := l.Get("app", "1.0.0"); err != nil || !md.Revoked || md.RevokedReason != "bad kernel" {
 		t.Fatalf("library after revoke: %+v %v", md, err)
+	}
+
+	// gc's delete step for the library copy goes through the library:
+	// 1.1.0 (channel test) is refused, 1.0.0 is removed.
+	c, err := catalog.Open(context.Background(), cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	onpremCopy := func(version string) *catalog.Copy {
+		cps, err := c.Copies(context.Background(), catalog.Ref{Image: "app", Version: version})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range cps {
+			if cps[i].Kind == catalog.KindOnprem {
+				return &cps[i]
+			}
+		}
+		t.Fatalf("no onprem copy of %s", version)
+		return nil
+	}
+	if err := deleteOnprem(onpremCopy("1.1.0")); err == nil || !strings.Contains(err.Error(), "channel test") {
+		t.Fatalf("deleting channel test's version: %v", err)
+	}
+	if err := deleteOnprem(onpremCopy("1.0.0")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Get("app", "1.0.0"); !errors.Is(err, onprem.ErrNotFound) {
+		t.Fatalf("1.0.0 still in the library: %v", err)
+	}
+	if err := deleteOnprem(onpremCopy("1.0.0")); err != nil {
+		t.Fatalf("deleting again: %v", err)
 	}
 }
 

@@ -398,27 +398,70 @@ func (l *Library) Revoke(image, version, reason string) (*Metadata, error) {
 	if err := writeJSON(filepath.Join(l.root, image, version, "metadata.json"), md); err != nil {
 		return nil, err
 	}
-	if p, err := l.Pointer(image, "latest"); err == nil && p.Version == version {
-		versions, err := l.Versions(image)
-		if err != nil {
-			return nil, err
-		}
-		latest := filepath.Join(l.root, image, "latest.json")
-		var newest *Metadata
-		for i := range versions {
-			if !versions[i].Revoked {
-				newest = &versions[i]
-			}
-		}
-		if newest == nil {
-			if err := os.Remove(latest); err != nil {
-				return nil, err
-			}
-		} else if err := l.writePointer(newest, "latest", latest); err != nil {
-			return nil, err
-		}
+	if err := l.movePastLatest(image, version); err != nil {
+		return nil, err
 	}
 	return md, nil
+}
+
+// movePastLatest repoints latest.json at the newest version that is not
+// revoked (or removes it) when it points at version, which is being revoked
+// or deleted.
+func (l *Library) movePastLatest(image, version string) error {
+	p, err := l.Pointer(image, "latest")
+	if err != nil || p.Version != version {
+		return nil
+	}
+	versions, err := l.Versions(image)
+	if err != nil {
+		return err
+	}
+	latest := filepath.Join(l.root, image, "latest.json")
+	var newest *Metadata
+	for i := range versions {
+		if !versions[i].Revoked && versions[i].Version != version {
+			newest = &versions[i]
+		}
+	}
+	if newest == nil {
+		return os.Remove(latest)
+	}
+	return l.writePointer(newest, "latest", latest)
+}
+
+// Delete removes image/version from the library (retention). A version that
+// a channel still points at is refused: move the channel first. The folder
+// disappears at once (renamed aside, then removed), so readers never see a
+// half-deleted version.
+func (l *Library) Delete(image, version string) error {
+	if _, err := l.Get(image, version); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(filepath.Join(l.root, image, "channels"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, e := range entries {
+		channel, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			continue
+		}
+		if p, err := l.Pointer(image, channel); err == nil && p.Version == version {
+			return fmt.Errorf("delete %s %s: channel %s points at it: promote another version to %s first", image, version, channel, channel)
+		}
+	}
+	if err := l.movePastLatest(image, version); err != nil {
+		return err
+	}
+	aside, err := os.MkdirTemp(filepath.Join(l.root, image), ".deleting-"+version+"-")
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(filepath.Join(l.root, image, version), filepath.Join(aside, version)); err != nil {
+		os.Remove(aside)
+		return fmt.Errorf("delete %s %s: %w", image, version, err)
+	}
+	return os.RemoveAll(aside)
 }
 
 // HashFile returns the SHA-256 (hex) and size of the file at path, reading

@@ -361,3 +361,44 @@ func TestReAddSameInputAfterConversion(t *testing.T) {
 		t.Errorf("other input = %v, want ErrVersionExists", err)
 	}
 }
+
+func TestDelete(t *testing.T) {
+	l := newLib(t)
+	addBytes(t, l, "web", "1.0.0", pattern(1<<20, 1))
+	addBytes(t, l, "web", "1.1.0", pattern(1<<20, 2), "prod")
+	addBytes(t, l, "web", "1.2.0", pattern(1<<20, 3))
+
+	// A channel's version is refused, and stays whole.
+	if err := l.Delete("web", "1.1.0"); err == nil || !strings.Contains(err.Error(), "channel prod") {
+		t.Fatalf("deleting prod's version: %v", err)
+	}
+	if _, err := l.Get("web", "1.1.0"); err != nil {
+		t.Fatalf("refused delete damaged the version: %v", err)
+	}
+	// Deleting latest moves latest back to the newest remaining version.
+	if err := l.Delete("web", "1.2.0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Get("web", "1.2.0"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted version still readable: %v", err)
+	}
+	if p, err := l.Pointer("web", "latest"); err != nil || p.Version != "1.1.0" {
+		t.Fatalf("latest after delete: %+v %v", p, err)
+	}
+	if err := l.Delete("web", "1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := l.Versions("web")
+	if err != nil || len(vs) != 1 || vs[0].Version != "1.1.0" {
+		t.Fatalf("versions left: %+v %v", vs, err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(l.Root(), "web"))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".deleting-") {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+	if err := l.Delete("web", "9.9.9"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleting a missing version: %v", err)
+	}
+}
