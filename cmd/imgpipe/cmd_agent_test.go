@@ -18,12 +18,12 @@ import (
 
 func TestServeRefusesPublicListenWithoutTLS(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:0", "[::]:0", "192.0.2.1:8080", ":8080"} {
-		_, err := runDriftCLI(t, "serve", "--listen", addr, "--catalog", filepath.Join(t.TempDir(), "c.db"))
+		_, err := runCLI(t, "serve", "--listen", addr, "--catalog", filepath.Join(t.TempDir(), "c.db"))
 		if err == nil || !strings.Contains(err.Error(), "not loopback") {
 			t.Errorf("serve --listen %s: %v", addr, err)
 		}
 	}
-	_, err := runDriftCLI(t, "serve", "--agent-token", "short", "--catalog", filepath.Join(t.TempDir(), "c.db"))
+	_, err := runCLI(t, "serve", "--agent-token", "short", "--catalog", filepath.Join(t.TempDir(), "c.db"))
 	if err == nil || !strings.Contains(err.Error(), "shorter than 16") {
 		t.Errorf("short token: %v", err)
 	}
@@ -65,13 +65,13 @@ func TestAgentOnceCLI(t *testing.T) {
 	}
 	args := []string{"agent", "--once", "--server", ts.URL, "--ca-file", ca, "--token-file", tokFile, "--root", root, "--name", "cli-host", "--platform", "onprem"}
 
-	out, err := runDriftCLI(t, args...)
+	out, err := runCLI(t, args...)
 	if exitStatus(err) != 0 || !strings.Contains(out, "web 1.0.0 on cli-host (onprem): no drift") || !strings.Contains(out, "report sent") {
 		hosts, _ := cat.Hosts(ctx, catalog.HostFilter{})
 		t.Fatalf("clean: %v\n%s\n%+v", err, out, hosts)
 	}
 	mustWrite(t, filepath.Join(root, "srv", "b.conf"), []byte("b=2\n"))
-	out, err = runDriftCLI(t, append(args, "-o", "json", "--quick")...)
+	out, err = runCLI(t, append(args, "-o", "json", "--quick")...)
 	if exitStatus(err) != 2 {
 		t.Fatalf("drifted: exit %d (%v)\n%s", exitStatus(err), err, out)
 	}
@@ -85,12 +85,12 @@ func TestAgentOnceCLI(t *testing.T) {
 	}
 	// a wrong token: exit 1, and the message says what to fix
 	mustWrite(t, tokFile, []byte("not-the-right-token"))
-	_, err = runDriftCLI(t, args...)
+	_, err = runCLI(t, args...)
 	if exitStatus(err) != 1 || !strings.Contains(err.Error(), "--token") {
 		t.Fatalf("wrong token: %v", err)
 	}
 	// without the CA the server's certificate is not trusted
-	_, err = runDriftCLI(t, "agent", "--once", "--server", ts.URL, "--token", token, "--root", root, "--name", "x", "--attempts", "1")
+	_, err = runCLI(t, "agent", "--once", "--server", ts.URL, "--token", token, "--root", root, "--name", "x", "--attempts", "1")
 	if exitStatus(err) != 1 || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("untrusted server: %v", err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -11,21 +10,6 @@ import (
 
 	"imgpipe/internal/catalog"
 )
-
-// runCatalogCLI runs imgpipe in-process and returns its stdout.
-func runCatalogCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	var buf bytes.Buffer
-	old := stdout
-	stdout = &buf
-	defer func() { stdout = old }()
-	root := newRootCmd()
-	root.SetArgs(args)
-	root.SetOut(&buf)
-	root.SetErr(&buf)
-	err := root.Execute()
-	return buf.String(), err
-}
 
 // seedCatalog makes a SQLite catalog with two images, lineage, a host.
 func seedCatalog(t *testing.T) string {
@@ -113,7 +97,7 @@ func TestCatalogCLI(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := runCatalogCLI(t, append(tc.args, "--catalog", db)...)
+			out, err := runCLI(t, append(tc.args, "--catalog", db)...)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q\n%s", err, tc.wantErr, out)
@@ -135,7 +119,7 @@ func TestCatalogCLI(t *testing.T) {
 func TestCatalogCLIJSON(t *testing.T) {
 	db := seedCatalog(t)
 	t.Setenv(catalogEnv, db) // the environment names the catalog
-	out, err := runCatalogCLI(t, "versions", "web", "--output", "json")
+	out, err := runCLI(t, "versions", "web", "--output", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +127,7 @@ func TestCatalogCLIJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &vs); err != nil || len(vs) != 2 || vs[0].Version != "1.1.0" || vs[1].Parent == nil {
 		t.Fatalf("versions JSON: %v %+v\n%s", err, vs, out)
 	}
-	out, err = runCatalogCLI(t, "show", "web", "1.0.0", "-o", "json")
+	out, err = runCLI(t, "show", "web", "1.0.0", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +135,7 @@ func TestCatalogCLIJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &l); err != nil || len(l.Roots) != 1 || len(l.Roots[0].Children) != 2 {
 		t.Fatalf("show JSON: %v %+v", err, l)
 	}
-	out, err = runCatalogCLI(t, "revoke", "web", "1.0.0", "--reason", "x", "--by", "sec", "-o", "json")
+	out, err = runCLI(t, "revoke", "web", "1.0.0", "--reason", "x", "--by", "sec", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +143,7 @@ func TestCatalogCLIJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rr); err != nil || len(rr.Revoked) != 1 || len(rr.Actions) != 2 || len(rr.Hosts) != 1 {
 		t.Fatalf("revoke JSON: %v %+v", err, rr)
 	}
-	out, err = runCatalogCLI(t, "gc", "--keep", "0", "--older-than", "0", "-o", "json")
+	out, err = runCLI(t, "gc", "--keep", "0", "--older-than", "0", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,12 +156,12 @@ func TestCatalogCLIJSON(t *testing.T) {
 		t.Fatalf("gc JSON: %v %+v\n%s", err, plan, out)
 	}
 	for _, verb := range [][]string{{"images"}, {"runs"}} {
-		out, err := runCatalogCLI(t, append(verb, "-o", "json")...)
+		out, err := runCLI(t, append(verb, "-o", "json")...)
 		if err != nil || !json.Valid([]byte(out)) {
 			t.Errorf("%v JSON: %v\n%s", verb, err, out)
 		}
 	}
-	out, err = runCatalogCLI(t, "runs", "--id", "1", "-o", "json")
+	out, err = runCLI(t, "runs", "--id", "1", "-o", "json")
 	var run catalog.Run
 	if err != nil || json.Unmarshal([]byte(out), &run) != nil || run.Kind != catalog.RunRevoke || run.By != "sec" {
 		t.Errorf("runs --id JSON: %v %+v", err, run)
@@ -188,7 +172,7 @@ func TestDefaultCatalogLocation(t *testing.T) {
 	state := t.TempDir()
 	t.Setenv(catalogEnv, "")
 	t.Setenv("XDG_STATE_HOME", state)
-	if _, err := runCatalogCLI(t, "images"); err != nil {
+	if _, err := runCLI(t, "images"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(state, "imgpipe", "catalog.db")); err != nil {
@@ -221,7 +205,7 @@ func TestRevokeAppliesRegisteredRevokers(t *testing.T) {
 	real := revokers[catalog.KindGalleryVersion]
 	revokers[catalog.KindGalleryVersion] = func(ctx context.Context) (catalog.Revoker, error) { return fake, nil }
 	defer func() { revokers[catalog.KindGalleryVersion] = real }() // other tests use the real one
-	out, err := runCatalogCLI(t, "revoke", "web", "1.0.0", "--reason", "CVE", "--catalog", db)
+	out, err := runCLI(t, "revoke", "web", "1.0.0", "--reason", "CVE", "--catalog", db)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

@@ -10,21 +10,6 @@ import (
 	"testing"
 )
 
-// runDiskCLI runs imgpipe with args and returns what it printed on stdout.
-func runDiskCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	var buf bytes.Buffer
-	old := stdout
-	stdout = &buf
-	defer func() { stdout = old }()
-	root := newRootCmd()
-	root.SetArgs(args)
-	root.SetOut(&buf)
-	root.SetErr(&buf)
-	err := root.Execute()
-	return buf.String(), err
-}
-
 // diskFixture writes a small sparse raw disk with an MBR boot signature and
 // some data.
 func diskFixture(t *testing.T) string {
@@ -55,7 +40,7 @@ func TestDiskCLI(t *testing.T) {
 	dir := filepath.Dir(raw)
 	vhd := filepath.Join(dir, "disk.vhd")
 
-	out, err := runDiskCLI(t, "disk", "inspect", "--output", "json", raw)
+	out, err := runCLI(t, "disk", "inspect", "--output", "json", raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,16 +61,16 @@ func TestDiskCLI(t *testing.T) {
 	}
 
 	// check --azure on a raw file: not ready, exit code 2, findings with fixes
-	out, err = runDiskCLI(t, "disk", "check", "--azure", raw)
+	out, err = runCLI(t, "disk", "check", "--azure", raw)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(out, "fix:") {
 		t.Fatalf("check on raw: err %v, output:\n%s", err, out)
 	}
 
-	if out, err = runDiskCLI(t, "disk", "convert", raw, vhd, "--to", "vhd-fixed"); err != nil {
+	if out, err = runCLI(t, "disk", "convert", raw, vhd, "--to", "vhd-fixed"); err != nil {
 		t.Fatalf("convert: %v\n%s", err, out)
 	}
-	if out, err = runDiskCLI(t, "disk", "check", "--azure", vhd); err != nil || !strings.Contains(out, "ready for Azure") {
+	if out, err = runCLI(t, "disk", "check", "--azure", vhd); err != nil || !strings.Contains(out, "ready for Azure") {
 		t.Fatalf("check on converted: %v\n%s", err, out)
 	}
 	st, err := os.Stat(vhd)
@@ -95,25 +80,25 @@ func TestDiskCLI(t *testing.T) {
 
 	// refuses to overwrite without --force, and the file is untouched
 	before, _ := os.ReadFile(vhd)
-	if _, err = runDiskCLI(t, "disk", "convert", raw, vhd, "--to", "vhd-fixed"); err == nil || !strings.Contains(err.Error(), "--force") {
+	if _, err = runCLI(t, "disk", "convert", raw, vhd, "--to", "vhd-fixed"); err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("overwrite without --force: %v", err)
 	}
 	if after, _ := os.ReadFile(vhd); !bytes.Equal(before, after) {
 		t.Fatal("refused conversion changed the output")
 	}
-	if _, err = runDiskCLI(t, "disk", "convert", raw, vhd, "--to", "vhdx", "--force"); err != nil {
+	if _, err = runCLI(t, "disk", "convert", raw, vhd, "--to", "vhdx", "--force"); err != nil {
 		t.Fatalf("convert --force: %v", err)
 	}
-	if out, err = runDiskCLI(t, "disk", "inspect", vhd); err != nil || !strings.Contains(out, "vhdx") || !strings.Contains(out, "generation    V1") {
+	if out, err = runCLI(t, "disk", "inspect", vhd); err != nil || !strings.Contains(out, "vhdx") || !strings.Contains(out, "generation    V1") {
 		t.Fatalf("inspect vhdx: %v\n%s", err, out)
 	}
-	if _, err = runDiskCLI(t, "disk", "convert", raw, vhd+"2", "--to", "qcow2"); err == nil || !strings.Contains(err.Error(), "vhd-fixed, vhdx or raw") {
+	if _, err = runCLI(t, "disk", "convert", raw, vhd+"2", "--to", "qcow2"); err == nil || !strings.Contains(err.Error(), "vhd-fixed, vhdx or raw") {
 		t.Fatalf("unknown --to: %v", err)
 	}
-	if _, err = runDiskCLI(t, "disk", "check", raw); err == nil || !strings.Contains(err.Error(), "--azure") {
+	if _, err = runCLI(t, "disk", "check", raw); err == nil || !strings.Contains(err.Error(), "--azure") {
 		t.Fatalf("check without --azure: %v", err)
 	}
-	if _, err = runDiskCLI(t, "disk", "inspect", filepath.Join(dir, "missing.vhdx")); err == nil {
+	if _, err = runCLI(t, "disk", "inspect", filepath.Join(dir, "missing.vhdx")); err == nil {
 		t.Fatal("inspect of a missing file succeeded")
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -10,20 +9,6 @@ import (
 	"testing"
 	"time"
 )
-
-func runDriftCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	var buf bytes.Buffer
-	old := stdout
-	stdout = &buf
-	defer func() { stdout = old }()
-	root := newRootCmd()
-	root.SetArgs(args)
-	root.SetOut(&buf)
-	root.SetErr(&buf)
-	err := root.Execute()
-	return buf.String(), err
-}
 
 func exitStatus(err error) int {
 	var ee *exitError
@@ -60,7 +45,7 @@ func TestBaselineCaptureAndDriftCheckCLI(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := runDriftCLI(t, tc.args...)
+			out, err := runCLI(t, tc.args...)
 			if got := exitStatus(err); got != tc.code {
 				t.Fatalf("exit %d (%v), want %d; output:\n%s", got, err, tc.code, out)
 			}
@@ -83,7 +68,7 @@ func TestBaselineCaptureAndDriftCheckCLI(t *testing.T) {
 		if quick {
 			args = append(args, "--quick")
 		}
-		out, err := runDriftCLI(t, args...)
+		out, err := runCLI(t, args...)
 		if exitStatus(err) != 2 {
 			t.Fatalf("drift check after changes: exit %d (%v), want 2\n%s", exitStatus(err), err, out)
 		}
@@ -107,7 +92,7 @@ func TestBaselineCaptureAndDriftCheckCLI(t *testing.T) {
 			t.Errorf("quick=%v: files %q, want %q (report %+v)", quick, got, want, r)
 		}
 	}
-	out, err := runDriftCLI(t, "drift", "check", "--root", root, "--ignore", "etc/app.conf", "--ignore", "usr/bin/**")
+	out, err := runCLI(t, "drift", "check", "--root", root, "--ignore", "etc/app.conf", "--ignore", "usr/bin/**")
 	if exitStatus(err) != 0 {
 		t.Errorf("with ignores: exit %d\n%s", exitStatus(err), out)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -18,20 +17,6 @@ import (
 	"imgpipe/internal/azemu/azemutest"
 	"imgpipe/internal/catalog"
 )
-
-func runAzureCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	var buf bytes.Buffer
-	old := stdout
-	stdout = &buf
-	defer func() { stdout = old }()
-	root := newRootCmd()
-	root.SetArgs(args)
-	root.SetOut(&buf)
-	root.SetErr(&buf)
-	err := root.Execute()
-	return buf.String(), err
-}
 
 // biosDisk writes a small raw disk with MBR boot code (generation V1) and data.
 func biosDisk(t *testing.T, dir string) {
@@ -102,17 +87,17 @@ onprem "lab" {
 		t.Fatal(err)
 	}
 
-	out, err := runAzureCLI(t, "plan", "-f", pipeline)
+	out, err := runCLI(t, "plan", "-f", pipeline)
 	if err != nil || !strings.Contains(out, "+ create    gallery") || !strings.Contains(out, "version 1.0.0") || !strings.Contains(out, "generation V1") {
 		t.Fatalf("plan: %v\n%s", err, out)
 	}
-	_, err = runAzureCLI(t, "plan", "-f", pipeline, "--detailed-exitcode")
+	_, err = runCLI(t, "plan", "-f", pipeline, "--detailed-exitcode")
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != exitPlanChanges {
 		t.Fatalf("--detailed-exitcode: %v", err)
 	}
 	// without a terminal and without --yes nothing is applied
-	if _, err := runAzureCLI(t, "publish", "-f", pipeline); err == nil || !strings.Contains(err.Error(), "--yes") {
+	if _, err := runCLI(t, "publish", "-f", pipeline); err == nil || !strings.Contains(err.Error(), "--yes") {
 		t.Fatalf("publish without --yes: %v", err)
 	}
 	// publishes of one image are serialised by the catalog's image lock:
@@ -144,18 +129,18 @@ onprem "lab" {
 	}
 	held.Close()
 	// a replication timeout ends the waiting with status 3; a re-run resumes watching
-	out, err = runAzureCLI(t, "publish", "-f", pipeline, "--yes", "--replication-timeout", "1ms")
+	out, err = runCLI(t, "publish", "-f", pipeline, "--yes", "--replication-timeout", "1ms")
 	if !errors.As(err, &ee) || ee.code != exitStillReplicating || !strings.Contains(err.Error(), "run publish again") {
 		t.Fatalf("publish with a tiny replication timeout: %v\n%s", err, out)
 	}
-	out, err = runAzureCLI(t, "publish", "-f", pipeline, "--yes", "--catalog", cat)
+	out, err = runCLI(t, "publish", "-f", pipeline, "--yes", "--catalog", cat)
 	if err != nil || !strings.Contains(out, "published /subscriptions/") {
 		t.Fatalf("publish: %v\n%s", err, out)
 	}
 	// the version and its lineage are in the catalog
 	wantLineage := func(when string) {
 		t.Helper()
-		out, err := runAzureCLI(t, "show", "app", "1.0.0", "--catalog", cat, "-o", "json")
+		out, err := runCLI(t, "show", "app", "1.0.0", "--catalog", cat, "-o", "json")
 		if err != nil {
 			t.Fatalf("%s: show: %v\n%s", when, err, out)
 		}
@@ -173,25 +158,25 @@ onprem "lab" {
 	}
 	wantLineage("after publish")
 	// a re-run changes nothing and records no second copy
-	if out, err := runAzureCLI(t, "publish", "-f", pipeline, "--yes", "--catalog", cat); err != nil {
+	if out, err := runCLI(t, "publish", "-f", pipeline, "--yes", "--catalog", cat); err != nil {
 		t.Fatalf("second publish: %v\n%s", err, out)
 	}
 	wantLineage("after a second publish")
 	// without a catalog the onprem destination is still served
-	if out, err := runAzureCLI(t, "publish", "-f", pipeline, "--yes", "--no-catalog"); err != nil ||
+	if out, err := runCLI(t, "publish", "-f", pipeline, "--yes", "--no-catalog"); err != nil ||
 		!strings.Contains(out, "already in onprem library") || strings.Contains(out, "recorded in catalog") {
 		t.Fatalf("publish --no-catalog: %v\n%s", err, out)
 	}
 	// prod needs a Succeeded gallery_version copy: the catalog has it
-	if out, err := runAzureCLI(t, "promote", "app", "1.0.0", "--to", "prod", "--catalog", cat); err != nil {
+	if out, err := runCLI(t, "promote", "app", "1.0.0", "--to", "prod", "--catalog", cat); err != nil {
 		t.Fatalf("promote to prod: %v\n%s", err, out)
 	}
 	// the run is in the catalog, with what each step made
-	out, err = runAzureCLI(t, "runs", "--catalog", cat, "-o", "json")
+	out, err = runCLI(t, "runs", "--catalog", cat, "-o", "json")
 	if err != nil || !strings.Contains(out, `"kind": "publish"`) || !strings.Contains(out, "wait replication 1.0.0") {
 		t.Fatalf("runs: %v\n%s", err, out)
 	}
-	out, err = runAzureCLI(t, "plan", "-f", pipeline, "-o", "json")
+	out, err = runCLI(t, "plan", "-f", pipeline, "-o", "json")
 	var plan struct {
 		Version string `json:"version"`
 		Steps   []struct{ Action string }
@@ -205,26 +190,26 @@ onprem "lab" {
 		}
 	}
 	// deployable here, not from another subscription without a share
-	if out, err := runAzureCLI(t, "check-deploy", "1.0.0", "-f", pipeline, "--subscription", env.SubscriptionID, "--location", "northeurope"); err != nil {
+	if out, err := runCLI(t, "check-deploy", "1.0.0", "-f", pipeline, "--subscription", env.SubscriptionID, "--location", "northeurope"); err != nil {
 		t.Fatalf("check-deploy: %v\n%s", err, out)
 	}
-	out, err = runAzureCLI(t, "check-deploy", "1.0.0", "-f", pipeline, "--subscription", "99999999-0000-4000-8000-000000000009", "--location", "japaneast")
+	out, err = runCLI(t, "check-deploy", "1.0.0", "-f", pipeline, "--subscription", "99999999-0000-4000-8000-000000000009", "--location", "japaneast")
 	if !errors.As(err, &ee) || ee.code != exitCannotDeploy || !strings.Contains(out, "imgpipe replicate") || !strings.Contains(out, "share {") {
 		t.Fatalf("check-deploy elsewhere: %v\n%s", err, out)
 	}
-	if out, err := runAzureCLI(t, "replicate", "1.0.0", "-f", pipeline, "--add-region", "japaneast", "--catalog", cat); err != nil || !strings.Contains(out, "replicated 1.0.0 to japaneast") {
+	if out, err := runCLI(t, "replicate", "1.0.0", "-f", pipeline, "--add-region", "japaneast", "--catalog", cat); err != nil || !strings.Contains(out, "replicated 1.0.0 to japaneast") {
 		t.Fatalf("replicate: %v\n%s", err, out)
 	}
 	// the catalog follows: a third region copy
-	out, err = runAzureCLI(t, "show", "app", "1.0.0", "--catalog", cat, "-o", "json")
+	out, err = runCLI(t, "show", "app", "1.0.0", "--catalog", cat, "-o", "json")
 	if got := lineageSummary(t, out); err != nil || !strings.Contains(got, "region japaneast Succeeded, region northeurope Succeeded, region westeurope Succeeded") {
 		t.Errorf("lineage after replicate: %v %s", err, got)
 	}
-	if out, err := runAzureCLI(t, "destroy", "-f", pipeline, "--scope", "gallery", "--yes", "--catalog", cat); err != nil || !strings.Contains(out, "destroyed") {
+	if out, err := runCLI(t, "destroy", "-f", pipeline, "--scope", "gallery", "--yes", "--catalog", cat); err != nil || !strings.Contains(out, "destroyed") {
 		t.Fatalf("destroy: %v\n%s", err, out)
 	}
 	// the catalog knows: the gallery version and its regions are Deleted
-	out, err = runAzureCLI(t, "show", "app", "1.0.0", "--catalog", cat, "-o", "json")
+	out, err = runCLI(t, "show", "app", "1.0.0", "--catalog", cat, "-o", "json")
 	if got := lineageSummary(t, out); err != nil || !strings.Contains(got, "gallery_version Deleted > [region japaneast Deleted, region northeurope Deleted, region westeurope Deleted]") {
 		t.Errorf("lineage after destroy: %v %s", err, got)
 	}

@@ -34,7 +34,7 @@ func TestBuildRecordsProvenance(t *testing.T) {
 	cat := filepath.Join(dir, "catalog.db")
 	args := []string{"build", tmpl, "--from-manifest", "--workdir", dir, "--manifest", manifest, "--catalog", cat, "-o", "json"}
 
-	out, err := runCatalogCLI(t, args...)
+	out, err := runCLI(t, args...)
 	if err != nil {
 		t.Fatalf("build --from-manifest: %v\n%s", err, out)
 	}
@@ -45,7 +45,7 @@ func TestBuildRecordsProvenance(t *testing.T) {
 		t.Fatalf("recorded: %+v %v\n%s", res, err, out)
 	}
 
-	out, err = runCatalogCLI(t, "show", "web", "1.2.3", "--catalog", cat, "-o", "json")
+	out, err = runCLI(t, "show", "web", "1.2.3", "--catalog", cat, "-o", "json")
 	if err != nil {
 		t.Fatalf("show: %v\n%s", err, out)
 	}
@@ -56,14 +56,14 @@ func TestBuildRecordsProvenance(t *testing.T) {
 	}
 
 	// Same artifact again: no-op.
-	if out, err := runCatalogCLI(t, args...); err != nil {
+	if out, err := runCLI(t, args...); err != nil {
 		t.Fatalf("second record: %v\n%s", err, out)
 	}
 	// A different disk under the same version is refused: versions are immutable.
 	if err := os.WriteFile(disk, []byte(strings.Repeat("x", 1<<20)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err = runCatalogCLI(t, args...)
+	out, err = runCLI(t, args...)
 	if err == nil || !strings.Contains(err.Error(), "immutable") {
 		t.Fatalf("changed artifact for 1.2.3 was not refused: %v\n%s", err, out)
 	}

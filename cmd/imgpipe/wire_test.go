@@ -64,7 +64,7 @@ func variantDisk(t *testing.T, path, marker string) {
 
 func mustCLI(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := runAzureCLI(t, args...)
+	out, err := runCLI(t, args...)
 	if err != nil {
 		t.Fatalf("imgpipe %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
