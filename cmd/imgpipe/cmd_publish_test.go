@@ -39,25 +39,7 @@ func biosDisk(t *testing.T, dir string) {
 // `imgpipe emulator` prints.
 func TestAzureVerbsAgainstEmulator(t *testing.T) {
 	env := azemutest.StartWithAzurite(t, azemu.Options{})
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, env.Server.CACertPEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	o := env.Server.Options()
-	for k, v := range map[string]string{
-		"IMGPIPE_ARM_ENDPOINT":  env.Server.URL(),
-		"IMGPIPE_CA_CERT":       ca,
-		"AZURE_AUTHORITY_HOST":  env.Server.URL(),
-		"AZURE_TENANT_ID":       o.TenantID,
-		"AZURE_CLIENT_ID":       o.ClientID,
-		"AZURE_CLIENT_SECRET":   o.ClientSecret,
-		"AZURE_STORAGE_KEY":     env.Azurite.AccountKey,
-		"IMGPIPE_POLL_INTERVAL": "50ms",
-		"IMGPIPE_CATALOG":       filepath.Join(dir, "env-catalog.db"),
-	} {
-		t.Setenv(k, v)
-	}
+	dir := cliEmulatorEnv(t, env)
 	biosDisk(t, dir)
 	pipeline := filepath.Join(dir, "pipeline.hcl")
 	if err := os.WriteFile(pipeline, fmt.Appendf(nil, `

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,22 +19,7 @@ import (
 // pull at start ran and succeeded.
 func TestServeWithAzureEmulator(t *testing.T) {
 	env := azemutest.Start(t, azemu.Options{})
-	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, env.Server.CACertPEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	o := env.Server.Options()
-	for k, v := range map[string]string{
-		"IMGPIPE_ARM_ENDPOINT": env.Server.URL(),
-		"IMGPIPE_CA_CERT":      ca,
-		"AZURE_AUTHORITY_HOST": env.Server.URL(),
-		"AZURE_TENANT_ID":      o.TenantID,
-		"AZURE_CLIENT_ID":      o.ClientID,
-		"AZURE_CLIENT_SECRET":  o.ClientSecret,
-	} {
-		t.Setenv(k, v)
-	}
+	dir := cliEmulatorEnv(t, env)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

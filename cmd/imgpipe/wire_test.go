@@ -30,18 +30,21 @@ func cliEmulatorEnv(t *testing.T, env *azemutest.Env) string {
 		t.Fatal(err)
 	}
 	o := env.Server.Options()
-	for k, v := range map[string]string{
+	vars := map[string]string{
 		"IMGPIPE_ARM_ENDPOINT":  env.Server.URL(),
 		"IMGPIPE_CA_CERT":       ca,
 		"AZURE_AUTHORITY_HOST":  env.Server.URL(),
 		"AZURE_TENANT_ID":       o.TenantID,
 		"AZURE_CLIENT_ID":       o.ClientID,
 		"AZURE_CLIENT_SECRET":   o.ClientSecret,
-		"AZURE_STORAGE_KEY":     env.Azurite.AccountKey,
 		"AZURE_SUBSCRIPTION_ID": "",
 		"IMGPIPE_POLL_INTERVAL": "50ms",
 		"IMGPIPE_CATALOG":       filepath.Join(dir, "catalog.db"),
-	} {
+	}
+	if env.Azurite != nil {
+		vars["AZURE_STORAGE_KEY"] = env.Azurite.AccountKey
+	}
+	for k, v := range vars {
 		t.Setenv(k, v)
 	}
 	return dir
