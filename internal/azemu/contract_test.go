@@ -102,7 +102,10 @@ func contractDir(t *testing.T) string {
 	}
 	d := filepath.Join(root, "..", "shared", "azure-contract")
 	if _, err := os.Stat(d); err != nil {
-		testenv.Missing(t, "no contract directory at "+d+" (set AZURE_CONTRACT_DIR)")
+		// The contracts live beside the project, not in it (they are derived
+		// from Microsoft's examples): a checkout without them skips, even in
+		// CI. An AZURE_CONTRACT_DIR that is set but empty fails in TestContract.
+		t.Skip("no contract directory at " + d + ": set AZURE_CONTRACT_DIR to replay contracts")
 	}
 	return d
 }

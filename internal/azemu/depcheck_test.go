@@ -7,12 +7,14 @@ import (
 )
 
 // TestDepcheck keeps the emulator independent of the code it emulates for:
-// internal/azemu (and azemutest) may import only atomicfile and testenv from
-// imgpipe, so a bug in imgpipe's Azure code cannot hide in the emulator.
+// internal/azemu (and azemutest) may import only atomicfile, testenv and the
+// Azurite process starter from imgpipe, so a bug in imgpipe's Azure code
+// cannot hide in the emulator.
 func TestDepcheck(t *testing.T) {
 	allowed := map[string]bool{
 		"imgpipe/internal/atomicfile": true,
 		"imgpipe/internal/testenv":    true,
+		"imgpipe/internal/azurite":    true,
 		"imgpipe/internal/azemu":      true,
 	}
 	for _, pkg := range []string{"imgpipe/internal/azemu", "imgpipe/internal/azemu/azemutest"} {
