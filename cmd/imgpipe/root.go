@@ -26,9 +26,15 @@ same bits to an on-premises Hyper-V library and to an Azure Compute Gallery,
 recording every copy so you know which VMs run which image and which drifted.
 
 Typical flow:
-  imgpipe disk inspect build/image.vhdx          # what is this disk, is it Azure-ready?
-  imgpipe disk convert build/image.vhdx out.vhd --to vhd-fixed
-  imgpipe emulator --listen 127.0.0.1:8443       # local ARM emulator for trying things out`,
+  imgpipe build packer/web.pkr.hcl --var version=1.4.0   # Packer build, provenance recorded
+  imgpipe disk inspect out/web-1.4.0.vhdx                # format, sizes, generation, Azure readiness
+  imgpipe plan -f pipeline.hcl                           # what publish would change
+  imgpipe publish -f pipeline.hcl                        # on-prem library + Azure gallery version
+  imgpipe promote web 1.4.0 --to prod                    # move a channel forward
+  imgpipe show web 1.4.0                                 # every copy, with fingerprints
+  imgpipe serve                                          # fleet dashboard: who runs what, who drifted
+
+Try it without Azure: imgpipe emulator --start-azurite (see README).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
