@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -133,6 +134,9 @@ onprem "lab" {
 		}
 		if !strings.Contains(out, `"channels": [`+"\n"+`      "test"`) {
 			t.Errorf("%s: channel test (the onprem block's) not on 1.0.0:\n%s", when, out)
+		}
+		if !regexp.MustCompile(`"fingerprint": "created:20\d\d-`).MatchString(out) {
+			t.Errorf("%s: the managed image's fingerprint lacks its creation time:\n%s", when, out)
 		}
 		if !strings.Contains(out, `"artifact_sha256": "`) || !strings.Contains(out, `"hyperv_generation": "V1"`) || !strings.Contains(out, `"os_type": "Linux"`) {
 			t.Errorf("%s: provenance missing:\n%s", when, out)

@@ -148,6 +148,15 @@ func (s *Server) listCompute(c *call, parent string) {
 // render returns the ARM representation of a resource as of now.
 func (s *Server) render(res *resource, r *http.Request) map[string]any {
 	out := deepCopy(res.Body).(map[string]any)
+	if !res.Created.IsZero() {
+		// ARM's resource metadata; clients use createdAt to tell a resource
+		// from a later one made under the same name.
+		created := res.Created.UTC().Format(time.RFC3339Nano)
+		out["systemData"] = map[string]any{
+			"createdBy": s.opts.ClientID, "createdByType": "Application", "createdAt": created,
+			"lastModifiedBy": s.opts.ClientID, "lastModifiedByType": "Application", "lastModifiedAt": created,
+		}
+	}
 	if strings.EqualFold(res.Type, "Microsoft.Compute/galleries/images/versions") {
 		if strings.EqualFold(r.URL.Query().Get("$expand"), "ReplicationStatus") {
 			ensure(out, "properties")["replicationStatus"] = s.replicationStatus(res)
