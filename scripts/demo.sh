@@ -49,7 +49,7 @@ export PATH="$root/bin:$PATH"
 
 # --- 1. build -----------------------------------------------------------------
 if [ ! -f "$disk" ] || [ "${DEMO_REBUILD:-0}" = 1 ]; then
-  say "1. Packer builds the image (debootstrap + kernel + extlinux; ~10-15 min the first time)"
+  say "1. Packer builds the image (debootstrap + kernel + extlinux; a few minutes the first time)"
   "${sudo_cmd[@]}" "$bin" build examples/packer/demo-debian \
     --var version="$version" --manifest out/demo-debian/packer-manifest.json \
     --catalog "$IMGPIPE_CATALOG"
