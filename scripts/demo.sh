@@ -9,13 +9,14 @@
 #      (channel test) and, through a page blob and a managed image, to a gallery
 #      version replicated to two regions;
 #   4. the version is promoted to prod and the catalog's view is printed;
-#   5. optionally (DEMO_BOOT=1) the Azure-ready fixed VHD boots in qemu.
+#   5. optionally (DEMO_BOOT=1) the page blob Azure received is downloaded back,
+#      compared with the fixed VHD of the build, and booted in qemu.
 #
 # Environment:
 #   DEMO_OUT      output folder (default demo-out; removed and made anew)
 #   DEMO_VERSION  image version (default 1.0.0)
 #   DEMO_REBUILD  1: rebuild the disk even when out/demo-debian has it
-#   DEMO_BOOT     1: boot the fixed VHD in qemu-system (software emulation, minutes)
+#   DEMO_BOOT     1: download the uploaded blob and boot it in qemu-system (software emulation, minutes)
 #   DEMO_CACHE    folder for downloaded Debian packages (default .cache/demo-debs)
 # Building the disk needs root (debootstrap, a loop device); the rest does not.
 set -euo pipefail
@@ -130,11 +131,17 @@ say "4. promote $version to prod, and the catalog's view"
 
 # --- 5. boot check ------------------------------------------------------------
 if [ "${DEMO_BOOT:-0}" = 1 ]; then
-  say "5. boot the Azure-ready fixed VHD in qemu (software emulation)"
+  say "5. boot what Azure received: the page blob, downloaded back from Azurite, in qemu"
+  command -v az >/dev/null || die "az is missing: run ./scripts/install-deps.sh"
+  blob="$out/$image-$version.from-azure.vhd"
+  az storage blob download -o none --only-show-errors --no-progress --max-connections 4 \
+    --connection-string "DefaultEndpointsProtocol=http;AccountName=$AZURE_STORAGE_ACCOUNT;AccountKey=$AZURE_STORAGE_KEY;BlobEndpoint=$IMGPIPE_BLOB_ENDPOINT;" \
+    --container-name vhds --name "$image-$version.vhd" --file "$blob"
+  "$bin" disk check --azure "$blob"
   "$bin" disk convert "$disk" "$out/$image-$version.vhd" --to vhd-fixed
-  "$bin" disk check --azure "$out/$image-$version.vhd"
-  scripts/demo-image/boot-check.sh "$out/$image-$version.vhd" 600
+  cmp "$blob" "$out/$image-$version.vhd" && echo "the blob equals imgpipe's fixed VHD of the build, byte for byte"
+  scripts/demo-image/boot-check.sh "$blob" 600
 else
-  say "5. boot check skipped (DEMO_BOOT=1 boots the fixed VHD in qemu)"
+  say "5. boot check skipped (DEMO_BOOT=1 downloads the uploaded blob and boots it in qemu)"
 fi
 say "done: catalog $IMGPIPE_CATALOG, library $out/library, pipeline $out/demo.hcl"
