@@ -164,7 +164,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if !filepath.IsAbs(tmpl) {
 		tmpl = filepath.Join(workDir, tmpl)
 	}
-	files, err := templateFiles(tmpl)
+	files, err := templateFiles(ctx, tmpl)
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +345,7 @@ func FromManifest(ctx context.Context, o Options) (*Result, error) {
 		if !filepath.IsAbs(tmpl) {
 			tmpl = filepath.Join(workDir, tmpl)
 		}
-		if res.Provenance.TemplateFiles, err = templateFiles(tmpl); err != nil {
+		if res.Provenance.TemplateFiles, err = templateFiles(ctx, tmpl); err != nil {
 			return nil, err
 		}
 		res.Provenance.Template = tmpl
@@ -398,7 +398,7 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-func templateFiles(tmpl string) ([]FileHash, error) {
+func templateFiles(ctx context.Context, tmpl string) ([]FileHash, error) {
 	st, err := os.Stat(tmpl)
 	if err != nil {
 		return nil, fmt.Errorf("template: %w", err)
@@ -422,7 +422,7 @@ func templateFiles(tmpl string) ([]FileHash, error) {
 	}
 	var out []FileHash
 	for _, p := range paths {
-		sum, _, err := hashFile(context.Background(), p)
+		sum, _, err := hashFile(ctx, p)
 		if err != nil {
 			return nil, err
 		}
