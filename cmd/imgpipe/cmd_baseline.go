@@ -136,7 +136,7 @@ see bench/drift.sh); --hash sha256 when a policy requires it.`,
 				fmt.Fprintln(stdout)
 			}
 			fmt.Fprintf(stdout, "baseline: %d entries (%d hashed, %s, %s) written to %s (%s)\n",
-				b.Stats.Entries, b.Stats.Hashed, driftBytes(b.Stats.BytesHashed), b.Hash, out, driftBytes(size))
+				b.Stats.Entries, b.Stats.Hashed, sizeIEC(b.Stats.BytesHashed), b.Hash, out, sizeIEC(size))
 			fmt.Fprintf(stdout, "packages: %d, services: %d\n", len(b.Packages), len(b.Services))
 			for _, c := range b.Collectors {
 				fmt.Fprintf(stdout, "  %-8s %-15s %s\n", c.Name, c.Status, c.Detail)
@@ -228,19 +228,6 @@ func newBaselineShowCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&files, "files", false, "list every recorded entry")
 	return cmd
-}
-
-func driftBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func printDriftProblems(ps []drift.Problem, max int) {

@@ -104,7 +104,7 @@ recorded) is printed as one JSON document.`,
 				if format == "" {
 					format = "-"
 				}
-				rows = append(rows, []string{a.Build, a.Path, format, onpremSize(a.Size), gen, a.SHA256})
+				rows = append(rows, []string{a.Build, a.Path, format, sizeIEC(a.Size), gen, a.SHA256})
 			}
 			if err := printTable([]string{"BUILD", "ARTIFACT", "FORMAT", "SIZE", "GENERATION", "SHA256"}, rows); err != nil {
 				return err

@@ -167,11 +167,11 @@ The emulator runs until interrupted (Ctrl-C).`,
 			}
 			if opts.StateDir == "" {
 				// in memory: the certificate still goes to a file clients can read
-				if err := writeSmallFile(env.CACertPath, srv.CACertPEM(), 0o644); err != nil {
+				if err := atomicfile.WriteFile(env.CACertPath, srv.CACertPEM(), 0o644); err != nil {
 					return err
 				}
 			}
-			if err := writeSmallFile(env.EnvFile, []byte(env.shellLines()), 0o600); err != nil {
+			if err := atomicfile.WriteFile(env.EnvFile, []byte(env.shellLines()), 0o600); err != nil {
 				return err
 			}
 			if jsonOutput() {
@@ -237,16 +237,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func writeSmallFile(path string, data []byte, perm os.FileMode) error {
-	f, err := atomicfile.Create(path, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Abort()
-		return err
-	}
-	return f.Commit()
 }

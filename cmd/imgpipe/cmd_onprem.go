@@ -203,7 +203,7 @@ func runOnpremAdd(cmd *cobra.Command, args []string, f onpremAddFlags) error {
 	}
 	md := res.Metadata
 	_, err = fmt.Fprintf(stdout, "%s %s %s: %s\n  %s, %s, Generation %s, %s, sha256 %s\n",
-		md.Image, md.Version, verb, res.Path, md.Format, onpremSize(md.VirtualSize), strings.TrimPrefix(md.Generation, "V"), md.OS, md.SHA256)
+		md.Image, md.Version, verb, res.Path, md.Format, sizeIEC(md.VirtualSize), strings.TrimPrefix(md.Generation, "V"), md.OS, md.SHA256)
 	if err == nil && len(f.channels) > 0 {
 		_, err = fmt.Fprintf(stdout, "  channels: %s\n", strings.Join(f.channels, ", "))
 	}
@@ -246,19 +246,6 @@ func diskFromManifest(path string) (string, build.ManifestBuild, error) {
 	}
 }
 
-func onpremSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 func newOnpremListCmd() *cobra.Command {
 	var library string
 	c := &cobra.Command{
@@ -298,7 +285,7 @@ func newOnpremListCmd() *cobra.Command {
 					if v.Revoked {
 						state = "revoked: " + v.RevokedReason
 					}
-					rows = append(rows, []string{im.Image, v.Version, v.Generation, v.OS, v.Format, onpremSize(v.VirtualSize),
+					rows = append(rows, []string{im.Image, v.Version, v.Generation, v.OS, v.Format, sizeIEC(v.VirtualSize),
 						strings.Join(slices.Sorted(slices.Values(marks)), ","), v.Created.Format("2006-01-02 15:04"), v.SHA256[:min(12, len(v.SHA256))], state})
 				}
 			}

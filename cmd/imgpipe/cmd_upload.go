@@ -201,19 +201,6 @@ func runUpload(cmd *cobra.Command, src string, f uploadFlags) error {
 	return nil
 }
 
-func sizeIEC(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 // uploadTarget builds the target the flags describe.
 func uploadTarget(src string, f uploadFlags) (transfer.Target, error) {
 	n := 0

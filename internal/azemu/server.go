@@ -252,26 +252,14 @@ func (s *Server) loadOrCreateCert() error {
 	}
 	s.cert, s.caPEM = c, certPEM
 	if certPath != "" {
-		if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+		if err := atomicfile.WriteFile(keyPath, keyPEM, 0o600); err != nil {
 			return err
 		}
-		if err := writeFileAtomic(certPath, certPEM, 0o644); err != nil {
+		if err := atomicfile.WriteFile(certPath, certPEM, 0o644); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := atomicfile.Create(path, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Abort()
-		return err
-	}
-	return f.Commit()
 }
 
 // ServeHTTP routes a request: token endpoints, then ARM.

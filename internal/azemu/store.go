@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"imgpipe/internal/atomicfile"
 )
 
 // Fingerprint identifies the content a copy was made from, recorded when
@@ -117,7 +119,7 @@ func (s *Server) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(s.st.dir, stateFile), data, 0o600)
+	return atomicfile.WriteFile(filepath.Join(s.st.dir, stateFile), data, 0o600)
 }
 
 func key(id string) string { return strings.ToLower(strings.TrimRight(id, "/")) }
