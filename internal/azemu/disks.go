@@ -412,12 +412,10 @@ func (s *Server) diskRevokeAccess(c *call) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tick()
-	if !s.rgExists(c.sub, c.rg) {
-		c.fail(rgNotFound(c.rg))
+	d, ok := s.resolveLocked(c)
+	if !ok {
 		return
 	}
-	d := s.get(c.id)
 	if d == nil {
 		c.fail(notFound(c.typ, c.rg, c.id))
 		return

@@ -179,17 +179,27 @@ func (s *Server) getResource(c *call) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tick()
-	if !s.rgExists(c.sub, c.rg) {
-		c.fail(rgNotFound(c.rg))
+	res, ok := s.resolveLocked(c)
+	if !ok {
 		return
 	}
-	res = s.get(c.id)
 	if res == nil {
 		c.fail(notFound(c.typ, c.rg, c.id))
 		return
 	}
 	writeJSON(c.w, http.StatusOK, s.render(res, c.r))
+}
+
+// resolveLocked, with s.mu held, advances emulated time, checks the call's
+// resource group and returns its resource (nil when absent). ok=false means
+// the resource group is missing and the error is already written.
+func (s *Server) resolveLocked(c *call) (res *resource, ok bool) {
+	s.tick()
+	if !s.rgExists(c.sub, c.rg) {
+		c.fail(rgNotFound(c.rg))
+		return nil, false
+	}
+	return s.get(c.id), true
 }
 
 func (s *Server) deleteResource(c *call) {
@@ -199,12 +209,10 @@ func (s *Server) deleteResource(c *call) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tick()
-	if !s.rgExists(c.sub, c.rg) {
-		c.fail(rgNotFound(c.rg))
+	res, ok := s.resolveLocked(c)
+	if !ok {
 		return
 	}
-	res := s.get(c.id)
 	if res == nil {
 		c.w.WriteHeader(http.StatusNoContent)
 		return
@@ -337,12 +345,10 @@ func (s *Server) putResource(c *call) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tick()
-	if !s.rgExists(c.sub, c.rg) {
-		c.fail(rgNotFound(c.rg))
+	existing, ok := s.resolveLocked(c)
+	if !ok {
 		return
 	}
-	existing = s.get(c.id)
 	c.request = deepCopy(body).(map[string]any)
 	if c.r.Method == http.MethodPatch {
 		if existing == nil {
