@@ -274,15 +274,7 @@ func (p *Publisher) applyStep(ctx context.Context, plan *Plan, s *Step, ap *appl
 				_, _ = poller.PollUntilDone(ctx, p.pollOpts())
 			}
 		}
-		err := p.Consistency.do(ctx, "delete managed disk", func(ctx context.Context) error {
-			poller, err := c.Disks.BeginDelete(ctx, a.ResourceGroup, s.Name, nil)
-			if err != nil {
-				return err
-			}
-			begun()
-			_, err = poller.PollUntilDone(ctx, p.pollOpts())
-			return err
-		})
+		err := p.deleteDisk(ctx, a.ResourceGroup, s.Name, begun)
 		if isNotFound(err) {
 			return nil
 		}
@@ -319,16 +311,7 @@ func (p *Publisher) applyStep(ctx context.Context, plan *Plan, s *Step, ap *appl
 		return p.share(ctx, d.id(plan.Version).GalleryID(), s.share, begun)
 
 	case s.Kind == KindManagedImage && s.Action == ActDelete:
-		name := s.Name
-		err := p.Consistency.do(ctx, "delete managed image", func(ctx context.Context) error {
-			poller, err := c.Images.BeginDelete(ctx, a.ResourceGroup, name, nil)
-			if err != nil {
-				return err
-			}
-			begun()
-			_, err = poller.PollUntilDone(ctx, p.pollOpts())
-			return err
-		})
+		err := p.deleteImage(ctx, a.ResourceGroup, s.Name, begun)
 		if isNotFound(err) {
 			return nil
 		}
@@ -337,15 +320,40 @@ func (p *Publisher) applyStep(ctx context.Context, plan *Plan, s *Step, ap *appl
 	return fmt.Errorf("internal error: no way to %s a %s", s.Action, s.Kind)
 }
 
-func (p *Publisher) deleteVersion(ctx context.Context, id ResourceID, begun func()) error {
-	err := p.Consistency.do(ctx, "delete version", func(ctx context.Context) error {
-		poller, err := p.Clients.Versions.BeginDelete(ctx, id.ResourceGroup, id.Gallery, id.Definition, id.Version, nil)
+// awaitDelete starts a delete with begin, retrying Azure's eventual-consistency
+// answers (p.Consistency), and waits for the operation. begun, if not nil, is
+// called once Azure has accepted the delete.
+func awaitDelete[T any](ctx context.Context, p *Publisher, what string, begun func(), begin func(context.Context) (*runtime.Poller[T], error)) error {
+	return p.Consistency.do(ctx, what, func(ctx context.Context) error {
+		poller, err := begin(ctx)
 		if err != nil {
 			return err
 		}
-		begun()
+		if begun != nil {
+			begun()
+		}
 		_, err = poller.PollUntilDone(ctx, p.pollOpts())
 		return err
+	})
+}
+
+// deleteImage deletes a managed image and waits for it.
+func (p *Publisher) deleteImage(ctx context.Context, rg, name string, begun func()) error {
+	return awaitDelete(ctx, p, "delete managed image", begun, func(ctx context.Context) (*runtime.Poller[armcompute.ImagesClientDeleteResponse], error) {
+		return p.Clients.Images.BeginDelete(ctx, rg, name, nil)
+	})
+}
+
+// deleteDisk deletes a managed disk and waits for it.
+func (p *Publisher) deleteDisk(ctx context.Context, rg, name string, begun func()) error {
+	return awaitDelete(ctx, p, "delete managed disk", begun, func(ctx context.Context) (*runtime.Poller[armcompute.DisksClientDeleteResponse], error) {
+		return p.Clients.Disks.BeginDelete(ctx, rg, name, nil)
+	})
+}
+
+func (p *Publisher) deleteVersion(ctx context.Context, id ResourceID, begun func()) error {
+	err := awaitDelete(ctx, p, "delete version", begun, func(ctx context.Context) (*runtime.Poller[armcompute.GalleryImageVersionsClientDeleteResponse], error) {
+		return p.Clients.Versions.BeginDelete(ctx, id.ResourceGroup, id.Gallery, id.Definition, id.Version, nil)
 	})
 	if isNotFound(err) {
 		return nil

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
@@ -421,14 +422,7 @@ func (p *Publisher) Destroy(ctx context.Context, dp *DestroyPlan) error {
 			}
 		case KindManagedImage:
 			r, _ := ParseResourceID(s.ID)
-			err = p.Consistency.do(ctx, "delete managed image", func(ctx context.Context) error {
-				poller, err := c.Images.BeginDelete(ctx, r.ResourceGroup, r.Image, nil)
-				if err != nil {
-					return err
-				}
-				_, err = poller.PollUntilDone(ctx, p.pollOpts())
-				return err
-			})
+			err = p.deleteImage(ctx, r.ResourceGroup, r.Image, nil)
 		case KindBlob:
 			err = p.Blobs.Delete(ctx, s.ID)
 		case KindDisk:
@@ -437,14 +431,7 @@ func (p *Publisher) Destroy(ctx context.Context, dp *DestroyPlan) error {
 				err = perr
 				break
 			}
-			err = p.Consistency.do(ctx, "delete managed disk", func(ctx context.Context) error {
-				poller, err := c.Disks.BeginDelete(ctx, rid.ResourceGroupName, rid.Name, nil)
-				if err != nil {
-					return err
-				}
-				_, err = poller.PollUntilDone(ctx, p.pollOpts())
-				return err
-			})
+			err = p.deleteDisk(ctx, rid.ResourceGroupName, rid.Name, nil)
 		case KindDefinition:
 			r, _ := ParseResourceID(s.ID)
 			if failedDefs[strings.ToLower(r.Definition)] {
@@ -452,13 +439,8 @@ func (p *Publisher) Destroy(ctx context.Context, dp *DestroyPlan) error {
 				failedAny = true
 				break
 			}
-			err = p.Consistency.do(ctx, "delete definition "+r.Definition, func(ctx context.Context) error {
-				poller, err := c.Definitions.BeginDelete(ctx, r.ResourceGroup, r.Gallery, r.Definition, nil)
-				if err != nil {
-					return err
-				}
-				_, err = poller.PollUntilDone(ctx, p.pollOpts())
-				return err
+			err = awaitDelete(ctx, p, "delete definition "+r.Definition, nil, func(ctx context.Context) (*runtime.Poller[armcompute.GalleryImagesClientDeleteResponse], error) {
+				return c.Definitions.BeginDelete(ctx, r.ResourceGroup, r.Gallery, r.Definition, nil)
 			})
 		case KindRoleAssignment:
 			_, err = c.RoleAssignments.DeleteByID(ctx, s.ID, nil)
@@ -468,13 +450,8 @@ func (p *Publisher) Destroy(ctx context.Context, dp *DestroyPlan) error {
 				break
 			}
 			r, _ := ParseResourceID(s.ID)
-			err = p.Consistency.do(ctx, "delete gallery "+r.Gallery, func(ctx context.Context) error {
-				poller, err := c.Galleries.BeginDelete(ctx, r.ResourceGroup, r.Gallery, nil)
-				if err != nil {
-					return err
-				}
-				_, err = poller.PollUntilDone(ctx, p.pollOpts())
-				return err
+			err = awaitDelete(ctx, p, "delete gallery "+r.Gallery, nil, func(ctx context.Context) (*runtime.Poller[armcompute.GalleriesClientDeleteResponse], error) {
+				return c.Galleries.BeginDelete(ctx, r.ResourceGroup, r.Gallery, nil)
 			})
 		}
 		if isNotFound(err) {

@@ -136,27 +136,13 @@ func (p *Publisher) Delete(ctx context.Context, s catalog.GCStep) error {
 		if perr != nil || id.Kind() != "image" {
 			return fmt.Errorf("%q is not a managed image id", s.Copy.ResourceID)
 		}
-		err = p.Consistency.do(ctx, "delete managed image", func(ctx context.Context) error {
-			poller, err := p.Clients.Images.BeginDelete(ctx, id.ResourceGroup, id.Image, nil)
-			if err != nil {
-				return err
-			}
-			_, err = poller.PollUntilDone(ctx, p.pollOpts())
-			return err
-		})
+		err = p.deleteImage(ctx, id.ResourceGroup, id.Image, nil)
 	case catalog.KindManagedDisk:
 		rid, perr := arm.ParseResourceID(s.Copy.ResourceID)
 		if perr != nil {
 			return fmt.Errorf("%q is not a managed disk id: %w", s.Copy.ResourceID, perr)
 		}
-		err = p.Consistency.do(ctx, "delete managed disk", func(ctx context.Context) error {
-			poller, err := p.Clients.Disks.BeginDelete(ctx, rid.ResourceGroupName, rid.Name, nil)
-			if err != nil {
-				return err
-			}
-			_, err = poller.PollUntilDone(ctx, p.pollOpts())
-			return err
-		})
+		err = p.deleteDisk(ctx, rid.ResourceGroupName, rid.Name, nil)
 	case catalog.KindBlob:
 		if p.Blobs == nil {
 			return errors.New("no blob storage access configured")
