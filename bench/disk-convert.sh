@@ -10,6 +10,8 @@
 # BENCH_RUNS (default 3), BENCH_VIRTUAL_GIB (16), BENCH_DATA_MIB (2048).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 RUNS=${BENCH_RUNS:-3}
 VIRT_GIB=${BENCH_VIRTUAL_GIB:-16}
@@ -29,20 +31,8 @@ go build -o "$WORK/imgpipe" ./cmd/imgpipe
 
 SRC="$WORK/src.vhdx"
 echo "== making a ${VIRT_GIB} GiB dynamic VHDX with ${DATA_MIB} MiB of scattered data"
-RAW="$WORK/src.raw"
-truncate -s "${VIRT_GIB}G" "$RAW"
-# 4 MiB pieces of random data at scattered 1 MiB-aligned offsets, each
-# followed by 512 KiB of written zeros (as file systems leave them).
-PIECES=$((DATA_MIB / 4))
-SLOT=$((VIRT_GIB * 1024 / PIECES)) # MiB of virtual space per piece
-if [ "$SLOT" -lt 6 ]; then echo "too much data for the virtual size" >&2; exit 1; fi
-for ((i = 0; i < PIECES; i++)); do
-  off=$((i * SLOT + (i * 7919) % (SLOT - 5)))
-  head -c $((4 << 20)) /dev/urandom | dd of="$RAW" bs=1M seek="$off" conv=notrunc status=none
-  dd if=/dev/zero of="$RAW" bs=512K count=1 seek=$(((off + 4) * 2)) conv=notrunc status=none
-done
-qemu-img convert -f raw -O vhdx -o subformat=dynamic "$RAW" "$SRC"
-rm -f "$RAW"
+# each 4 MiB piece followed by 512 KiB of written zeros
+make_scattered_vhdx "$SRC" "$VIRT_GIB" "$DATA_MIB" 512
 qemu-img info "$SRC" | sed 's/^/   /'
 
 OUT_I="$WORK/out-imgpipe.vhd"

@@ -20,6 +20,8 @@
 # default az's own), BENCH_KEEP=1 to keep the scratch dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 ROOT=$(pwd)
 
 VIRT_GIB=${BENCH_VIRTUAL_GIB:-16}
@@ -49,18 +51,8 @@ go build -o "$WORK/countproxy" ./bench/cmd/countproxy
 
 SRC="$WORK/src.vhdx"
 echo "== making a ${VIRT_GIB} GiB dynamic VHDX with ${DATA_MIB} MiB of scattered data"
-RAW="$WORK/src.raw"
-truncate -s "${VIRT_GIB}G" "$RAW"
-PIECES=$((DATA_MIB / 4))
-SLOT=$((VIRT_GIB * 1024 / PIECES)) # MiB of virtual space per piece
-if [ "$SLOT" -lt 6 ]; then echo "too much data for the virtual size" >&2; exit 1; fi
-for ((i = 0; i < PIECES; i++)); do
-  off=$((i * SLOT + (i * 7919) % (SLOT - 5)))
-  head -c $((4 << 20)) /dev/urandom | dd of="$RAW" bs=1M seek="$off" conv=notrunc status=none
-done
-qemu-img convert -f raw -O vhdx -o subformat=dynamic "$RAW" "$SRC"
-rm -f "$RAW"
-DATA_BYTES=$((PIECES * 4 * 1024 * 1024))
+make_scattered_vhdx "$SRC" "$VIRT_GIB" "$DATA_MIB" 0
+DATA_BYTES=$(((DATA_MIB / 4) * 4 * 1024 * 1024)) # whole 4 MiB pieces
 VHD_BYTES=$((VIRT_GIB * 1024 * 1024 * 1024 + 512))
 qemu-img info "$SRC" | sed 's/^/   /'
 echo "   data bytes: $DATA_BYTES (+512 footer)"
