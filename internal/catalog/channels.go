@@ -184,7 +184,7 @@ func (c *Catalog) Promote(ctx context.Context, req PromoteRequest) (Promotion, e
 			return err
 		}
 		if len(reqs) > 0 {
-			cps, err := c.copiesTx(ctx, tx, vid)
+			cps, err := c.queryCopies(ctx, tx, "c.version_id = ?", vid)
 			if err != nil {
 				return err
 			}
@@ -224,23 +224,6 @@ func (c *Catalog) Promote(ctx context.Context, req PromoteRequest) (Promotion, e
 		return Promotion{}, err
 	}
 	return p, nil
-}
-
-func (c *Catalog) copiesTx(ctx context.Context, q querier, versionID int64) ([]Copy, error) {
-	rows, err := q.QueryContext(ctx, c.q("SELECT "+copyColumns+" WHERE c.version_id = ? ORDER BY c.id"), versionID)
-	if err != nil {
-		return nil, fmt.Errorf("list copies: %w", err)
-	}
-	defer rows.Close()
-	var out []Copy
-	for rows.Next() {
-		cp, err := scanCopy(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, cp)
-	}
-	return out, rows.Err()
 }
 
 // Promotions lists the recorded moves of an image's channels (all channels

@@ -515,8 +515,10 @@ func (c *Catalog) copyByID(ctx context.Context, id int64) (Copy, error) {
 	return cp, err
 }
 
-func (c *Catalog) queryCopies(ctx context.Context, where string, args ...any) ([]Copy, error) {
-	rows, err := c.db.QueryContext(ctx, c.q("SELECT "+copyColumns+" WHERE "+where+" ORDER BY c.id"), args...)
+// queryCopies lists the copies matching where, through q (the database or a
+// transaction).
+func (c *Catalog) queryCopies(ctx context.Context, q querier, where string, args ...any) ([]Copy, error) {
+	rows, err := q.QueryContext(ctx, c.q("SELECT "+copyColumns+" WHERE "+where+" ORDER BY c.id"), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list copies: %w", err)
 	}
@@ -537,7 +539,7 @@ func (c *Catalog) Copies(ctx context.Context, ref Ref) ([]Copy, error) {
 	if _, err := c.versionID(ctx, c.db, ref); err != nil {
 		return nil, err
 	}
-	cps, err := c.queryCopies(ctx, "i.name = ? AND v.version = ?", ref.Image, ref.Version)
+	cps, err := c.queryCopies(ctx, c.db, "i.name = ? AND v.version = ?", ref.Image, ref.Version)
 	if err != nil {
 		return nil, err
 	}
@@ -548,7 +550,7 @@ func (c *Catalog) Copies(ctx context.Context, ref Ref) ([]Copy, error) {
 // FindCopies returns every copy (of any version) with this kind and resource
 // id: how a publisher finds what it made before, and its fingerprint.
 func (c *Catalog) FindCopies(ctx context.Context, kind CopyKind, resourceID string) ([]Copy, error) {
-	return c.queryCopies(ctx, "c.kind = ? AND c.resource_id = ?", string(kind), resourceID)
+	return c.queryCopies(ctx, c.db, "c.kind = ? AND c.resource_id = ?", string(kind), resourceID)
 }
 
 func kindOrder(k CopyKind) int {
