@@ -402,10 +402,7 @@ func printPublishNotes(out publishOutput) error {
 // recordPublished records the version and its Azure lineage in the catalog
 // (when there is one) and publishes to the image's on-prem destinations.
 func recordPublished(ctx context.Context, cat *catalog.Catalog, s *azureSession, d *azure.Desired, version, versionID string) ([]*onpremResult, error) {
-	sum, err := hashArtifact(ctx, d.Source.Path)
-	if err != nil {
-		return nil, err
-	}
+	sum := d.Source.SHA256 // hashed with the digest when the source was inspected
 	abs, _ := filepath.Abs(d.Source.Path)
 	gen := d.Source.Generation
 	if gen == "" {
@@ -472,10 +469,7 @@ func publishOnpremOnly(cmd *cobra.Command, file *config.File, sourceFlag, versio
 		return err
 	}
 	run := func(ctx context.Context) error {
-		sum, err := hashArtifact(ctx, src)
-		if err != nil {
-			return err
-		}
+		sum := info.SHA256 // hashed with the digest when the source was inspected
 		version, err := onpremVersion(ctx, cat, targets, img.Name, versionFlag, sum)
 		if err != nil {
 			return err

@@ -71,18 +71,6 @@ type artifact struct {
 	Gen    string // V1 / V2
 }
 
-// hashArtifact hashes the source file (SHA-256, the catalog's artifact
-// checksum and the on-prem library's input checksum).
-func hashArtifact(ctx context.Context, path string) (string, error) {
-	bar, finish := newProgressBar("hash source", 0)
-	sum, _, err := onprem.HashFile(ctx, path, bar)
-	finish()
-	if err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
-	}
-	return sum, nil
-}
-
 // recordVersion records the image, the version with its provenance and
 // the artifact copy. Re-running with the same artifact is a no-op.
 func recordVersion(ctx context.Context, cat *catalog.Catalog, img *config.Image, version string, a artifact) (catalog.Copy, error) {

@@ -2,6 +2,7 @@ package azure
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -19,6 +20,10 @@ type Source struct {
 	// recorded on the blob, the managed image and the version, so a re-run
 	// knows what it already made from this very disk.
 	Digest string `json:"digest"`
+	// SHA256 is the hex SHA-256 of the same bytes, the catalog's artifact
+	// checksum (and the on-prem library's input checksum). Both come from
+	// one read of the file.
+	SHA256 string `json:"sha256"`
 	// Generation is what the partition table says ("V1", "V2"), or "" when
 	// it cannot tell.
 	Generation string `json:"generation,omitempty"`
@@ -42,24 +47,27 @@ func InspectSource(ctx context.Context, path string) (*Source, error) {
 	} else {
 		s.GenerationErr = err.Error()
 	}
-	s.Digest, err = fileDigest(ctx, path)
+	s.Digest, s.SHA256, err = fileDigests(ctx, path)
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-func fileDigest(ctx context.Context, path string) (string, error) {
+// fileDigests reads the file once and returns its "blake3:HEX" digest and
+// its hex SHA-256.
+func fileDigests(ctx context.Context, path string) (digest, sha string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("hash the image source: %w", err)
+		return "", "", fmt.Errorf("hash the image source: %w", err)
 	}
 	defer f.Close()
-	h := blake3.New()
+	b3, s2 := blake3.New(), sha256.New()
+	h := io.MultiWriter(b3, s2)
 	buf := make([]byte, 1<<20)
 	for {
 		if err := ctx.Err(); err != nil {
-			return "", err
+			return "", "", err
 		}
 		n, err := f.Read(buf)
 		h.Write(buf[:n])
@@ -67,8 +75,8 @@ func fileDigest(ctx context.Context, path string) (string, error) {
 			break
 		}
 		if err != nil {
-			return "", fmt.Errorf("hash the image source: %w", err)
+			return "", "", fmt.Errorf("hash the image source: %w", err)
 		}
 	}
-	return "blake3:" + hex.EncodeToString(h.Sum(nil)), nil
+	return "blake3:" + hex.EncodeToString(b3.Sum(nil)), hex.EncodeToString(s2.Sum(nil)), nil
 }
