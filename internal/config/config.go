@@ -12,7 +12,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -157,7 +156,7 @@ type Retention struct {
 
 // Load reads and validates the pipeline file at path.
 func Load(path string) (*File, error) {
-	src, err := os.ReadFile(path)
+	src, err := readBounded(path)
 	if err != nil {
 		return nil, fmt.Errorf("read pipeline file: %w", err)
 	}
@@ -305,6 +304,9 @@ type rawRetention struct {
 func Parse(src []byte, filename string) (*File, error) {
 	if filename == "" {
 		filename = "pipeline.hcl"
+	}
+	if d := checkBounds(src, filename); d.HasErrors() {
+		return nil, &Error{d}
 	}
 	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
