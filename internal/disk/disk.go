@@ -1,8 +1,9 @@
 // Package disk reads and writes the virtual disk formats an image pipeline
-// meets: VHDX (MS-VHDX), VHD (fixed and dynamic) and raw images. Every format
-// is seen through one small interface, Image: a virtual size, random-access
-// reads, and an allocation map (the extents that may hold data) so that later
-// stages never scan or send unallocated space.
+// meets: VHDX (MS-VHDX), VHD (fixed and dynamic), qcow2 (v2 and v3, read
+// only) and raw images. Every format is seen through one small interface,
+// Image: a virtual size, random-access reads, and an allocation map (the
+// extents that may hold data) so that later stages never scan or send
+// unallocated space. Other formats are recognised and refused (FormatError).
 //
 // On top of Image the package builds the streaming Azure-ready fixed VHD view
 // (AzureVHD), the Azure readiness check (CheckAzureVHD), Hyper-V generation
@@ -14,6 +15,7 @@ package disk
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -65,6 +67,14 @@ type Info struct {
 	LogReplayed bool `json:"log_replayed,omitempty"`
 	// DiskID is the VHD unique id or the VHDX virtual disk id, when the format has one.
 	DiskID string `json:"disk_id,omitempty"`
+	// FormatVersion, Compression and ExtendedL2 describe a qcow2 (version 2
+	// or 3, zlib or zstd compressed clusters, subclusters).
+	FormatVersion int    `json:"format_version,omitempty"`
+	Compression   string `json:"compression,omitempty"`
+	ExtendedL2    bool   `json:"extended_l2,omitempty"`
+	// Warnings are doubts about the image that do not stop its use (a raw
+	// file without a partition table, for example); the CLI shows them.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Describer is implemented by the images this package opens.
@@ -89,15 +99,26 @@ const (
 )
 
 // Open opens a disk image, detecting its format from its content: a VHDX file
-// identifier at the start, a VHD footer ("conectix") at the end, or else raw.
-func Open(path string) (Image, error) {
+// identifier or a qcow2 magic at the start, a VHD footer ("conectix") at the
+// end, or else raw. Other formats (VMDK, VDI, QED, ISO, archives, text,
+// files too small to be a disk, a VHDX or VHD with a damaged signature) are
+// refused with a *FormatError that says what to run instead.
+func Open(path string) (Image, error) { return OpenContext(context.Background(), path) }
+
+// OpenContext is Open with a context that bounds the structural checks done
+// while opening (a qcow2's tables are walked once).
+func OpenContext(ctx context.Context, path string) (Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open disk image: %w", err)
 	}
-	img, err := openFile(f)
+	img, err := openFile(ctx, f)
 	if err != nil {
 		f.Close()
+		var fe *FormatError
+		if errors.As(err, &fe) && fe.Path == "" {
+			fe.Path = path
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return img, nil
@@ -118,39 +139,11 @@ func DetectFormat(path string) (Format, error) {
 }
 
 func detect(r io.ReaderAt, size int64) (Format, error) {
-	var sig [8]byte
-	if size >= 8 {
-		if _, err := r.ReadAt(sig[:], 0); err != nil {
-			return "", fmt.Errorf("read file signature: %w", err)
-		}
-		if string(sig[:]) == vhdxSignature {
-			return FormatVHDX, nil
-		}
-	}
-	if size >= footerSize {
-		var ft [footerSize]byte
-		if _, err := r.ReadAt(ft[:], size-footerSize); err != nil {
-			return "", fmt.Errorf("read VHD footer: %w", err)
-		}
-		if string(ft[:8]) == vhdCookie {
-			switch beU32(ft[60:]) {
-			case vhdTypeFixed:
-				return FormatVHDFixed, nil
-			case vhdTypeDynamic:
-				return FormatVHDDynamic, nil
-			default:
-				return "vhd-differencing", nil
-			}
-		}
-		// A dynamic VHD whose trailing footer was lost still has its copy at 0.
-		if string(sig[:]) == vhdCookie {
-			return FormatVHDDynamic, nil
-		}
-	}
-	return FormatRaw, nil
+	f, _, err := sniff(r, size)
+	return f, err
 }
 
-func openFile(f *os.File) (Image, error) {
+func openFile(ctx context.Context, f *os.File) (Image, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -158,11 +151,15 @@ func openFile(f *os.File) (Image, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: not a regular file (block devices are not supported yet; use a file)", ErrUnsupported)
 	}
-	return openBacking(fileBacking{f}, st.Size())
+	return openBackingContext(ctx, fileBacking{f}, st.Size())
 }
 
 func openBacking(f backing, size int64) (Image, error) {
-	format, err := detect(f, size)
+	return openBackingContext(context.Background(), f, size)
+}
+
+func openBackingContext(ctx context.Context, f backing, size int64) (Image, error) {
+	format, head, err := sniff(f, size)
 	if err != nil {
 		return nil, err
 	}
@@ -171,8 +168,16 @@ func openBacking(f backing, size int64) (Image, error) {
 		return openVHDX(f, size)
 	case FormatVHDFixed, FormatVHDDynamic, "vhd-differencing":
 		return openVHD(f, size)
+	case FormatQcow2:
+		return openQcow2(ctx, f, size)
+	case FormatRaw:
+		img, err := openRaw(f, size)
+		if r, ok := img.(*rawImage); ok && err == nil {
+			r.info.Warnings = rawWarnings(f, size, head)
+		}
+		return img, err
 	default:
-		return openRaw(f, size)
+		return nil, refusal(format, head)
 	}
 }
 
