@@ -74,7 +74,12 @@ type qcow2Image struct {
 	compression uint8
 	l1Offset    int64
 	l1          []uint64
-	ext         []Extent
+	ext         []Extent  // compressed clusters (always data)
+	runs        []hostRun // standard data, contiguous in guest and host
+
+	extOnce sync.Once
+	extAll  []Extent
+	extErr  error
 
 	l2    map[int64][]uint64 // L1 index -> L2 table, kept at open (read-only after)
 	mu    sync.Mutex
@@ -82,6 +87,20 @@ type qcow2Image struct {
 
 	dec  *decompressors
 	once sync.Once
+}
+
+// hostRun is guest bytes [guest, guest+n) stored at host.
+type hostRun struct{ guest, host, n int64 }
+
+func (q *qcow2Image) addRun(guest, host, n int64) {
+	if k := len(q.runs); k > 0 {
+		r := &q.runs[k-1]
+		if r.guest+r.n == guest && r.host+r.n == host {
+			r.n += n
+			return
+		}
+	}
+	q.runs = append(q.runs, hostRun{guest, host, n})
 }
 
 type qcow2Header struct {
@@ -409,7 +428,7 @@ func (q *qcow2Image) walk(ctx context.Context) error {
 				}
 				for s := int64(0); s < 32; s++ {
 					if alloc&(1<<s) != 0 {
-						q.ext = appendExtent(q.ext, Extent{guest + s*q.subSize, q.subSize})
+						q.addRun(guest+s*q.subSize, host+s*q.subSize, q.subSize)
 					}
 				}
 				if alloc == 0 {
@@ -418,7 +437,7 @@ func (q *qcow2Image) walk(ctx context.Context) error {
 			} else if d&qcow2ZeroFlag != 0 {
 				host = 0 // a zero cluster (preallocated or not) reads as zeros
 			} else if host != 0 {
-				q.ext = appendExtent(q.ext, Extent{guest, q.clusterSize})
+				q.addRun(guest, host, q.clusterSize)
 			}
 			if host == 0 {
 				continue
@@ -512,7 +531,27 @@ func (q *qcow2Image) Info() Info {
 
 func (q *qcow2Image) identity() ([16]byte, time.Time) { return contentID(q), q.f.modTime() }
 
-func (q *qcow2Image) Extents() ([]Extent, error) { return slices.Clone(q.ext), nil }
+// Extents returns the compressed clusters and the standard ones, less the
+// parts of them that are holes in the file (preallocated clusters never
+// written, as qemu-img create -o preallocation=metadata leaves them).
+func (q *qcow2Image) Extents() ([]Extent, error) {
+	q.extOnce.Do(func() {
+		ext := slices.Clone(q.ext)
+		for _, r := range q.runs {
+			n := min(r.n, q.fileSize-r.host)
+			d, err := q.f.dataRanges(r.host, n)
+			if err != nil {
+				q.extErr = fmt.Errorf("map allocated ranges of %s: %w", q.f.name(), err)
+				return
+			}
+			for _, e := range d {
+				ext = append(ext, Extent{r.guest + e.Offset - r.host, e.Length})
+			}
+		}
+		q.extAll = normalize(ext, q.size)
+	})
+	return slices.Clone(q.extAll), q.extErr
+}
 
 func (q *qcow2Image) Close() error {
 	var err error
