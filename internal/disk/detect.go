@@ -297,10 +297,12 @@ func damagedSignature(r io.ReaderAt, size int64, head, tail []byte) error {
 	return nil
 }
 
-// isText reports whether b looks like text: valid UTF-8 (a cut rune at the
-// end allowed), no NUL and almost no other control characters.
+// isText reports whether b looks like text: lines (at least one newline)
+// of valid UTF-8 (a cut rune at the end allowed), no NUL and almost no other
+// control characters. A run of one printable byte without lines is left to
+// the raw warning.
 func isText(b []byte) bool {
-	if len(b) == 0 {
+	if len(b) == 0 || bytes.IndexByte(b, '\n') < 0 {
 		return false
 	}
 	ctl := 0
