@@ -172,11 +172,6 @@ func sniff(r io.ReaderAt, size int64) (Format, []byte, error) {
 	case at(0, qcow2Magic) && (len(head) < 8 || beU32(head[4:]) != 1):
 		return FormatQcow2, head, nil
 	}
-	if size < minDiskSize {
-		return "", nil, &FormatError{Format: "too-small", Kind: ErrCorrupt,
-			Reason: fmt.Sprintf("the file is %d bytes, smaller than one 512-byte sector: not a disk image", size),
-			Fix:    "the build may not have finished writing it: rebuild the image"}
-	}
 	switch {
 	case at(0, qcow2Magic):
 		return formatQcow1, head, nil
@@ -194,6 +189,14 @@ func sniff(r io.ReaderAt, size int64) (Format, []byte, error) {
 		return formatCloop, head, nil
 	case at(0, "LUKS\xba\xbe"):
 		return formatLUKS, head, nil
+	}
+	if size < minDiskSize {
+		if isText(head) {
+			return "", nil, textRefusal()
+		}
+		return "", nil, &FormatError{Format: "too-small", Kind: ErrCorrupt,
+			Reason: fmt.Sprintf("the file is %d bytes, smaller than one 512-byte sector: not a disk image", size),
+			Fix:    "the build may not have finished writing it: rebuild the image"}
 	}
 	// VHD: the footer at the end (the existing detection decides the type).
 	if f, err := detectVHD(r, size, head); f != "" || err != nil {
@@ -227,10 +230,14 @@ func sniff(r io.ReaderAt, size int64) (Format, []byte, error) {
 		return "", nil, err
 	}
 	if isText(head[:min(len(head), 4096)]) {
-		return "", nil, &FormatError{Format: "text", Kind: ErrUnsupported, Reason: "a text file, not a disk image",
-			Fix: "give the path of the disk image (a .vhdx, .vhd, .qcow2 or raw file), not of a description or log"}
+		return "", nil, textRefusal()
 	}
 	return FormatRaw, head, nil
+}
+
+func textRefusal() error {
+	return &FormatError{Format: "text", Kind: ErrUnsupported, Reason: "a text file, not a disk image",
+		Fix: "give the path of the disk image (a .vhdx, .vhd, .qcow2 or raw file), not of a description or log"}
 }
 
 // detectVHD recognises a VHD by its footer (or the copy of it at 0).
