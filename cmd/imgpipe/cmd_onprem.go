@@ -15,6 +15,7 @@ import (
 	"imgpipe/internal/build"
 	"imgpipe/internal/disk"
 	"imgpipe/internal/onprem"
+	"imgpipe/internal/progress"
 )
 
 func init() { register(newOnpremCmd) }
@@ -138,7 +139,7 @@ func runOnpremAdd(cmd *cobra.Command, args []string, f onpremAddFlags) error {
 		return err
 	}
 	gen, genErr := disk.DetectGeneration(img)
-	format, vsize := img.Format(), img.Size()
+	vsize := img.Size()
 	img.Close()
 	generation := string(gen)
 	switch {
@@ -158,23 +159,9 @@ func runOnpremAdd(cmd *cobra.Command, args []string, f onpremAddFlags) error {
 	if err != nil {
 		return err
 	}
-	src := path
-	_, getErr := lib.Get(f.image, f.version)
-	exists := getErr == nil
-	if f.format == "vhdx" && format != disk.FormatVHDX && !exists {
-		tmp, err := os.MkdirTemp(lib.Root(), ".incoming-")
-		if err != nil {
-			return fmt.Errorf("make a conversion folder in the library: %w", err)
-		}
-		defer os.RemoveAll(tmp)
-		src = filepath.Join(tmp, "disk.vhdx")
-		bar, finish := newProgressBar("convert to VHDX", 0)
-		_, err = disk.ConvertFile(ctx, path, src, disk.ConvertOptions{To: disk.FormatVHDX, Progress: bar})
-		finish()
-		if err != nil {
-			return fmt.Errorf("convert %s to VHDX: %w", path, err)
-		}
-		format = disk.FormatVHDX
+	convert := ""
+	if f.format == "vhdx" {
+		convert = string(disk.FormatVHDX)
 	}
 	fp := f.fingerprint
 	if fp == "" {
@@ -183,11 +170,11 @@ func runOnpremAdd(cmd *cobra.Command, args []string, f onpremAddFlags) error {
 			fp = "packer-run:" + runID + " " + fp
 		}
 	}
-	bar, finish := newProgressBar("add to library", 0)
-	res, err := lib.AddFile(ctx, src, onprem.AddOptions{
+	step, finish := stepBars()
+	res, err := lib.AddFile(ctx, path, onprem.AddOptions{
 		Image: f.image, Version: f.version, Channels: f.channels,
-		Format: string(format), VirtualSize: vsize, Generation: generation, OS: osName,
-		SourceFingerprint: fp, InputSHA256: inputSum, KeepLatest: f.keepLatest, Progress: bar,
+		Convert: convert, VirtualSize: vsize, Generation: generation, OS: osName,
+		SourceFingerprint: fp, InputSHA256: inputSum, KeepLatest: f.keepLatest, Step: step,
 		Labels: map[string]string{"sourceFile": filepath.Base(path)},
 	})
 	finish()
@@ -521,4 +508,17 @@ func parseMemorySize(s string) (int64, error) {
 		return 0, fmt.Errorf("--memory %q: give a size like 2GB, 4096MB or a number of bytes", s)
 	}
 	return n * mult, nil
+}
+
+// stepBars draws one progress bar per pass of a library add (onprem.AddOptions.Step).
+func stepBars() (func(name string) progress.Func, func()) {
+	finish := func() {}
+	return func(name string) progress.Func {
+			finish()
+			var bar progress.Func
+			bar, finish = newProgressBar(name, 0)
+			return bar
+		}, func() {
+			finish()
+		}
 }

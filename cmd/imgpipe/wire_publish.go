@@ -254,29 +254,13 @@ func publishOnprem(ctx context.Context, cat *catalog.Catalog, o config.OnPrem, i
 	if err != nil {
 		return nil, err
 	}
-	format, vsize := d.Format(), d.Size()
+	vsize := d.Size()
 	d.Close()
-	src := a.Path
-	if _, gerr := lib.Get(img.Name, version); gerr != nil && format != disk.FormatVHDX {
-		tmp, err := os.MkdirTemp(lib.Root(), ".incoming-")
-		if err != nil {
-			return nil, fmt.Errorf("make a conversion folder in the library: %w", err)
-		}
-		defer os.RemoveAll(tmp)
-		src = filepath.Join(tmp, "disk.vhdx")
-		bar, finish := newProgressBar("convert to VHDX", 0)
-		_, err = disk.ConvertFile(ctx, a.Path, src, disk.ConvertOptions{To: disk.FormatVHDX, Progress: bar})
-		finish()
-		if err != nil {
-			return nil, fmt.Errorf("convert %s to VHDX: %w", a.Path, err)
-		}
-		format = disk.FormatVHDX
-	}
-	bar, finish := newProgressBar("add to library", 0)
-	res, err := lib.AddFile(ctx, src, onprem.AddOptions{
-		Image: img.Name, Version: version, Format: string(format), VirtualSize: vsize,
+	step, finish := stepBars()
+	res, err := lib.AddFile(ctx, a.Path, onprem.AddOptions{
+		Image: img.Name, Version: version, Convert: string(disk.FormatVHDX), VirtualSize: vsize,
 		Generation: a.Gen, OS: strings.ToLower(cmp.Or(img.OSType, "Linux")),
-		SourceFingerprint: "sha256:" + a.SHA256, InputSHA256: a.SHA256, Progress: bar,
+		SourceFingerprint: "sha256:" + a.SHA256, InputSHA256: a.SHA256, Step: step,
 		Labels: map[string]string{"sourceFile": filepath.Base(a.Path)},
 	})
 	finish()

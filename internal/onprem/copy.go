@@ -43,8 +43,9 @@ func nextData(src io.ReaderAt, off, size int64) (span, bool) {
 // hashing every byte with SHA-256, leaving holes in dst where src has holes
 // or all-zero blocks, and reading at explicit offsets so a short read can
 // never shift data. dst must be empty; its final size is set to size.
-// It returns the hex SHA-256.
-func sparseCopy(ctx context.Context, dst *os.File, src io.ReaderAt, size int64, fn progress.Func) (string, error) {
+// It returns the hex SHA-256. onRead, when not nil, is called before each
+// read with its offset (a test seam).
+func sparseCopy(ctx context.Context, dst *os.File, src io.ReaderAt, size int64, fn progress.Func, onRead func(off int64)) (string, error) {
 	h := sha256.New()
 	c := progress.NewCounter(size, fn)
 	buf := make([]byte, chunkSize)
@@ -62,6 +63,9 @@ func sparseCopy(ctx context.Context, dst *os.File, src io.ReaderAt, size int64, 
 				return "", err
 			}
 			n := int(min(int64(chunkSize), s.end-off))
+			if onRead != nil {
+				onRead(off)
+			}
 			m, err := src.ReadAt(buf[:n], off)
 			if m < n {
 				if err == nil || err == io.EOF {
@@ -140,10 +144,18 @@ func hashFile(ctx context.Context, path string, fn progress.Func) (sum string, s
 		return "", 0, err
 	}
 	defer f.Close()
+	return hashOpen(ctx, f, fn, nil)
+}
+
+// hashOpen is hashFile of an open regular file.
+func hashOpen(ctx context.Context, f *os.File, fn progress.Func, onRead func(int64)) (sum string, size int64, err error) {
 	st, err := f.Stat()
 	if err != nil {
 		return "", 0, err
 	}
-	sum, err = sparseCopy(ctx, nil, f, st.Size(), fn)
+	if !st.Mode().IsRegular() {
+		return "", 0, fmt.Errorf("%s is not a regular file", f.Name())
+	}
+	sum, err = sparseCopy(ctx, nil, f, st.Size(), fn, onRead)
 	return sum, st.Size(), err
 }

@@ -51,6 +51,7 @@ type Metadata struct {
 	SHA256            string            `json:"sha256"` // of the disk file's bytes, lower-case hex
 	SourceFingerprint string            `json:"sourceFingerprint,omitempty"`
 	InputSHA256       string            `json:"inputSHA256,omitempty"` // of the file given to add, before any conversion
+	InputFormat       string            `json:"inputFormat,omitempty"` // its format (when it equals Format, the disk is the input itself)
 	Labels            map[string]string `json:"labels,omitempty"`
 	Created           time.Time         `json:"created"`
 	Revoked           bool              `json:"revoked"`
@@ -73,6 +74,10 @@ type Pointer struct {
 type Library struct {
 	root string
 	now  func() time.Time
+	// hook, when set (tests), is called at named points of an add: before
+	// each read of the input ("hash input", "copy input") with its offset,
+	// and just before a version is renamed into place ("commit").
+	hook func(step string, off int64)
 }
 
 // Open returns the library at root, creating the directory if needed.
@@ -104,29 +109,48 @@ var (
 	ErrCorrupt       = errors.New("disk file does not match its recorded SHA-256")
 )
 
+// ErrSourceChanged is returned by AddFile when the input file changed while
+// it was being added: nothing is published and the version name stays free.
+var ErrSourceChanged = errors.New("the source changed while it was being read")
+
 // AddOptions describes a version to add.
 type AddOptions struct {
 	Image, Version string
 	Channels       []string // channel pointers to set to this version (optional)
 	// Source is read at explicit offsets; Size bytes are copied. When Source
-	// is an *os.File, holes are skipped without being read.
-	Source            io.ReaderAt
-	Size              int64
-	Format            string // see Metadata.Format
+	// is an *os.File, holes are skipped without being read. (Add only;
+	// AddFile reads its file.)
+	Source io.ReaderAt
+	Size   int64
+	// Format is the stored format (see Metadata.Format). AddFile detects
+	// it from the input and refuses a contradicting value.
+	Format string
+	// VirtualSize of the disk. AddFile detects it and refuses a
+	// contradicting value (the disk changed since the caller looked).
 	VirtualSize       int64
-	Generation        string // "V1" or "V2"
+	Generation        string // "V1" or "V2"; AddFile refuses one the partition table contradicts
 	OS                string // "linux" or "windows"
 	SourceFingerprint string
-	// InputSHA256 is the SHA-256 of the file the user gave, when Source is
-	// a conversion of it. Re-adding a version whose recorded InputSHA256 (or
-	// SHA256) equals it is a no-op, even though a new conversion would not
-	// be byte-identical (VHDX files carry fresh GUIDs).
+	// InputSHA256 is the SHA-256 of the file the user gave. For Add, when
+	// Source is a conversion of it. For AddFile it is the digest taken
+	// before (computed when empty), which the bytes actually copied must
+	// match. Re-adding a version whose recorded InputSHA256 (or SHA256)
+	// equals it is a no-op, even though a new conversion would not be
+	// byte-identical (VHDX files carry fresh GUIDs).
 	InputSHA256 string
-	Labels      map[string]string
+	// Convert names the format AddFile stores an input of another format
+	// in: "vhdx" (the format Hyper-V differencing disks need), or "" to
+	// store the input as it is.
+	Convert string
+	Labels  map[string]string
 	// KeepLatest leaves latest.json alone (by default a newly added version
 	// becomes latest).
 	KeepLatest bool
 	Progress   progress.Func // bytes copied (or hashed) out of Size
+	// Step, when set, is called as AddFile starts each of its passes
+	// ("hash input", "copy input", "convert to VHDX", "hash library copy")
+	// and returns the progress function for it (instead of Progress).
+	Step func(name string) progress.Func
 }
 
 // AddResult tells what Add did.
@@ -138,144 +162,206 @@ type AddResult struct {
 
 var formatExt = map[string]string{"vhdx": "vhdx", "vhd-fixed": "vhd", "vhd-dynamic": "vhd", "raw": "raw"}
 
-// Add copies a disk into the library as image/version, with its metadata,
-// and points the requested channels (and latest) at it.
-func (l *Library) Add(ctx context.Context, o AddOptions) (*AddResult, error) {
+// check validates o's names and descriptive fields.
+func (o *AddOptions) check() error {
 	if err := checkName("image", o.Image); err != nil {
-		return nil, err
+		return err
 	}
 	if err := checkName("version", o.Version); err != nil {
-		return nil, err
+		return err
 	}
 	for _, c := range o.Channels {
 		if err := checkName("channel", c); err != nil {
-			return nil, err
+			return err
 		}
 		if c == "latest" {
-			return nil, errors.New(`channel "latest" is managed by the library itself: choose another channel name`)
+			return errors.New(`channel "latest" is managed by the library itself: choose another channel name`)
 		}
 	}
-	ext, ok := formatExt[o.Format]
-	if !ok {
-		return nil, fmt.Errorf("disk format %q is not one the library stores: use vhdx, vhd-fixed, vhd-dynamic or raw", o.Format)
-	}
 	if o.Generation != "V1" && o.Generation != "V2" {
-		return nil, fmt.Errorf("Hyper-V generation %q: use V1 (BIOS/MBR) or V2 (UEFI/GPT)", o.Generation)
+		return fmt.Errorf("Hyper-V generation %q: use V1 (BIOS/MBR) or V2 (UEFI/GPT)", o.Generation)
 	}
 	if o.OS != "linux" && o.OS != "windows" {
-		return nil, fmt.Errorf("OS %q: use linux or windows", o.OS)
+		return fmt.Errorf("OS %q: use linux or windows", o.OS)
+	}
+	return nil
+}
+
+func checkFormat(format string) (string, error) {
+	ext, ok := formatExt[format]
+	if !ok {
+		return "", fmt.Errorf("disk format %q is not one the library stores: use vhdx, vhd-fixed, vhd-dynamic or raw", format)
+	}
+	return ext, nil
+}
+
+// Add copies a disk into the library as image/version, with its metadata,
+// and points the requested channels (and latest) at it.
+func (l *Library) Add(ctx context.Context, o AddOptions) (*AddResult, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	ext, err := checkFormat(o.Format)
+	if err != nil {
+		return nil, err
 	}
 	if o.Source == nil || o.Size <= 0 {
 		return nil, errors.New("nothing to add: the source disk is empty")
 	}
-	imageDir := filepath.Join(l.root, o.Image)
-	versionDir := filepath.Join(imageDir, o.Version)
-	md := Metadata{
-		Schema: SchemaVersion, Image: o.Image, Version: o.Version,
-		Generation: o.Generation, OS: o.OS,
-		DiskFile: o.Image + "-" + o.Version + "." + ext, Format: o.Format,
-		VirtualSize: o.VirtualSize, FileSize: o.Size,
-		SourceFingerprint: o.SourceFingerprint, InputSHA256: o.InputSHA256, Labels: o.Labels,
+	if res, err := l.existing(ctx, o, func() (string, error) {
+		return sparseCopy(ctx, nil, o.Source, o.Size, o.Progress, nil)
+	}); res != nil || err != nil {
+		return res, err
 	}
-
-	if existing, err := l.Get(o.Image, o.Version); err == nil {
-		// Immutability: the same input, or the same bits, or nothing.
-		sameInput := o.InputSHA256 != "" && (o.InputSHA256 == existing.InputSHA256 || o.InputSHA256 == existing.SHA256)
-		if !sameInput {
-			sum, err := sparseCopy(ctx, nil, o.Source, o.Size, o.Progress)
-			if err != nil {
-				return nil, fmt.Errorf("hash %s %s: %w", o.Image, o.Version, err)
-			}
-			if sum != existing.SHA256 || o.Size != existing.FileSize {
-				return nil, fmt.Errorf("%s %s (stored sha256 %s, new %s): %w; publish the new bits under a new version",
-					o.Image, o.Version, existing.SHA256, sum, ErrVersionExists)
-			}
-		}
-		if err := l.Verify(ctx, o.Image, o.Version, nil); err != nil {
-			return nil, err
-		}
-		if err := l.setPointers(existing, o.Channels, false); err != nil {
-			return nil, err
-		}
-		return &AddResult{Metadata: *existing, Path: filepath.Join(versionDir, existing.DiskFile), Existed: true}, nil
-	} else if !errors.Is(err, ErrNotFound) {
+	st, err := l.newStage(o.Image, o.Version)
+	if err != nil {
 		return nil, err
 	}
-
-	if err := os.MkdirAll(imageDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create image folder: %w", err)
-	}
-	stage, err := os.MkdirTemp(imageDir, ".staging-"+o.Version+"-")
-	if err != nil {
-		return nil, fmt.Errorf("create staging folder in %s: %w", imageDir, err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			os.RemoveAll(stage)
-		}
-	}()
-	f, err := atomicfile.Create(filepath.Join(stage, md.DiskFile), 0o644)
+	defer st.discard()
+	md := o.metadata(ext)
+	f, err := atomicfile.Create(filepath.Join(st.dir, md.DiskFile), filePerm())
 	if err != nil {
 		return nil, err
 	}
 	defer f.Abort()
-	sum, err := sparseCopy(ctx, f.File, o.Source, o.Size, o.Progress)
+	sum, err := sparseCopy(ctx, f.File, o.Source, o.Size, o.Progress, nil)
 	if err != nil {
 		return nil, fmt.Errorf("copy %s %s into the library: %w", o.Image, o.Version, err)
 	}
 	if err := f.Commit(); err != nil {
 		return nil, err
 	}
-	md.SHA256 = sum
-	md.Created = l.now()
-	if err := writeJSON(filepath.Join(stage, "metadata.json"), md); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(stage, versionDir); err != nil {
-		// Someone else added this version meanwhile: same bytes is fine.
-		if other, gerr := l.Get(o.Image, o.Version); gerr == nil {
-			if other.SHA256 != sum {
-				return nil, fmt.Errorf("%s %s was added concurrently with other bits: %w", o.Image, o.Version, ErrVersionExists)
-			}
-			if err := l.setPointers(other, o.Channels, false); err != nil {
-				return nil, err
-			}
-			return &AddResult{Metadata: *other, Path: filepath.Join(versionDir, other.DiskFile), Existed: true}, nil
-		}
-		return nil, fmt.Errorf("move %s %s into place: %w", o.Image, o.Version, err)
-	}
-	committed = true
-	if err := l.setPointers(&md, o.Channels, !o.KeepLatest); err != nil {
-		return nil, err
-	}
-	return &AddResult{Metadata: md, Path: filepath.Join(versionDir, md.DiskFile)}, nil
+	md.SHA256, md.FileSize = sum, o.Size
+	return l.commit(st, &md, o)
 }
 
-// AddFile adds the disk file at path (see Add; Source and Size are taken
-// from the file).
-func (l *Library) AddFile(ctx context.Context, path string, o AddOptions) (*AddResult, error) {
-	f, err := os.Open(path)
+func (o *AddOptions) metadata(ext string) Metadata {
+	return Metadata{
+		Schema: SchemaVersion, Image: o.Image, Version: o.Version,
+		Generation: o.Generation, OS: o.OS,
+		DiskFile: o.Image + "-" + o.Version + "." + ext, Format: o.Format,
+		VirtualSize: o.VirtualSize, FileSize: o.Size,
+		SourceFingerprint: o.SourceFingerprint, InputSHA256: o.InputSHA256, Labels: o.Labels,
+	}
+}
+
+// existing handles a version that is already in the library: the same
+// input (or the same bits, which sum computes when needed) is a no-op that
+// verifies the stored copy and sets the pointers; anything else is
+// ErrVersionExists. It returns nil, nil when the version is not there.
+func (l *Library) existing(ctx context.Context, o AddOptions, sum func() (string, error)) (*AddResult, error) {
+	existing, err := l.Get(o.Image, o.Version)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
+	// Immutability: the same input, or the same bits, or nothing.
+	sameInput := o.InputSHA256 != "" && (o.InputSHA256 == existing.InputSHA256 || o.InputSHA256 == existing.SHA256)
+	if !sameInput {
+		s, err := sum()
+		if err != nil {
+			return nil, fmt.Errorf("hash %s %s: %w", o.Image, o.Version, err)
+		}
+		if s != existing.SHA256 {
+			return nil, fmt.Errorf("%s %s (stored sha256 %s, new %s): %w; publish the new bits under a new version",
+				o.Image, o.Version, existing.SHA256, s, ErrVersionExists)
+		}
+	}
+	if err := l.Verify(ctx, o.Image, o.Version, nil); err != nil {
+		return nil, err
+	}
+	if err := l.setPointers(existing, o.Channels, false); err != nil {
+		return nil, err
+	}
+	return &AddResult{Metadata: *existing, Path: l.DiskPath(existing), Existed: true}, nil
+}
+
+// stage is a hidden folder in the image folder where a version is put
+// together before it is renamed into place complete.
+type stage struct {
+	dir, final string
+	done       bool
+}
+
+func (l *Library) newStage(image, version string) (*stage, error) {
+	imageDir, err := l.path(image)
 	if err != nil {
 		return nil, err
 	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	o.Source, o.Size = f, st.Size()
-	res, err := l.Add(ctx, o)
+	final, err := l.path(image, version)
 	if err != nil {
 		return nil, err
 	}
-	if st2, err := f.Stat(); err == nil && (st2.Size() != st.Size() || !st2.ModTime().Equal(st.ModTime())) {
-		return nil, fmt.Errorf("%s changed while it was being added: the library copy may not match it; rebuild, then add under a new version", path)
+	if err := os.MkdirAll(imageDir, dirPerm()); err != nil {
+		return nil, fmt.Errorf("create image folder: %w", err)
 	}
-	return res, nil
+	dir, err := os.MkdirTemp(imageDir, ".staging-"+version+"-")
+	if err != nil {
+		return nil, fmt.Errorf("create staging folder in %s: %w", imageDir, err)
+	}
+	// MkdirTemp makes 0700: Hyper-V hosts reading the share as another
+	// account could not read the version.
+	if err := os.Chmod(dir, dirPerm()); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return &stage{dir: dir, final: final}, nil
+}
+
+func (s *stage) discard() {
+	if !s.done {
+		os.RemoveAll(s.dir)
+	}
+}
+
+// commit writes md into the stage and renames it into place, then sets the
+// pointers. A version someone else committed meanwhile with the same input
+// (or the same bits) is "already present"; with another, ErrVersionExists.
+func (l *Library) commit(st *stage, md *Metadata, o AddOptions) (*AddResult, error) {
+	md.Created = l.now()
+	if err := writeJSON(filepath.Join(st.dir, "metadata.json"), md); err != nil {
+		return nil, err
+	}
+	if err := syncDir(st.dir); err != nil {
+		return nil, err
+	}
+	if l.hook != nil {
+		l.hook("commit", 0)
+	}
+	if err := os.Rename(st.dir, st.final); err != nil {
+		other, gerr := l.Get(o.Image, o.Version)
+		if gerr != nil {
+			return nil, fmt.Errorf("move %s %s into place: %w", o.Image, o.Version, err)
+		}
+		if !sameContent(other, md) {
+			return nil, fmt.Errorf("%s %s was added concurrently from another input (stored input sha256 %s, this one %s): %w",
+				o.Image, o.Version, cmp.Or(other.InputSHA256, other.SHA256), cmp.Or(md.InputSHA256, md.SHA256), ErrVersionExists)
+		}
+		if err := l.setPointers(other, o.Channels, false); err != nil {
+			return nil, err
+		}
+		return &AddResult{Metadata: *other, Path: l.DiskPath(other), Existed: true}, nil
+	}
+	st.done = true
+	if err := syncDir(filepath.Dir(st.final)); err != nil {
+		return nil, err
+	}
+	if err := l.setPointers(md, o.Channels, !o.KeepLatest); err != nil {
+		return nil, err
+	}
+	return &AddResult{Metadata: *md, Path: l.DiskPath(md)}, nil
+}
+
+// sameContent tells whether two versions hold the same image: the same
+// input digest (conversions of one input differ byte-wise: VHDX files carry
+// fresh GUIDs), or the same stored bits.
+func sameContent(a, b *Metadata) bool {
+	if a.InputSHA256 != "" && a.InputSHA256 == b.InputSHA256 {
+		return true
+	}
+	return a.SHA256 == b.SHA256 && a.FileSize == b.FileSize
 }
 
 func (l *Library) setPointers(md *Metadata, channels []string, latest bool) error {
@@ -285,7 +371,11 @@ func (l *Library) setPointers(md *Metadata, channels []string, latest bool) erro
 		}
 	}
 	if latest {
-		return l.writePointer(md, "latest", filepath.Join(l.root, md.Image, "latest.json"))
+		p, err := l.path(md.Image, "latest.json")
+		if err != nil {
+			return err
+		}
+		return l.writePointer(md, "latest", p)
 	}
 	return nil
 }
@@ -306,11 +396,18 @@ func (l *Library) SetChannel(image, version, channel string) error {
 	if md.Revoked {
 		return fmt.Errorf("point channel %s at %s %s: %w (%s)", channel, image, version, ErrRevoked, md.RevokedReason)
 	}
-	dir := filepath.Join(l.root, image, "channels")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := l.path(image, "channels")
+	if err != nil {
 		return err
 	}
-	return l.writePointer(md, channel, filepath.Join(dir, channel+".json"))
+	if err := os.MkdirAll(dir, dirPerm()); err != nil {
+		return err
+	}
+	p, err := l.path(image, "channels", channel+".json")
+	if err != nil {
+		return err
+	}
+	return l.writePointer(md, channel, p)
 }
 
 func (l *Library) writePointer(md *Metadata, channel, path string) error {
@@ -329,7 +426,10 @@ func (l *Library) Get(image, version string) (*Metadata, error) {
 		return nil, err
 	}
 	var md Metadata
-	p := filepath.Join(l.root, image, version, "metadata.json")
+	p, err := l.path(image, version, "metadata.json")
+	if err != nil {
+		return nil, err
+	}
 	if err := readJSON(p, &md); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s %s: %w", image, version, ErrNotFound)
@@ -364,12 +464,16 @@ func (l *Library) Pointer(image, channel string) (*Pointer, error) {
 	if err := checkName("image", image); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(l.root, image, "latest.json")
+	elem := []string{image, "latest.json"}
 	if channel != "latest" {
 		if err := checkName("channel", channel); err != nil {
 			return nil, err
 		}
-		path = filepath.Join(l.root, image, "channels", channel+".json")
+		elem = []string{image, "channels", channel + ".json"}
+	}
+	path, err := l.path(elem...)
+	if err != nil {
+		return nil, err
 	}
 	var p Pointer
 	if err := readJSON(path, &p); err != nil {
@@ -395,7 +499,11 @@ func (l *Library) Revoke(image, version, reason string) (*Metadata, error) {
 	}
 	now := l.now()
 	md.Revoked, md.RevokedReason, md.RevokedAt = true, reason, &now
-	if err := writeJSON(filepath.Join(l.root, image, version, "metadata.json"), md); err != nil {
+	p, err := l.path(image, version, "metadata.json")
+	if err != nil {
+		return nil, err
+	}
+	if err := writeJSON(p, md); err != nil {
 		return nil, err
 	}
 	if err := l.movePastLatest(image, version); err != nil {
@@ -416,7 +524,10 @@ func (l *Library) movePastLatest(image, version string) error {
 	if err != nil {
 		return err
 	}
-	latest := filepath.Join(l.root, image, "latest.json")
+	latest, err := l.path(image, "latest.json")
+	if err != nil {
+		return err
+	}
 	var newest *Metadata
 	for i := range versions {
 		if !versions[i].Revoked && versions[i].Version != version {
@@ -437,7 +548,11 @@ func (l *Library) Delete(image, version string) error {
 	if _, err := l.Get(image, version); err != nil {
 		return err
 	}
-	entries, err := os.ReadDir(filepath.Join(l.root, image, "channels"))
+	chDir, err := l.path(image, "channels")
+	if err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(chDir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
@@ -453,11 +568,19 @@ func (l *Library) Delete(image, version string) error {
 	if err := l.movePastLatest(image, version); err != nil {
 		return err
 	}
-	aside, err := os.MkdirTemp(filepath.Join(l.root, image), ".deleting-"+version+"-")
+	imageDir, err := l.path(image)
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(filepath.Join(l.root, image, version), filepath.Join(aside, version)); err != nil {
+	versionDir, err := l.path(image, version)
+	if err != nil {
+		return err
+	}
+	aside, err := os.MkdirTemp(imageDir, ".deleting-"+version+"-")
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(versionDir, filepath.Join(aside, version)); err != nil {
 		os.Remove(aside)
 		return fmt.Errorf("delete %s %s: %w", image, version, err)
 	}
@@ -475,7 +598,11 @@ func (l *Library) Versions(image string) ([]Metadata, error) {
 	if err := checkName("image", image); err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(filepath.Join(l.root, image))
+	imageDir, err := l.path(image)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(imageDir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("image %s: %w", image, ErrNotFound)
@@ -484,6 +611,9 @@ func (l *Library) Versions(image string) ([]Metadata, error) {
 	}
 	var out []Metadata
 	for _, e := range entries {
+		if e.Type()&fs.ModeSymlink != 0 && !strings.HasPrefix(e.Name(), ".") {
+			return nil, fmt.Errorf("library path %s %w: replace it with a real folder", filepath.Join(imageDir, e.Name()), ErrSymlink)
+		}
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || e.Name() == "channels" || checkName("version", e.Name()) != nil {
 			continue
 		}
@@ -518,6 +648,9 @@ func (l *Library) List() ([]ImageInfo, error) {
 	}
 	var out []ImageInfo
 	for _, e := range entries {
+		if e.Type()&fs.ModeSymlink != 0 && checkName("image", e.Name()) == nil {
+			return nil, fmt.Errorf("library path %s %w: replace it with a real folder", filepath.Join(l.root, e.Name()), ErrSymlink)
+		}
 		if !e.IsDir() || checkName("image", e.Name()) != nil {
 			continue
 		}
@@ -532,7 +665,11 @@ func (l *Library) List() ([]ImageInfo, error) {
 		if p, err := l.Pointer(e.Name(), "latest"); err == nil {
 			info.Latest = p.Version
 		}
-		chs, _ := os.ReadDir(filepath.Join(l.root, e.Name(), "channels"))
+		chDir, err := l.path(e.Name(), "channels")
+		if err != nil {
+			return nil, err
+		}
+		chs, _ := os.ReadDir(chDir)
 		for _, c := range chs {
 			name, ok := strings.CutSuffix(c.Name(), ".json")
 			if !ok || checkName("channel", name) != nil {
@@ -562,13 +699,31 @@ func (l *Library) Verify(ctx context.Context, image, version string, fn progress
 	if err != nil {
 		return err
 	}
-	sum, size, err := hashFile(ctx, l.DiskPath(md), fn)
+	p, err := l.path(image, version, md.DiskFile)
+	if err != nil {
+		return err
+	}
+	f, err := openNoFollow(p)
+	if err != nil {
+		return fmt.Errorf("verify %s %s: %w", image, version, err)
+	}
+	defer f.Close()
+	sum, size, err := hashOpen(ctx, f, fn, nil)
 	if err != nil {
 		return fmt.Errorf("verify %s %s: %w", image, version, err)
 	}
 	if size != md.FileSize || sum != md.SHA256 {
 		return fmt.Errorf("%s %s: %w (recorded %d bytes sha256 %s, found %d bytes sha256 %s); restore it from another copy or revoke it",
 			image, version, ErrCorrupt, md.FileSize, md.SHA256, size, sum)
+	}
+	// A disk stored as it was given is the input itself, so it must also
+	// match the input digest recorded. (The library converts to VHDX only,
+	// so a record from before InputFormat existed that is not VHDX was
+	// stored as given too.)
+	storedAsGiven := md.InputFormat == md.Format || (md.InputFormat == "" && md.Format != "vhdx")
+	if storedAsGiven && md.InputSHA256 != "" && md.InputSHA256 != md.SHA256 {
+		return fmt.Errorf("%s %s: %w: it was stored as given, but its sha256 %s is not the input's recorded sha256 %s (the input changed while it was added); add the input again under a new version and revoke this one",
+			image, version, ErrCorrupt, md.SHA256, md.InputSHA256)
 	}
 	return nil
 }
@@ -578,11 +733,16 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(path, append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(path, append(b, '\n'), filePerm())
 }
 
 func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
+	f, err := openNoFollow(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
 	if err != nil {
 		return err
 	}
