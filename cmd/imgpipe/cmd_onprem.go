@@ -74,6 +74,12 @@ SHA-256 while copying (zero ranges are not written, so sparse disks stay
 sparse), writes metadata.json, and points latest and the given channels at
 it.
 
+The input is digested first, then copied into the version's staging folder
+while every byte read is hashed again; the stored disk is made from that
+copy. If the two digests differ (something wrote the file meanwhile), nothing
+is published and the version name stays free: add it again once the file is
+stable.
+
 By default the disk is stored as VHDX (converted first if it is raw or VHD),
 the format Hyper-V differencing disks and Generation 2 VMs need; --format keep
 stores the input as it is. The Hyper-V generation is read from the partition
