@@ -148,7 +148,7 @@ The platform (onprem or azure) is detected from the DMI chassis asset tag;
 				return err
 			}
 			if r.Drifted {
-				return &exitError{code: 2}
+				return negative(nil)
 			}
 			return nil
 		},

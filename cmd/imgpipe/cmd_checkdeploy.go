@@ -12,9 +12,6 @@ import (
 
 func init() { register(newCheckDeployCmd) }
 
-// exitCannotDeploy is the status when the image cannot be deployed there.
-const exitCannotDeploy = 2
-
 func newCheckDeployCmd() *cobra.Command {
 	var (
 		f                        azureFlags
@@ -58,7 +55,7 @@ VERSION is a full resource id (of a version or a managed image), or with
 			}
 			dc, err := s.pub.CheckDeploy(cmd.Context(), id, sub, location, principal)
 			if err != nil {
-				return explain(err)
+				return err
 			}
 			if jsonOutput() {
 				err = printJSON(dc)
@@ -66,7 +63,7 @@ VERSION is a full resource id (of a version or a managed image), or with
 				_, err = fmt.Fprint(stdout, dc.Text())
 			}
 			if err == nil && !dc.OK {
-				return &exitError{code: exitCannotDeploy}
+				return negative(nil)
 			}
 			return err
 		},

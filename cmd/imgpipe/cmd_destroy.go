@@ -68,7 +68,7 @@ What to destroy: a full resource id (gallery, definition or version), or with
 			ctx := cmd.Context()
 			dp, err := s.pub.PlanDestroy(ctx, id, force)
 			if err != nil {
-				return explain(err)
+				return err
 			}
 			if jsonOutput() && !yes {
 				return printJSON(dp)
@@ -115,7 +115,7 @@ What to destroy: a full resource id (gallery, definition or version), or with
 func explainJoined(err error) error {
 	var j interface{ Unwrap() []error }
 	if !errors.As(err, &j) {
-		return explain(err)
+		return err
 	}
 	var parts []string
 	for _, e := range j.Unwrap() {

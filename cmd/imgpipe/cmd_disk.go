@@ -251,7 +251,7 @@ so scripts can gate an upload on it.`,
 				}
 			}
 			if !r.Ready {
-				return &exitError{code: 2, err: fmt.Errorf("%s is not ready for Azure (%d finding(s))", args[0], len(r.Findings))}
+				return negative(fmt.Errorf("%s is not ready for Azure (%d finding(s))", args[0], len(r.Findings)))
 			}
 			return nil
 		},

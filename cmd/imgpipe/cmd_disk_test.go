@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,8 +61,7 @@ func TestDiskCLI(t *testing.T) {
 
 	// check --azure on a raw file: not ready, exit code 2, findings with fixes
 	out, err = runCLI(t, "disk", "check", "--azure", raw)
-	var ee *exitError
-	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(out, "fix:") {
+	if exitStatus(err) != exitNegative || !strings.Contains(out, "fix:") {
 		t.Fatalf("check on raw: err %v, output:\n%s", err, out)
 	}
 

@@ -103,7 +103,7 @@ var/cache, tmp, per-instance files and imgpipe's own files).`,
 				printDriftReport(r)
 			}
 			if r.Drifted {
-				return &exitError{code: 2}
+				return negative(nil)
 			}
 			return nil
 		},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,16 +9,8 @@ import (
 	"time"
 )
 
-func exitStatus(err error) int {
-	var ee *exitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ee):
-		return ee.code
-	}
-	return 1
-}
+// exitStatus is the status main would exit with after err (the exit-code table).
+func exitStatus(err error) int { return exitCode(err, false) }
 
 func TestBaselineCaptureAndDriftCheckCLI(t *testing.T) {
 	root := t.TempDir()

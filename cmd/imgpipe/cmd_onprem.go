@@ -368,7 +368,7 @@ any disk does not match; restore such a version from another copy or revoke it.`
 				}
 			}
 			if bad > 0 {
-				return &exitError{code: 1, err: fmt.Errorf("%d of %d library disks failed verification", bad, len(results))}
+				return negative(fmt.Errorf("%d of %d library disks failed verification", bad, len(results)))
 			}
 			return nil
 		},

@@ -8,9 +8,6 @@ import (
 
 func init() { register(newPlanCmd) }
 
-// exitPlanChanges is the --detailed-exitcode status when the plan has changes.
-const exitPlanChanges = 2
-
 func newPlanCmd() *cobra.Command {
 	var (
 		f        azureFlags
@@ -49,7 +46,7 @@ between resource group, gallery, definition and version are warnings only.`,
 			}
 			plan, err := s.pub.Plan(ctx, d)
 			if err != nil {
-				return explain(err)
+				return err
 			}
 			if jsonOutput() {
 				err = printJSON(plan)
@@ -57,7 +54,7 @@ between resource group, gallery, definition and version are warnings only.`,
 				_, err = fmt.Fprint(stdout, plan.Text())
 			}
 			if err == nil && detailed && plan.HasChanges() {
-				return &exitError{code: exitPlanChanges}
+				return negative(nil)
 			}
 			return err
 		},

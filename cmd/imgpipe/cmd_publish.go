@@ -131,19 +131,6 @@ func (s *azureSession) desired(ctx context.Context, sourceFlag string) (*azure.D
 	return d, nil
 }
 
-// explained renders Azure errors readably (code, message, what to do).
-type explained struct{ err error }
-
-func (e *explained) Error() string { return azure.Explain(e.err) }
-func (e *explained) Unwrap() error { return e.err }
-
-func explain(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &explained{err}
-}
-
 // confirm asks on the terminal; without one, --yes is required.
 func confirm(cmd *cobra.Command, question string) (bool, error) {
 	if !isTerminal(os.Stdin) {
@@ -193,10 +180,6 @@ func progressReporter(w io.Writer) func(azure.Event) {
 		}
 	}
 }
-
-// exitStillReplicating is the exit status when the replication timeout
-// ended the waiting (the version keeps replicating; run publish again).
-const exitStillReplicating = 3
 
 func newPublishCmd() *cobra.Command {
 	var (
@@ -314,7 +297,7 @@ func publishAzure(cmd *cobra.Command, s *azureSession, d *azure.Desired, cat *ca
 	ctx := cmd.Context()
 	plan, err := s.pub.Plan(ctx, d)
 	if err != nil {
-		return explain(err)
+		return err
 	}
 	if !jsonOutput() {
 		fmt.Fprint(cmd.ErrOrStderr(), plan.Text())
@@ -339,7 +322,7 @@ func publishAzure(cmd *cobra.Command, s *azureSession, d *azure.Desired, cat *ca
 			// the run record holds the failed step; the version is recorded
 			// by the publish that makes it
 			slog.Debug("publish failed", "err", err)
-			return explain(err)
+			return err
 		}
 		if errors.Is(err, azure.ErrStillReplicating) {
 			if _, rerr := recordPublished(ctx, cat, s, d, plan.Version, res.VersionID); rerr != nil {
@@ -347,8 +330,9 @@ func publishAzure(cmd *cobra.Command, s *azureSession, d *azure.Desired, cat *ca
 			}
 			if jsonOutput() {
 				_ = printJSON(res)
+				return shown(err) // the result says it is still replicating
 			}
-			return &exitError{exitStillReplicating, err}
+			return err
 		}
 	}
 	out := publishOutput{Result: res}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -75,8 +74,7 @@ onprem "lab" {
 		t.Fatalf("plan: %v\n%s", err, out)
 	}
 	_, err = runCLI(t, "plan", "-f", pipeline, "--detailed-exitcode")
-	var ee *exitError
-	if !errors.As(err, &ee) || ee.code != exitPlanChanges {
+	if exitStatus(err) != exitNegative {
 		t.Fatalf("--detailed-exitcode: %v", err)
 	}
 	// without a terminal and without --yes nothing is applied
@@ -113,7 +111,7 @@ onprem "lab" {
 	held.Close()
 	// a replication timeout ends the waiting with status 3; a re-run resumes watching
 	out, err = runCLI(t, "publish", "-f", pipeline, "--yes", "--replication-timeout", "1ms")
-	if !errors.As(err, &ee) || ee.code != exitStillReplicating || !strings.Contains(err.Error(), "run publish again") {
+	if exitStatus(err) != exitStillReplicating || !strings.Contains(err.Error(), "run publish again") {
 		t.Fatalf("publish with a tiny replication timeout: %v\n%s", err, out)
 	}
 	out, err = runCLI(t, "publish", "-f", pipeline, "--yes", "--catalog", cat)
@@ -180,7 +178,7 @@ onprem "lab" {
 		t.Fatalf("check-deploy: %v\n%s", err, out)
 	}
 	out, err = runCLI(t, "check-deploy", "1.0.0", "-f", pipeline, "--subscription", "99999999-0000-4000-8000-000000000009", "--location", "japaneast")
-	if !errors.As(err, &ee) || ee.code != exitCannotDeploy || !strings.Contains(out, "imgpipe replicate") || !strings.Contains(out, "share {") {
+	if exitStatus(err) != exitNegative || !strings.Contains(out, "imgpipe replicate") || !strings.Contains(out, "share {") {
 		t.Fatalf("check-deploy elsewhere: %v\n%s", err, out)
 	}
 	if out, err := runCLI(t, "replicate", "1.0.0", "-f", pipeline, "--add-region", "japaneast", "--catalog", cat); err != nil || !strings.Contains(out, "replicated 1.0.0 to japaneast") {

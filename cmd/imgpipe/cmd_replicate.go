@@ -111,11 +111,8 @@ version such as 1.2.3 of the file's gallery and definition.`,
 			if res != nil && res.AzureAnswer != "" && !jsonOutput() {
 				fmt.Fprintf(cmd.ErrOrStderr(), "the version's source is gone (%s); Azure %s\n", res.Source.Why, strings.SplitN(res.AzureAnswer, "\n", 2)[0])
 			}
-			if errors.Is(err, azure.ErrStillReplicating) {
-				return &exitError{exitStillReplicating, err}
-			}
 			if err != nil {
-				return explain(err)
+				return err
 			}
 			if jsonOutput() {
 				return printJSON(res)

@@ -169,7 +169,7 @@ func runUpload(cmd *cobra.Command, src string, f uploadFlags) error {
 			err = fmt.Errorf("%w\nthe upload can be continued: run the same command with --resume", err)
 		}
 		if errors.Is(err, transfer.ErrVerify) {
-			return &exitError{code: 3, err: err}
+			return negative(err)
 		}
 		return err
 	}

@@ -4,48 +4,29 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd().ExecuteContext(ctx)
-	stop()
-	os.Exit(exitCode(err))
+	os.Exit(run(context.Background(), os.Args[1:], os.Stderr))
 }
 
-// exitError carries a specific exit code (for example "drift found") out of a
-// command without printing anything extra.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
+// run executes one imgpipe command line and returns the process exit status.
+// An interrupt (Ctrl-C, SIGTERM) cancels the command's context.
+func run(parent context.Context, args []string, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetErr(stderr)
+	err := asUsage(root.ExecuteContext(ctx))
+	interrupted := ctx.Err() != nil && parent.Err() == nil
+	code := exitCode(err, interrupted)
+	if err != nil {
+		renderError(stderr, stdout, err, code)
 	}
-	return e.err.Error()
-}
-func (e *exitError) Unwrap() error { return e.err }
-
-// exitCode prints err for the user (commands never print their own fatal
-// errors) and decides the process exit status.
-func exitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil {
-			fmt.Fprintln(os.Stderr, "imgpipe:", ee.err)
-		}
-		return ee.code
-	}
-	fmt.Fprintln(os.Stderr, "imgpipe:", err)
-	return 1
+	return code
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -10,6 +12,10 @@ import (
 // fall back to the default catalog location write under a temporary
 // XDG_STATE_HOME instead of ~/.local/state.
 func TestMain(m *testing.M) {
+	if args := os.Getenv("IMGPIPE_TEST_MAIN"); args != "" {
+		// run as the imgpipe binary would (TestInterruptExits130)
+		os.Exit(run(context.Background(), strings.Fields(args), os.Stderr))
+	}
 	dir, err := os.MkdirTemp("", "imgpipe-cmd-test-state-*")
 	if err != nil {
 		panic(err)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -13,6 +14,7 @@ import (
 type globalOptions struct {
 	output   string // "text" or "json"
 	logLevel string
+	debug    bool // show errors as they came, with the SDK's raw detail
 }
 
 var globals globalOptions
@@ -51,10 +53,56 @@ Try it without Azure: imgpipe emulator --start-azurite (see README).`,
 	}
 	root.PersistentFlags().StringVarP(&globals.output, "output", "o", "text", "output format: text or json")
 	root.PersistentFlags().StringVar(&globals.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
+	root.PersistentFlags().BoolVar(&globals.debug, "debug", false, "also print errors as they came (the SDK's raw response), before the readable rendering")
 	for _, add := range subcommands {
 		root.AddCommand(add())
 	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return &usageError{msg: err.Error(), help: cmd.CommandPath()}
+	})
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command that only groups others
+// ("imgpipe drift", "imgpipe catalog") refuse an unknown subcommand with
+// exit 1 instead of printing its help and exiting 0: "imgpipe drift chek"
+// in a timer must not read as "no drift".
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		refuseUnknownSubcommands(c)
+	}
+	if !cmd.HasSubCommands() || cmd.Runnable() || !cmd.HasParent() {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if cmd.SuggestionsMinimumDistance <= 0 {
+			cmd.SuggestionsMinimumDistance = 2
+		}
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf("; did you mean %q?", s[0])
+		}
+		return &usageError{msg: msg, help: cmd.CommandPath()}
+	}
+}
+
+// asUsage marks cobra's own errors about the command line (an unknown
+// command or flag at the root) as usage errors.
+func asUsage(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, p := range []string{"unknown command ", "unknown flag: ", "unknown shorthand flag: ", "required flag(s) ", "accepts ", "requires at least ", "requires at most ", "invalid argument "} {
+		if strings.HasPrefix(err.Error(), p) {
+			return &usageError{msg: err.Error()}
+		}
+	}
+	return err
 }
 
 // subcommands is filled by the init functions of the cmd_*.go files, one file

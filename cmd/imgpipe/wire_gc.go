@@ -100,7 +100,7 @@ func (a *azureFleet) Deprecate(ctx context.Context, s catalog.GCStep) error {
 	if err != nil {
 		return err
 	}
-	return explain(p.Deprecate(ctx, s))
+	return p.Deprecate(ctx, s)
 }
 
 func (a *azureFleet) Delete(ctx context.Context, s catalog.GCStep) error {
@@ -117,7 +117,7 @@ func (a *azureFleet) Delete(ctx context.Context, s catalog.GCStep) error {
 	if err != nil {
 		return err
 	}
-	return explain(p.Delete(ctx, s))
+	return p.Delete(ctx, s)
 }
 
 func (a *azureFleet) RevokeCopy(ctx context.Context, act catalog.RevokeAction) error {
@@ -125,7 +125,7 @@ func (a *azureFleet) RevokeCopy(ctx context.Context, act catalog.RevokeAction) e
 	if err != nil {
 		return err
 	}
-	return explain(p.RevokeCopy(ctx, act))
+	return p.RevokeCopy(ctx, act)
 }
 
 // deleteOnprem removes a library copy through the library (so its latest

@@ -1,7 +1,9 @@
 package azure
 
 import (
+	"cmp"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 )
 
 // azureErrorBody is ARM's standard error envelope.
@@ -45,73 +48,266 @@ var hints = map[string]string{
 	"InternalServerError":        "Azure failed internally: run the command again; imgpipe resumes where it stopped",
 }
 
+// Diagnosis is an error from Azure (ARM, storage or sign-in) made readable:
+// what happened and what to do. cmd/ renders it once, as text or as JSON.
+type Diagnosis struct {
+	// Context is what imgpipe was doing ("delete gallery gal"), if said.
+	Context string `json:"context,omitempty"`
+	// Code is Azure's error code (AuthorizationFailed, BlobNotFound,
+	// invalid_client...), else the HTTP status text.
+	Code    string   `json:"code"`
+	Status  int      `json:"status,omitempty"`
+	Service string   `json:"service"` // "ARM", "storage" or "Entra ID"
+	Request string   `json:"request,omitempty"`
+	Message string   `json:"message,omitempty"`
+	Details []string `json:"details,omitempty"`
+	Hint    string   `json:"hint,omitempty"`
+}
+
+// Text renders d for people, over a few lines.
+func (d *Diagnosis) Text() string {
+	var b strings.Builder
+	if d.Context != "" {
+		fmt.Fprintf(&b, "%s\n", d.Context)
+	}
+	switch d.Service {
+	case serviceEntra:
+		fmt.Fprintf(&b, "sign-in to Entra ID failed: %s", d.Code)
+		if d.Status != 0 {
+			fmt.Fprintf(&b, " (HTTP %d)", d.Status)
+		}
+	case serviceStorage:
+		fmt.Fprintf(&b, "Azure Storage answered %s (HTTP %d)", d.Code, d.Status)
+	default:
+		fmt.Fprintf(&b, "Azure answered %s (HTTP %d)", d.Code, d.Status)
+	}
+	if d.Request != "" {
+		fmt.Fprintf(&b, " to %s", d.Request)
+	}
+	b.WriteString("\n")
+	if d.Message != "" {
+		fmt.Fprintf(&b, "  %s\n", d.Message)
+	}
+	for _, x := range d.Details {
+		fmt.Fprintf(&b, "  - %s\n", x)
+	}
+	if d.Hint != "" {
+		fmt.Fprintf(&b, "  What to do: %s\n", d.Hint)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+const (
+	serviceARM     = "ARM"
+	serviceStorage = "storage"
+	serviceEntra   = "Entra ID"
+)
+
 // Explain renders an error from Azure for people: the code, the status, the
 // message (and nested details), the request, and what to do. Other errors
 // are returned as they are.
 func Explain(err error) string {
+	if d := Diagnose(err); d != nil {
+		return d.Text()
+	}
 	if err == nil {
 		return ""
 	}
+	return err.Error()
+}
+
+// Diagnose reads an ARM, storage or sign-in error out of err's chain; nil
+// when err holds none.
+func Diagnose(err error) *Diagnosis {
+	if err == nil {
+		return nil
+	}
+	var af *azidentity.AuthenticationFailedError
+	if errors.As(err, &af) {
+		return diagnoseSignIn(err, af)
+	}
 	var re *azcore.ResponseError
 	if !errors.As(err, &re) {
-		return err.Error()
-	}
-	var b strings.Builder
-	// The context added around the Azure error, if any.
-	if outer := err.Error(); outer != re.Error() {
-		if i := strings.Index(outer, re.Error()); i > 0 {
-			fmt.Fprintf(&b, "%s\n", strings.TrimRight(strings.TrimSpace(outer[:i]), ":"))
+		if unavailableCredential(err) {
+			return &Diagnosis{Context: outerContext(err, nil), Code: "CredentialUnavailable", Service: serviceEntra,
+				Message: firstLine(err.Error()), Hint: hintNoCredential}
 		}
+		return nil
 	}
-	code := re.ErrorCode
-	var detail *azureErrorDetail
+	d := &Diagnosis{Context: outerContext(err, re), Code: re.ErrorCode, Status: re.StatusCode, Service: serviceARM, Request: requestLine(re)}
+	if isStorage(re) {
+		d.Service = serviceStorage
+	}
 	if re.RawResponse != nil {
 		if body, err := runtime.Payload(re.RawResponse); err == nil && len(body) > 0 {
-			var env azureErrorBody
-			if json.Unmarshal(body, &env) == nil && env.Error != nil {
-				detail = env.Error
+			if d.Service == serviceStorage {
+				var x storageErrorBody
+				if xml.Unmarshal(body, &x) == nil && x.Code != "" {
+					d.Code = cmp.Or(d.Code, x.Code)
+					d.Message = storageMessage(x.Message)
+					if x.AuthenticationErrorDetail != "" {
+						d.Details = append(d.Details, storageMessage(x.AuthenticationErrorDetail))
+					}
+				}
 			} else {
-				var d azureErrorDetail // an LRO status body nests the error the same way
-				if json.Unmarshal(body, &d) == nil && d.Code != "" {
-					detail = &d
+				var detail *azureErrorDetail
+				var env azureErrorBody
+				if json.Unmarshal(body, &env) == nil && env.Error != nil {
+					detail = env.Error
+				} else {
+					var x azureErrorDetail // an LRO status body nests the error the same way
+					if json.Unmarshal(body, &x) == nil && x.Code != "" {
+						detail = &x
+					}
+				}
+				if detail != nil {
+					d.Code = cmp.Or(d.Code, detail.Code)
+					d.Message = detail.Message
+					for _, x := range detail.Details {
+						d.Details = append(d.Details, x.Code+": "+x.Message)
+					}
 				}
 			}
 		}
 	}
-	if code == "" && detail != nil {
-		code = detail.Code
+	if d.Code == "" {
+		d.Code = http.StatusText(re.StatusCode)
 	}
-	if code == "" {
-		code = http.StatusText(re.StatusCode)
+	d.Hint = hints[d.Code]
+	if d.Service == serviceStorage {
+		d.Hint = cmp.Or(storageHints[d.Code], d.Hint)
 	}
-	fmt.Fprintf(&b, "Azure answered %s (HTTP %d)", code, re.StatusCode)
-	if req := requestLine(re); req != "" {
-		fmt.Fprintf(&b, " to %s", req)
+	if d.Service == serviceStorage && sharedKey(re) && (re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden) {
+		d.Hint = storageHints["SharedKeyRefused"]
 	}
-	b.WriteString("\n")
-	if detail != nil && detail.Message != "" {
-		fmt.Fprintf(&b, "  %s\n", detail.Message)
-		for _, d := range detail.Details {
-			fmt.Fprintf(&b, "  - %s: %s\n", d.Code, d.Message)
-		}
-	}
-	hint := hints[code]
-	if hint == "" {
+	if d.Hint == "" {
 		switch {
+		case d.Service == serviceStorage && (re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden):
+			d.Hint = storageHints["AuthorizationFailure"]
 		case re.StatusCode == http.StatusUnauthorized:
-			hint = hints["InvalidAuthenticationToken"]
+			d.Hint = hints["InvalidAuthenticationToken"]
 		case re.StatusCode == http.StatusForbidden:
-			hint = hints["AuthorizationFailed"]
+			d.Hint = hints["AuthorizationFailed"]
 		case re.StatusCode == http.StatusTooManyRequests:
-			hint = hints["TooManyRequests"]
+			d.Hint = hints["TooManyRequests"]
 		case re.StatusCode >= 500:
-			hint = hints["InternalServerError"]
+			d.Hint = hints["InternalServerError"]
 		}
 	}
-	if hint != "" {
-		fmt.Fprintf(&b, "  What to do: %s\n", hint)
+	return d
+}
+
+// outerContext is the text wrapped around the Azure error, if any.
+func outerContext(err, inner error) string {
+	outer := err.Error()
+	if inner == nil {
+		return ""
 	}
-	return strings.TrimRight(b.String(), "\n")
+	if outer != inner.Error() {
+		if i := strings.Index(outer, inner.Error()); i > 0 {
+			return strings.TrimRight(strings.TrimSpace(outer[:i]), ":")
+		}
+	}
+	return ""
+}
+
+// storageErrorBody is Azure Storage's XML error.
+type storageErrorBody struct {
+	Code                      string `xml:"Code"`
+	Message                   string `xml:"Message"`
+	AuthenticationErrorDetail string `xml:"AuthenticationErrorDetail"`
+}
+
+// storageMessage drops the RequestId and Time lines storage appends.
+func storageMessage(m string) string {
+	var keep []string
+	for _, l := range strings.Split(m, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "RequestId:") || strings.HasPrefix(l, "Time:") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, " ")
+}
+
+// isStorage reports whether the failed request went to a storage (blob)
+// endpoint rather than to ARM.
+func isStorage(re *azcore.ResponseError) bool {
+	if re.RawResponse == nil {
+		return false
+	}
+	if re.RawResponse.Header.Get("x-ms-error-code") != "" && !strings.Contains(re.RawResponse.Header.Get("Content-Type"), "json") {
+		return true
+	}
+	if req := re.RawResponse.Request; req != nil && req.URL != nil {
+		return strings.Contains(req.URL.Host, ".blob.") || (!strings.HasPrefix(req.URL.Path, "/subscriptions/") && req.URL.Path != "" &&
+			strings.Contains(re.RawResponse.Header.Get("Content-Type"), "xml"))
+	}
+	return false
+}
+
+// sharedKey reports whether the refused storage request was signed with an
+// account key (rather than an Entra ID token).
+func sharedKey(re *azcore.ResponseError) bool {
+	r := re.RawResponse
+	return r != nil && r.Request != nil && strings.HasPrefix(r.Request.Header.Get("Authorization"), "SharedKey ")
+}
+
+// storageHints say what to do about the storage error codes users meet.
+var storageHints = map[string]string{
+	"AuthenticationFailed":            "the storage account key or token was refused: check AZURE_STORAGE_KEY (shared key) or unset it to use Entra ID",
+	"SharedKeyRefused":                "the storage account refused the shared key: check that AZURE_STORAGE_KEY is the current key of the account named in the pipeline file (keys are rotated), or unset it to use Entra ID",
+	"AuthorizationFailure":            "the identity may not write blobs here: grant it Storage Blob Data Contributor on the account (roles take minutes to apply), or use AZURE_STORAGE_KEY",
+	"AuthorizationPermissionMismatch": "the identity lacks a data role on the account: grant it Storage Blob Data Contributor (roles take minutes to apply), or use AZURE_STORAGE_KEY",
+	"ContainerNotFound":               "the container does not exist: check storage.container in the pipeline file (publish creates it)",
+	"BlobNotFound":                    "the blob does not exist (or was removed): publish uploads it again",
+	"InvalidBlobType":                 "a blob of another type (block/append) has this name: remove it or pick another name",
+	"LeaseIdMissing":                  "another upload holds a lease on the blob: wait for it, or break the lease",
+	"ServerBusy":                      "the storage account is throttling: wait and run the command again; uploads resume",
+}
+
+const hintNoCredential = "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, use a managed identity, or run az login (for the emulator: source the environment imgpipe emulator prints)"
+
+// diagnoseSignIn renders a token request Entra ID refused.
+func diagnoseSignIn(err error, af *azidentity.AuthenticationFailedError) *Diagnosis {
+	d := &Diagnosis{Context: outerContext(err, af), Service: serviceEntra, Code: "AuthenticationFailed", Hint: hintNoCredential}
+	if r := af.RawResponse; r != nil {
+		d.Status = r.StatusCode
+		if r.Request != nil && r.Request.URL != nil {
+			d.Request = r.Request.Method + " " + r.Request.URL.Path
+		}
+		if body, err := runtime.Payload(r); err == nil {
+			var b struct {
+				Error       string `json:"error"`
+				Description string `json:"error_description"`
+			}
+			if json.Unmarshal(body, &b) == nil && b.Error != "" {
+				d.Code, d.Message = b.Error, firstLine(b.Description)
+			}
+		}
+	}
+	switch d.Code {
+	case "invalid_client", "unauthorized_client":
+		d.Hint = "the client id or secret was refused: check AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (a secret expires; make a new one)"
+	case "invalid_request", "invalid_tenant":
+		d.Hint = "check AZURE_TENANT_ID (the directory the app registration lives in)"
+	}
+	return d
+}
+
+// unavailableCredential: no credential in the chain could even try.
+func unavailableCredential(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "DefaultAzureCredential: failed to acquire a token") || strings.Contains(m, "no Azure credential:")
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		return strings.TrimSpace(s[:i])
+	}
+	return s
 }
 
 // requestLine is "METHOD path" of the failed request, without the query

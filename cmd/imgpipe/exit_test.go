@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/pageblob"
+
+	"imgpipe/internal/azemu"
+	"imgpipe/internal/azemu/azemutest"
+)
+
+var updateGolden = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// runMain runs imgpipe as main does (exit-code table, root rendering) and
+// returns the status, stdout and stderr.
+func runMain(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	old, oldGlobals := stdout, globals
+	stdout = &out
+	defer func() { stdout, globals = old, oldGlobals }()
+	code := run(context.Background(), args, &errb)
+	return code, out.String(), errb.String()
+}
+
+// TestExitCodeTable checks every status of the table through the CLI.
+func TestExitCodeTable(t *testing.T) {
+	raw := diskFixture(t) // raw: not Azure-ready
+	env := azemutest.StartWithAzurite(t, azemu.Options{})
+	dir := cliEmulatorEnv(t, env)
+	biosDisk(t, dir)
+	pipeline := filepath.Join(dir, "pipeline.hcl")
+	writePipeline(t, pipeline, env, "rg-exit")
+	tests := []struct {
+		name string
+		args []string
+		want int
+		text string // in stdout+stderr
+	}{
+		{"ok", []string{"version"}, exitOK, ""},
+		{"typo in a subcommand", []string{"drift", "chek"}, exitFailure, `unknown command "chek" for "imgpipe drift"; did you mean "check"?`},
+		{"unknown top-level command", []string{"frobnicate"}, exitFailure, `unknown command "frobnicate"`},
+		{"unknown flag", []string{"version", "--no-such-flag"}, exitFailure, "unknown flag: --no-such-flag"},
+		{"unknown flag of a group", []string{"onprem", "--no-such-flag"}, exitFailure, "unknown flag: --no-such-flag"},
+		{"typo in a nested subcommand", []string{"onprem", "verfy"}, exitFailure, `did you mean "verify"?`},
+		{"missing required flag", []string{"plan"}, exitFailure, `required flag(s) "file" not set`},
+		{"failure", []string{"disk", "inspect", filepath.Join(dir, "missing.vhdx")}, exitFailure, "missing.vhdx"},
+		{"negative: not Azure-ready", []string{"disk", "check", "--azure", raw}, exitNegative, "not ready for Azure"},
+		{"negative: plan has changes", []string{"plan", "-f", pipeline, "--detailed-exitcode"}, exitNegative, "+ create"},
+		{"still replicating", []string{"publish", "-f", pipeline, "--yes", "--no-catalog", "--replication-timeout", "1ms"}, exitStillReplicating, "run publish again"},
+		{"plan without changes", []string{"plan", "-f", pipeline, "--detailed-exitcode", "--replication-timeout", "1h"}, exitOK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args
+			if tt.name == "plan without changes" {
+				// wait for the version to finish replicating first
+				if code, o, e := runMain(t, "publish", "-f", pipeline, "--yes", "--no-catalog"); code != 0 {
+					t.Fatalf("publish: %d\n%s%s", code, o, e)
+				}
+				args = []string{"plan", "-f", pipeline, "--detailed-exitcode"}
+			}
+			code, out, errText := runMain(t, args...)
+			if code != tt.want || !strings.Contains(out+errText, tt.text) {
+				t.Fatalf("imgpipe %s: exit %d, want %d (and %q)\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, tt.want, tt.text, out, errText)
+			}
+			if code != 0 && code != exitNegative && strings.Count(errText, "imgpipe: ") != 1 {
+				t.Errorf("the error should be shown exactly once:\n%s", errText)
+			}
+		})
+	}
+}
+
+// writePipeline writes a pipeline file publishing dir/disk.raw to the emulator.
+func writePipeline(t *testing.T, path string, env *azemutest.Env, rg string) {
+	t.Helper()
+	if err := os.WriteFile(path, fmt.Appendf(nil, `
+image "app" {
+  source  = "disk.raw"
+  os_type = "Linux"
+}
+azure "emu" {
+  subscription   = %q
+  resource_group = %q
+  location       = "westeurope"
+  storage {
+    account       = %q
+    container     = "vhds"
+    blob_endpoint = %q
+  }
+  gallery    = "exit_gallery"
+  definition = "app"
+  version    = "1.0.0"
+  target_region "northeurope" {}
+  replication_timeout = "1m"
+}
+`, env.SubscriptionID, rg, env.Azurite.AccountName, env.Azurite.BlobEndpoint), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestInterruptExits130 sends SIGINT to a running imgpipe process.
+func TestInterruptExits130(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "IMGPIPE_TEST_MAIN=emulator --listen 127.0.0.1:0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "serving until interrupted") {
+				ready <- true
+			}
+		}
+		close(ready)
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			cmd.Wait()
+			t.Fatalf("imgpipe emulator ended before serving: %s", stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("imgpipe emulator did not start")
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("after Ctrl-C: %v, want exit status %d\n%s", err, exitInterrupted, stderr.String())
+	}
+}
+
+// TestCanceledWorkExits130: a command whose context is cancelled mid-work
+// reports "interrupted", not "context canceled", and exits 130.
+func TestCanceledWorkExits130(t *testing.T) {
+	err := fmt.Errorf("upload disk.raw: %w", context.Canceled)
+	if got := exitCode(err, false); got != exitInterrupted {
+		t.Fatalf("exit %d, want %d", got, exitInterrupted)
+	}
+	var buf bytes.Buffer
+	renderError(&buf, &buf, err, exitInterrupted)
+	if !strings.Contains(buf.String(), "imgpipe: interrupted\n") || !strings.Contains(buf.String(), "run the same command again") {
+		t.Fatalf("rendered:\n%s", buf.String())
+	}
+}
+
+// golden compares got with testdata/errors/NAME.golden (-update rewrites it).
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "errors", name+".golden")
+	if *updateGolden {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./cmd/imgpipe -run %s -update)", err, t.Name())
+	}
+	if got != string(want) {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestErrorRenderingGolden renders real errors: Entra ID refusing a client
+// secret (through the CLI, as text and as the JSON error object) and Azure
+// Storage refusing a shared key (Azurite through the SDK).
+func TestErrorRenderingGolden(t *testing.T) {
+	env := azemutest.StartWithAzurite(t, azemu.Options{})
+	dir := cliEmulatorEnv(t, env)
+	biosDisk(t, dir)
+	pipeline := filepath.Join(dir, "pipeline.hcl")
+	writePipeline(t, pipeline, env, "rg-golden")
+	t.Setenv("AZURE_CLIENT_SECRET", "not-the-secret")
+
+	t.Run("credential", func(t *testing.T) {
+		code, out, errText := runMain(t, "plan", "-f", pipeline)
+		if code != exitFailure || out != "" {
+			t.Fatalf("exit %d, stdout %q", code, out)
+		}
+		if strings.Contains(errText, "not-the-secret") {
+			t.Fatal("the secret was shown")
+		}
+		golden(t, "credential", errText)
+	})
+	t.Run("json", func(t *testing.T) {
+		code, out, errText := runMain(t, "plan", "-f", pipeline, "-o", "json")
+		if code != exitFailure || errText != "" {
+			t.Fatalf("exit %d, stderr %q", code, errText)
+		}
+		golden(t, "credential-json", out)
+	})
+	t.Run("storage", func(t *testing.T) {
+		wrong, err := azblob.NewSharedKeyCredential(env.Azurite.AccountName, "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXk=")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := env.Azurite.BlobEndpoint + "/vhds/app-1.0.0.vhd"
+		c, err := pageblob.NewClientWithSharedKeyCredential(u, wrong, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Create(context.Background(), 512, &pageblob.CreateOptions{SequenceNumber: to.Ptr[int64](0)})
+		if err == nil {
+			t.Fatal("Azurite accepted a wrong key")
+		}
+		var buf bytes.Buffer
+		err = fmt.Errorf("upload disk.raw to page blob app-1.0.0.vhd: %w", err)
+		renderError(&buf, &buf, err, exitCode(err, false))
+		golden(t, "storage", strings.ReplaceAll(buf.String(), env.Azurite.AccountName, "ACCOUNT"))
+	})
+}
