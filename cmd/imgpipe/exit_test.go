@@ -163,6 +163,9 @@ func TestCanceledWorkExits130(t *testing.T) {
 	if got := exitCode(err, false); got != exitInterrupted {
 		t.Fatalf("exit %d, want %d", got, exitInterrupted)
 	}
+	old := globals
+	defer func() { globals = old }()
+	globals.output = "text"
 	var buf bytes.Buffer
 	renderError(&buf, &buf, err, exitInterrupted)
 	if !strings.Contains(buf.String(), "imgpipe: interrupted\n") || !strings.Contains(buf.String(), "run the same command again") {
@@ -231,6 +234,9 @@ func TestErrorRenderingGolden(t *testing.T) {
 		if err == nil {
 			t.Fatal("Azurite accepted a wrong key")
 		}
+		old := globals
+		defer func() { globals = old }()
+		globals.output = "text" // as the root sets it
 		var buf bytes.Buffer
 		err = fmt.Errorf("upload disk.raw to page blob app-1.0.0.vhd: %w", err)
 		renderError(&buf, &buf, err, exitCode(err, false))
