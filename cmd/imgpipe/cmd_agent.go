@@ -48,6 +48,7 @@ func newAgentCmd() *cobra.Command {
 		interval, fullEvery time.Duration
 		once, quick, full   bool
 		timeout             time.Duration
+		serial              serialFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -84,6 +85,12 @@ The platform (onprem or azure) is detected from the DMI chassis asset tag;
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if quick && full {
 				return errors.New("give --quick or --full, not both")
+			}
+			if serial.reportTo != "" {
+				return runAgentSerial(cmd, opts, serial, once)
+			}
+			if opts.Server == "" {
+				return errors.New("--server is required (or --report-to serial in a test boot)")
 			}
 			tok, err := readToken(opts.Token, tokenFile, agentTokenEnv)
 			if err != nil {
@@ -154,7 +161,7 @@ The platform (onprem or azure) is detected from the DMI chassis asset tag;
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Server, "server", "", "base URL of imgpipe serve, e.g. https://fleet.example:8443 (required)")
+	f.StringVar(&opts.Server, "server", "", "base URL of imgpipe serve, e.g. https://fleet.example:8443 (required unless --report-to)")
 	f.StringVar(&opts.Token, "token", "", "agent token (prefer --token-file or $"+agentTokenEnv+")")
 	f.StringVar(&tokenFile, "token-file", "", "file holding the agent token")
 	f.StringVar(&caFile, "ca-file", "", "PEM CA certificate(s) to trust for the server (default: the system's)")
@@ -172,7 +179,7 @@ The platform (onprem or azure) is detected from the DMI chassis asset tag;
 	f.IntVar(&opts.MaxChanges, "max-changes", agent.MaxChanges, "findings listed in a report (the summary counts all)")
 	f.IntVar(&opts.Attempts, "attempts", 5, "delivery attempts per report")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "timeout of one delivery attempt")
-	_ = cmd.MarkFlagRequired("server")
+	serial.add(cmd)
 	return cmd
 }
 
