@@ -59,7 +59,7 @@ func runAgentSerial(cmd *cobra.Command, opts agent.Options, s serialFlags, once 
 		fmt.Fprintf(stdout, "test %s: report written to %s (%d commands, drift %v)\n", rep.Test, port, len(rep.Commands), rep.Drift.Drifted)
 	}
 	if failed {
-		return &exitError{code: 2}
+		return negative(nil)
 	}
 	return nil
 }
