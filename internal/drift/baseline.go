@@ -20,7 +20,9 @@ type Baseline struct {
 	// changed within RacyWindow of it.
 	CapturedAt time.Time `json:"captured_at"`
 	// Platform is the GOOS of the capturing imgpipe.
-	Platform   string            `json:"platform"`
+	Platform string `json:"platform"`
+	// OS is the tree's os-release, when it has one.
+	OS         *OSRelease        `json:"os,omitempty"`
 	Files      []Entry           `json:"-"`
 	Packages   []Package         `json:"packages,omitempty"`
 	Services   []Service         `json:"services,omitempty"`
@@ -87,6 +89,9 @@ func Capture(ctx context.Context, root string, opts CaptureOptions) (*Baseline, 
 	}
 	b.Files, b.Problems, b.Stats = res.entries, res.problems, res.stats
 	b.Packages, b.Services, b.Collectors = collectSystem(root)
+	if b.OS, err = ReadOSRelease(root); err != nil {
+		b.Problems = append(b.Problems, Problem{Path: "etc/os-release", Err: err.Error()})
+	}
 	return b, nil
 }
 
