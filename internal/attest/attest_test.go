@@ -99,7 +99,7 @@ func TestVerifyRefuses(t *testing.T) {
 		want error
 		msg  string
 	}{
-		"payload changed": {mutate(func(c *dsse.Envelope) { c.Payload = base64.StdEncoding.EncodeToString([]byte(tampered)) }), v, ErrBadSignature, "signature does not verify"},
+		"payload changed":  {mutate(func(c *dsse.Envelope) { c.Payload = base64.StdEncoding.EncodeToString([]byte(tampered)) }), v, ErrBadSignature, "signature does not verify"},
 		"signature forged": {mutate(func(c *dsse.Envelope) { c.Signatures[0].Sig = base64.StdEncoding.EncodeToString(sig) }), v, ErrBadSignature, ""},
 		"no signature":     {mutate(func(c *dsse.Envelope) { c.Signatures = nil }), v, ErrBadSignature, "no signature"},
 		"another key":      {env, other, ErrBadSignature, ""},

@@ -194,7 +194,9 @@ func TestCompare(t *testing.T) {
 		}
 		return back
 	}
-	p := func(n, v string) drift.Package { return drift.Package{Manager: "dpkg", Name: n, Version: v, Arch: "amd64"} }
+	p := func(n, v string) drift.Package {
+		return drift.Package{Manager: "dpkg", Name: n, Version: v, Arch: "amd64"}
+	}
 	a := mk(p("bash", "5.2-1"), p("curl", "7.88-1"), p("vim", "9.0-1"))
 	b := mk(p("bash", "5.2-1"), p("curl", "7.88-2"), p("jq", "1.6-2"))
 	d := Compare(a, b)
