@@ -15,12 +15,14 @@ func init() { register(newDiskCmd) }
 func newDiskCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "disk",
-		Short: "Inspect, convert and check disk images (VHDX, VHD, raw)",
+		Short: "Inspect, convert and check disk images (VHDX, VHD, qcow2, raw)",
 		Long: `Work with the disk images a build produces.
 
-imgpipe reads VHDX (dynamic and fixed), VHD (fixed and dynamic) and raw images,
-detecting the format from the file's content, and only ever reads the ranges
-that hold data. Azure accepts only fixed VHDs whose virtual size is a whole
+imgpipe reads VHDX (dynamic and fixed), VHD (fixed and dynamic), qcow2 (v2 and
+v3, compressed or not) and raw images, detecting the format from the file's
+content, and only ever reads the ranges that hold data. Other formats (VMDK,
+VDI, QED, ISO, archives, text) are refused with the qemu-img command that
+converts them; a raw file without a partition table gets a warning. Azure accepts only fixed VHDs whose virtual size is a whole
 number of MiB: "convert --to vhd-fixed" makes one, "check --azure" tells you
 whether a file already is one and what to do if not.`,
 		Example: `  imgpipe disk inspect build/image.vhdx
@@ -94,6 +96,7 @@ replaying the log in memory; the file itself is never modified.`,
 				rows = append(rows, []string{"block size", sizeText(r.BlockSize)})
 			}
 			rows = append(rows, []string{"sector size", fmt.Sprintf("%d logical, %d physical", r.LogicalSectorSize, r.PhysicalSectorSize)})
+			rows = append(rows, formatRows(r.Info)...)
 			if r.DiskID != "" {
 				rows = append(rows, []string{"disk id", r.DiskID})
 			}
@@ -158,7 +161,7 @@ func newDiskConvertCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "convert IN OUT --to vhd-fixed|vhdx|raw",
 		Short: "Convert a disk image to a fixed VHD (Azure-ready), a dynamic VHDX or raw",
-		Long: `Convert reads any supported image (VHDX, VHD, raw) and writes OUT in the
+		Long: `Convert reads any supported image (VHDX, VHD, qcow2, raw) and writes OUT in the
 format given by --to:
 
   vhd-fixed  an Azure-ready fixed VHD: virtual size rounded up to a whole MiB,
@@ -188,6 +191,7 @@ complete and synced; an existing OUT is kept unless --force is given.`,
 				return err
 			}
 			defer src.Close()
+			warnDisk(src)
 			ext, err := src.Extents()
 			if err != nil {
 				return err
