@@ -111,6 +111,10 @@ func LoadVerifier(path string) (Verifier, error) {
 	return verifierFromPEM(data, path)
 }
 
+// ParseVerifier reads a PEM public key held in memory (e.g. a key the
+// catalog trusts).
+func ParseVerifier(pemData []byte) (Verifier, error) { return verifierFromPEM(pemData, "(PEM)") }
+
 func verifierFromPEM(data []byte, path string) (dsse.SignerVerifier, error) {
 	key, err := signerverifier.LoadKey(data)
 	if err != nil {

@@ -1,0 +1,126 @@
+// Package supplychain records and checks what can be said of an image
+// version beyond the catalog's own rows: its SBOM and its signed provenance,
+// test and promotion attestations, verified against the version's copies.
+// It joins the catalog (where the documents live) with sbom and attest (what
+// they say); it never talks to Azure.
+package supplychain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	ita "github.com/in-toto/attestation/go/v1"
+
+	"imgpipe/internal/attest"
+	"imgpipe/internal/catalog"
+	"imgpipe/internal/drift"
+	"imgpipe/internal/sbom"
+)
+
+// EnvelopeMediaType is how signed statements are stored.
+const EnvelopeMediaType = "application/vnd.dsse.envelope.v1+json"
+
+// subject is the attested artifact of a version: its build artifact's SHA-256.
+func subject(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref) (catalog.Version, attest.Subject, error) {
+	v, err := cat.Version(ctx, ref)
+	if err != nil {
+		return v, attest.Subject{}, err
+	}
+	sum := strings.TrimPrefix(v.ArtifactSHA256, "sha256:")
+	if len(sum) != 64 {
+		return v, attest.Subject{}, fmt.Errorf("%s has no artifact SHA-256 in the catalog: record its build first (imgpipe build, or publish)", ref)
+	}
+	return v, attest.Subject{Image: ref.Image, Version: ref.Version, SHA256: sum}, nil
+}
+
+// RecordSBOM makes the SBOM of a version from the baseline captured in its
+// image and stores it with the version.
+func RecordSBOM(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref, b *drift.Baseline, tool string) (catalog.Document, error) {
+	_, subj, err := subject(ctx, cat, ref)
+	if err != nil {
+		return catalog.Document{}, err
+	}
+	bom, err := sbom.FromBaseline(b, sbom.Subject{Image: ref.Image, Version: ref.Version, Digest: "sha256:" + subj.SHA256, Tool: tool})
+	if err != nil {
+		return catalog.Document{}, err
+	}
+	data, err := sbom.Encode(bom)
+	if err != nil {
+		return catalog.Document{}, err
+	}
+	return cat.PutDocument(ctx, ref, catalog.Document{Kind: catalog.DocSBOM, MediaType: sbom.MediaType, Data: data})
+}
+
+// ProvenanceInput is what the catalog does not know of a build.
+type ProvenanceInput struct {
+	ImgpipeVersion string
+	Template       string
+	Parameters     map[string]string
+}
+
+// SignProvenance signs the provenance of a version from what the catalog
+// recorded of its build, and stores the envelope with the version.
+func SignProvenance(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref, s attest.Signer, in ProvenanceInput) (catalog.Document, []byte, error) {
+	v, subj, err := subject(ctx, cat, ref)
+	if err != nil {
+		return catalog.Document{}, nil, err
+	}
+	b := attest.Build{Subject: subj, Template: in.Template, Parameters: in.Parameters,
+		GitCommit: v.GitCommit, TemplateHash: v.TemplateHash, PackerVersion: v.PackerVersion,
+		ImgpipeVersion: in.ImgpipeVersion, BuildID: v.BuildID, StartedOn: v.BuildTime, FinishedOn: v.BuildTime}
+	if b.Template == "" {
+		b.Template = "packer-template"
+	}
+	if v.Parent != nil {
+		b.Parent = v.Parent.String()
+	}
+	st, err := attest.Provenance(b)
+	if err != nil {
+		return catalog.Document{}, nil, err
+	}
+	return store(ctx, cat, ref, catalog.DocProvenance, s, st)
+}
+
+// SignTest signs a test result of a version and stores it.
+func SignTest(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref, s attest.Signer, runner, runID string, checks []attest.Check) (catalog.Document, error) {
+	_, subj, err := subject(ctx, cat, ref)
+	if err != nil {
+		return catalog.Document{}, err
+	}
+	st, err := attest.TestStatement(attest.TestResult{Subject: subj, Runner: runner, RunID: runID, Checks: checks})
+	if err != nil {
+		return catalog.Document{}, err
+	}
+	d, _, err := store(ctx, cat, ref, catalog.DocTest, s, st)
+	return d, err
+}
+
+// SignPromotion signs a channel promotion of a version and stores it.
+func SignPromotion(ctx context.Context, cat *catalog.Catalog, p catalog.Promotion, s attest.Signer) (catalog.Document, error) {
+	ref := catalog.Ref{Image: p.Image, Version: p.To}
+	_, subj, err := subject(ctx, cat, ref)
+	if err != nil {
+		return catalog.Document{}, err
+	}
+	st, err := attest.PromotionStatement(attest.Promotion{Subject: subj, Channel: p.Channel, From: p.From, By: p.By, At: p.At})
+	if err != nil {
+		return catalog.Document{}, err
+	}
+	d, _, err := store(ctx, cat, ref, catalog.DocPromotion, s, st)
+	return d, err
+}
+
+func store(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref, kind string, s attest.Signer, st *ita.Statement) (catalog.Document, []byte, error) {
+	env, err := attest.Sign(ctx, s, st)
+	if err != nil {
+		return catalog.Document{}, nil, err
+	}
+	kid, _ := s.KeyID()
+	d, err := cat.PutDocument(ctx, ref, catalog.Document{Kind: kind, MediaType: EnvelopeMediaType, KeyID: kid, Data: env})
+	return d, env, err
+}
+
+// ErrNotVerified is what Verify's negative answers wrap.
+var ErrNotVerified = errors.New("not verified")
