@@ -92,6 +92,7 @@ var apiVersions = map[string][]string{
 	"compute":         {"2026-04-01", "2025-04-01", "2024-11-01", "2024-07-01", "2024-03-01", "2023-09-01", "2023-07-01"},
 	"disk":            {"2026-03-02", "2025-01-02", "2024-03-02", "2023-10-02", "2023-04-02"},
 	"roleassignments": {"2022-04-01", "2020-10-01-preview", "2020-04-01-preview", "2015-07-01"},
+	"storage":         {"2025-06-01", "2025-01-01", "2024-01-01", "2023-05-01", "2023-01-01", "2022-09-01"},
 }
 
 func apiFamily(typ string) string {
@@ -99,8 +100,10 @@ func apiFamily(typ string) string {
 	switch {
 	case strings.HasPrefix(t, "microsoft.compute/galleries"):
 		return "gallery"
-	case t == "microsoft.compute/disks":
+	case t == "microsoft.compute/disks" || t == "microsoft.compute/snapshots":
 		return "disk"
+	case t == "microsoft.storage/storageaccounts":
+		return "storage"
 	case strings.HasPrefix(t, "microsoft.compute/"):
 		return "compute"
 	case t == "microsoft.authorization/roleassignments":
@@ -373,8 +376,10 @@ func (s *Server) applyOp(op *operation) {
 	res := s.get(op.ResourceID)
 	if op.Fail {
 		op.Status = "Failed"
-		op.Error = errf(http.StatusInternalServerError, "InternalOperationError",
-			"The long-running operation failed midway (injected fault). Retry the request.")
+		if op.Error == nil {
+			op.Error = errf(http.StatusInternalServerError, "InternalOperationError",
+				"The long-running operation failed midway (injected fault). Retry the request.")
+		}
 		if res != nil && res.PendingOp == op.ID {
 			res.PendingOp = ""
 			props := ensure(res.Body, "properties")

@@ -106,7 +106,7 @@ func newSuite(t *testing.T) *suite {
 			t.Fatal(err)
 		}
 		s.blobs, s.blobBase = c, s.env.Azurite.BlobEndpoint
-		s.storageID = "/subscriptions/" + s.sub + "/resourceGroups/storage/providers/Microsoft.Storage/storageAccounts/" + s.env.Azurite.AccountName
+		s.storageID = s.env.StorageAccountID()
 	}
 	var err error
 	must := func(e error) {
@@ -135,6 +135,15 @@ func newSuite(t *testing.T) *suite {
 		}
 	}
 	return s
+}
+
+// propagation is how long a role assignment may take to take effect: the
+// emulator's delay with some slack, Azure's documented worst case.
+func (s *suite) propagation() time.Duration {
+	if s.real {
+		return 15 * time.Minute
+	}
+	return s.env.Server.Options().RBACDelay + 5*time.Second
 }
 
 func (s *suite) emuOnly(t *testing.T, why string) {
@@ -586,10 +595,19 @@ func TestConformance(t *testing.T) {
 		s.gallery(t, rg, "g")
 		s.definition(t, rg, "g", "v1def", "V1")
 		img := s.image(t, rg, "gen2", s.upload(t, s.name("g2")+".vhd", []byte("gen2 image")), "V2")
-		_, err := s.versions.BeginCreateOrUpdate(ctx, rg, "g", "v1def", "1.0.0", versionBody(s.loc, *img.ID), nil)
-		re := wantCode(t, err, 400, "InvalidParameter")
-		if !strings.Contains(re.Error(), "V2") {
-			t.Fatalf("message does not explain the generation: %v", re)
+		// Azure accepts the PUT; the long-running operation then fails with
+		// Conflict naming both generations (sources.go).
+		p, err := s.versions.BeginCreateOrUpdate(ctx, rg, "g", "v1def", "1.0.0", versionBody(s.loc, *img.ID), nil)
+		if err != nil {
+			t.Fatalf("the PUT itself was refused (%v); Azure accepts it and fails the operation", err)
+		}
+		_, err = p.PollUntilDone(ctx, pollFast)
+		var re *azcore.ResponseError
+		if !errors.As(err, &re) || re.ErrorCode != "Conflict" {
+			t.Fatalf("want a failed operation with code Conflict, got %v", err)
+		}
+		if !strings.Contains(err.Error(), "['V2']") || !strings.Contains(err.Error(), "['V1']") || !strings.Contains(err.Error(), "Hypervisor generation") {
+			t.Fatalf("the Conflict does not name the generations: %v", err)
 		}
 	})
 
@@ -871,8 +889,22 @@ func TestConformance(t *testing.T) {
 		}, nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.createVM(ctx, s.other, rg, "shared", s.loc, *v.ID); err != nil {
-			t.Fatalf("VM in the other subscription after the role assignment: %v", err)
+		// the assignment takes effect only once it has propagated (rbac.go):
+		// LinkedAuthorizationFailed until then
+		granted := time.Now()
+		for attempt := 0; ; attempt++ {
+			err := s.createVM(ctx, s.other, rg, "shared", s.loc, *v.ID)
+			if err == nil {
+				if attempt == 0 && !s.real {
+					t.Fatal("the role assignment took effect at once; it must propagate first")
+				}
+				break
+			}
+			wantCode(t, err, 403, "LinkedAuthorizationFailed")
+			if time.Since(granted) > s.propagation() {
+				t.Fatalf("VM in the other subscription %s after the role assignment: %v", time.Since(granted), err)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 		list := s.roles.NewListForScopePager(galleryID, nil)
 		n := 0

@@ -97,7 +97,15 @@ func (s *Server) blobToFingerprint(c *call, body map[string]any) string {
 		if u := str(props, "storageProfile", "source", "uri"); u != "" {
 			return u
 		}
+		if id := str(props, "storageProfile", "osDiskImage", "source", "id"); id != "" {
+			return diskBlob(id)
+		}
 		return diskBlob(str(props, "storageProfile", "source", "id"))
+	case "Microsoft.Compute/snapshots":
+		if u := str(props, "creationData", "sourceUri"); u != "" {
+			return u
+		}
+		return diskBlob(str(props, "creationData", "sourceResourceId"))
 	}
 	return ""
 }
@@ -277,6 +285,9 @@ func (s *Server) prepareDisk(c *call, res, existing *resource, props map[string]
 		}
 		return nil
 	}
+	if e := checkDiskProfile(props); e != nil {
+		return e
+	}
 	props["timeCreated"] = ts(now())
 	props["uniqueId"] = newID()
 	switch opt {
@@ -352,7 +363,12 @@ func (s *Server) diskGrantAccess(c *call) {
 	}
 	wantState := "ActiveSAS"
 	switch {
-	case access == "Write" && state == "ReadyToUpload":
+	case access == "Write" && (state == "ReadyToUpload" || state == "ActiveUpload"):
+		// Granting write access again while the upload is active renews the
+		// SAS: "If your SAS expires during the upload, and you haven't called
+		// revoke-access yet, you can get a new SAS to continue the upload
+		// using grant-access, again."
+		// (learn.microsoft.com/azure/virtual-machines/linux/disks-upload-vhd-to-managed-disk-cli)
 		wantState = "ActiveUpload"
 	case access == "Write":
 		s.mu.Unlock()
@@ -374,7 +390,7 @@ func (s *Server) diskGrantAccess(c *call) {
 	}
 	s.mu.Unlock()
 
-	if wantState == "ActiveUpload" {
+	if wantState == "ActiveUpload" && state == "ReadyToUpload" {
 		if err := s.createPageBlob(c.r.Context(), blobName, size); err != nil {
 			c.fail(errf(http.StatusInternalServerError, "InternalServerError", "Creating the upload blob failed: %v", err))
 			return
@@ -461,3 +477,123 @@ func (s *Server) blobSAS(name string, perms sas.BlobPermissions, d time.Duration
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// checkDiskProfile validates the OS properties of a disk or snapshot:
+// osType and hyperVGeneration values, and a securityProfile whose security
+// type needs generation 2 ("Trusted launch supports only Generation 2
+// VMs", learn.microsoft.com/azure/virtual-machines/trusted-launch; the disk
+// security types of the spec's DiskSecurityTypes are all confidential or
+// trusted launch types).
+func checkDiskProfile(props map[string]any) *armError {
+	switch str(props, "osType") {
+	case "", "Linux", "Windows":
+	default:
+		return errf(http.StatusBadRequest, "InvalidParameter", "The value '%s' of 'osType' is not allowed. Allowed values are 'Windows' and 'Linux'.", str(props, "osType")).withTarget("osType")
+	}
+	gen := str(props, "hyperVGeneration")
+	switch gen {
+	case "", "V1", "V2":
+	default:
+		return errf(http.StatusBadRequest, "InvalidParameter", "The value '%s' of 'hyperVGeneration' is not allowed. Allowed values are 'V1' and 'V2'.", gen).withTarget("hyperVGeneration")
+	}
+	if st := str(props, "securityProfile", "securityType"); st != "" {
+		if gen != "V2" {
+			return errf(http.StatusBadRequest, "InvalidParameter", "Security type '%s' of a disk requires hyperVGeneration V2 (generation 2); this disk is %s.", st, orV1(gen)).withTarget("securityProfile.securityType")
+		}
+		if str(props, "osType") == "" {
+			return errf(http.StatusBadRequest, "InvalidParameter", "Security type '%s' applies to OS disks only: set osType.", st).withTarget("osType")
+		}
+	}
+	return nil
+}
+
+func orV1(gen string) string {
+	if gen == "" {
+		return "V1 (hyperVGeneration not set)"
+	}
+	return gen
+}
+
+// prepareSnapshot records a snapshot of a disk (createOption Copy, or
+// CopyStart) or of a blob (Import, with storageAccountId). The snapshot is a
+// copy: its content is fingerprinted when it is taken.
+func (s *Server) prepareSnapshot(c *call, res, existing *resource, props map[string]any, fp *Fingerprint, fpErr *armError) *armError {
+	cd := ensure(props, "creationData")
+	opt := str(cd, "createOption")
+	if existing != nil {
+		old := obj(existing.Body, "properties")
+		if str(old, "creationData", "createOption") != opt && opt != "" {
+			return errf(http.StatusConflict, "PropertyChangeNotAllowed", "Changing property 'creationData.createOption' is not allowed.").withTarget("creationData.createOption")
+		}
+		props["creationData"] = deepCopy(obj(old, "creationData"))
+		for _, k := range []string{"diskSizeGB", "diskSizeBytes", "timeCreated", "uniqueId", "hyperVGeneration", "osType", "diskState"} {
+			if v, ok := old[k]; ok {
+				props[k] = v
+			}
+		}
+		return nil
+	}
+	switch opt {
+	case "Copy", "CopyStart":
+		srcID := str(cd, "sourceResourceId")
+		src := s.get(srcID)
+		if srcID == "" || src == nil || !isDiskOrSnapshot(src) {
+			return errf(http.StatusNotFound, "NotFound", "The source resource '%s' of the snapshot was not found.", srcID).withTarget("creationData.sourceResourceId")
+		}
+		if st := str(src.Body, "properties", "diskState"); st == "ActiveUpload" || st == "ReadyToUpload" {
+			return errf(http.StatusConflict, "OperationNotAllowed", "Disk '%s' is in state %s; a snapshot needs a finished upload (endGetAccess).", src.ID, st).withTarget("creationData.sourceResourceId")
+		}
+		if normRegion(str(src.Body, "location")) != c.location {
+			return errf(http.StatusBadRequest, "BadRequest", "The source resource %s does not belong to the same region as the snapshot.", src.ID).withTarget("creationData.sourceResourceId")
+		}
+		sp := obj(src.Body, "properties")
+		for _, k := range []string{"diskSizeGB", "diskSizeBytes", "hyperVGeneration", "osType", "securityProfile"} {
+			if v, ok := sp[k]; ok {
+				setDefault(props, k, deepCopy(v))
+			}
+		}
+		if strings.EqualFold(src.Type, "Microsoft.Compute/snapshots") {
+			if src.Fingerprint != nil {
+				cp := *src.Fingerprint
+				res.Fingerprint = &cp
+			}
+		} else {
+			if fpErr != nil {
+				return fpErr
+			}
+			if fp == nil && src.Fingerprint != nil {
+				cp := *src.Fingerprint
+				fp = &cp
+			}
+			res.Fingerprint = fp
+		}
+	case "Import":
+		u := str(cd, "sourceUri")
+		if u == "" {
+			return errf(http.StatusBadRequest, "InvalidParameter", "Required parameter 'creationData.sourceUri' is missing (null).").withTarget("creationData.sourceUri")
+		}
+		if str(cd, "storageAccountId") == "" {
+			return errf(http.StatusBadRequest, "InvalidParameter", "Required parameter 'creationData.storageAccountId' is missing (null).").withTarget("creationData.storageAccountId")
+		}
+		if e := s.imageBlobAccount(c, u); e != nil {
+			return e
+		}
+		if fpErr != nil {
+			return fpErr
+		}
+		res.Fingerprint = fp
+		if fp != nil {
+			setDefault(props, "diskSizeGB", (fp.Size+(1<<30-1))>>30)
+		}
+	default:
+		return errf(http.StatusBadRequest, "InvalidParameter", "The value '%s' of 'creationData.createOption' is not supported by azemu for snapshots: use Copy or Import.", opt).withTarget("creationData.createOption")
+	}
+	if e := checkDiskProfile(props); e != nil {
+		return e
+	}
+	props["timeCreated"] = ts(now())
+	props["uniqueId"] = newID()
+	props["diskState"] = "Unattached"
+	setDefault(props, "incremental", false)
+	return nil
+}

@@ -17,7 +17,7 @@ func FuzzARMRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	s.url = "https://127.0.0.1:1"
-	tok := s.mintToken(s.opts.ClientID, time.Now().Add(time.Hour))
+	tok := s.mintToken(Client{ClientID: s.opts.ClientID, ObjectID: s.opts.ObjectID}, time.Now().Add(time.Hour))
 	sub := "/subscriptions/11111111-2222-4333-8444-555555555555"
 	rg := sub + "/resourceGroups/rg"
 	seed := func(method, path, body string) { f.Add(method, path, body) }
@@ -67,7 +67,7 @@ func FuzzToken(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	good := s.mintToken("c", time.Now().Add(time.Hour))
+	good := s.mintToken(Client{ClientID: "c"}, time.Now().Add(time.Hour))
 	f.Add(good)
 	f.Add("azemu.e30.00")
 	f.Add("")

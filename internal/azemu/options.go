@@ -24,6 +24,20 @@ type Options struct {
 	// ObjectID is the principal (object) id of that client: role
 	// assignments for it grant access to galleries of other subscriptions.
 	ObjectID string
+	// ExtraClients are further identities the token endpoint accepts. Unlike
+	// the main client they hold no implicit access: what they may do on
+	// storage accounts and galleries of other subscriptions comes only from
+	// role assignments (after RBACDelay).
+	ExtraClients []Client
+	// Principals are object ids the emulated directory knows from the start
+	// (besides the clients'): role assignments for them are accepted at once.
+	// Others get PrincipalNotFound unless the request names principalType.
+	Principals []string
+	// RBACDelay is how long a role assignment (or a principal added with
+	// AddPrincipal) takes to propagate. Azure documents "up to 10 minutes"
+	// (learn.microsoft.com/azure/role-based-access-control/troubleshooting,
+	// "Symptom - Role assignment changes are not being detected").
+	RBACDelay time.Duration
 
 	// StateDir keeps the state as JSON files written atomically, reloaded on
 	// restart (and the TLS certificate, so clients keep trusting it). Empty
@@ -67,6 +81,21 @@ type Storage struct {
 	AccountKey   string
 	// Container receives the page blobs of disk direct uploads.
 	Container string
+	// The Microsoft.Storage/storageAccounts resource the account belongs to:
+	// Azure makes managed images only from blobs in an account of the
+	// image's region and subscription. Defaults: DefaultSubscriptionID,
+	// resource group DefaultStorageResourceGroup, location
+	// DefaultStorageLocation.
+	SubscriptionID string
+	ResourceGroup  string
+	Location       string
+}
+
+// Client is one identity of the token endpoint (client-credentials grant).
+type Client struct {
+	ClientID     string
+	ClientSecret string
+	ObjectID     string
 }
 
 // Faults describe failures injected into ARM requests, deterministic for a
@@ -95,6 +124,14 @@ const (
 	DefaultClientID     = "0e1a7c3d-0000-4000-8000-00000000c11e"
 	DefaultClientSecret = "azemu-client-secret"
 	DefaultObjectID     = "5b0c2a91-0000-4000-8000-0000000000b1"
+	// DefaultSubscriptionID is the subscription the blob service's storage
+	// account is registered in (any well-formed subscription id is served).
+	DefaultSubscriptionID       = "11111111-2222-4333-8444-555555555555"
+	DefaultStorageResourceGroup = "azemu-storage"
+	DefaultStorageLocation      = "westeurope"
+	// DefaultRBACDelay is Azure's documented worst case for a role
+	// assignment to take effect.
+	DefaultRBACDelay = 10 * time.Minute
 )
 
 func (o Options) withDefaults() Options {
@@ -130,6 +167,18 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Storage.Container == "" {
 		o.Storage.Container = "azemu-disks"
+	}
+	if o.Storage.SubscriptionID == "" {
+		o.Storage.SubscriptionID = DefaultSubscriptionID
+	}
+	if o.Storage.ResourceGroup == "" {
+		o.Storage.ResourceGroup = DefaultStorageResourceGroup
+	}
+	if o.Storage.Location == "" {
+		o.Storage.Location = DefaultStorageLocation
+	}
+	if o.RBACDelay == 0 {
+		o.RBACDelay = DefaultRBACDelay
 	}
 	if o.MaxHashBytes == 0 {
 		o.MaxHashBytes = 1 << 30

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -373,6 +374,16 @@ func (s *Server) putResource(c *call) {
 		c.fail(locationError(str(body, "location"), c.typ))
 		return
 	}
+	if existing != nil && normRegion(str(existing.Body, "location")) != normRegion(str(body, "location")) {
+		// "The resource <name> already exists in location <region_1> in
+		// resource group <resourceGroup>. A resource with the same name cannot
+		// be created in location <region_2>."
+		// (learn.microsoft.com/azure/virtual-machines/troubleshooting-shared-images)
+		c.fail(errf(http.StatusConflict, "InvalidResourceLocation",
+			"The resource '%s' already exists in location '%s' in resource group '%s'. A resource with the same name cannot be created in location '%s'. Please select a new resource name.",
+			c.name, str(existing.Body, "location"), c.rg, normRegion(str(body, "location"))))
+		return
+	}
 	if _, ok := body["properties"].(map[string]any); !ok && body["properties"] != nil {
 		c.fail(errf(http.StatusBadRequest, "InvalidRequestContent", "The 'properties' member must be an object."))
 		return
@@ -400,6 +411,8 @@ func (s *Server) putResource(c *call) {
 		extra, err = s.prepareVersion(c, res, existing, body, props, fp, fpErr)
 	case "Microsoft.Compute/disks":
 		err = s.prepareDisk(c, res, existing, props)
+	case "Microsoft.Compute/snapshots":
+		err = s.prepareSnapshot(c, res, existing, props, fp, fpErr)
 	case "Microsoft.Compute/virtualMachines", "Microsoft.Compute/virtualMachineScaleSets":
 		err = s.prepareVM(c, res, existing, props)
 	}
@@ -425,7 +438,7 @@ func (s *Server) putResource(c *call) {
 			out[k] = v
 		}
 	}
-	if c.typ == "Microsoft.Compute/disks" {
+	if c.typ == "Microsoft.Compute/disks" || c.typ == "Microsoft.Compute/snapshots" {
 		setDefault(out, "sku", map[string]any{"name": "Standard_LRS", "tier": "Standard"})
 	}
 	kind, state, status := "create", "Creating", http.StatusCreated
@@ -435,12 +448,15 @@ func (s *Server) putResource(c *call) {
 	props["provisioningState"] = state
 	res.Body = out
 	op := s.startOp(c.r, c.sub, str(out, "location"), res.ID, kind, lroD)
+	if c.lroError != nil {
+		op.Fail, op.Error, op.End = true, c.lroError, op.Start.Add(s.opts.LRODelay/2)
+	}
 	res.PendingOp = op.ID
 	s.put(res)
 	_ = s.saveLocked()
 	withLocation := false
 	switch {
-	case c.typ == "Microsoft.Compute/disks":
+	case c.typ == "Microsoft.Compute/disks" || c.typ == "Microsoft.Compute/snapshots":
 		status, withLocation = http.StatusAccepted, true
 	case c.r.Method == http.MethodPatch:
 		status = http.StatusOK
@@ -498,6 +514,9 @@ func (s *Server) prepareImage(c *call, res, existing *resource, props map[string
 	}()
 	switch {
 	case blob != "":
+		if e := s.imageBlobAccount(c, blob); e != nil {
+			return e
+		}
 		if fpErr != nil {
 			return fpErr
 		}
@@ -527,6 +546,33 @@ func (s *Server) prepareGallery(c *call, res, existing *resource, props map[stri
 	if !galleryNameRE.MatchString(c.name) {
 		return errf(http.StatusBadRequest, "InvalidParameter", "The gallery name '%s' is invalid: use alphanumerics, underscores and periods, starting and ending with an alphanumeric, at most 80 characters.", c.name).withTarget("galleryName")
 	}
+	if existing == nil {
+		// "The gallery name '<name>' is not unique within the subscription
+		// '<sub>'. Please pick another gallery name." (Azure/azure-cli#11967;
+		// the gallery's identifier.uniqueName is SUBSCRIPTION-NAME)
+		for _, g := range s.all("Microsoft.Compute/galleries", "/subscriptions/"+c.sub) {
+			if strings.EqualFold(str(g.Body, "name"), c.name) && !strings.EqualFold(g.ID, c.id) {
+				return errf(http.StatusConflict, "Conflict", "The gallery name '%s' is not unique within the subscription '%s'. Please pick another gallery name.", c.name, c.sub).withTarget("galleryName")
+			}
+		}
+	} else {
+		props["sharingProfile"] = deepCopy(obj(existing.Body, "properties", "sharingProfile"))
+		if props["sharingProfile"] == nil {
+			delete(props, "sharingProfile")
+		}
+		if sp := obj(c.request, "properties", "sharingProfile"); sp != nil && str(sp, "permissions") != "" {
+			ensure(props, "sharingProfile")["permissions"] = str(sp, "permissions")
+		}
+	}
+	if sp := obj(props, "sharingProfile"); sp != nil {
+		switch str(sp, "permissions") {
+		case "", "Private", "Groups", "Community":
+		default:
+			return errf(http.StatusBadRequest, "InvalidParameter", "The value '%s' of 'sharingProfile.permissions' is not allowed. Allowed values are 'Private', 'Groups' and 'Community'.", str(sp, "permissions")).withTarget("sharingProfile.permissions")
+		}
+		setDefault(sp, "permissions", "Private")
+		setDefault(sp, "groups", []any{})
+	}
 	id := ensure(props, "identifier")
 	id["uniqueName"] = c.sub + "-" + strings.ToUpper(c.name)
 	return nil
@@ -546,7 +592,44 @@ func (s *Server) parentOf(c *call) (*resource, *armError) {
 	return pr, nil
 }
 
+// definitionNameOK is the rule of the spec's galleryImageName parameter,
+// ^[^_\W][\w-._]{0,79}(?<![-.])$, and of the docs, which also refuse a
+// trailing '_' ("letters or numbers at the beginning and the end")
+// (learn.microsoft.com/azure/virtual-machines/troubleshooting-shared-images,
+// "Issues with creating or modifying image definitions").
+var definitionNameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9])?$`)
+
+// identifierRE is the rule of galleryImage.properties.identifier.* (same
+// page): letters, digits, '-', '.', '_', not ending in '.'; publisher at
+// most 128 characters, offer and sku at most 64.
+var identifierRE = regexp.MustCompile(`^[A-Za-z0-9_.-]*[A-Za-z0-9_-]$`)
+
+// Security types (features SecurityType=...) that need a generation 2
+// definition: Trusted launch and confidential VMs are Gen2 only
+// (learn.microsoft.com/azure/virtual-machines/trusted-launch, "Limitations";
+// learn.microsoft.com/azure/confidential-computing/confidential-vm-overview).
+var gen2SecurityTypes = map[string]bool{
+	"trustedlaunch": true, "trustedlaunchsupported": true, "confidentialvm": true,
+	"confidentialvmsupported": true, "trustedlaunchandconfidentialvmsupported": true,
+}
+
+// securityType returns the SecurityType feature of a definition ("" if none).
+func securityType(props map[string]any) string {
+	fs, _ := props["features"].([]any)
+	for _, f := range fs {
+		fm, _ := f.(map[string]any)
+		if strings.EqualFold(str(fm, "name"), "SecurityType") {
+			return str(fm, "value")
+		}
+	}
+	return ""
+}
+
 func (s *Server) prepareDefinition(c *call, res, existing *resource, props map[string]any) *armError {
+	if !definitionNameRE.MatchString(c.name) {
+		return errf(http.StatusBadRequest, "InvalidParameter",
+			"The entity name 'galleryImageName' is invalid according to its validation rule: ^[^_\\W][\\w-._]{0,79}(?<![-.])$. Use at most 80 letters, digits, '-', '_' and '.', starting and ending with a letter or digit.").withTarget("galleryImageName")
+	}
 	if _, e := s.parentOf(c); e != nil {
 		return e
 	}
@@ -561,8 +644,17 @@ func (s *Server) prepareDefinition(c *call, res, existing *resource, props map[s
 		return errf(http.StatusBadRequest, "InvalidParameter", "The value '%s' of parameter 'galleryImage.properties.osState' is not allowed. Allowed values are 'Generalized' and 'Specialized'.", str(props, "osState")).withTarget("galleryImage.properties.osState")
 	}
 	for _, f := range []string{"publisher", "offer", "sku"} {
-		if str(props, "identifier", f) == "" {
+		v := str(props, "identifier", f)
+		if v == "" {
 			return errf(http.StatusBadRequest, "InvalidParameter", "Required parameter 'galleryImage.properties.identifier.%s' is missing (null).", f).withTarget("galleryImage.properties.identifier." + f)
+		}
+		limit := 64
+		if f == "publisher" {
+			limit = 128
+		}
+		if !identifierRE.MatchString(v) || len(v) > limit {
+			return errf(http.StatusBadRequest, "InvalidParameter",
+				"The resource name galleryImage.properties.identifier.%s is invalid. It cannot be empty. Allowed characters are uppercase or lowercase letters, digits, hyphen(-), period (.), underscore (_). Names are not allowed to end with period(.). The length of the name cannot exceed %d characters.", f, limit).withTarget("galleryImage.properties.identifier." + f)
 		}
 	}
 	setDefault(props, "hyperVGeneration", "V1")
@@ -570,6 +662,32 @@ func (s *Server) prepareDefinition(c *call, res, existing *resource, props map[s
 	case "V1", "V2":
 	default:
 		return errf(http.StatusBadRequest, "InvalidParameter", "The value '%s' of parameter 'galleryImage.properties.hyperVGeneration' is not allowed. Allowed values are 'V1' and 'V2'.", str(props, "hyperVGeneration")).withTarget("galleryImage.properties.hyperVGeneration")
+	}
+	if st := securityType(props); gen2SecurityTypes[strings.ToLower(st)] && str(props, "hyperVGeneration") != "V2" {
+		return errf(http.StatusBadRequest, "InvalidParameter",
+			"The security type '%s' is supported only with HyperVGeneration V2; gallery image definition '%s' has HyperVGeneration %s.", st, c.name, str(props, "hyperVGeneration")).withTarget("galleryImage.properties.features")
+	}
+	if existing == nil {
+		// "Gallery image <name> identified by (publisher:<P>, offer:<O>,
+		// sku:<S>) already exists. Choose a different publisher, offer, sku
+		// combination." (troubleshooting-shared-images, same page)
+		galleryID := c.id[:strings.LastIndex(strings.ToLower(c.id), "/images/")]
+		for _, d := range s.children(galleryID, "/images") {
+			if strings.EqualFold(d.ID, c.id) {
+				continue
+			}
+			same := true
+			for _, f := range []string{"publisher", "offer", "sku"} {
+				if !strings.EqualFold(str(d.Body, "properties", "identifier", f), str(props, "identifier", f)) {
+					same = false
+				}
+			}
+			if same {
+				return errf(http.StatusConflict, "Conflict",
+					"Gallery image %s identified by (publisher:%s, offer:%s, sku:%s) already exists. Choose a different publisher, offer, sku combination.",
+					str(d.Body, "name"), str(props, "identifier", "publisher"), str(props, "identifier", "offer"), str(props, "identifier", "sku")).withTarget("galleryImage.properties.identifier")
+			}
+		}
 	}
 	setDefault(props, "architecture", "x64")
 	if existing != nil {
@@ -656,79 +774,11 @@ func (s *Server) prepareVersion(c *call, res, existing *resource, body, props ma
 		}
 	}
 	stp := ensure(props, "storageProfile")
-	srcID := str(stp, "source", "id")
-	vhd := str(stp, "osDiskImage", "source", "uri")
-	if vhd == "" {
-		vhd = str(stp, "source", "uri")
-	}
 	t := now()
 	if existing == nil {
 		pp["publishedDate"] = ts(t)
-		var srcGen string
-		switch {
-		case srcID != "":
-			src := s.get(srcID)
-			if src == nil {
-				return 0, errf(http.StatusNotFound, "NotFound", "The source resource '%s' was not found.", srcID).withTarget("storageProfile.source.id")
-			}
-			res.SourceID = src.ID
-			res.SourceCreated = src.Created
-			switch strings.ToLower(src.Type) {
-			case "microsoft.compute/images":
-				srcGen = str(src.Body, "properties", "hyperVGeneration")
-				if src.Fingerprint != nil {
-					cp := *src.Fingerprint
-					res.Fingerprint = &cp
-				}
-				if os := obj(src.Body, "properties", "storageProfile", "osDisk"); os != nil {
-					odi := ensure(stp, "osDiskImage")
-					setDefault(odi, "hostCaching", str(os, "caching"))
-					setDefault(odi, "sizeInGB", int64(1))
-					if fp != nil && fp.Size > 0 {
-						odi["sizeInGB"] = (fp.Size + (1<<30 - 1)) >> 30
-					} else if src.Fingerprint != nil {
-						odi["sizeInGB"] = (src.Fingerprint.Size + (1<<30 - 1)) >> 30
-					}
-				}
-			case "microsoft.compute/disks":
-				srcGen = str(src.Body, "properties", "hyperVGeneration")
-				if st := str(src.Body, "properties", "diskState"); st == "ActiveUpload" || st == "ReadyToUpload" {
-					return 0, errf(http.StatusConflict, "OperationNotAllowed", "The source disk '%s' is in state %s; finish the upload (endGetAccess) first.", src.ID, st).withTarget("storageProfile.source.id")
-				}
-				if fpErr != nil {
-					return 0, fpErr
-				}
-				res.Fingerprint = fp
-			default:
-				return 0, errf(http.StatusBadRequest, "InvalidParameter", "The source '%s' is not a managed image or a disk.", srcID).withTarget("storageProfile.source.id")
-			}
-		case vhd != "":
-			if str(stp, "osDiskImage", "source", "storageAccountId") == "" && str(stp, "source", "storageAccountId") == "" {
-				return 0, errf(http.StatusBadRequest, "InvalidParameter", "Required parameter 'storageAccountId' is missing (null).").withTarget("storageProfile.osDiskImage.source.storageAccountId")
-			}
-			if fpErr != nil {
-				return 0, fpErr
-			}
-			res.Fingerprint = fp
-			res.SourceID = vhd
-			if fp != nil {
-				odi := ensure(stp, "osDiskImage")
-				setDefault(odi, "sizeInGB", (fp.Size+(1<<30-1))>>30)
-			}
-			// A VHD carries no generation: the definition's is trusted.
-		default:
-			return 0, errf(http.StatusBadRequest, "InvalidParameter", "Required parameter 'storageProfile.source' is missing (null).").withTarget("storageProfile.source")
-		}
-		defGen := str(def.Body, "properties", "hyperVGeneration")
-		if srcGen == "" {
-			// a VHD (or a disk created without hyperVGeneration) carries no
-			// generation: the definition's is trusted
-			srcGen = defGen
-		}
-		if srcGen != defGen {
-			return 0, errf(http.StatusBadRequest, "InvalidParameter",
-				"The source '%s' has HyperVGeneration %s, but gallery image definition '%s' has HyperVGeneration %s. Use a source of the definition's generation or another definition.",
-				srcID, srcGen, def.ID, defGen).withTarget("storageProfile.source.id")
+		if e := s.versionSource(c, res, def, stp, fp, fpErr); e != nil {
+			return 0, e
 		}
 		res.RegionStart = map[string]time.Time{}
 		for _, r := range regions {
@@ -737,10 +787,29 @@ func (s *Server) prepareVersion(c *call, res, existing *resource, body, props ma
 	} else {
 		props["publishingProfile"].(map[string]any)["publishedDate"] = str(existing.Body, "properties", "publishingProfile", "publishedDate")
 		// source changes are not allowed; an empty storageProfile keeps it
-		srcID = str(c.request, "properties", "storageProfile", "source", "id")
+		srcID := str(c.request, "properties", "storageProfile", "source", "id")
 		oldSrc := str(existing.Body, "properties", "storageProfile", "source", "id")
-		if srcID != "" && !strings.EqualFold(srcID, oldSrc) {
+		if srcID != "" && !strings.EqualFold(key(srcID), key(oldSrc)) {
 			return 0, errf(http.StatusConflict, "PropertyChangeNotAllowed", "Changing property 'storageProfile.source.id' is not allowed.").withTarget("storageProfile.source.id")
+		}
+		// With safetyProfile.allowDeletionOfReplicatedLocations = false,
+		// Azure refuses an update that drops a replicated region (spec:
+		// GalleryImageVersionSafetyProfile "Indicates whether or not removing
+		// this Gallery Image Version from replicated regions is allowed";
+		// dropping one by omission is an outage: Azure/azure-cli#24099).
+		var dropped []string
+		for r := range existing.RegionStart {
+			if !seen[r] {
+				dropped = append(dropped, r)
+			}
+		}
+		sort.Strings(dropped)
+		allowDrop := boolean(existing.Body, "properties", "safetyProfile", "allowDeletionOfReplicatedLocations") &&
+			boolean(props, "safetyProfile", "allowDeletionOfReplicatedLocations")
+		if len(dropped) > 0 && !allowDrop {
+			return 0, errf(http.StatusBadRequest, "InvalidParameter",
+				"Removing replicated regions %s from gallery image version '%s' is not allowed: its safetyProfile.allowDeletionOfReplicatedLocations is false. Keep every region in publishingProfile.targetRegions, or set allowDeletionOfReplicatedLocations to true first.",
+				strings.Join(dropped, ", "), existing.ID).withTarget("publishingProfile.targetRegions")
 		}
 		var added []string
 		for _, r := range regions {
@@ -823,4 +892,121 @@ func (s *Server) regionReady(res *resource, region string) bool {
 		}
 	}
 	return false
+}
+
+// galleryShare serves POST .../galleries/{g}/share (Gallery Sharing Profile
+// - Update): Add, Remove or Reset the subscriptions and tenants a gallery is
+// directly shared with, or EnableCommunity. Direct sharing needs a gallery
+// created with sharingProfile.permissions = Groups, community sharing one
+// with Community (learn.microsoft.com/azure/virtual-machines/share-gallery-direct;
+// spec examples Gallery_AddToSharingProfile, Gallery_ResetSharingProfile).
+func (s *Server) galleryShare(c *call) {
+	if e := checkAPIVersion(c.r, c.typ, ""); e != nil {
+		c.fail(e)
+		return
+	}
+	body, e := readBody(c.r)
+	if e != nil {
+		c.fail(e)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.resolveLocked(c)
+	if !ok {
+		return
+	}
+	if g == nil {
+		c.fail(notFound(c.typ, c.rg, c.id))
+		return
+	}
+	op := str(body, "operationType")
+	sp := ensure(g.Body, "properties", "sharingProfile")
+	setDefault(sp, "permissions", "Private")
+	perm := str(sp, "permissions")
+	groups, _ := body["groups"].([]any)
+	switch op {
+	case "Add", "Remove", "Reset":
+		if perm != "Groups" {
+			c.fail(errf(http.StatusBadRequest, "InvalidParameter", "Gallery '%s' has sharingProfile.permissions '%s': direct sharing needs a gallery whose sharingProfile.permissions is 'Groups'.", c.name, perm).withTarget("sharingProfile.permissions"))
+			return
+		}
+	case "EnableCommunity":
+		if perm != "Community" {
+			c.fail(errf(http.StatusBadRequest, "InvalidParameter", "Gallery '%s' has sharingProfile.permissions '%s': community sharing needs 'Community' and a communityGalleryInfo.", c.name, perm).withTarget("sharingProfile.permissions"))
+			return
+		}
+	default:
+		c.fail(errf(http.StatusBadRequest, "InvalidParameter", "The value '%s' of 'operationType' is not allowed. Allowed values are 'Add', 'Remove', 'Reset' and 'EnableCommunity'.", op).withTarget("operationType"))
+		return
+	}
+	cur := map[string]map[string]bool{}
+	order := []string{}
+	if op != "Reset" {
+		old, _ := sp["groups"].([]any)
+		for _, gr := range old {
+			gm, _ := gr.(map[string]any)
+			typ := str(gm, "type")
+			if cur[typ] == nil {
+				cur[typ] = map[string]bool{}
+				order = append(order, typ)
+			}
+			ids, _ := gm["ids"].([]any)
+			for _, id := range ids {
+				if v, ok := id.(string); ok {
+					cur[typ][strings.ToLower(v)] = true
+				}
+			}
+		}
+	}
+	for _, gr := range groups {
+		gm, _ := gr.(map[string]any)
+		typ := str(gm, "type")
+		if typ != "Subscriptions" && typ != "AADTenants" {
+			c.fail(errf(http.StatusBadRequest, "InvalidParameter", "The value '%s' of 'groups.type' is not allowed. Allowed values are 'Subscriptions' and 'AADTenants'.", typ).withTarget("groups.type"))
+			return
+		}
+		ids, _ := gm["ids"].([]any)
+		for _, id := range ids {
+			v, _ := id.(string)
+			if !guidRE.MatchString(v) {
+				c.fail(errf(http.StatusBadRequest, "InvalidParameter", "'%s' is not a valid subscription or tenant id.", v).withTarget("groups.ids"))
+				return
+			}
+			if op == "Remove" {
+				delete(cur[typ], strings.ToLower(v))
+				continue
+			}
+			if cur[typ] == nil {
+				cur[typ] = map[string]bool{}
+				order = append(order, typ)
+			}
+			cur[typ][strings.ToLower(v)] = true
+		}
+	}
+	var out []any
+	for _, typ := range order {
+		var ids []string
+		for id := range cur[typ] {
+			ids = append(ids, id)
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		sort.Strings(ids)
+		var anyIDs []any
+		for _, id := range ids {
+			anyIDs = append(anyIDs, id)
+		}
+		out = append(out, map[string]any{"type": typ, "ids": anyIDs})
+	}
+	if out == nil {
+		out = []any{}
+	}
+	sp["groups"] = out
+	lro := s.startOp(c.r, c.sub, str(g.Body, "location"), g.ID, "share", s.opts.LRODelay)
+	lro.Result = map[string]any{"operationType": op, "groups": deepCopy(out)}
+	_ = s.saveLocked()
+	s.setLROHeaders(c.w, lro, true)
+	c.w.WriteHeader(http.StatusAccepted)
 }

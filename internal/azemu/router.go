@@ -13,6 +13,7 @@ var computeTypes = map[string]string{
 	"galleries/images":          "Microsoft.Compute/galleries/images",
 	"galleries/images/versions": "Microsoft.Compute/galleries/images/versions",
 	"disks":                     "Microsoft.Compute/disks",
+	"snapshots":                 "Microsoft.Compute/snapshots",
 	"virtualmachines":           "Microsoft.Compute/virtualMachines",
 	"virtualmachinescalesets":   "Microsoft.Compute/virtualMachineScaleSets",
 }
@@ -29,6 +30,10 @@ type call struct {
 	action   string
 	location string         // normalized location of the resource being written
 	request  map[string]any // the request body as sent (before a PATCH merge)
+	// lroError, set while validating a PUT, makes the request succeed (201)
+	// and its long-running operation end Failed with this error, as Azure
+	// answers checks it makes after accepting the request.
+	lroError *armError
 }
 
 func (c *call) fail(e *armError) { writeArmError(c.w, e) }
@@ -97,6 +102,13 @@ func (s *Server) serveARM(w http.ResponseWriter, r *http.Request) {
 		c.typ = typ
 		s.listCompute(c, "/subscriptions/"+sub)
 		return
+	case len(rest) >= 3 && eq(rest[0], "providers") && eq(rest[1], "Microsoft.Storage"):
+		s.serveStorage(c, rest[2:])
+		return
+	case len(rest) >= 5 && eq(rest[0], "resourcegroups") && eq(rest[2], "providers") && eq(rest[3], "Microsoft.Storage"):
+		c.rg = rest[1]
+		s.serveStorage(c, rest[4:])
+		return
 	case len(rest) >= 5 && eq(rest[0], "resourcegroups") && eq(rest[2], "providers") && eq(rest[3], "Microsoft.Compute"):
 		c.rg = rest[1]
 		s.serveCompute(c, rest[4:])
@@ -155,6 +167,10 @@ func (s *Server) serveCompute(c *call, p []string) {
 	}
 	s.mu.Unlock()
 
+	if c.action != "" && typ == "Microsoft.Compute/galleries" && strings.EqualFold(c.action, "share") {
+		s.galleryShare(c)
+		return
+	}
 	if c.action != "" {
 		if typ != "Microsoft.Compute/disks" {
 			writeArmError(c.w, errf(http.StatusNotFound, "InvalidResourceType", "The action '%s' is not supported for '%s'.", c.action, typ))

@@ -82,6 +82,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.st = st
+	s.registerStorageAccount()
 	if len(s.st.TokenKey) == 0 {
 		s.st.TokenKey = make([]byte, 32)
 		if _, err := rand.Read(s.st.TokenKey); err != nil {
@@ -381,11 +382,12 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "unsupported_grant_type", "error_description": "AADSTS70003: only client_credentials is emulated"})
 		return
 	}
-	if clientID != s.opts.ClientID {
+	cl, known := s.client(clientID)
+	if !known {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "unauthorized_client", "error_description": fmt.Sprintf("AADSTS700016: Application with identifier '%s' was not found in the directory.", clientID)})
 		return
 	}
-	if !hmac.Equal([]byte(secret), []byte(s.opts.ClientSecret)) {
+	if !hmac.Equal([]byte(secret), []byte(cl.ClientSecret)) {
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."})
 		return
 	}
@@ -394,7 +396,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		"token_type":     "Bearer",
 		"expires_in":     3599,
 		"ext_expires_in": 3599,
-		"access_token":   s.mintToken(clientID, exp),
+		"access_token":   s.mintToken(cl, exp),
 	})
 }
 
@@ -405,8 +407,22 @@ type tokenClaims struct {
 	Expires  int64  `json:"exp"`
 }
 
-func (s *Server) mintToken(clientID string, exp time.Time) string {
-	c := tokenClaims{ClientID: clientID, ObjectID: s.opts.ObjectID, Tenant: s.opts.TenantID, Expires: exp.Unix()}
+// client returns the identity with that client id: the main one or one of
+// Options.ExtraClients.
+func (s *Server) client(clientID string) (Client, bool) {
+	if clientID == s.opts.ClientID {
+		return Client{ClientID: s.opts.ClientID, ClientSecret: s.opts.ClientSecret, ObjectID: s.opts.ObjectID}, true
+	}
+	for _, c := range s.opts.ExtraClients {
+		if c.ClientID == clientID && c.ClientID != "" {
+			return c, true
+		}
+	}
+	return Client{}, false
+}
+
+func (s *Server) mintToken(cl Client, exp time.Time) string {
+	c := tokenClaims{ClientID: cl.ClientID, ObjectID: cl.ObjectID, Tenant: s.opts.TenantID, Expires: exp.Unix()}
 	payload, _ := json.Marshal(c)
 	p := base64.RawURLEncoding.EncodeToString(payload)
 	return "azemu." + p + "." + s.sign(p)

@@ -69,6 +69,9 @@ type state struct {
 	// delete completed recently (child id -> completion time).
 	RecentDeletes map[string]map[string]time.Time `json:"recentDeletes"`
 	TokenKey      []byte                          `json:"tokenKey"`
+	// Principals are the object ids the emulated directory knows, with the
+	// time each was added (they propagate after RBACDelay).
+	Principals map[string]time.Time `json:"principals,omitempty"`
 	dir           string
 }
 
@@ -79,6 +82,7 @@ func loadState(dir string) (*state, error) {
 		Resources:     map[string]*resource{},
 		Ops:           map[string]*operation{},
 		RecentDeletes: map[string]map[string]time.Time{},
+		Principals:    map[string]time.Time{},
 		dir:           dir,
 	}
 	if dir == "" {
@@ -106,6 +110,9 @@ func loadState(dir string) (*state, error) {
 	if st.RecentDeletes == nil {
 		st.RecentDeletes = map[string]map[string]time.Time{}
 	}
+	if st.Principals == nil {
+		st.Principals = map[string]time.Time{}
+	}
 	st.dir = dir
 	return st, nil
 }
@@ -122,7 +129,16 @@ func (s *Server) saveLocked() error {
 	return atomicfile.WriteFile(filepath.Join(s.st.dir, stateFile), data, 0o600)
 }
 
-func key(id string) string { return strings.ToLower(strings.TrimRight(id, "/")) }
+// key is the map key of a resource id: ARM compares ids case-insensitively,
+// and accepts ids written without their leading slash
+// ("subscriptions/..."), as the Go SDK's arm.ParseResourceID does.
+func key(id string) string {
+	k := strings.ToLower(strings.TrimRight(strings.TrimSpace(id), "/"))
+	if k != "" && !strings.HasPrefix(k, "/") {
+		k = "/" + k
+	}
+	return k
+}
 
 func (s *Server) get(id string) *resource { return s.st.Resources[key(id)] }
 

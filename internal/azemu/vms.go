@@ -83,10 +83,9 @@ func (s *Server) checkImageUse(c *call, vmLoc, ref string) (string, *armError) {
 			galleryID += rest
 		}
 		if !strings.EqualFold(subOf(galleryID), c.sub) && !s.hasRoleAssignment(galleryID, callerObjectID(s, c.r)) {
-			oid := callerObjectID(s, c.r)
-			return "", errf(http.StatusForbidden, "LinkedAuthorizationFailed",
-				"The client with object id '%s' has permission to perform action '%s/write' on scope '%s'; however, it does not have permission to perform action 'Microsoft.Compute/galleries/images/versions/read' on the linked scope(s) '%s' or the linked scope(s) are invalid.",
-				oid, c.typ, c.id, ref)
+			// A role assignment counts once it has propagated (rbac.go).
+			return "", errf(http.StatusForbidden, "LinkedAuthorizationFailed", linkedAuthorizationFailure,
+				callerClientID(s, c.r), callerObjectID(s, c.r), c.typ+"/write", c.id, actionGalleryVersionRead, ref)
 		}
 		notAvail := errf(http.StatusNotFound, "GalleryImageNotFound",
 			"The gallery image %s is not available in %s region. Please contact image owner to replicate to this region, or change your requested region.", ref, vmLoc).withTarget(target)
@@ -149,28 +148,6 @@ func versionLess(a, b string) bool {
 		y, _ := strconv.Atoi(pb[i])
 		if x != y {
 			return x < y
-		}
-	}
-	return false
-}
-
-// hasRoleAssignment reports whether principal has a role assignment at the
-// gallery or a scope above it. Caller holds s.mu.
-func (s *Server) hasRoleAssignment(galleryID, principal string) bool {
-	if principal == "" {
-		return false
-	}
-	g := key(galleryID)
-	for _, r := range s.st.Resources {
-		if !strings.EqualFold(r.Type, "Microsoft.Authorization/roleAssignments") {
-			continue
-		}
-		if !strings.EqualFold(str(r.Body, "properties", "principalId"), principal) {
-			continue
-		}
-		sc := key(str(r.Body, "properties", "scope"))
-		if g == sc || strings.HasPrefix(g, sc+"/") {
-			return true
 		}
 	}
 	return false
@@ -254,6 +231,11 @@ func (s *Server) serveRoleAssignments(w http.ResponseWriter, r *http.Request, su
 		roleDef, principal := str(props, "roleDefinitionId"), str(props, "principalId")
 		if roleDef == "" || principal == "" {
 			writeArmError(w, errf(http.StatusBadRequest, "InvalidRoleAssignmentRequest", "The role assignment request needs properties.roleDefinitionId and properties.principalId."))
+			return
+		}
+		if str(props, "principalType") == "" && !s.principalVisible(principal) {
+			// rbac.go: unknown or not yet replicated principals
+			writeArmError(w, errf(http.StatusBadRequest, "PrincipalNotFound", principalNotFoundFormat, principal, s.opts.TenantID))
 			return
 		}
 		if e := s.scopeExists(scope); e != nil {

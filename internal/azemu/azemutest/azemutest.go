@@ -35,17 +35,20 @@ type Env struct {
 
 // Test-friendly defaults for Options fields left zero: operations take a
 // fraction of a second (pollers still poll), Retry-After is sent in
-// milliseconds, replication takes a second.
+// milliseconds, replication takes a second, role assignments propagate in
+// a fraction of a second.
 const (
 	TestLRODelay             = 200 * time.Millisecond
 	TestRetryAfter           = 100 * time.Millisecond
 	TestReplicationDuration  = time.Second
 	TestDeleteConflictWindow = 500 * time.Millisecond
+	TestRBACDelay            = 300 * time.Millisecond
 )
 
-// DefaultSubscriptionID is the subscription Env.SubscriptionID names. Any
+// DefaultSubscriptionID is the subscription Env.SubscriptionID names (and
+// the one the blob service's storage account is registered in). Any
 // well-formed subscription id is accepted by the emulator.
-const DefaultSubscriptionID = "11111111-2222-4333-8444-555555555555"
+const DefaultSubscriptionID = azemu.DefaultSubscriptionID
 
 // Start starts an emulator on 127.0.0.1:random, stopped by t.Cleanup.
 func Start(t testing.TB, opts azemu.Options) *Env {
@@ -61,6 +64,9 @@ func Start(t testing.TB, opts azemu.Options) *Env {
 	}
 	if opts.DeleteConflictWindow == 0 {
 		opts.DeleteConflictWindow = TestDeleteConflictWindow
+	}
+	if opts.RBACDelay == 0 {
+		opts.RBACDelay = TestRBACDelay
 	}
 	s, err := azemu.New(opts)
 	if err != nil {
@@ -102,6 +108,12 @@ func StartWithAzurite(t testing.TB, opts azemu.Options) *Env {
 	env.Azurite = az
 	return env
 }
+
+// StorageAccountID is the resource id of the storage account the blob
+// service (Azurite) belongs to (resource group azemu.DefaultStorageResourceGroup
+// in DefaultSubscriptionID, location azemu.DefaultStorageLocation unless the
+// options said otherwise).
+func (e *Env) StorageAccountID() string { return e.Server.StorageAccountID() }
 
 func (e *Env) clientOptions() azcore.ClientOptions {
 	return azcore.ClientOptions{
