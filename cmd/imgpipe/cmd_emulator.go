@@ -34,9 +34,13 @@ type emulatorEnv struct {
 	SubscriptionID string `json:"subscriptionId"`
 	BlobEndpoint   string `json:"blobEndpoint,omitempty"`
 	StorageAccount string `json:"storageAccount,omitempty"`
-	storageKey     string // written only to the 0600 env file, never printed
-	StateDir       string `json:"stateDir,omitempty"`
-	EnvFile        string `json:"envFile"`
+	// StorageAccountID is the Microsoft.Storage/storageAccounts resource the
+	// blob service belongs to (its resource group goes in storage.resource_group).
+	StorageAccountID string `json:"storageAccountId,omitempty"`
+	RBACDelay        string `json:"rbacDelay"`
+	storageKey       string // written only to the 0600 env file, never printed
+	StateDir         string `json:"stateDir,omitempty"`
+	EnvFile          string `json:"envFile"`
 }
 
 func (e emulatorEnv) shellLines() string {
@@ -69,6 +73,7 @@ func newEmulatorCmd() *cobra.Command {
 		opts                             azemu.Options
 		faults                           azemu.Faults
 		lroDelay, replication, conflictW time.Duration
+		rbacDelay                        time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "emulator",
@@ -126,6 +131,10 @@ The emulator runs until interrupted (Ctrl-C).`,
 				opts.StateDir = abs
 			}
 			opts.LRODelay, opts.ReplicationDuration, opts.DeleteConflictWindow = lroDelay, replication, conflictW
+			if rbacDelay <= 0 {
+				rbacDelay = -1 // azemu: a negative delay means none (zero picks Azure's 10 minutes)
+			}
+			opts.RBACDelay = rbacDelay
 			opts.Faults = faults
 			if startAzurite {
 				if blobURL != "" {
@@ -161,9 +170,13 @@ The emulator runs until interrupted (Ctrl-C).`,
 				SubscriptionID: emulatorSubscriptionID,
 				BlobEndpoint:   blobURL,
 				StorageAccount: blobAccount,
+				RBACDelay:      max(0, eff.RBACDelay).String(),
 				storageKey:     blobKey,
 				StateDir:       opts.StateDir,
 				EnvFile:        filepath.Join(stateDir, "emulator.env"),
+			}
+			if blobURL != "" {
+				env.StorageAccountID = srv.StorageAccountID()
 			}
 			if opts.StateDir == "" {
 				// in memory: the certificate still goes to a file clients can read
@@ -189,6 +202,8 @@ The emulator runs until interrupted (Ctrl-C).`,
 					{"object id", env.ObjectID},
 					{"subscription id", env.SubscriptionID + " (any well-formed id works)"},
 					{"blob endpoint", orDash(env.BlobEndpoint)},
+					{"storage account", orDash(env.StorageAccountID)},
+					{"role assignments take effect after", env.RBACDelay},
 					{"state", orDash(env.StateDir)},
 					{"shell exports", env.EnvFile},
 				}
@@ -216,6 +231,7 @@ The emulator runs until interrupted (Ctrl-C).`,
 	f.DurationVar(&lroDelay, "lro-delay", 2*time.Second, "how long long-running operations take")
 	f.DurationVar(&replication, "replication-duration", 10*time.Second, "how long a gallery image version takes to reach its last target region")
 	f.DurationVar(&conflictW, "delete-conflict-window", 15*time.Second, "how long 409 CannotDeleteResource persists after the last nested resource is gone")
+	f.DurationVar(&rbacDelay, "rbac-delay", time.Minute, "how long a role assignment takes to take effect (Azure: up to 10m); until then deploys from another subscription get LinkedAuthorizationFailed (0 for at once)")
 	f.StringVar(&opts.ReplicaPolicy, "replica-policy", azemu.ReplicaPolicyCurrent, "adding a region to a version whose source is gone: strict (refuse) or current (allow with an empty storageProfile)")
 	f.Uint64Var(&faults.Seed, "fault-seed", 1, "seed of the fault generator (same seed, same faults)")
 	f.Float64Var(&faults.Throttle, "fault-throttle", 0, "fraction of requests answered 429 with Retry-After")

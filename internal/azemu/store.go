@@ -72,7 +72,7 @@ type state struct {
 	// Principals are the object ids the emulated directory knows, with the
 	// time each was added (they propagate after RBACDelay).
 	Principals map[string]time.Time `json:"principals,omitempty"`
-	dir           string
+	dir        string
 }
 
 const stateFile = "state.json"

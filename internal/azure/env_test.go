@@ -173,11 +173,12 @@ azure "test" {
   resource_group = %q
   location       = "westeurope"
   storage {
-    account       = "devstoreaccount1"
-    container     = %q
-    blob_endpoint = %q
+    account        = "devstoreaccount1"
+    resource_group = %q
+    container      = %q
+    blob_endpoint  = %q
   }
-  gallery    = "gal"
+  gallery    = %q
   definition = "web"
   version    = "1.0.0"
   target_region "westeurope" {
@@ -190,12 +191,18 @@ azure "test" {
   replication_timeout = "1m"
   %s
 }
-`, source, imageExtra, e.sub, e.rg, strings.ToLower(e.rg), e.emu.Azurite.BlobEndpoint, extra)
+`, source, imageExtra, e.sub, e.rg, azemu.DefaultStorageResourceGroup, strings.ToLower(e.rg), e.emu.Azurite.BlobEndpoint, galleryFor(e.rg), extra)
 	f, err := config.Parse([]byte(src), filepath.Join(t.TempDir(), "pipeline.hcl"))
 	if err != nil {
 		t.Fatalf("pipeline: %v", err)
 	}
 	return f
+}
+
+// galleryFor names the gallery of a test's resource group: gallery names are
+// unique per subscription (azemu refuses a second "gal" in another group).
+func galleryFor(rg string) string {
+	return "gal_" + strings.ReplaceAll(strings.TrimPrefix(rg, "rg-"), "-", "_")
 }
 
 func (e *testEnv) desired(t *testing.T, f *config.File) *Desired {

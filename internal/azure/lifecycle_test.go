@@ -42,7 +42,7 @@ func testDestroyGalleryInOrderWhileOutOfOrderFails(t *testing.T, e *testEnv) {
 
 	// Terraform-style: delete the gallery first. Azure (and azemu) refuse.
 	var apiErr error
-	poller, err := e.pub.Clients.Galleries.BeginDelete(ctx, e.rg, "gal", nil)
+	poller, err := e.pub.Clients.Galleries.BeginDelete(ctx, e.rg, galleryFor(e.rg), nil)
 	if err == nil {
 		_, err = poller.PollUntilDone(ctx, e.pub.pollOpts())
 	}

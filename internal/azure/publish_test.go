@@ -85,7 +85,7 @@ func testPublishFromNothingThenNoOp(t *testing.T, e *testEnv) {
 		t.Fatalf("version state %q", st)
 	}
 	// the definition carries the disk's generation
-	def, err := e.pub.Clients.Definitions.Get(ctx, e.rg, "gal", "web", nil)
+	def, err := e.pub.Clients.Definitions.Get(ctx, e.rg, galleryFor(e.rg), "web", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func testPublishFromNothingThenNoOp(t *testing.T, e *testEnv) {
 		t.Fatalf("definition generation %s", g)
 	}
 	// the version records its source
-	v, err := e.pub.Clients.Versions.Get(ctx, e.rg, "gal", "web", "1.0.0", nil)
+	v, err := e.pub.Clients.Versions.Get(ctx, e.rg, galleryFor(e.rg), "web", "1.0.0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,14 +215,14 @@ func testVersionFromVHD(t *testing.T, e *testEnv, gen, imageExtra, azureExtra st
 	if _, err := e.pub.Apply(ctx, plan); err != nil {
 		t.Fatalf("%v\n%s", err, Explain(err))
 	}
-	def, err := e.pub.Clients.Definitions.Get(ctx, e.rg, "gal", "web", nil)
+	def, err := e.pub.Clients.Definitions.Get(ctx, e.rg, galleryFor(e.rg), "web", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f := def.Properties.Features; trusted && (len(f) != 1 || *f[0].Name != "SecurityType" || *f[0].Value != "TrustedLaunch") {
 		t.Fatalf("features %+v", f)
 	}
-	v, err := e.pub.Clients.Versions.Get(ctx, e.rg, "gal", "web", "1.0.0", nil)
+	v, err := e.pub.Clients.Versions.Get(ctx, e.rg, galleryFor(e.rg), "web", "1.0.0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +330,7 @@ func testDirectToDisk(t *testing.T, e *testEnv) {
 	if _, err := e.pub.Apply(ctx, replan); err != nil {
 		t.Fatalf("%v\n%s", err, Explain(err))
 	}
-	v, err := e.pub.Clients.Versions.Get(ctx, e.rg, "gal", "web", "1.0.0", nil)
+	v, err := e.pub.Clients.Versions.Get(ctx, e.rg, galleryFor(e.rg), "web", "1.0.0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

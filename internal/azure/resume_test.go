@@ -19,6 +19,8 @@ func (e *testEnv) rgResources(rg string) []string {
 	prefix := strings.ToLower("/subscriptions/" + e.sub + "/resourceGroups/" + rg + "/")
 	for _, id := range e.resources() {
 		if strings.HasPrefix(id, prefix) {
+			// each group has its own gallery name (galleryFor): compare as one
+			id = strings.Replace(id, "/galleries/"+strings.ToLower(galleryFor(rg)), "/galleries/gal", 1)
 			out = append(out, strings.TrimPrefix(id, prefix))
 		}
 	}
@@ -32,7 +34,7 @@ func testPublishKilledAtEachStepResumes(t *testing.T, e *testEnv) {
 	src := makeDisk(t, "V2", 1)
 	desiredIn := func(rg string) *Desired {
 		d := e.desired(t, e.pipeline(t, src, "", ""))
-		d.Azure.ResourceGroup = rg
+		d.Azure.ResourceGroup, d.Azure.Gallery = rg, galleryFor(rg)
 		st := *d.Azure.Storage
 		st.Container = strings.ToLower(rg) // its own blob too, so every step happens
 		d.Azure.Storage = &st
@@ -116,6 +118,7 @@ func testPublishConvergesUnderFaults(t *testing.T, e *testEnv) {
 			e.emu.Server.SetFaults(azemu.Faults{Seed: seed, Throttle: 0.05, ServerError: 0.05, LROFailure: 0.15})
 			d := e.desired(t, e.pipeline(t, makeDisk(t, "V2", byte(seed)), "", ""))
 			d.Azure.ResourceGroup = fmt.Sprint(e.rg, "-", seed)
+			d.Azure.Gallery = galleryFor(d.Azure.ResourceGroup)
 			st := *d.Azure.Storage
 			st.Container = strings.ToLower(d.Azure.ResourceGroup)
 			d.Azure.Storage = &st
