@@ -96,7 +96,10 @@ func newSuite(t *testing.T) *suite {
 		if envv("TARGET") == "azure" {
 			t.Skip("IMGPIPE_TEST_AZURE_TARGET=azure but the IMGPIPE_TEST_AZURE_* credentials are not set")
 		}
-		s.env = azemutest.StartWithAzurite(t, azemu.Options{})
+		s.env = azemutest.StartWithAzurite(t, azemu.Options{
+			// a second identity, with no implicit access (conformance_rules_test.go)
+			ExtraClients: []azemu.Client{{ClientID: client2ID, ClientSecret: client2Secret, ObjectID: principal2ID}},
+		})
 		s.sub, s.sub2 = s.env.SubscriptionID, "99999999-8888-4777-8666-555555555555"
 		s.loc, s.loc2 = "westeurope", "northeurope"
 		s.cred, s.opts = s.env.Credential(), s.env.ClientOptions()
