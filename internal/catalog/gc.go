@@ -416,6 +416,12 @@ func (c *Catalog) RunGC(ctx context.Context, p Policy, inUse InUseSource, exec E
 	if err != nil {
 		return plan, nil, err
 	}
+	for _, l := range locks {
+		if err := l.SetRun(ctx, run.ID); err != nil {
+			_ = c.FinishRun(ctx, run.ID, err)
+			return plan, nil, err
+		}
+	}
 	res := &GCResult{RunID: run.ID}
 	failedCopies := map[int64]bool{}
 	var errs []error

@@ -22,6 +22,11 @@ const (
 // Step states (besides RunRunning/RunSucceeded/RunFailed a step may be skipped).
 const StepSkipped = "skipped"
 
+// RunAbandoned is the state of a run whose process went away without
+// finishing it (killed, crashed, its host lost): set when another run takes
+// over the image lock it held.
+const RunAbandoned = "abandoned"
+
 // StartRun records the start of a run (status running) and returns it.
 func (c *Catalog) StartRun(ctx context.Context, r Run) (Run, error) {
 	if r.Kind == "" {
@@ -36,6 +41,14 @@ func (c *Catalog) StartRun(ctx context.Context, r Run) (Run, error) {
 	}
 	r.StartedAt = parseTime(now)
 	r.Steps = nil
+	// Waiters for the image's lock see which run holds it.
+	for _, l := range heldLocks(ctx) {
+		if l.image == r.Image {
+			if err := l.SetRun(ctx, r.ID); err != nil {
+				return r, err
+			}
+		}
+	}
 	return r, nil
 }
 

@@ -75,6 +75,8 @@ func runCatalogSuite(t *testing.T, b backend) {
 		{"LockTimeout", testLockTimeout},
 		{"LockHolderDies", testLockHolderDies},
 		{"LockManyWaiters", testLockManyWaiters},
+		{"LockSaysWhoHolds", testLockSaysWhoHolds},
+		{"LockKilledHolder", testLockKilledHolder},
 		{"Migration", testMigration},
 		{"Fleet", testFleet},
 		{"GCPlanAndRun", testGC},
