@@ -193,6 +193,7 @@ moves back; a version a library channel points at is refused).`,
 	f.BoolVar(&yes, "yes", false, "apply the plan (default: only show it)")
 	f.StringVar(&by, "by", "", "who runs gc (default $USER)")
 	f.StringVarP(&pipeline, "file", "f", "", "pipeline file: its retention block (where no flag is given), catalog block and azure subscriptions")
+	addLockTimeoutFlag(cmd)
 	return cmd
 }
 

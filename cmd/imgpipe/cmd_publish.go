@@ -287,6 +287,7 @@ IMGPIPE_CA_CERT).`,
 	cmd.Flags().StringVar(&catalogLoc, "catalog", "", "record the version, its lineage and the run in this catalog (default: the file's catalog block, then $"+catalogEnv+", then the per-user SQLite catalog)")
 	cmd.Flags().BoolVar(&noCatalog, "no-catalog", false, "record nothing in a catalog (imgpipe promote and gc then do not know the version)")
 	cmd.Flags().StringVar(&version, "version", "", "version for a pipeline file without an azure block (default: the library version holding this disk, else the next patch)")
+	addLockTimeoutFlag(cmd)
 	return cmd
 }
 

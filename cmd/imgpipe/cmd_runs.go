@@ -66,7 +66,7 @@ step, its outcome and the resources it made (what a resumed publish relies on).`
 	}
 	addCatalogFlag(cmd, &loc)
 	cmd.Flags().StringVar(&kind, "kind", "", "only runs of this kind (plan, publish, destroy, gc, build, revoke)")
-	cmd.Flags().StringVar(&status, "status", "", "only runs in this state (running, succeeded, failed)")
+	cmd.Flags().StringVar(&status, "status", "", "only runs in this state (running, succeeded, failed, abandoned: its process went away holding the lock)")
 	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many runs")
 	cmd.Flags().Int64Var(&id, "id", 0, "show this run with its steps")
 	return cmd
