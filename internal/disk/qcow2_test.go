@@ -314,7 +314,17 @@ func TestQcow2Refusals(t *testing.T) {
 		overlay := filepath.Join(dir, "overlay.qcow2")
 		run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", baseImg, "-F", "qcow2", overlay)
 		luks := filepath.Join(dir, "luks.qcow2")
-		run(t, "qemu-img", "create", "-q", "--object", "secret,id=s0,data=pw", "-f", "qcow2", "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10", luks, "4M")
+		// qemu-img times PBKDF2 with CPU time and fails now and then on a loaded machine ("Unable
+		// to get accurate CPU usage"): try a few times.
+		for try := 0; ; try++ {
+			out, err := exec.Command("qemu-img", "create", "-q", "--object", "secret,id=s0,data=pw", "-f", "qcow2", "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=50", luks, "4M").CombinedOutput()
+			if err == nil {
+				break
+			}
+			if try == 4 {
+				t.Fatalf("qemu-img create (LUKS): %v\n%s", err, out)
+			}
+		}
 		ext := filepath.Join(dir, "ext.qcow2")
 		run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-o", "data_file="+filepath.Join(dir, "ext.data"), ext, "4M")
 		cases = append(cases,
