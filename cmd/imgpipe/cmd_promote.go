@@ -5,13 +5,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"imgpipe/internal/attest"
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/supplychain"
 )
 
 func init() { register(newPromoteCmd) }
 
 func newPromoteCmd() *cobra.Command {
-	var loc, to, by string
+	var loc, to, by, signKey string
 	cmd := &cobra.Command{
 		Use:   "promote IMAGE VERSION --to CHANNEL",
 		Short: "Move a channel (test, prod, ...) of an image forward to a version",
@@ -21,7 +23,9 @@ A channel only moves forward: the version must be newer (SemVer) than the one
 the channel points at. It must not be revoked, and it must already be
 published where the channel needs it. By default "test" needs an on-prem
 library copy and "prod" a gallery image version in state Succeeded; other
-channels need nothing. Who is taken from --by, else $USER.`,
+channels need nothing. Once the catalog trusts a signing key (imgpipe key
+trust), "prod" also needs a provenance signed by it that verifies against
+every copy (imgpipe verify). Who is taken from --by, else $USER.`,
 		Example: `  imgpipe promote web 1.4.0 --to test
   imgpipe promote web@1.4.0 --to prod --by release-bot`,
 		Args: refArgs,
@@ -38,9 +42,23 @@ channels need nothing. Who is taken from --by, else $USER.`,
 				return err
 			}
 			defer c.Close()
+			if _, err := supplychain.CheckPromotion(cmd.Context(), c, ref, to); err != nil {
+				return err
+			}
+			var signer attest.Signer
+			if signKey != "" {
+				if signer, err = attest.LoadSigner(signKey); err != nil {
+					return err
+				}
+			}
 			p, err := c.Promote(cmd.Context(), catalog.PromoteRequest{Ref: ref, Channel: to, By: whoAmI(by)})
 			if err != nil {
 				return err
+			}
+			if signer != nil && !p.NoOp {
+				if _, err := supplychain.SignPromotion(cmd.Context(), c, p, signer); err != nil {
+					return fmt.Errorf("%s promoted, but its promotion attestation was not signed: %w", ref, err)
+				}
 			}
 			if jsonOutput() {
 				return printJSON(p)
@@ -59,5 +77,6 @@ channels need nothing. Who is taken from --by, else $USER.`,
 	addCatalogFlag(cmd, &loc)
 	cmd.Flags().StringVar(&to, "to", "", "channel to move (e.g. test, prod)")
 	cmd.Flags().StringVar(&by, "by", "", "who promotes (default $USER)")
+	cmd.Flags().StringVar(&signKey, "sign-key", "", "sign a promotion attestation with this private key (PEM)")
 	return cmd
 }

@@ -14,6 +14,7 @@ func init() { register(newShowCmd) }
 
 func newShowCmd() *cobra.Command {
 	var loc string
+	var doc string
 	cmd := &cobra.Command{
 		Use:   "show IMAGE VERSION",
 		Short: "Show one version: provenance and every copy of it as a lineage tree",
@@ -36,6 +37,9 @@ fingerprint and state. The version may also be written IMAGE@VERSION.`,
 				return err
 			}
 			defer c.Close()
+			if doc != "" {
+				return printDocument(cmd, c, ref, doc)
+			}
 			l, err := c.Lineage(cmd.Context(), ref)
 			if err != nil {
 				return err
@@ -47,6 +51,19 @@ fingerprint and state. The version may also be written IMAGE@VERSION.`,
 		},
 	}
 	addCatalogFlag(cmd, &loc)
+	cmd.Flags().Bool("sbom", false, "print the version's CycloneDX SBOM instead")
+	cmd.Flags().Bool("provenance", false, "print the version's signed provenance (DSSE envelope) instead")
+	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
+		for _, k := range []string{catalog.DocSBOM, catalog.DocProvenance} {
+			if on, _ := cmd.Flags().GetBool(k); on {
+				if doc != "" {
+					return fmt.Errorf("--sbom and --provenance: choose one")
+				}
+				doc = k
+			}
+		}
+		return nil
+	}
 	return cmd
 }
 

@@ -9,10 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	ita "github.com/in-toto/attestation/go/v1"
 
+	"imgpipe/internal/atomicfile"
 	"imgpipe/internal/attest"
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/drift"
@@ -60,9 +62,14 @@ type ProvenanceInput struct {
 	Parameters     map[string]string
 }
 
+// ProvenanceFile is the name of the envelope written beside each library
+// copy, so a Hyper-V host reading the share can verify what it boots.
+const ProvenanceFile = "provenance.dsse.json"
+
 // SignProvenance signs the provenance of a version from what the catalog
-// recorded of its build, and stores the envelope with the version.
-func SignProvenance(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref, s attest.Signer, in ProvenanceInput) (catalog.Document, []byte, error) {
+// recorded of its build, stores the envelope with the version, and writes it
+// beside every present library copy. It returns the files written.
+func SignProvenance(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref, s attest.Signer, in ProvenanceInput) (catalog.Document, []string, error) {
 	v, subj, err := subject(ctx, cat, ref)
 	if err != nil {
 		return catalog.Document{}, nil, err
@@ -80,7 +87,26 @@ func SignProvenance(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref, 
 	if err != nil {
 		return catalog.Document{}, nil, err
 	}
-	return store(ctx, cat, ref, catalog.DocProvenance, s, st)
+	d, env, err := store(ctx, cat, ref, catalog.DocProvenance, s, st)
+	if err != nil {
+		return d, nil, err
+	}
+	copies, err := cat.Copies(ctx, ref)
+	if err != nil {
+		return d, nil, err
+	}
+	var written []string
+	for _, c := range copies {
+		if c.Kind != catalog.KindOnprem || c.State != catalog.StatePresent {
+			continue
+		}
+		p := filepath.Join(filepath.Dir(c.ResourceID), ProvenanceFile)
+		if err := atomicfile.WriteFile(p, env, 0o644); err != nil {
+			return d, written, fmt.Errorf("provenance signed and stored in the catalog, but not written beside the library copy: %w", err)
+		}
+		written = append(written, p)
+	}
+	return d, written, nil
 }
 
 // SignTest signs a test result of a version and stores it.

@@ -1,0 +1,397 @@
+package main
+
+// The supply-chain verbs: key (make and trust signing keys), sbom (record,
+// show, diff a version's CycloneDX SBOM), attest (sign a version's
+// provenance) and verify (check it against every copy).
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	cdx "github.com/CycloneDX/cyclonedx-go"
+
+	"imgpipe/internal/attest"
+	"imgpipe/internal/catalog"
+	"imgpipe/internal/drift"
+	"imgpipe/internal/sbom"
+	"imgpipe/internal/supplychain"
+)
+
+func init() {
+	register(newKeyCmd)
+	register(newSBOMCmd)
+	register(newAttestCmd)
+	register(newVerifyCmd)
+}
+
+// toolVersion names this imgpipe build in documents it writes.
+func toolVersion() string {
+	v, rev := "dev", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				rev = s.Value
+			}
+		}
+	}
+	if rev != "" {
+		return v + "+" + rev
+	}
+	return v
+}
+
+func newKeyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "key",
+		Short: "Make and trust the keys that sign provenance and attestations",
+		Long: `imgpipe signs what it says of a version (its provenance, test results and
+promotions) as DSSE envelopes holding in-toto statements, with a key the
+operator controls. "key generate" makes an ed25519 key pair (PEM files that
+openssl reads); "key trust" records the public half in the catalog: from then
+on promotion to prod needs a provenance signed by a trusted key.`,
+		Example: `  imgpipe key generate --out ~/.config/imgpipe/signing
+  imgpipe key trust ~/.config/imgpipe/signing.pub.pem
+  imgpipe key list`,
+	}
+	var out string
+	gen := &cobra.Command{
+		Use:   "generate --out PREFIX",
+		Short: "Make an ed25519 signing key pair: PREFIX.pem (private, mode 0600) and PREFIX.pub.pem",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return fmt.Errorf("say where with --out PREFIX (writes PREFIX.pem and PREFIX.pub.pem)")
+			}
+			if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {
+				return err
+			}
+			priv, pub := out+".pem", out+".pub.pem"
+			kid, err := attest.GenerateKey(priv, pub)
+			if err != nil {
+				return err
+			}
+			if jsonOutput() {
+				return printJSON(map[string]string{"key_id": kid, "private_key": priv, "public_key": pub})
+			}
+			_, err = fmt.Fprintf(stdout, "key %s\n  private: %s (keep it secret; mode 0600)\n  public:  %s (give it to verifiers; `imgpipe key trust %s`)\n", kid, priv, pub, pub)
+			return err
+		},
+	}
+	gen.Flags().StringVar(&out, "out", "", "path prefix of the key files")
+	var loc, by string
+	trust := &cobra.Command{
+		Use:   "trust PUBLIC.pem",
+		Short: "Trust a public key: prod promotions then need provenance it signed",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := openCatalog(cmd.Context(), loc)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			k, err := supplychain.Trust(cmd.Context(), c, args[0], whoAmI(by))
+			if err != nil {
+				return err
+			}
+			if jsonOutput() {
+				return printJSON(k)
+			}
+			_, err = fmt.Fprintf(stdout, "trusted key %s: promotion to prod now needs a provenance it signed\n", k.KeyID)
+			return err
+		},
+	}
+	addCatalogFlag(trust, &loc)
+	trust.Flags().StringVar(&by, "by", "", "who trusts it (default $USER)")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the keys the catalog trusts",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := openCatalog(cmd.Context(), loc)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ks, err := c.TrustedKeys(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if jsonOutput() {
+				return printJSON(ks)
+			}
+			var rows [][]string
+			for _, k := range ks {
+				rows = append(rows, []string{k.KeyID, dash(k.AddedBy), fmtWhen(k.AddedAt)})
+			}
+			return printTable([]string{"KEY", "ADDED BY", "ADDED"}, rows)
+		},
+	}
+	addCatalogFlag(list, &loc)
+	cmd.AddCommand(gen, trust, list)
+	return cmd
+}
+
+func newSBOMCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sbom",
+		Short: "Record, show and compare the CycloneDX SBOM of image versions",
+		Long: `The SBOM of a version is a CycloneDX 1.6 JSON document listing every package
+of the image (from the baseline captured inside it: dpkg and rpm databases),
+each named by its package URL (pkg:deb/debian/NAME@VERSION?arch=...), with the
+image version and its artifact digest as the subject.`,
+		Example: `  imgpipe sbom record web 1.4.0 --baseline out/baseline.bin
+  imgpipe sbom show web 1.4.0 > web-1.4.0.cdx.json
+  imgpipe sbom diff web 1.4.0 1.5.0`,
+	}
+	var loc, baseline string
+	record := &cobra.Command{
+		Use:   "record IMAGE VERSION --baseline FILE",
+		Short: "Make the SBOM of a version from its baseline file and store it in the catalog",
+		Args:  refArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, err := parseRef(args)
+			if err != nil {
+				return err
+			}
+			if baseline == "" {
+				return fmt.Errorf("give the version's baseline with --baseline FILE (written by `imgpipe baseline capture` into etc/imgpipe/baseline.bin of the image)")
+			}
+			b, err := drift.ReadBaselineFile(baseline)
+			if err != nil {
+				return err
+			}
+			c, err := openCatalog(cmd.Context(), loc)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			d, err := supplychain.RecordSBOM(cmd.Context(), c, ref, b, toolVersion())
+			if err != nil {
+				return err
+			}
+			if jsonOutput() {
+				return printJSON(d)
+			}
+			_, err = fmt.Fprintf(stdout, "SBOM of %s: %d packages, %s (sha256:%s)\n", ref, len(b.Packages), sizeIEC(int64(len(d.Data))), d.SHA256)
+			return err
+		},
+	}
+	addCatalogFlag(record, &loc)
+	record.Flags().StringVar(&baseline, "baseline", "", "baseline file of the version")
+	show := &cobra.Command{
+		Use:   "show IMAGE VERSION",
+		Short: "Print the stored CycloneDX document of a version",
+		Args:  refArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, err := parseRef(args)
+			if err != nil {
+				return err
+			}
+			c, err := openCatalog(cmd.Context(), loc)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return printDocument(cmd, c, ref, catalog.DocSBOM)
+		},
+	}
+	addCatalogFlag(show, &loc)
+	diff := &cobra.Command{
+		Use:   "diff IMAGE FROM TO",
+		Short: "Name the packages added, removed and upgraded between two versions",
+		Args:  cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := openCatalog(cmd.Context(), loc)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			var boms [2]*cdx.BOM
+			for i, v := range args[1:] {
+				ref, err := parseRef([]string{args[0], v})
+				if err != nil {
+					return err
+				}
+				d, err := c.Document(cmd.Context(), ref, catalog.DocSBOM)
+				if err != nil {
+					return err
+				}
+				b, err := sbom.Decode(d.Data)
+				if err != nil {
+					return fmt.Errorf("SBOM of %s: %w", ref, err)
+				}
+				boms[i] = b
+			}
+			d := sbom.Compare(boms[0], boms[1])
+			if jsonOutput() {
+				return printJSON(d)
+			}
+			if d.Empty() {
+				_, err := fmt.Fprintf(stdout, "%s %s and %s have the same packages\n", args[0], args[1], args[2])
+				return err
+			}
+			var rows [][]string
+			for _, p := range d.Added {
+				rows = append(rows, []string{"added", p.Name, "", p.Version})
+			}
+			for _, p := range d.Removed {
+				rows = append(rows, []string{"removed", p.Name, p.Version, ""})
+			}
+			for _, ch := range d.Changed {
+				rows = append(rows, []string{"upgraded", ch.Name, ch.From, ch.To})
+			}
+			return printTable([]string{"CHANGE", "PACKAGE", strings.ToUpper(args[1]), strings.ToUpper(args[2])}, rows)
+		},
+	}
+	addCatalogFlag(diff, &loc)
+	cmd.AddCommand(record, show, diff)
+	return cmd
+}
+
+func newAttestCmd() *cobra.Command {
+	var loc, key, template string
+	var params []string
+	cmd := &cobra.Command{
+		Use:   "attest IMAGE VERSION --key PRIVATE.pem",
+		Short: "Sign the provenance of a version (SLSA v1 in-toto statement, DSSE envelope)",
+		Long: `Sign what the catalog recorded of how a version was built: its artifact
+digest, the template's commit and hash, the Packer and imgpipe versions, the
+build id and parent. The envelope is stored with the version (imgpipe show
+--provenance prints it) and written as provenance.dsse.json beside every
+on-prem library copy.`,
+		Example: `  imgpipe attest web 1.4.0 --key ~/.config/imgpipe/signing.pem --template web.pkr.hcl
+  imgpipe attest web 1.4.0 --key signing.pem --param release=bookworm`,
+		Args: refArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, err := parseRef(args)
+			if err != nil {
+				return err
+			}
+			if key == "" {
+				return fmt.Errorf("give the signing key with --key PRIVATE.pem (make one with `imgpipe key generate`)")
+			}
+			s, err := attest.LoadSigner(key)
+			if err != nil {
+				return err
+			}
+			pm := map[string]string{}
+			for _, p := range params {
+				k, v, ok := strings.Cut(p, "=")
+				if !ok {
+					return fmt.Errorf("--param %q: want NAME=VALUE", p)
+				}
+				pm[k] = v
+			}
+			c, err := openCatalog(cmd.Context(), loc)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			d, files, err := supplychain.SignProvenance(cmd.Context(), c, ref, s, supplychain.ProvenanceInput{
+				ImgpipeVersion: toolVersion(), Template: template, Parameters: pm})
+			if err != nil {
+				return err
+			}
+			if jsonOutput() {
+				return printJSON(map[string]any{"document": d, "files": files})
+			}
+			fmt.Fprintf(stdout, "provenance of %s signed by %s (envelope sha256:%s)\n", ref, d.KeyID, d.SHA256)
+			for _, f := range files {
+				fmt.Fprintf(stdout, "  written beside the library copy: %s\n", f)
+			}
+			return nil
+		},
+	}
+	addCatalogFlag(cmd, &loc)
+	cmd.Flags().StringVar(&key, "key", "", "private signing key (PEM)")
+	cmd.Flags().StringVar(&template, "template", "", "the Packer template the version was built from, as given to Packer")
+	cmd.Flags().StringArrayVar(&params, "param", nil, "a build parameter NAME=VALUE to record (repeatable; never secrets)")
+	return cmd
+}
+
+func newVerifyCmd() *cobra.Command {
+	var loc, key string
+	var requireTest bool
+	cmd := &cobra.Command{
+		Use:   "verify IMAGE VERSION [--key PUBLIC.pem]",
+		Short: "Check a version's signed provenance against its artifact and every copy",
+		Long: `verify checks that the version's provenance is signed by the key given (or by
+a key the catalog trusts), that it names the version's artifact digest, that
+every library copy still holds the bits that were published (re-read), that
+every Azure copy was made from the signed artifact, and that the newest
+signed test result passed for the same digest (required with --require-test).
+
+Exit status: 0 verified, 2 not verified (each failing check says why).`,
+		Example: `  imgpipe verify web 1.4.0 --key signing.pub.pem
+  imgpipe verify web@1.4.0 --require-test -o json`,
+		Args: refArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, err := parseRef(args)
+			if err != nil {
+				return err
+			}
+			c, err := openCatalog(cmd.Context(), loc)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			vs, err := supplychain.Verifiers(cmd.Context(), c, key)
+			if err != nil {
+				return err
+			}
+			r, err := supplychain.Verify(cmd.Context(), c, ref, supplychain.VerifyOptions{Verifiers: vs, RequireTest: requireTest})
+			if err != nil {
+				return err
+			}
+			if jsonOutput() {
+				if err := printJSON(r); err != nil {
+					return err
+				}
+			} else {
+				for _, ch := range r.Checks {
+					mark := "ok  "
+					if !ch.OK {
+						mark = "FAIL"
+					}
+					fmt.Fprintf(stdout, "%s %s: %s\n", mark, ch.Name, ch.Detail)
+				}
+				if r.Verified {
+					fmt.Fprintf(stdout, "%s verified: signed by %s for %s\n", ref, r.KeyID, r.Digest)
+				} else {
+					fmt.Fprintf(stdout, "%s NOT verified\n", ref)
+				}
+			}
+			if !r.Verified {
+				return negative(nil)
+			}
+			return nil
+		},
+	}
+	addCatalogFlag(cmd, &loc)
+	cmd.Flags().StringVar(&key, "key", "", "public key to verify with (default: the keys the catalog trusts)")
+	cmd.Flags().BoolVar(&requireTest, "require-test", false, "fail when no signed, passing test result exists")
+	return cmd
+}
+
+// printDocument writes a stored document of a version as it is (show --sbom,
+// show --provenance).
+func printDocument(cmd *cobra.Command, c *catalog.Catalog, ref catalog.Ref, kind string) error {
+	d, err := c.Document(cmd.Context(), ref, kind)
+	if err != nil {
+		hint := "imgpipe sbom record " + ref.Image + " " + ref.Version + " --baseline FILE"
+		if kind == catalog.DocProvenance {
+			hint = "imgpipe attest " + ref.Image + " " + ref.Version + " --key KEY"
+		}
+		return fmt.Errorf("%w (make it with `%s`)", err, hint)
+	}
+	_, err = stdout.Write(d.Data)
+	return err
+}
