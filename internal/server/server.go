@@ -108,6 +108,7 @@ func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("GET /api/images", s.apiImages)
 	m.HandleFunc("GET /api/images/{image}/versions", s.apiVersions)
+	m.HandleFunc("GET /api/images/{image}/versions/{version}/{doc}", s.apiDocument)
 	m.HandleFunc("GET /api/hosts", s.apiHosts)
 	m.HandleFunc("GET /api/hosts/{name}", s.apiHost)
 	m.HandleFunc("POST /api/reports", s.apiReport)
