@@ -31,8 +31,8 @@ go build -o "$WORK/imgpipe" ./cmd/imgpipe
 
 case "$KIND" in
   plain) opts=(); data() { head -c $((4 << 20)) /dev/urandom; } ;;
-  zlib) opts=(-c); data() { base64 -w0 /dev/urandom | head -c $((4 << 20)); } ;;
-  zstd) opts=(-c -o compression_type=zstd); data() { base64 -w0 /dev/urandom | head -c $((4 << 20)); } ;;
+  zlib) opts=(-c); data() { { base64 -w0 /dev/urandom || true; } | head -c $((4 << 20)); } ;;
+  zstd) opts=(-c -o compression_type=zstd); data() { { base64 -w0 /dev/urandom || true; } | head -c $((4 << 20)); } ;;
   *) echo "BENCH_QCOW2=$KIND: use plain, zlib or zstd" >&2; exit 1 ;;
 esac
 
@@ -45,7 +45,7 @@ slot=$((VIRT_GIB * 1024 / pieces))
 if [ "$slot" -lt 6 ]; then echo "too much data for the virtual size" >&2; exit 1; fi
 for ((i = 0; i < pieces; i++)); do
   off=$((i * slot + (i * 7919) % (slot - 5)))
-  data | dd of="$raw" bs=1M seek="$off" conv=notrunc status=none
+  data | dd of="$raw" bs=1M iflag=fullblock seek="$off" conv=notrunc status=none
 done
 qemu-img convert -f raw -O qcow2 "${opts[@]}" "$raw" "$SRC"
 rm -f "$raw"
