@@ -134,6 +134,14 @@ func qemuQcow2Fixtures(t *testing.T, dir, raw string) map[string]string {
 		run(t, "qemu-io", append(args, out)...)
 		return out
 	}
+	// an internal snapshot, then new writes: the active state is read, the
+	// snapshot's clusters (shared, refcount 2) are not counted twice
+	snapshot := func() string {
+		out := conv("snapshot")
+		run(t, "qemu-img", "snapshot", "-c", "s1", out)
+		run(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0x77 0 128k", "-c", "write -P 0x78 35M 1M", out)
+		return out
+	}
 	return map[string]string{
 		"v3-64k":           conv("v3-64k"),
 		"v2-64k":           conv("v2-64k", "-o", "compat=0.10"),
@@ -152,6 +160,7 @@ func qemuQcow2Fixtures(t *testing.T, dir, raw string) map[string]string {
 		"prealloc-meta":    io("prealloc-meta", []string{"-o", "preallocation=metadata"}, "write -P 0x11 5M 100k", "write -P 0x22 39M 512"),
 		"random-order":     io("random-order", []string{}, "write -P 0x61 30M 1M", "write -P 0x62 0 64k", "write -P 0x63 10M 300k", "write -P 0x64 1M 4k"),
 		"v2-zero-detected": io("v2-zero-detected", []string{"-o", "compat=0.10"}, "write -P 0x71 0 1M", "write -z 256k 256k"),
+		"snapshot":         snapshot(),
 	}
 }
 
