@@ -202,9 +202,14 @@ func (f *fakeGalleryRevoker) RevokeCopy(ctx context.Context, a catalog.RevokeAct
 func TestRevokeAppliesRegisteredRevokers(t *testing.T) {
 	db := seedCatalog(t)
 	fake := &fakeGalleryRevoker{}
-	real := revokers[catalog.KindGalleryVersion]
-	revokers[catalog.KindGalleryVersion] = func(ctx context.Context) (catalog.Revoker, error) { return fake, nil }
-	defer func() { revokers[catalog.KindGalleryVersion] = real }() // other tests use the real one
+	real := revokerFor
+	revokerFor = func(kind catalog.CopyKind) (func(ctx context.Context) (catalog.Revoker, error), bool) {
+		if kind == catalog.KindGalleryVersion {
+			return func(ctx context.Context) (catalog.Revoker, error) { return fake, nil }, true
+		}
+		return real(kind)
+	}
+	defer func() { revokerFor = real }() // other tests use the real one
 	out, err := runCLI(t, "revoke", "web", "1.0.0", "--reason", "CVE", "--catalog", db)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,13 +13,6 @@ import (
 )
 
 func init() { register(newGCCmd) }
-
-// gcAzure, set by the wiring (wire_gc.go), returns what VMs and scale sets
-// reference and the executor that deprecates and deletes gallery versions,
-// managed images, disks, blobs and on-prem copies. file is the pipeline
-// file (nil without -f): its azure blocks name the subscriptions to ask.
-// While it is nil, gc plans from the catalog's fleet data only and cannot apply.
-var gcAzure func(ctx context.Context, file *config.File) (catalog.InUseSource, catalog.Executor, error)
 
 func newGCCmd() *cobra.Command {
 	var loc, olderThan, grace, image, by, pipeline string
@@ -132,12 +124,9 @@ moves back; a version a library channel points at is refused).`,
 				return err
 			}
 			defer c.Close()
-			var inUse catalog.InUseSource
-			var exec catalog.Executor
-			if gcAzure != nil {
-				if inUse, exec, err = gcAzure(ctx, file); err != nil {
-					return err
-				}
+			inUse, exec, err := wireGC(ctx, file)
+			if err != nil {
+				return err
 			}
 			if !yes || exec == nil {
 				plan, err := c.PlanGC(ctx, p, inUse)

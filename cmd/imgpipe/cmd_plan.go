@@ -36,22 +36,22 @@ between resource group, gallery, definition and version are warnings only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := openAzure(f, "")
+			w, err := openWiring(ctx, f, 0)
 			if err != nil {
 				return err
 			}
-			d, err := s.desired(ctx, f.source)
+			req, err := w.request(ctx, f.source, "")
 			if err != nil {
 				return err
 			}
-			plan, err := s.pub.Plan(ctx, d)
+			plan, err := w.engine(nil).Plan(ctx, req)
 			if err != nil {
 				return err
 			}
 			if jsonOutput() {
-				err = printJSON(plan)
+				err = printJSON(planJSON(plan))
 			} else {
-				_, err = fmt.Fprint(stdout, plan.Text())
+				_, err = fmt.Fprint(stdout, planText(plan))
 			}
 			if err == nil && detailed && plan.HasChanges() {
 				return negative(nil)

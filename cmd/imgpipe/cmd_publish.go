@@ -2,15 +2,12 @@ package main
 
 import (
 	"bufio"
-	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 	"imgpipe/internal/azure"
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
+	"imgpipe/internal/pipeline"
 )
 
 func init() { register(newPublishCmd) }
@@ -106,29 +104,6 @@ func openAzure(f azureFlags, sub string) (*azureSession, error) {
 		}
 	}
 	return s, nil
-}
-
-// desired builds what the file asks for, inspecting the source disk.
-func (s *azureSession) desired(ctx context.Context, sourceFlag string) (*azure.Desired, error) {
-	d := &azure.Desired{Image: *s.image, Azure: *s.az}
-	src := s.image.Source
-	if sourceFlag != "" {
-		src = sourceFlag
-	}
-	if src == "" && s.image.Packer != nil && s.image.Packer.Artifact != "" {
-		if _, err := os.Stat(s.image.Packer.Artifact); err == nil {
-			src = s.image.Packer.Artifact
-		}
-	}
-	if src == "" {
-		return d, nil // built by Packer, not built yet
-	}
-	info, err := azure.InspectSource(ctx, src)
-	if err != nil {
-		return nil, err
-	}
-	d.Source = info
-	return d, nil
 }
 
 // confirm asks on the terminal; without one, --yes is required.
@@ -244,40 +219,39 @@ IMGPIPE_CA_CERT).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			file, err := config.Load(f.file)
+			if version != "" && !config.ValidVersion(version) {
+				return fmt.Errorf("--version %q: use MAJOR.MINOR.PATCH", version)
+			}
+			w, err := openWiring(ctx, f, timeout)
 			if err != nil {
 				return err
 			}
-			if len(file.Azure) == 0 && f.target == "" {
-				return publishOnpremOnly(cmd, file, f.source, version, catalogLoc, noCatalog)
-			}
-			s, err := openAzure(f, "")
+			req, err := w.request(ctx, f.source, version)
 			if err != nil {
 				return err
 			}
-			if timeout > 0 {
-				s.az.ReplicationTimeout = timeout
-			}
-			d, err := s.desired(ctx, f.source)
+			cat, err := openPublishCatalog(ctx, catalogLoc, noCatalog, w.file)
 			if err != nil {
 				return err
 			}
-			if d.Source == nil {
-				return fmt.Errorf("image %q has no disk yet: run imgpipe build first, or pass --source DISK", s.image.Name)
+			if cat != nil {
+				defer cat.Close()
 			}
-			cat, err := openPublishCatalog(ctx, catalogLoc, noCatalog, s.file)
-			if err != nil {
-				return err
-			}
-			if cat == nil {
-				return publishAzure(cmd, s, d, nil, yes)
-			}
-			defer cat.Close()
-			// one publish of an image at a time (across hosts sharing the catalog)
-			return cat.WithImageLock(ctx, s.image.Name, whoAmI(""), func(ctx context.Context) error {
-				cmd.SetContext(ctx)
-				return publishAzure(cmd, s, d, cat, yes)
+			w.progress(cmd.ErrOrStderr())
+			eng := w.engine(cat)
+			plan, res, err := eng.Publish(ctx, req, func(p *pipeline.Plan) (bool, error) {
+				if !jsonOutput() && w.az != nil {
+					fmt.Fprint(cmd.ErrOrStderr(), planText(p))
+				}
+				if yes || !p.HasChanges() || w.az == nil {
+					return true, nil // on premises only: nothing leaves the site, no question (as before)
+				}
+				return confirm(cmd, "Apply this plan?")
 			})
+			if res == nil {
+				return err
+			}
+			return showPublished(plan, res, err)
 		},
 	}
 	f.add(cmd, true)
@@ -289,297 +263,6 @@ IMGPIPE_CA_CERT).`,
 	cmd.Flags().StringVar(&version, "version", "", "version for a pipeline file without an azure block (default: the library version holding this disk, else the next patch)")
 	addLockTimeoutFlag(cmd)
 	return cmd
-}
-
-// publishAzure plans, asks, applies and records one Azure publish (and the
-// image's onprem destinations); with cat, the version and its lineage are
-// recorded there.
-func publishAzure(cmd *cobra.Command, s *azureSession, d *azure.Desired, cat *catalog.Catalog, yes bool) error {
-	ctx := cmd.Context()
-	plan, err := s.pub.Plan(ctx, d)
-	if err != nil {
-		return err
-	}
-	if !jsonOutput() {
-		fmt.Fprint(cmd.ErrOrStderr(), plan.Text())
-	}
-	res := &azure.Result{Plan: plan, VersionID: plan.VersionID}
-	if plan.HasChanges() {
-		if !yes {
-			ok, err := confirm(cmd, "Apply this plan?")
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return errors.New("not applied")
-			}
-		}
-		s.pub.OnEvent = progressReporter(cmd.ErrOrStderr())
-		rec, finish := startRunIn(ctx, cat, "publish", s.image.Name, plan.Version)
-		s.pub.Recorder = rec
-		res, err = s.pub.Apply(ctx, plan)
-		finish(err)
-		if err != nil && !errors.Is(err, azure.ErrStillReplicating) {
-			// the run record holds the failed step; the version is recorded
-			// by the publish that makes it
-			slog.Debug("publish failed", "err", err)
-			return err
-		}
-		if errors.Is(err, azure.ErrStillReplicating) {
-			if _, rerr := recordPublished(ctx, cat, s, d, plan.Version, res.VersionID); rerr != nil {
-				slog.Warn("could not record the version or publish it on premises", "err", rerr)
-			}
-			if jsonOutput() {
-				_ = printJSON(res)
-				return shown(err) // the result says it is still replicating
-			}
-			return err
-		}
-	}
-	out := publishOutput{Result: res}
-	if cat != nil || len(onpremTargets(s.file, s.image.Name)) > 0 {
-		if out.Onprem, err = recordPublished(ctx, cat, s, d, plan.Version, res.VersionID); err != nil {
-			return err
-		}
-	}
-	if cat != nil {
-		out.Catalog = cat.Location()
-	}
-	if jsonOutput() {
-		return printJSON(out)
-	}
-	if plan.HasChanges() {
-		if _, err := fmt.Fprintf(stdout, "published %s\n", res.VersionID); err != nil {
-			return err
-		}
-	}
-	return printPublishNotes(out)
-}
-
-// publishOutput is publish's --output json.
-type publishOutput struct {
-	*azure.Result
-	Onprem  []*onpremResult `json:"onprem,omitempty"`
-	Catalog string          `json:"catalog,omitempty"`
-}
-
-func printPublishNotes(out publishOutput) error {
-	for _, o := range out.Onprem {
-		verb := "added to"
-		if o.Existed {
-			verb = "already in"
-		}
-		fmt.Fprintf(stdout, "%s onprem library %s: %s\n", verb, o.Library, o.Path)
-		if o.Promoted {
-			fmt.Fprintf(stdout, "  channel %s -> this version\n", o.Channel)
-		}
-		if o.Note != "" {
-			fmt.Fprintf(stdout, "  %s\n", o.Note)
-		}
-	}
-	if out.Catalog != "" {
-		_, err := fmt.Fprintf(stdout, "recorded in catalog %s\n", out.Catalog)
-		return err
-	}
-	return nil
-}
-
-// recordPublished records the version and its Azure lineage in the catalog
-// (when there is one) and publishes to the image's on-prem destinations.
-func recordPublished(ctx context.Context, cat *catalog.Catalog, s *azureSession, d *azure.Desired, version, versionID string) ([]*onpremResult, error) {
-	sum := d.Source.SHA256 // hashed with the digest when the source was inspected
-	abs, _ := filepath.Abs(d.Source.Path)
-	gen := d.Source.Generation
-	if gen == "" {
-		gen = s.image.HyperVGeneration
-	}
-	a := artifact{Path: abs, SHA256: sum, Digest: d.Source.Digest, Gen: gen}
-	var art *catalog.Copy
-	if cat != nil {
-		cp, err := recordVersion(ctx, cat, s.image, version, a)
-		if err != nil {
-			return nil, err
-		}
-		art = &cp
-		ref := catalog.Ref{Image: s.image.Name, Version: version}
-		if err := recordAzureLineage(ctx, cat, s.pub, ref, cp, s.az, versionID); err != nil {
-			return nil, fmt.Errorf("record the lineage of %s in the catalog: %w", ref, err)
-		}
-	}
-	var out []*onpremResult
-	for _, o := range onpremTargets(s.file, s.image.Name) {
-		r, err := publishOnprem(ctx, cat, o, s.image, version, a, art)
-		if r != nil {
-			out = append(out, r)
-		}
-		if err != nil {
-			return out, err
-		}
-	}
-	return out, nil
-}
-
-// publishOnpremOnly publishes to the on-prem libraries of a pipeline file
-// without an azure block.
-func publishOnpremOnly(cmd *cobra.Command, file *config.File, sourceFlag, versionFlag, catalogLoc string, noCatalog bool) error {
-	ctx := cmd.Context()
-	if len(file.OnPrem) == 0 {
-		return errors.New("the pipeline file has neither an azure nor an onprem block: nothing to publish to")
-	}
-	img := file.Image(file.OnPrem[0].Image)
-	targets := onpremTargets(file, img.Name)
-	src := cmp.Or(sourceFlag, img.Source)
-	if src == "" && img.Packer != nil {
-		src = img.Packer.Artifact
-	}
-	if src == "" {
-		return fmt.Errorf("image %q has no disk yet: run imgpipe build first, or pass --source DISK", img.Name)
-	}
-	info, err := azure.InspectSource(ctx, src)
-	if err != nil {
-		return err
-	}
-	gen := info.Generation
-	switch {
-	case gen != "" && img.HyperVGeneration != "" && gen != img.HyperVGeneration:
-		return fmt.Errorf("image %q declares hyperv_generation %s but the disk's partition table says %s", img.Name, img.HyperVGeneration, gen)
-	case gen == "":
-		gen = img.HyperVGeneration
-	}
-	if gen == "" {
-		return fmt.Errorf("%s: %s; set hyperv_generation in the image block", src, info.GenerationErr)
-	}
-	cat, err := openPublishCatalog(ctx, catalogLoc, noCatalog, file)
-	if err != nil {
-		return err
-	}
-	run := func(ctx context.Context) error {
-		sum := info.SHA256 // hashed with the digest when the source was inspected
-		version, err := onpremVersion(ctx, cat, targets, img.Name, versionFlag, sum)
-		if err != nil {
-			return err
-		}
-		abs, _ := filepath.Abs(src)
-		a := artifact{Path: abs, SHA256: sum, Digest: info.Digest, Gen: gen}
-		var art *catalog.Copy
-		if cat != nil {
-			cp, err := recordVersion(ctx, cat, img, version, a)
-			if err != nil {
-				return err
-			}
-			art = &cp
-		}
-		out := publishOutput{Result: &azure.Result{}}
-		rec, finish := startRunIn(ctx, cat, "publish", img.Name, version)
-		for _, o := range targets {
-			r, err := publishOnprem(ctx, cat, o, img, version, a, art)
-			if r != nil {
-				out.Onprem = append(out.Onprem, r)
-				if rec != nil {
-					_ = rec.RecordStep(ctx, azure.StepRecord{Action: "add", Kind: "onprem", Name: o.Name, ResourceID: r.Path,
-						Fingerprint: map[string]string{"sha256": r.SHA256}, Status: "done"})
-				}
-			}
-			if err != nil {
-				finish(err)
-				return err
-			}
-		}
-		finish(nil)
-		if cat != nil {
-			out.Catalog = cat.Location()
-		}
-		if jsonOutput() {
-			return printJSON(struct {
-				Image   string          `json:"image"`
-				Version string          `json:"version"`
-				Onprem  []*onpremResult `json:"onprem"`
-				Catalog string          `json:"catalog,omitempty"`
-			}{img.Name, version, out.Onprem, out.Catalog})
-		}
-		fmt.Fprintf(stdout, "published %s %s on premises\n", img.Name, version)
-		return printPublishNotes(out)
-	}
-	if cat == nil {
-		return run(ctx)
-	}
-	defer cat.Close()
-	return cat.WithImageLock(ctx, img.Name, whoAmI(""), run)
-}
-
-// catalogRecorder records a publish or destroy as a catalog run, one step
-// per applied step, with the resource ids and fingerprints it made.
-type catalogRecorder struct {
-	cat   *catalog.Catalog
-	runID int64
-}
-
-func (r *catalogRecorder) RecordStep(ctx context.Context, s azure.StepRecord) error {
-	status := catalog.RunSucceeded
-	if s.Status == "failed" {
-		status = catalog.RunFailed
-	}
-	detail := s.Error
-	if len(s.Fingerprint) > 0 {
-		b, _ := json.Marshal(s.Fingerprint)
-		if detail != "" {
-			detail += " "
-		}
-		detail += string(b)
-	}
-	st := catalog.Step{Name: fmt.Sprintf("%s %s %s", s.Action, s.Kind, s.Name), Status: status, Detail: detail, StartedAt: s.Started, EndedAt: s.Ended}
-	if s.ResourceID != "" {
-		st.ResourceIDs = []string{s.ResourceID}
-	}
-	if _, err := r.cat.AddStep(ctx, r.runID, st); err != nil {
-		return err
-	}
-	if s.Action == azure.ActDelete && s.Status == "done" && s.ResourceID != "" {
-		return markDeleted(ctx, r.cat, s.Kind, s.ResourceID)
-	}
-	return nil
-}
-
-// copyKinds maps a deleted Azure resource to the catalog copy kind.
-var copyKinds = map[azure.Kind]catalog.CopyKind{
-	azure.KindVersion:      catalog.KindGalleryVersion,
-	azure.KindManagedImage: catalog.KindManagedImage,
-	azure.KindBlob:         catalog.KindBlob,
-	azure.KindDisk:         catalog.KindManagedDisk,
-}
-
-// markDeleted marks the catalog copies of a resource destroy (or publish,
-// for a managed image it does not keep) deleted: a gallery version with
-// its region copies, so promote no longer takes it for published.
-func markDeleted(ctx context.Context, cat *catalog.Catalog, kind azure.Kind, id string) error {
-	ck, ok := copyKinds[kind]
-	if !ok {
-		return nil
-	}
-	cps, err := cat.FindCopies(ctx, ck, id)
-	if err != nil {
-		return err
-	}
-	for _, cp := range cps {
-		if err := cat.SetCopyState(ctx, cp.ID, catalog.StateDeleted); err != nil {
-			return err
-		}
-		if ck != catalog.KindGalleryVersion {
-			continue
-		}
-		all, err := cat.Copies(ctx, cp.Ref)
-		if err != nil {
-			return err
-		}
-		for _, r := range all {
-			if r.Kind == catalog.KindRegion && r.ParentID == cp.ID {
-				if err := cat.SetCopyState(ctx, r.ID, catalog.StateDeleted); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
 }
 
 // startRun opens the catalog, when one is configured (--catalog, the
@@ -620,7 +303,7 @@ func startRun(ctx context.Context, flag string, s *azureSession, kind, image, ve
 		slog.Warn("catalog: could not start the run record", "err", err)
 		return nil, func(error) {}
 	}
-	return &catalogRecorder{cat: cat, runID: run.ID}, func(runErr error) {
+	return pipeline.AzureSteps(cat, run.ID, "destroy"), func(runErr error) {
 		if err := cat.FinishRun(context.WithoutCancel(ctx), run.ID, runErr); err != nil {
 			slog.Warn("catalog: could not finish the run record", "err", err)
 		}

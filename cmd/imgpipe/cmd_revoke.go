@@ -12,12 +12,6 @@ import (
 
 func init() { register(newRevokeCmd) }
 
-// revokers perform the outside side of a revocation per copy kind. The
-// Azure wiring registers one for gallery versions and the on-prem wiring one
-// for library copies (in their own cmd_ files' init); kinds without one are
-// printed as still to do.
-var revokers = map[catalog.CopyKind]func(ctx context.Context) (catalog.Revoker, error){}
-
 // kindRevoker dispatches each action to the revoker of its copy kind.
 type kindRevoker map[catalog.CopyKind]catalog.Revoker
 
@@ -35,7 +29,7 @@ func applyRevokers(ctx context.Context, c *catalog.Catalog, res *catalog.RevokeR
 	kr := kindRevoker{}
 	var mine catalog.RevokeResult
 	for _, a := range res.Actions {
-		mk, ok := revokers[a.Copy.Kind]
+		mk, ok := revokerFor(a.Copy.Kind) // kinds without one are printed as still to do
 		if !ok {
 			left = append(left, a)
 			continue

@@ -1,9 +1,7 @@
 package main
 
-// What publish records in the catalog: the image, the version with its
-// provenance, and its lineage (artifact -> on-prem copies, blob or managed
-// disk -> managed image -> gallery version -> regions), each copy with its
-// fingerprint and state. Also the on-prem destinations of the pipeline file.
+// The wiring of plan and publish: the pipeline file's destinations, the
+// source, the catalog, connected into one internal/pipeline engine.
 
 import (
 	"cmp"
@@ -11,17 +9,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/url"
+	"io"
 	"os"
-	"path/filepath"
 	"strings"
+	"time"
 
 	"imgpipe/internal/azure"
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
-	"imgpipe/internal/disk"
-	"imgpipe/internal/onprem"
+	"imgpipe/internal/pipeline"
+	"imgpipe/internal/source"
 )
 
 // openPublishCatalog opens the catalog publish records into: --catalog, the
@@ -44,128 +41,6 @@ func openPublishCatalog(ctx context.Context, flag string, off bool, file *config
 		return nil, fmt.Errorf("open the catalog %s: %w (give another --catalog, or --no-catalog to publish without recording the version)", loc, err)
 	}
 	return c, nil
-}
-
-// startRunIn starts a run record in an open catalog (nil: nothing recorded).
-func startRunIn(ctx context.Context, cat *catalog.Catalog, kind, image, version string) (azure.RunRecorder, func(error)) {
-	if cat == nil {
-		return nil, func(error) {}
-	}
-	run, err := cat.StartRun(ctx, catalog.Run{Kind: kind, Image: image, Version: version, By: whoAmI("")})
-	if err != nil {
-		slog.Warn("catalog: could not start the run record", "err", err)
-		return nil, func(error) {}
-	}
-	return &catalogRecorder{cat: cat, runID: run.ID}, func(runErr error) {
-		if err := cat.FinishRun(context.WithoutCancel(ctx), run.ID, runErr); err != nil {
-			slog.Warn("catalog: could not finish the run record", "err", err)
-		}
-	}
-}
-
-// artifact is the source file a version is published from.
-type artifact struct {
-	Path   string // absolute
-	SHA256 string // hex
-	Digest string // blake3:HEX, as on the Azure resources' tags
-	Gen    string // V1 / V2
-}
-
-// recordVersion records the image, the version with its provenance and
-// the artifact copy. Re-running with the same artifact is a no-op.
-func recordVersion(ctx context.Context, cat *catalog.Catalog, img *config.Image, version string, a artifact) (catalog.Copy, error) {
-	ref := catalog.Ref{Image: img.Name, Version: version}
-	if _, err := cat.AddVersion(ctx, catalog.NewVersion{Image: img.Name, Version: version, Provenance: catalog.Provenance{
-		ArtifactSHA256: a.SHA256, HyperVGeneration: a.Gen, OSType: img.OSType,
-	}}); err != nil {
-		return catalog.Copy{}, err
-	}
-	detail, _ := json.Marshal(map[string]string{"digest": a.Digest})
-	return cat.PutCopy(ctx, ref, catalog.Copy{Kind: catalog.KindArtifact, ResourceID: a.Path, Fingerprint: "sha256:" + a.SHA256,
-		State: catalog.StatePresent, Detail: detail})
-}
-
-func withoutQuery(u string) string {
-	if p, err := url.Parse(u); err == nil {
-		p.RawQuery, p.Fragment = "", ""
-		return p.String()
-	}
-	s, _, _ := strings.Cut(u, "?")
-	return s
-}
-
-// regionState maps a replication state to a catalog copy state.
-func regionState(s string) string {
-	switch s {
-	case "Completed":
-		return catalog.StateSucceeded
-	case "Replicating":
-		return catalog.StateCreating
-	case "Failed":
-		return catalog.StateFailed
-	}
-	return cmp.Or(s, "Unknown")
-}
-
-// recordAzureLineage reads the published version from Azure and records
-// its copies: blob or managed disk, managed image, gallery version and one
-// copy per target region, each with the fingerprint and state Azure holds.
-func recordAzureLineage(ctx context.Context, cat *catalog.Catalog, pub *azure.Publisher, ref catalog.Ref, art catalog.Copy, az *config.Azure, versionID string) error {
-	id, err := azure.ParseResourceID(versionID)
-	if err != nil {
-		return err
-	}
-	st, err := pub.DescribeVersion(ctx, id)
-	if err != nil {
-		return err
-	}
-	put := func(cp catalog.Copy) (catalog.Copy, error) { return cat.PutCopy(ctx, ref, cp) }
-	parent := art
-	size := st.Tags[azure.TagBlobSize]
-	md5 := st.Tags[azure.TagBlobMD5]
-	fp := fmt.Sprintf("md5:%s size:%s", md5, size)
-	if u := st.Tags[azure.TagBlobURL]; u != "" {
-		state := catalog.StateSucceeded
-		if pub.Blobs != nil {
-			if props, err := pub.Blobs.Stat(ctx, u); err == nil && props == nil {
-				state = catalog.StateDeleted
-			}
-		}
-		if parent, err = put(catalog.Copy{Kind: catalog.KindBlob, Location: az.Location, ResourceID: withoutQuery(u), Fingerprint: fp, State: state, ParentID: art.ID}); err != nil {
-			return err
-		}
-	}
-	if d := st.Tags[azure.TagDiskID]; d != "" {
-		if parent, err = put(catalog.Copy{Kind: catalog.KindManagedDisk, Location: az.Location, ResourceID: d, Fingerprint: fp,
-			State: existState(ctx, pub, d), ParentID: art.ID}); err != nil {
-			return err
-		}
-	}
-	if im := st.Tags[azure.TagImageID]; im != "" {
-		if parent, err = put(catalog.Copy{Kind: catalog.KindManagedImage, Location: az.Location, ResourceID: im,
-			Fingerprint: "created:" + st.Tags[azure.TagImageCreated], State: existState(ctx, pub, im), ParentID: parent.ID}); err != nil {
-			return err
-		}
-	}
-	detail, _ := json.Marshal(st.Tags)
-	gv, err := put(catalog.Copy{Kind: catalog.KindGalleryVersion, Location: config.NormalizeLocation(st.Location), ResourceID: st.ID,
-		Fingerprint: st.Tags[azure.TagSourceDigest], State: st.ProvisioningState, ParentID: parent.ID, Detail: detail})
-	if err != nil {
-		return err
-	}
-	return recordRegions(ctx, cat, ref, gv, st)
-}
-
-// recordRegions records one copy per target region of a gallery version.
-func recordRegions(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref, gv catalog.Copy, st *azure.VersionState) error {
-	for _, r := range st.Regions {
-		d, _ := json.Marshal(map[string]any{"replication_state": r.State, "progress": r.Progress, "details": r.Details})
-		if _, err := cat.PutCopy(ctx, ref, catalog.Copy{Kind: catalog.KindRegion, Location: r.Region, ResourceID: st.ID + "#" + r.Region,
-			State: regionState(r.State), ParentID: gv.ID, Detail: d}); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // refreshRegions updates the region copies of a gallery version after
@@ -214,148 +89,100 @@ func refreshRegions(ctx context.Context, flag string, s *azureSession, id azure.
 	return nil
 }
 
-// existState is Succeeded while the managed image or disk exists, Deleted
-// once publish removed it (keep_managed_image = false).
-func existState(ctx context.Context, pub *azure.Publisher, id string) string {
-	ok, err := pub.SourceExists(ctx, id)
-	switch {
-	case err != nil:
-		slog.Warn("catalog: could not tell whether the source still exists", "id", id, "err", err)
-		return "Unknown"
-	case ok:
-		return catalog.StateSucceeded
+// recordRegions records one copy per target region of a gallery version.
+func recordRegions(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref, gv catalog.Copy, st *azure.VersionState) error {
+	for _, r := range st.Regions {
+		d, _ := json.Marshal(map[string]any{"replication_state": r.State, "progress": r.Progress, "details": r.Details})
+		if _, err := cat.PutCopy(ctx, ref, catalog.Copy{Kind: catalog.KindRegion, Location: r.Region, ResourceID: st.ID + "#" + r.Region,
+			State: pipeline.RegionState(r.State), ParentID: gv.ID, Detail: d}); err != nil {
+			return err
+		}
 	}
-	return catalog.StateDeleted
+	return nil
 }
 
-// onpremResult is what publishing to one on-prem library did.
-type onpremResult struct {
-	Target   string `json:"target"`
-	Library  string `json:"library"`
-	Path     string `json:"path"`
-	SHA256   string `json:"sha256"`
-	Existed  bool   `json:"existed"`
-	Channel  string `json:"channel,omitempty"`
-	Promoted bool   `json:"promoted"`
-	Note     string `json:"note,omitempty"`
+// wiring is a pipeline file's destinations for one image.
+type wiring struct {
+	file   *config.File
+	image  *config.Image
+	az     *config.Azure // nil: on premises only
+	s      *azureSession
+	onprem []*pipeline.Onprem
 }
 
-// publishOnprem adds the disk to the on-prem library of block o (as
-// imgpipe onprem add does: converted to VHDX unless it is one), records the
-// copy in the catalog (when there is one) and moves o.Channel to the
-// version, in the catalog first (forward only) and then in the library.
-func publishOnprem(ctx context.Context, cat *catalog.Catalog, o config.OnPrem, img *config.Image, version string, a artifact, art *catalog.Copy) (*onpremResult, error) {
-	lib, err := onprem.Open(o.Library)
+// openWiring loads the pipeline file and connects its destinations: the
+// azure block (--target when several), then the image's onprem blocks.
+func openWiring(ctx context.Context, f azureFlags, timeout time.Duration) (*wiring, error) {
+	file, err := config.Load(f.file)
 	if err != nil {
 		return nil, err
 	}
-	out := &onpremResult{Target: o.Name, Library: lib.Root()}
-	d, err := disk.Open(a.Path)
-	if err != nil {
-		return nil, err
-	}
-	vsize := d.Size()
-	d.Close()
-	step, finish := stepBars()
-	res, err := lib.AddFile(ctx, a.Path, onprem.AddOptions{
-		Image: img.Name, Version: version, Convert: string(disk.FormatVHDX), VirtualSize: vsize,
-		Generation: a.Gen, OS: strings.ToLower(cmp.Or(img.OSType, "Linux")),
-		SourceFingerprint: "sha256:" + a.SHA256, InputSHA256: a.SHA256, Step: step,
-		Labels: map[string]string{"sourceFile": filepath.Base(a.Path)},
-	})
-	finish()
-	if err != nil {
-		return nil, fmt.Errorf("onprem %q: %w", o.Name, err)
-	}
-	out.Path, out.SHA256, out.Existed, out.Channel = res.Path, res.Metadata.SHA256, res.Existed, o.Channel
-	ref := catalog.Ref{Image: img.Name, Version: version}
-	if cat != nil {
-		cp := catalog.Copy{Kind: catalog.KindOnprem, Location: lib.Root(), ResourceID: res.Path,
-			Fingerprint: "sha256:" + res.Metadata.SHA256, State: catalog.StatePresent}
-		if art != nil {
-			cp.ParentID = art.ID
-		}
-		if _, err := cat.PutCopy(ctx, ref, cp); err != nil {
-			return out, err
-		}
-	}
-	if o.Channel == "" {
-		return out, nil
-	}
-	if cat != nil {
-		if _, err := cat.Promote(ctx, catalog.PromoteRequest{Ref: ref, Channel: o.Channel, By: whoAmI("")}); err != nil {
-			if errors.Is(err, catalog.ErrNotForward) {
-				out.Note = err.Error() + " (library pointer left as it is)"
-				return out, nil
-			}
-			return out, err
-		}
-	}
-	if err := lib.SetChannel(img.Name, version, o.Channel); err != nil {
-		return out, err
-	}
-	out.Promoted = true
-	return out, nil
-}
-
-// onpremTargets returns the onprem blocks that publish image.
-func onpremTargets(f *config.File, image string) []config.OnPrem {
-	var out []config.OnPrem
-	for _, o := range f.OnPrem {
-		if o.Image == image {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
-// onpremVersion decides the version of an on-prem-only publish: --version;
-// else the library version already holding these bytes (a re-run); else
-// the patch after the newest in the catalog and the libraries.
-func onpremVersion(ctx context.Context, cat *catalog.Catalog, targets []config.OnPrem, image, flag, sha string) (string, error) {
-	if flag != "" {
-		if !config.ValidVersion(flag) {
-			return "", fmt.Errorf("--version %q: use MAJOR.MINOR.PATCH", flag)
-		}
-		return flag, nil
-	}
-	newest := ""
-	consider := func(v string) {
-		if _, err := catalog.ParseVersion(v); err == nil && (newest == "" || catalog.CompareVersions(v, newest) > 0) {
-			newest = v
-		}
-	}
-	for _, o := range targets {
-		lib, err := onprem.Open(o.Library)
+	w := &wiring{file: file}
+	if len(file.Azure) > 0 || f.target != "" {
+		s, err := openAzure(f, "")
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		vs, err := lib.Versions(image)
-		if err != nil && !errors.Is(err, onprem.ErrNotFound) {
-			return "", err
+		if timeout > 0 {
+			s.az.ReplicationTimeout = timeout
 		}
-		for _, md := range vs {
-			if md.InputSHA256 == sha || md.SHA256 == sha {
-				return md.Version, nil
-			}
-			consider(md.Version)
+		w.s, w.az, w.image = s, s.az, s.image
+	} else {
+		if len(file.OnPrem) == 0 {
+			return nil, pipeline.ErrNoDestination
+		}
+		w.image = file.Image(file.OnPrem[0].Image)
+	}
+	for _, o := range file.OnPrem {
+		if o.Image == w.image.Name {
+			w.onprem = append(w.onprem, &pipeline.Onprem{Target: o})
 		}
 	}
-	if cat != nil {
-		vs, err := cat.Versions(ctx, image)
-		if err != nil && !errors.Is(err, catalog.ErrNotFound) {
-			return "", err
-		}
-		for _, v := range vs {
-			if v.ArtifactSHA256 == sha {
-				return v.Version, nil
-			}
-			consider(v.Version)
+	return w, nil
+}
+
+// request inspects the source (--source, the image block's, or Packer's
+// artifact once built) in one read.
+func (w *wiring) request(ctx context.Context, sourceFlag, version string) (pipeline.Request, error) {
+	r := pipeline.Request{Image: w.image, Version: version}
+	src := cmp.Or(sourceFlag, w.image.Source)
+	if src == "" && w.image.Packer != nil && w.image.Packer.Artifact != "" {
+		if _, err := os.Stat(w.image.Packer.Artifact); err == nil || w.az == nil {
+			src = w.image.Packer.Artifact
 		}
 	}
-	if newest == "" {
-		return "1.0.0", nil
+	if src == "" {
+		if w.az == nil {
+			return r, fmt.Errorf("image %q has no disk yet: run imgpipe build first, or pass --source DISK", w.image.Name)
+		}
+		return r, nil // built by Packer, not built yet: plan only
 	}
-	p, _ := catalog.ParseVersion(newest)
-	return fmt.Sprintf("%d.%d.%d", p.Major, p.Minor, p.Patch+1), nil
+	info, err := source.Inspect(ctx, src)
+	if err != nil {
+		return r, err
+	}
+	r.Source = info
+	return r, nil
+}
+
+// progress draws the destinations' progress on stderr.
+func (w *wiring) progress(stderr io.Writer) {
+	if w.s != nil {
+		w.s.pub.OnEvent = progressReporter(stderr)
+	}
+	for _, o := range w.onprem {
+		o.Step, o.Done = stepBars()
+	}
+}
+
+// engine is the pipeline engine over w's destinations, recording in cat.
+func (w *wiring) engine(cat *catalog.Catalog) *pipeline.Engine {
+	e := &pipeline.Engine{Catalog: cat, By: whoAmI("")}
+	if w.s != nil {
+		e.Destinations = append(e.Destinations, &pipeline.Azure{Target: *w.az, Publisher: w.s.pub})
+	}
+	for _, o := range w.onprem {
+		e.Destinations = append(e.Destinations, o)
+	}
+	return e
 }

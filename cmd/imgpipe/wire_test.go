@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	engine "imgpipe/internal/pipeline"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,7 +80,6 @@ func mustCLI(t *testing.T, args ...string) string {
 // the file's retention block: first deprecation in Azure, then deletion of
 // the version, its managed image and its blob, in dependency order.
 func TestGCAndRevokeThroughCLI(t *testing.T) {
-	wireLifecycle() // other tests swap revokers for fakes
 	env := azemutest.StartWithAzurite(t, azemu.Options{})
 	dir := cliEmulatorEnv(t, env)
 	ctx := context.Background()
@@ -199,7 +199,6 @@ retention {
 // moves in the catalog and the library, a re-run changes nothing, and
 // revoke marks the library copy.
 func TestPublishOnpremOnly(t *testing.T) {
-	wireLifecycle()
 	dir := t.TempDir()
 	cat := filepath.Join(dir, "catalog.db")
 	lib := filepath.Join(dir, "library")
@@ -282,16 +281,16 @@ onprem "lab" {
 		t.Fatalf("no onprem copy of %s", version)
 		return nil
 	}
-	if err := deleteOnprem(onpremCopy("1.1.0")); err == nil || !strings.Contains(err.Error(), "channel test") {
+	if err := engine.DeleteLibraryCopy(onpremCopy("1.1.0")); err == nil || !strings.Contains(err.Error(), "channel test") {
 		t.Fatalf("deleting channel test's version: %v", err)
 	}
-	if err := deleteOnprem(onpremCopy("1.0.0")); err != nil {
+	if err := engine.DeleteLibraryCopy(onpremCopy("1.0.0")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.Get("app", "1.0.0"); !errors.Is(err, onprem.ErrNotFound) {
 		t.Fatalf("1.0.0 still in the library: %v", err)
 	}
-	if err := deleteOnprem(onpremCopy("1.0.0")); err != nil {
+	if err := engine.DeleteLibraryCopy(onpremCopy("1.0.0")); err != nil {
 		t.Fatalf("deleting again: %v", err)
 	}
 }

@@ -80,6 +80,9 @@ type Result struct {
 	VersionID string           `json:"version_id"`
 	Regions   []RegionProgress `json:"regions,omitempty"`
 	Attempts  int              `json:"attempts"`
+	// Copies are the copies of the image in Azure after the publish: what
+	// it made and what it found already made from this disk.
+	Copies []Made `json:"copies,omitempty"`
 }
 
 // Apply carries out plan. On a transient failure (an operation that ended
@@ -98,7 +101,11 @@ func (p *Publisher) Apply(ctx context.Context, plan *Plan) (*Result, error) {
 	for attempt := 1; ; attempt++ {
 		res.Attempts = attempt
 		res.Plan = plan
-		err = p.apply(ctx, plan, res)
+		var ap *applied
+		ap, err = p.apply(ctx, plan, res)
+		if ap != nil {
+			res.Copies = plan.copies(ap, res)
+		}
 		if err == nil || !isTransient(err) || attempt >= attempts {
 			break
 		}
@@ -134,14 +141,16 @@ type applied struct {
 	blobSize  int64
 	imageID   string
 	imageTime string
+	deleted   map[Kind]bool      // kinds a delete step removed (the managed image, a Failed version)
+	version   map[string]*string // the tags of the version this run created
 }
 
-func (p *Publisher) apply(ctx context.Context, plan *Plan, res *Result) error {
+func (p *Publisher) apply(ctx context.Context, plan *Plan, res *Result) (*applied, error) {
 	d := plan.d
 	if d.Source == nil {
-		return errNoSource
+		return nil, errNoSource
 	}
-	ap := &applied{}
+	ap := &applied{deleted: map[Kind]bool{}}
 	if st := plan.st; st.image != nil {
 		ap.imageID, ap.imageTime = deref(st.image.ID), imageCreated(st.image)
 		ap.blobURL = tag(st.image.Tags, TagBlobURL)
@@ -174,11 +183,14 @@ func (p *Publisher) apply(ctx context.Context, plan *Plan, res *Result) error {
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("%s %s %s: %w", s.Action, s.Kind, s.Name, err)
+			return ap, fmt.Errorf("%s %s %s: %w", s.Action, s.Kind, s.Name, err)
+		}
+		if s.Action == ActDelete {
+			ap.deleted[s.Kind] = true
 		}
 		p.emit(Event{Step: s, Phase: "done"})
 	}
-	return nil
+	return ap, nil
 }
 
 // pollOpts is for PollUntilDone, which refuses intervals under a second
@@ -521,6 +533,7 @@ func (p *Publisher) createVersion(ctx context.Context, plan *Plan, ap *applied, 
 		},
 	}
 	id := d.id(plan.Version)
+	ap.version = v.Tags
 	rec.ResourceID = id.String()
 	rec.Fingerprint = map[string]string{}
 	for k, v := range v.Tags {
@@ -548,13 +561,14 @@ func (p *Publisher) createVersion(ctx context.Context, plan *Plan, ap *applied, 
 func (p *Publisher) watch(ctx context.Context, plan *Plan, _ any) ([]RegionProgress, error) {
 	poller := plan.pending
 	plan.pending = nil
-	return p.watchVersion(ctx, plan.d.id(plan.Version), plan.d.Azure.ReplicationTimeout, poller)
+	return p.watchVersion(ctx, plan.d.id(plan.Version), plan.d.Azure.ReplicationTimeout, poller, &plan.lastState)
 }
 
 // watchVersion polls the version (and its creation, when poller is not nil)
 // until every region has replicated or timeout passes.
-func (p *Publisher) watchVersion(ctx context.Context, id ResourceID, timeout time.Duration, poller *runtime.Poller[armcompute.GalleryImageVersionsClientCreateOrUpdateResponse]) ([]RegionProgress, error) {
-	version := id.Version
+// The version's provisioning state, as last seen, goes to *state (if not nil).
+func (p *Publisher) watchVersion(ctx context.Context, id ResourceID, timeout time.Duration, poller *runtime.Poller[armcompute.GalleryImageVersionsClientCreateOrUpdateResponse], state *string) ([]RegionProgress, error) {
+	version, st := id.Version, state
 	deadline := p.clock().Add(timeout)
 	var regions []RegionProgress
 	for {
@@ -586,6 +600,9 @@ func (p *Publisher) watchVersion(ctx context.Context, id ResourceID, timeout tim
 			regions = regionsOf(&v.GalleryImageVersion)
 			p.emit(Event{Step: &Step{Action: ActWait, Kind: KindReplication, Name: version, ID: id.String()}, Phase: "progress", Regions: regions})
 			state := provisioning(&v.GalleryImageVersion)
+			if st != nil {
+				*st = state
+			}
 			for _, r := range regions {
 				if r.State == string(armcompute.ReplicationStateFailed) {
 					return regions, &versionFailedError{fmt.Sprintf("version %s failed to replicate to %s: %s", version, r.Region, r.Details)}

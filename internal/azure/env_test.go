@@ -21,6 +21,7 @@ import (
 	"imgpipe/internal/azemu"
 	"imgpipe/internal/azemu/azemutest"
 	"imgpipe/internal/config"
+	"imgpipe/internal/source"
 	"imgpipe/internal/testenv"
 )
 
@@ -212,7 +213,7 @@ func (e *testEnv) desired(t *testing.T, f *config.File) *Desired {
 		t.Fatal(err)
 	}
 	img := f.Image(a.Image)
-	src, err := InspectSource(context.Background(), img.Source)
+	src, err := source.Inspect(context.Background(), img.Source)
 	if err != nil {
 		t.Fatal(err)
 	}

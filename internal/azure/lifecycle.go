@@ -1,20 +1,19 @@
 package azure
 
-// The Azure side of the catalog's lifecycle: what a published version looks
-// like (for the catalog's lineage), which versions VMs and scale sets use,
-// retention's deprecation and deletion, and revocation.
+// The Azure side of a version's lifecycle: what a published version looks
+// like, which versions VMs and scale sets use, retention's deprecation and
+// deletion, and revocation. internal/pipeline translates to the catalog.
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
-
-	"imgpipe/internal/catalog"
 )
 
 // VersionState is what Azure holds for a gallery image version: its
@@ -71,35 +70,22 @@ func (p *Publisher) DescribeVersion(ctx context.Context, id ResourceID) (*Versio
 	return st, nil
 }
 
-// VersionsInUse lists the image references of every VM and scale set the
-// subscription holds (catalog.InUseSource): gc keeps what they reference.
-func (p *Publisher) VersionsInUse(ctx context.Context) ([]catalog.InUse, error) {
-	users, err := p.users(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []catalog.InUse
-	for id, by := range users {
-		for _, b := range by {
-			out = append(out, catalog.InUse{ResourceID: id, By: b})
-		}
-	}
-	return out, nil
+// VersionsInUse maps each image reference of a VM or scale set in the
+// subscription to what uses it: retention keeps what they reference.
+func (p *Publisher) VersionsInUse(ctx context.Context) (map[string][]string, error) {
+	return p.users(ctx)
 }
 
-// Deprecate excludes a gallery version from latest and sets its end of
-// life (catalog.Executor, retention's first stage).
-func (p *Publisher) Deprecate(ctx context.Context, s catalog.GCStep) error {
-	if s.Copy == nil || s.Copy.Kind != catalog.KindGalleryVersion {
-		return nil // nothing in Azure to deprecate
-	}
-	id, err := ParseResourceID(s.Copy.ResourceID)
+// DeprecateVersion excludes a gallery version from latest and sets its end
+// of life (when not zero): retention's first stage.
+func (p *Publisher) DeprecateVersion(ctx context.Context, versionID string, endOfLife time.Time) error {
+	id, err := ParseResourceID(versionID)
 	if err != nil || id.Kind() != "version" {
-		return fmt.Errorf("deprecate %s: %q is not a gallery image version id", s.Ref, s.Copy.ResourceID)
+		return fmt.Errorf("deprecate: %q is not a gallery image version id", versionID)
 	}
 	pp := &armcompute.GalleryImageVersionPublishingProfile{ExcludeFromLatest: to.Ptr(true)}
-	if !s.EndOfLife.IsZero() {
-		pp.EndOfLifeDate = to.Ptr(s.EndOfLife.UTC())
+	if !endOfLife.IsZero() {
+		pp.EndOfLifeDate = to.Ptr(endOfLife.UTC())
 	}
 	return p.patchVersion(ctx, id, armcompute.GalleryImageVersionUpdate{
 		Properties: &armcompute.GalleryImageVersionProperties{PublishingProfile: pp}})
@@ -116,42 +102,40 @@ func (p *Publisher) patchVersion(ctx context.Context, id ResourceID, u armcomput
 	})
 }
 
-// Delete removes one copy of a version (catalog.Executor, retention's
-// second stage): a gallery version, managed image, managed disk or blob.
-// The catalog orders the steps by dependency. A copy already gone is success.
-func (p *Publisher) Delete(ctx context.Context, s catalog.GCStep) error {
-	if s.Copy == nil {
-		return nil
-	}
+// DeleteCopy removes one copy of a version (retention's second stage): a
+// gallery version, managed image, managed disk or blob; a region goes with
+// its version. The caller orders the deletions by dependency. A copy
+// already gone is success.
+func (p *Publisher) DeleteCopy(ctx context.Context, kind Kind, resourceID string) error {
 	var err error
-	switch s.Copy.Kind {
-	case catalog.KindGalleryVersion:
-		id, perr := ParseResourceID(s.Copy.ResourceID)
+	switch kind {
+	case KindVersion:
+		id, perr := ParseResourceID(resourceID)
 		if perr != nil || id.Kind() != "version" {
-			return fmt.Errorf("%q is not a gallery image version id", s.Copy.ResourceID)
+			return fmt.Errorf("%q is not a gallery image version id", resourceID)
 		}
 		err = p.deleteVersion(ctx, id, func() {})
-	case catalog.KindManagedImage:
-		id, perr := ParseResourceID(s.Copy.ResourceID)
+	case KindManagedImage:
+		id, perr := ParseResourceID(resourceID)
 		if perr != nil || id.Kind() != "image" {
-			return fmt.Errorf("%q is not a managed image id", s.Copy.ResourceID)
+			return fmt.Errorf("%q is not a managed image id", resourceID)
 		}
 		err = p.deleteImage(ctx, id.ResourceGroup, id.Image, nil)
-	case catalog.KindManagedDisk:
-		rid, perr := arm.ParseResourceID(s.Copy.ResourceID)
+	case KindDisk:
+		rid, perr := arm.ParseResourceID(resourceID)
 		if perr != nil {
-			return fmt.Errorf("%q is not a managed disk id: %w", s.Copy.ResourceID, perr)
+			return fmt.Errorf("%q is not a managed disk id: %w", resourceID, perr)
 		}
 		err = p.deleteDisk(ctx, rid.ResourceGroupName, rid.Name, nil)
-	case catalog.KindBlob:
+	case KindBlob:
 		if p.Blobs == nil {
 			return errors.New("no blob storage access configured")
 		}
-		err = p.Blobs.Delete(ctx, s.Copy.ResourceID)
-	case catalog.KindRegion:
+		err = p.Blobs.Delete(ctx, resourceID)
+	case KindRegion:
 		return nil // goes with its gallery version
 	default:
-		return fmt.Errorf("%s copies are not Azure resources", s.Copy.Kind)
+		return fmt.Errorf("%s copies are not Azure resources", kind)
 	}
 	if isNotFound(err) {
 		return nil
@@ -162,16 +146,13 @@ func (p *Publisher) Delete(ctx context.Context, s catalog.GCStep) error {
 // TagRevoked is the tag a revoked gallery version carries (its value is the reason).
 const TagRevoked = "revoked"
 
-// RevokeCopy excludes a revoked gallery version from latest and tags it
-// revoked=<reason> (catalog.Revoker). The other tags are kept: ARM's PATCH
-// replaces the whole tag set, so the version is read first.
-func (p *Publisher) RevokeCopy(ctx context.Context, a catalog.RevokeAction) error {
-	if a.Copy.Kind != catalog.KindGalleryVersion {
-		return fmt.Errorf("%s copies are not revoked in Azure", a.Copy.Kind)
-	}
-	id, err := ParseResourceID(a.Copy.ResourceID)
+// RevokeVersion excludes a revoked gallery version from latest and tags it
+// revoked=<reason>. The other tags are kept: ARM's PATCH replaces the whole
+// tag set, so the version is read first.
+func (p *Publisher) RevokeVersion(ctx context.Context, versionID, reason string) error {
+	id, err := ParseResourceID(versionID)
 	if err != nil || id.Kind() != "version" {
-		return fmt.Errorf("revoke %s: %q is not a gallery image version id", a.Ref, a.Copy.ResourceID)
+		return fmt.Errorf("revoke: %q is not a gallery image version id", versionID)
 	}
 	got, err := p.Clients.Versions.Get(ctx, id.ResourceGroup, id.Gallery, id.Definition, id.Version, nil)
 	if err != nil {
@@ -181,7 +162,6 @@ func (p *Publisher) RevokeCopy(ctx context.Context, a catalog.RevokeAction) erro
 	for k, v := range got.Tags {
 		tags[k] = v
 	}
-	reason := a.Reason
 	if reason == "" {
 		reason = "revoked"
 	}
@@ -195,13 +175,6 @@ func (p *Publisher) RevokeCopy(ctx context.Context, a catalog.RevokeAction) erro
 			ExcludeFromLatest: to.Ptr(true)}},
 	})
 }
-
-// compile-time checks: the Publisher is what gc and revoke need.
-var (
-	_ catalog.InUseSource = (*Publisher)(nil)
-	_ catalog.Executor    = (*Publisher)(nil)
-	_ catalog.Revoker     = (*Publisher)(nil)
-)
 
 // SourceExists reports whether the managed image or managed disk id still
 // exists (a managed image is removed after replication unless

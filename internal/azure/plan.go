@@ -78,9 +78,10 @@ type Plan struct {
 	Steps      []Step   `json:"steps"`
 	Warnings   []string `json:"warnings,omitempty"`
 
-	d       *Desired
-	st      *observed
-	pending *runtime.Poller[armcompute.GalleryImageVersionsClientCreateOrUpdateResponse]
+	d         *Desired
+	st        *observed
+	lastState string // the version's provisioning state as the replication watch last saw it
+	pending   *runtime.Poller[armcompute.GalleryImageVersionsClientCreateOrUpdateResponse]
 }
 
 // HasChanges reports whether applying the plan changes anything (waiting for
@@ -122,6 +123,9 @@ type observed struct {
 	disk     *armcompute.Disk
 	blob     *BlobProps
 	roles    []*armauthorization.RoleAssignment
+	// gone holds the sources an existing version was made from that no
+	// longer exist (managed image, blob, managed disk ids).
+	gone map[string]bool
 }
 
 // Version tags: what the version was made from.
@@ -417,6 +421,9 @@ func (p *Publisher) Plan(ctx context.Context, d *Desired) (*Plan, error) {
 				version, a.Definition, made, d.Source.Digest)
 		default:
 			warnLoc("version", version, v.Location)
+			if err := p.observeSources(ctx, plan, v.Tags); err != nil {
+				return nil, err
+			}
 			p.planExistingVersion(plan, v, state)
 		}
 	} else {

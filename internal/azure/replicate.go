@@ -188,7 +188,7 @@ func (p *Publisher) Replicate(ctx context.Context, id ResourceID, add []config.T
 	if err != nil {
 		return res, fmt.Errorf("add %s to version %s: %w", strings.Join(res.Added, ", "), id.Version, err)
 	}
-	res.Regions, err = p.watchVersion(ctx, id, timeout, nil)
+	res.Regions, err = p.watchVersion(ctx, id, timeout, nil, nil)
 	return res, err
 }
 
