@@ -91,7 +91,7 @@ azure "emu" {
     container     = %q
     blob_endpoint = %q
   }
-  gallery    = "gal"
+  gallery    = "gal_%s" # gallery names are unique per subscription
   definition = "app"
   version    = "1.0.0"
   target_region "northeurope" {}
@@ -100,7 +100,7 @@ azure "emu" {
 onprem "lab" {
   library = %q
 }
-`, s.disk, e.emu.SubscriptionID, "rg-"+name, e.emu.Azurite.AccountName, strings.ToLower(strings.ReplaceAll(name, "_", "")), e.emu.Azurite.BlobEndpoint, s.lib)
+`, s.disk, e.emu.SubscriptionID, "rg-"+name, e.emu.Azurite.AccountName, strings.ToLower(strings.ReplaceAll(name, "_", "")), e.emu.Azurite.BlobEndpoint, name, s.lib)
 	f, err := config.Parse([]byte(src), filepath.Join(dir, "pipeline.hcl"))
 	if err != nil {
 		t.Fatal(err)
@@ -317,7 +317,7 @@ func TestKillAfterEveryStepThenRerun(t *testing.T) {
 			images++
 		}
 		versions := 0
-		for pager := e.pub.Clients.Versions.NewListByGalleryImagePager(rg, "gal", "app", nil); pager.More(); {
+		for pager := e.pub.Clients.Versions.NewListByGalleryImagePager(rg, "gal_"+fmt.Sprintf("kill%d", n), "app", nil); pager.More(); {
 			page, err := pager.NextPage(context.Background())
 			if err != nil {
 				t.Fatal(err)
