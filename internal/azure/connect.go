@@ -47,7 +47,7 @@ func ConnectionFromEnv() Connection {
 // AZURE_CLIENT_SECRET) are used against the given authority; otherwise
 // azidentity's DefaultAzureCredential (environment, managed identity, az login).
 func (c Connection) Open() (azcore.TokenCredential, *arm.ClientOptions, error) {
-	var co policy.ClientOptions
+	co := policy.ClientOptions{Retry: ARMRetry}
 	if c.CACertFile != "" {
 		pem, err := os.ReadFile(c.CACertFile)
 		if err != nil {

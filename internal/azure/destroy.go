@@ -101,10 +101,10 @@ func (p *Publisher) users(ctx context.Context) (map[string][]string, error) {
 	return out, nil
 }
 
-// PlanDestroy decides what destroying id (a gallery, definition or version)
+// planDestroyOnce decides what destroying id (a gallery, definition or version)
 // removes. A version still used by a VM or scale set is kept (and so are its
 // parents) unless force.
-func (p *Publisher) PlanDestroy(ctx context.Context, id ResourceID, force bool) (*DestroyPlan, error) {
+func (p *Publisher) planDestroyOnce(ctx context.Context, id ResourceID, force bool) (*DestroyPlan, error) {
 	kind := id.Kind()
 	if kind != "gallery" && kind != "definition" && kind != "version" {
 		return nil, fmt.Errorf("destroy takes a gallery, definition or version id, not %s", id)
@@ -394,18 +394,20 @@ func (p *Publisher) planSourceDelete(ctx context.Context, s string) (*Step, erro
 	return &Step{Action: ActDelete, Kind: KindBlob, Name: s, ID: s, Reason: "no remaining version needs it"}, nil
 }
 
-// Destroy carries out a destroy plan in its order, each operation awaited.
+// destroyOnce carries out a destroy plan in its order, each operation awaited.
 // A failure does not stop the independent deletions: every failure is
 // returned together (errors.Join); parents of something that failed are
 // not attempted.
-func (p *Publisher) Destroy(ctx context.Context, dp *DestroyPlan) error {
+// Steps whose ids are in done are skipped; each step that succeeds is
+// added to it.
+func (p *Publisher) destroyOnce(ctx context.Context, dp *DestroyPlan, done map[string]bool) error {
 	var errs []error
 	failedDefs := map[string]bool{}
 	failedAny := false
 	c := p.Clients
 	for i := range dp.Steps {
 		s := &dp.Steps[i]
-		if s.Action != ActDelete {
+		if s.Action != ActDelete || done[s.ID] {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -464,6 +466,7 @@ func (p *Publisher) Destroy(ctx context.Context, dp *DestroyPlan) error {
 			errs = append(errs, fmt.Errorf("delete %s %s: %w", s.Kind, s.Name, err))
 			continue
 		}
+		done[s.ID] = true
 		if p.Recorder != nil {
 			_ = p.Recorder.RecordStep(ctx, StepRecord{Action: ActDelete, Kind: s.Kind, Name: s.Name, ResourceID: s.ID, Status: "done"})
 		}

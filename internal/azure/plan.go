@@ -318,8 +318,9 @@ func tag(tags map[string]*string, k string) string {
 	return ""
 }
 
-// Plan reads the current state and decides the steps. It changes nothing.
-func (p *Publisher) Plan(ctx context.Context, d *Desired) (*Plan, error) {
+// planOnce reads the current state and decides the steps. It changes
+// nothing. (Plan, in converge.go, retries it.)
+func (p *Publisher) planOnce(ctx context.Context, d *Desired) (*Plan, error) {
 	st, err := p.observe(ctx, d)
 	if err != nil {
 		return nil, err
