@@ -165,9 +165,9 @@ func openBackingContext(ctx context.Context, f backing, size int64) (Image, erro
 	}
 	switch format {
 	case FormatVHDX:
-		return openVHDX(f, size)
+		return openVHDX(ctx, f, size)
 	case FormatVHDFixed, FormatVHDDynamic, "vhd-differencing":
-		return openVHD(f, size)
+		return openVHD(ctx, f, size)
 	case FormatQcow2:
 		return openQcow2(ctx, f, size)
 	case FormatRaw:

@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -27,6 +28,16 @@ const (
 	vhdDynHeaderSize = 1024
 	vhdUnallocated   = 0xFFFFFFFF
 	vhdEpochUnix     = 946684800 // 2000-01-01T00:00:00Z, the VHD time stamp origin
+
+	// Block sizes a dynamic VHD may declare. The specification only says
+	// "a power of two multiple of sectors" (2 MiB by default; Hyper-V and
+	// qemu-img write 2 MiB, Virtual PC 512 KiB). Below 4 KiB a block holds
+	// fewer than 8 sectors and its sector bitmap is a fraction of a byte,
+	// padded to one sector; qemu (block/vpc.c) computes that bitmap as 0
+	// bytes and so reads such files differently. No tool writes them:
+	// imgpipe refuses them rather than guess which reading is meant.
+	minVHDBlock = 4 << 10
+	maxVHDBlock = 256 << 20
 )
 
 // Footer is the decoded 512-byte VHD footer.
@@ -267,8 +278,8 @@ func ParseDynamicHeader(b []byte) (*DynamicHeader, error) {
 		return nil, corruptf("VHD dynamic header checksum is %#x, the bytes sum to %#x", h.Checksum, h.ComputedSum)
 	}
 	bs := h.BlockSize
-	if bs < 512 || bs > 256<<20 || bs&(bs-1) != 0 {
-		return nil, corruptf("VHD block size %d is not a power of two between 512 B and 256 MiB", bs)
+	if bs < minVHDBlock || bs > maxVHDBlock || bs&(bs-1) != 0 {
+		return nil, corruptf("VHD block size %d is not a power of two between 4 KiB and 256 MiB (Hyper-V and qemu-img write 2 MiB blocks)", bs)
 	}
 	return h, nil
 }
@@ -280,6 +291,9 @@ type vhdImage struct {
 	footer   *Footer
 	size     int64
 	format   Format
+	// dataEnd is where block data must stop: the trailing footer (or the
+	// end of the file when only the footer copy at 0 is valid).
+	dataEnd int64
 	// dynamic only
 	blockSize  int64
 	bitmapSize int64
@@ -287,12 +301,13 @@ type vhdImage struct {
 	once       sync.Once
 }
 
-func openVHD(f backing, fileSize int64) (Image, error) {
+func openVHD(ctx context.Context, f backing, fileSize int64) (Image, error) {
 	var fb [footerSize]byte
 	if err := readFull(f, fb[:], fileSize-footerSize); err != nil {
 		return nil, fmt.Errorf("read VHD footer: %w", err)
 	}
 	ft, err := ParseFooter(fb[:])
+	trailing := err == nil
 	if err != nil && fileSize >= 2*footerSize {
 		// The footer at the end is damaged; a dynamic VHD has a copy at 0.
 		if err2 := readFull(f, fb[:], 0); err2 == nil {
@@ -311,7 +326,10 @@ func openVHD(f backing, fileSize int64) (Image, error) {
 	if ft.CurrentSize > maxVirtualSize {
 		return nil, corruptf("VHD virtual size %d is larger than 64 TiB", ft.CurrentSize)
 	}
-	v := &vhdImage{f: f, fileSize: fileSize, footer: ft, size: size}
+	v := &vhdImage{f: f, fileSize: fileSize, footer: ft, size: size, dataEnd: fileSize}
+	if trailing {
+		v.dataEnd = fileSize - footerSize
+	}
 	switch ft.DiskType {
 	case vhdTypeFixed:
 		v.format = FormatVHDFixed
@@ -321,7 +339,7 @@ func openVHD(f backing, fileSize int64) (Image, error) {
 		return v, nil
 	case vhdTypeDynamic:
 		v.format = FormatVHDDynamic
-		return v, v.openDynamic()
+		return v, v.openDynamic(ctx)
 	case vhdTypeDiff:
 		return nil, fmt.Errorf("%w: differencing VHD (it needs its parent): merge it into its parent first, e.g. `qemu-img convert -O vpc child.vhd merged.vhd`", ErrUnsupported)
 	default:
@@ -329,10 +347,15 @@ func openVHD(f backing, fileSize int64) (Image, error) {
 	}
 }
 
-func (v *vhdImage) openDynamic() error {
+// openDynamic reads the dynamic header and the BAT and checks the file's
+// layout: the header, the BAT and every allocated block (its sector bitmap
+// and data) lie inside the file, before the trailing footer, and no two of
+// them overlap. After that, the data the BAT describes is bounded by the
+// file's size, and so is every later walk over it.
+func (v *vhdImage) openDynamic(ctx context.Context) error {
 	off := v.footer.DataOffset
-	if off > uint64(v.fileSize) || off+vhdDynHeaderSize > uint64(v.fileSize) {
-		return corruptf("VHD dynamic header offset %d is outside the %d-byte file", off, v.fileSize)
+	if off < footerSize || off > uint64(v.dataEnd) || off+vhdDynHeaderSize > uint64(v.dataEnd) {
+		return corruptf("VHD dynamic header offset %d is outside the %d-byte file (or on its footer)", off, v.fileSize)
 	}
 	hb := make([]byte, vhdDynHeaderSize)
 	if err := readFull(v.f, hb, int64(off)); err != nil {
@@ -344,7 +367,8 @@ func (v *vhdImage) openDynamic() error {
 	}
 	v.blockSize = int64(h.BlockSize)
 	sectorsPerBlock := v.blockSize / 512
-	v.bitmapSize = (sectorsPerBlock/8 + 511) &^ 511
+	// One bit per sector, padded to a whole sector.
+	v.bitmapSize = ((sectorsPerBlock+7)/8 + 511) &^ 511
 	blocks := (v.size + v.blockSize - 1) / v.blockSize
 	if int64(h.MaxTableEntries) < blocks {
 		return corruptf("VHD BAT has %d entries but the %d-byte disk needs %d", h.MaxTableEntries, v.size, blocks)
@@ -353,30 +377,47 @@ func (v *vhdImage) openDynamic() error {
 	if batBytes > maxTableBytes {
 		return fmt.Errorf("%w: VHD BAT of %d bytes is larger than imgpipe keeps in memory", ErrUnsupported, batBytes)
 	}
-	if h.TableOffset > uint64(v.fileSize) || int64(h.TableOffset)+batBytes > v.fileSize {
+	if h.TableOffset > uint64(v.dataEnd) || int64(h.TableOffset)+batBytes > v.dataEnd {
 		return corruptf("VHD BAT (%d bytes at %d) runs past the end of the %d-byte file", batBytes, h.TableOffset, v.fileSize)
 	}
 	raw := make([]byte, batBytes)
 	if err := readFull(v.f, raw, int64(h.TableOffset)); err != nil {
 		return fmt.Errorf("read VHD BAT: %w", err)
 	}
+	spans := []span{
+		{start: 0, end: footerSize, kind: spanFooter},
+		{start: int64(off), end: int64(off) + vhdDynHeaderSize, kind: spanHeader},
+	}
+	if batBytes > 0 {
+		spans = append(spans, span{start: int64(h.TableOffset), end: int64(h.TableOffset) + batBytes, kind: spanTable})
+	}
+	// Each allocated block takes bitmap + data bytes; more blocks than fit
+	// in the file cannot all be laid out without overlapping.
+	maxBlocks := v.dataEnd/(v.bitmapSize+v.blockSize) + 1
 	v.bat = make([]uint32, blocks)
 	for i := range v.bat {
+		if i%ctxEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		e := beU32(raw[i*4:])
 		v.bat[i] = e
 		if e == vhdUnallocated {
 			continue
 		}
 		start := int64(e) * 512
-		if start+v.bitmapSize+v.blockSize > v.fileSize {
-			// The last block may be short in files written by some tools,
-			// but it must at least start inside the file.
-			if start+v.bitmapSize > v.fileSize {
-				return corruptf("VHD block %d at sector %d lies past the end of the file", i, e)
-			}
+		// The last block may be short in files written by some tools (its
+		// missing tail reads as zeros), but its sector bitmap must be there.
+		if start+v.bitmapSize > v.dataEnd {
+			return corruptf("VHD block %d at sector %d lies past the end of the file", i, e)
 		}
+		if int64(len(spans)) >= maxBlocks+3 {
+			return corruptf("VHD BAT allocates more blocks than the %d-byte file can hold: blocks overlap (the file is damaged or crafted)", v.fileSize)
+		}
+		spans = append(spans, span{start: start, end: start + v.bitmapSize + v.blockSize, kind: spanBlock, index: int64(i)})
 	}
-	return nil
+	return checkSpans(ctx, "VHD", spans)
 }
 
 func (v *vhdImage) Size() int64    { return v.size }
@@ -460,7 +501,11 @@ func (v *vhdImage) readBlock(p []byte, bi, in int64) error {
 		}
 		dst := p[pos-in : runEnd-in]
 		if set {
-			n, err := v.f.ReadAt(dst, data+pos)
+			var n int
+			var err error
+			if avail := v.dataEnd - (data + pos); avail > 0 {
+				n, err = v.f.ReadAt(dst[:min(int64(len(dst)), avail)], data+pos)
+			}
 			if n < len(dst) {
 				if err != nil && !errors.Is(err, io.EOF) {
 					return fmt.Errorf("read VHD block %d: %w", bi, err)
@@ -484,8 +529,9 @@ func (v *vhdImage) Extents() ([]Extent, error) {
 		return normalize(ext, v.size), nil
 	}
 	// Dynamic: allocated blocks, narrowed by their sector bitmaps and by
-	// holes in the file.
-	fileExt, err := v.f.dataRanges(0, v.fileSize)
+	// holes in the file. The work is bounded by the file: open made sure
+	// that blocks do not overlap.
+	fileExt, err := v.f.dataRanges(0, v.dataEnd)
 	if err != nil {
 		return nil, err
 	}
@@ -500,25 +546,49 @@ func (v *vhdImage) Extents() ([]Extent, error) {
 			return nil, fmt.Errorf("read VHD sector bitmap of block %d: %w", bi, err)
 		}
 		vstart := int64(bi) * v.blockSize
+		data := base + v.bitmapSize
 		sectors := min(v.blockSize, v.size-vstart) / 512
-		var s int64
-		for s < sectors {
-			if bm[s/8]&(0x80>>(s%8)) == 0 {
-				s++
-				continue
+		for _, r := range bitmapRuns(bm, sectors) {
+			fileOff := data + r.Offset*512
+			for _, d := range intersect(fileExt, fileOff, r.Length*512) {
+				out = appendExtent(out, Extent{vstart + d.Offset - data, d.Length})
 			}
-			t := s
-			for t < sectors && bm[t/8]&(0x80>>(t%8)) != 0 {
-				t++
-			}
-			fileOff := base + v.bitmapSize + s*512
-			for _, d := range intersect(fileExt, fileOff, (t-s)*512) {
-				out = appendExtent(out, Extent{vstart + s*512 + (d.Offset - fileOff), d.Length})
-			}
-			s = t
 		}
 	}
 	return normalize(out, v.size), nil
+}
+
+// bitmapRuns returns the runs of set bits among the first n bits of a
+// most-significant-bit-first bitmap, in bits. Whole bytes of zeros or ones
+// are taken at once.
+func bitmapRuns(bm []byte, n int64) []Extent {
+	var out []Extent
+	var runStart int64 = -1
+	for s := int64(0); s < n; {
+		b := bm[s/8]
+		if s%8 == 0 && s+8 <= n && (b == 0 || b == 0xFF) {
+			if b == 0xFF && runStart < 0 {
+				runStart = s
+			} else if b == 0 && runStart >= 0 {
+				out = append(out, Extent{runStart, s - runStart})
+				runStart = -1
+			}
+			s += 8
+			continue
+		}
+		set := b&(0x80>>(s%8)) != 0
+		if set && runStart < 0 {
+			runStart = s
+		} else if !set && runStart >= 0 {
+			out = append(out, Extent{runStart, s - runStart})
+			runStart = -1
+		}
+		s++
+	}
+	if runStart >= 0 {
+		out = append(out, Extent{runStart, n - runStart})
+	}
+	return out
 }
 
 // intersect returns the parts of the sorted extents ext that fall inside

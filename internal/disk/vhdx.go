@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -32,8 +33,6 @@ const (
 	batUnmappedOld = 5 // pre-release spelling, read as unmapped
 	batFully       = 6
 	batPartially   = 7
-	// sector bitmap block states
-	sbPresent = 6
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -192,7 +191,7 @@ type vhdxImage struct {
 	once           sync.Once
 }
 
-func openVHDX(f backing, fileSize int64) (Image, error) {
+func openVHDX(ctx context.Context, f backing, fileSize int64) (Image, error) {
 	v := &vhdxImage{f: f, realSize: fileSize, logicalSize: fileSize}
 	if fileSize < 1<<20 {
 		return nil, corruptf("VHDX file is %d bytes, shorter than its 1 MiB header section", fileSize)
@@ -220,7 +219,7 @@ func openVHDX(f backing, fileSize int64) (Image, error) {
 			return nil, err
 		}
 	}
-	if err := v.readRegions(); err != nil {
+	if err := v.readRegions(ctx); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -245,7 +244,7 @@ func (v *vhdxImage) read(p []byte, off int64) error {
 	return nil
 }
 
-func (v *vhdxImage) readRegions() error {
+func (v *vhdxImage) readRegions(ctx context.Context) error {
 	var regions []vhdxRegion
 	var errs []error
 	for _, off := range []int64{192 << 10, 256 << 10} {
@@ -263,9 +262,22 @@ func (v *vhdxImage) readRegions() error {
 	if regions == nil {
 		return fmt.Errorf("both VHDX region tables are invalid: %w", errors.Join(errs...))
 	}
+	// The structures of the file, which no payload block may overlap
+	// (qemu's block/vhdx.c registers the same regions and refuses overlaps).
+	spans := []span{{start: 0, end: 1 << 20, kind: spanHeader}}
+	if v.hdr.LogLength > 0 && v.hdr.LogOffset < maxVirtualSize*2 {
+		spans = append(spans, span{start: int64(v.hdr.LogOffset), end: int64(v.hdr.LogOffset) + int64(v.hdr.LogLength), kind: spanLog})
+	}
 	var bat, meta *vhdxRegion
 	for i := range regions {
 		r := &regions[i]
+		if r.Length > 0 && r.Offset < maxVirtualSize*2 {
+			kind := spanTable
+			if r.GUID != guidBAT {
+				kind = spanMetadata
+			}
+			spans = append(spans, span{start: int64(r.Offset), end: int64(r.Offset) + int64(r.Length), kind: kind})
+		}
 		switch r.GUID {
 		case guidBAT:
 			bat = r
@@ -287,10 +299,13 @@ func (v *vhdxImage) readRegions() error {
 	if bat == nil || meta == nil {
 		return corruptf("VHDX region table lacks the BAT or the metadata region")
 	}
+	if err := checkSpans(ctx, "VHDX", append([]span(nil), spans...)); err != nil {
+		return err
+	}
 	if err := v.readMetadata(int64(meta.Offset), int64(meta.Length)); err != nil {
 		return err
 	}
-	return v.readBAT(int64(bat.Offset), int64(bat.Length))
+	return v.readBAT(ctx, int64(bat.Offset), int64(bat.Length), spans)
 }
 
 func (v *vhdxImage) readMetadata(off, length int64) error {
@@ -386,7 +401,12 @@ func (v *vhdxImage) readMetadata(off, length int64) error {
 	return nil
 }
 
-func (v *vhdxImage) readBAT(off, length int64) error {
+// readBAT reads the BAT and checks every payload block: a valid state, an
+// offset inside the file with the whole block there (the last block only
+// as far as the virtual size reaches), and no overlap with the file's
+// structures (spans) or with another block. After that, the data the BAT
+// describes is bounded by the file's size.
+func (v *vhdxImage) readBAT(ctx context.Context, off, length int64, spans []span) error {
 	v.blocks = (v.size + v.blockSize - 1) / v.blockSize
 	entries := v.blocks + (v.blocks-1)/v.chunkRatio
 	bytes := entries * 8
@@ -407,20 +427,37 @@ func (v *vhdxImage) readBAT(off, length int64) error {
 	for i := range v.bat {
 		v.bat[i] = binary.LittleEndian.Uint64(raw[8*i:])
 	}
+	// Blocks are at least 1 MiB and may not overlap: no more of them than
+	// the file has MiB can be present.
+	maxBlocks := int64(len(spans)) + v.logicalSize>>20
 	for b := int64(0); b < v.blocks; b++ {
+		if b%ctxEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		e := v.bat[v.batIndex(b)]
 		switch e & 7 {
 		case batNotPresent, batUndefined, batZero, batUnmapped, batUnmappedOld:
-		case batFully, batPartially:
-			fo := int64(e >> 20)
-			if fo == 0 || fo > (v.logicalSize>>20) {
-				return corruptf("VHDX block %d points at file offset %d MiB, outside the %d-byte file", b, fo, v.logicalSize)
+		case batFully:
+			fo := int64(e>>20) << 20
+			length := min(v.blockSize, v.size-b*v.blockSize)
+			if fo == 0 || fo > v.logicalSize || fo+length > v.logicalSize {
+				return corruptf("VHDX block %d (%d bytes at file offset %d) lies outside the %d-byte file: the file is truncated or damaged; restore it from its source", b, length, fo, v.logicalSize)
 			}
+			if int64(len(spans)) >= maxBlocks {
+				return corruptf("VHDX BAT has more present blocks than the %d-byte file can hold: blocks overlap (the file is damaged or crafted)", v.logicalSize)
+			}
+			spans = append(spans, span{start: fo, end: fo + length, kind: spanBlock, index: b})
+		case batPartially:
+			// Only a differencing disk (refused above) has sectors that
+			// come from a parent ([MS-VHDX] 2.5.1.1; qemu fails reads of them too).
+			return corruptf("VHDX block %d is partially present, which only a differencing disk may be, and this disk has no parent", b)
 		default:
 			return corruptf("VHDX block %d has invalid state %d", b, e&7)
 		}
 	}
-	return nil
+	return checkSpans(ctx, "VHDX", spans)
 }
 
 func (v *vhdxImage) batIndex(block int64) int64 { return block + block/v.chunkRatio }
@@ -469,69 +506,33 @@ func (v *vhdxImage) readBlock(p []byte, b, in int64) error {
 	switch e & 7 {
 	case batFully:
 		return v.read(p, int64(e>>20)<<20+in)
-	case batPartially:
-		return v.readPartial(p, b, in, int64(e>>20)<<20)
 	default:
 		zero(p)
 		return nil
 	}
 }
 
-// readPartial reads a partially present block: sectors whose sector bitmap
-// bit is set come from the file, the others (which would come from a parent
-// disk) read as zeros.
-func (v *vhdxImage) readPartial(p []byte, b, in, fileOff int64) error {
-	chunk := b / v.chunkRatio
-	sbi := chunk*(v.chunkRatio+1) + v.chunkRatio
-	if sbi >= int64(len(v.bat)) || v.bat[sbi]&7 != sbPresent {
-		return corruptf("VHDX block %d is partially present but its sector bitmap block is missing", b)
-	}
-	sbOff := int64(v.bat[sbi]>>20) << 20
-	ss := v.logicalSector
-	// sector index within the chunk
-	first := ((b%v.chunkRatio)*v.blockSize + in) / ss
-	last := ((b%v.chunkRatio)*v.blockSize + in + int64(len(p)) - 1) / ss
-	bm := make([]byte, last/8-first/8+1)
-	if err := v.read(bm, sbOff+first/8); err != nil {
-		return err
-	}
-	bit := func(s int64) bool { return bm[s/8-first/8]&(1<<(s%8)) != 0 }
-	for s := first; s <= last; s++ {
-		lo := max(s*ss, (b%v.chunkRatio)*v.blockSize+in) - (b%v.chunkRatio)*v.blockSize - in
-		hi := min((s+1)*ss-(b%v.chunkRatio)*v.blockSize-in, int64(len(p)))
-		if bit(s) {
-			if err := v.read(p[lo:hi], fileOff+in+lo); err != nil {
-				return err
-			}
-		} else {
-			zero(p[lo:hi])
-		}
-	}
-	return nil
-}
-
 func (v *vhdxImage) Extents() ([]Extent, error) {
-	var fileExt []Extent
-	if v.ov == nil {
-		var err error
-		if fileExt, err = v.f.dataRanges(0, v.realSize); err != nil {
-			return nil, err
-		}
+	// Where the file can hold data: its data ranges (holes left out) and,
+	// after a log replay, the sectors the log wrote. Blocks past the real
+	// end of the file (a log may extend it) read as zeros elsewhere.
+	fileExt, err := v.f.dataRanges(0, v.realSize)
+	if err != nil {
+		return nil, err
+	}
+	if v.ov != nil && len(v.ov.sectors) > 0 {
+		fileExt = append(fileExt, v.ov.sectorExtents()...)
+		fileExt = normalize(fileExt, v.logicalSize)
 	}
 	var out []Extent
 	for b := int64(0); b < v.blocks; b++ {
 		e := v.bat[v.batIndex(b)]
-		st := e & 7
-		if st != batFully && st != batPartially {
+		if e&7 != batFully {
 			continue
 		}
 		vstart := b * v.blockSize
 		length := min(v.blockSize, v.size-vstart)
 		fo := int64(e>>20) << 20
-		if v.ov != nil || st == batPartially {
-			out = appendExtent(out, Extent{vstart, length})
-			continue
-		}
 		for _, d := range intersect(fileExt, fo, length) {
 			out = appendExtent(out, Extent{vstart + d.Offset - fo, d.Length})
 		}

@@ -43,6 +43,15 @@ func (o *logOverlay) apply(p []byte, off int64) {
 	}
 }
 
+// sectorExtents returns the file ranges the log wrote, unsorted.
+func (o *logOverlay) sectorExtents() []Extent {
+	out := make([]Extent, 0, len(o.sectors))
+	for so := range o.sectors {
+		out = append(out, Extent{so, logSector})
+	}
+	return out
+}
+
 func (o *logOverlay) copySector(p []byte, off, end, so int64, data []byte) {
 	s, e := max(so, off), min(so+logSector, end)
 	if e > s {
