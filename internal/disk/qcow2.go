@@ -53,10 +53,11 @@ const (
 
 	qcow2CompressionZlib = 0
 	qcow2CompressionZstd = 1
-
-	// L2 tables kept in memory after opening; larger images load them on demand.
-	qcow2L2CacheBytes = 32 << 20
 )
+
+// qcow2L2CacheBytes bounds the L2 tables kept in memory after opening (and,
+// separately, those loaded on demand for larger images). A variable for tests.
+var qcow2L2CacheBytes int64 = 32 << 20
 
 // qcow2Image reads qcow2 files.
 type qcow2Image struct {

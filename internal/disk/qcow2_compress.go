@@ -42,6 +42,10 @@ func (d *decompressors) buffer(pool *sync.Pool, n int64) *[]byte {
 // length); give the slice back with release.
 func (d *decompressors) cluster(q *qcow2Image, host, n int64) ([]byte, error) {
 	n = min(n, q.fileSize-host)
+	if host <= 0 || n <= 0 {
+		// checked at open; a table re-read later from a file that changed may say anything
+		return nil, corruptf("qcow2 compressed cluster at %d is outside the %d-byte file", host, q.fileSize)
+	}
 	in := d.buffer(&d.inPool, n)
 	defer d.inPool.Put(in)
 	got, err := q.f.ReadAt(*in, host)

@@ -472,3 +472,33 @@ func TestQcow2BoundedWork(t *testing.T) {
 		t.Fatalf("size past 64 TiB: %v", err)
 	}
 }
+
+// TestQcow2TablesOnDemand: with a tiny table budget the L2 tables are
+// re-read from the file as needed, concurrently, with the same result.
+func TestQcow2TablesOnDemand(t *testing.T) {
+	old := qcow2L2CacheBytes
+	qcow2L2CacheBytes = 2 << 12 // two 4 KiB tables
+	t.Cleanup(func() { qcow2L2CacheBytes = old })
+	s := qcowSpec{size: 64 << 20, clusterBits: 12, compress: "zstd", data: map[int64][]byte{}}
+	for c := int64(0); c < 16384; c += 97 {
+		s.data[c] = textCluster(c, 4096)
+	}
+	want := make([]byte, s.size)
+	for c, d := range s.data {
+		copy(want[c<<12:], d)
+	}
+	img := mustOpen(t, writeBytes(t, filepath.Join(t.TempDir(), "d.qcow2"), buildQcow2(t, s)))
+	if q := img.(*qcow2Image); len(q.l2) != 2 {
+		t.Fatalf("%d tables kept at open, want 2", len(q.l2))
+	}
+	out := filepath.Join(t.TempDir(), "d.raw")
+	if _, err := Convert(context.Background(), img, out, ConvertOptions{To: FormatRaw, Workers: 4}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalBytes(t, "converted with tables on demand", got, want)
+	equalBytes(t, "read with tables on demand", readAll(t, img), want)
+}
