@@ -523,3 +523,92 @@ func (c *Catalog) WithImageLock(ctx context.Context, image, owner string, fn fun
 	}
 	return uerr
 }
+
+// ReapAbandoned finds image locks whose holder is gone without unlocking
+// (SQLite: its lease ran out, or it was on this host and its process is not
+// alive; PostgreSQL: its session ended, so its advisory lock is free),
+// removes them and marks their runs RunAbandoned. It returns how many it
+// reaped. Taking such a lock over does the same; this is for when nobody
+// wants the lock yet (imgpipe runs).
+func (c *Catalog) ReapAbandoned(ctx context.Context) (int, error) {
+	type row struct{ image, owner, acquired, expires string }
+	rows, err := c.db.QueryContext(ctx, "SELECT image, owner, acquired_at, expires_at FROM image_locks")
+	if err != nil {
+		return 0, fmt.Errorf("read image locks: %w", err)
+	}
+	var locks []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.image, &r.owner, &r.acquired, &r.expires); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		locks = append(locks, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range locks {
+		h := parseHolder(r.image, r.owner, r.acquired, r.expires)
+		var reaped bool
+		if c.dialect == dialectPostgres {
+			reaped, err = c.reapPostgres(ctx, r.image, r.owner, h)
+		} else {
+			if !h.gone(c.now()) {
+				continue
+			}
+			err = c.tx(ctx, func(tx *sql.Tx) error {
+				res, err := tx.ExecContext(ctx, "DELETE FROM image_locks WHERE image = ? AND owner = ?", r.image, r.owner)
+				if err != nil {
+					return err
+				}
+				if k, _ := res.RowsAffected(); k == 0 {
+					return nil // someone took it over meanwhile
+				}
+				reaped = true
+				return c.abandonRun(ctx, tx, h)
+			})
+		}
+		if err != nil {
+			return n, fmt.Errorf("reap the lock of %s: %w", r.image, err)
+		}
+		if reaped {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// reapPostgres reaps one image_locks row if its advisory lock is free (its
+// holder's session is gone): taken briefly, the row checked and removed,
+// the run abandoned, the lock released.
+func (c *Catalog) reapPostgres(ctx context.Context, image, owner string, h Holder) (bool, error) {
+	conn, err := c.db.Conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	var got bool
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", advisoryKey(image)).Scan(&got); err != nil {
+		discard(conn)
+		return false, err
+	}
+	if !got {
+		return false, nil // held: its holder is alive
+	}
+	reaped := false
+	res, err := conn.ExecContext(ctx, "DELETE FROM image_locks WHERE image = $1 AND owner = $2", image, owner)
+	if err == nil {
+		if k, _ := res.RowsAffected(); k > 0 {
+			reaped = true
+			err = c.abandonRun(ctx, conn, h)
+		}
+	}
+	var ok bool
+	if uerr := conn.QueryRowContext(ctx, "SELECT pg_advisory_unlock($1)", advisoryKey(image)).Scan(&ok); uerr != nil || !ok {
+		discard(conn)
+	}
+	return reaped, err
+}

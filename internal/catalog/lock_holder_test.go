@@ -106,15 +106,13 @@ func TestLockHolderProcess(t *testing.T) {
 	})
 }
 
-// testLockKilledHolder: a run holding the lock is killed with SIGKILL. The
-// next run takes the lock over at once (SQLite: the holder is on this host
-// and its pid is gone, no 2-minute lease to wait out; PostgreSQL: the
-// session died with the process), says so, and the killed run is
-// "abandoned", not "running" forever.
-func testLockKilledHolder(t *testing.T, b backend) {
+// killedHolder starts a child process that takes the lock of "web" in
+// the catalog at loc under a run, checks c sees it as the holder, kills it
+// with SIGKILL (no cleanup of any kind) and returns the holder it was and
+// its run id.
+func killedHolder(t *testing.T, c *Catalog, loc string) (Holder, int64) {
+	t.Helper()
 	ctx := context.Background()
-	loc := b.newLocation(t)
-	c := openAt(t, loc) // migrated before the child opens it
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLockHolderProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), lockHolderEnv+"="+loc)
 	out, err := cmd.StdoutPipe()
@@ -151,10 +149,63 @@ func testLockKilledHolder(t *testing.T, b backend) {
 	if err != nil || !ok || h.PID != cmd.Process.Pid || h.RunID != runID {
 		t.Fatalf("holder before the kill: %+v %v %v (child pid %d, run %d)", h, ok, err, cmd.Process.Pid, runID)
 	}
-	if err := cmd.Process.Signal(os.Kill); err != nil { // SIGKILL: no cleanup of any kind
+	if err := cmd.Process.Signal(os.Kill); err != nil {
 		t.Fatal(err)
 	}
 	cmd.Wait()
+	return h, runID
+}
+
+// testRunsShowsKilledRun: with nobody taking the lock over, imgpipe runs
+// (Runs, Run) already shows the killed run as abandoned, and the lock is
+// free.
+func testRunsShowsKilledRun(t *testing.T, b backend) {
+	ctx := context.Background()
+	loc := b.newLocation(t)
+	c := openAt(t, loc)
+	_, runID := killedHolder(t, c, loc)
+	deadline := time.Now().Add(10 * time.Second) // PostgreSQL notices the dead session within moments
+	for {
+		r, err := c.Run(ctx, runID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status == RunAbandoned {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the killed run is still %s", r.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	runs, err := c.Runs(ctx, RunFilter{Image: "web"})
+	if err != nil || len(runs) != 1 || runs[0].Status != RunAbandoned {
+		t.Errorf("runs = %+v %v", runs, err)
+	}
+	if _, ok, _ := c.Holder(ctx, "web"); ok {
+		t.Error("the dead holder's lock row is still there")
+	}
+	// A live holder is not reaped.
+	l, err := c.LockImage(ctx, "web", "alive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock(ctx)
+	if n, err := c.ReapAbandoned(ctx); n != 0 || err != nil {
+		t.Errorf("ReapAbandoned with a live holder = %d, %v", n, err)
+	}
+}
+
+// testLockKilledHolder: a run holding the lock is killed with SIGKILL. The
+// next run takes the lock over at once (SQLite: the holder is on this host
+// and its pid is gone, no 2-minute lease to wait out; PostgreSQL: the
+// session died with the process), says so, and the killed run is
+// "abandoned", not "running" forever.
+func testLockKilledHolder(t *testing.T, b backend) {
+	ctx := context.Background()
+	loc := b.newLocation(t)
+	c := openAt(t, loc) // migrated before the child opens it
+	h, runID := killedHolder(t, c, loc)
 
 	start := time.Now()
 	var took []Holder

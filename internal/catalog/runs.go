@@ -132,8 +132,13 @@ type RunFilter struct {
 	Limit  int // default 50
 }
 
-// Runs lists runs, newest first, with their steps.
+// Runs lists runs, newest first, with their steps. Runs whose process
+// went away holding an image lock are first marked abandoned
+// (ReapAbandoned), so a killed run does not show as running forever.
 func (c *Catalog) Runs(ctx context.Context, f RunFilter) ([]Run, error) {
+	if _, err := c.ReapAbandoned(ctx); err != nil {
+		return nil, err
+	}
 	var where []string
 	var args []any
 	for _, p := range []struct{ col, val string }{{"image", f.Image}, {"kind", f.Kind}, {"status", f.Status}} {
@@ -177,8 +182,11 @@ func (c *Catalog) Runs(ctx context.Context, f RunFilter) ([]Run, error) {
 	return out, nil
 }
 
-// Run returns one run with its steps.
+// Run returns one run with its steps (after ReapAbandoned, as Runs).
 func (c *Catalog) Run(ctx context.Context, id int64) (Run, error) {
+	if _, err := c.ReapAbandoned(ctx); err != nil {
+		return Run{}, err
+	}
 	var r Run
 	var started, ended string
 	err := c.db.QueryRowContext(ctx, c.q("SELECT id, kind, image, version, status, started_by, started_at, ended_at, error FROM runs WHERE id = ?"), id).

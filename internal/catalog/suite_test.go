@@ -77,6 +77,7 @@ func runCatalogSuite(t *testing.T, b backend) {
 		{"LockManyWaiters", testLockManyWaiters},
 		{"LockSaysWhoHolds", testLockSaysWhoHolds},
 		{"LockKilledHolder", testLockKilledHolder},
+		{"RunsShowsKilledRun", testRunsShowsKilledRun},
 		{"Migration", testMigration},
 		{"Fleet", testFleet},
 		{"GCPlanAndRun", testGC},
