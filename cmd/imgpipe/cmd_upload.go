@@ -24,7 +24,7 @@ type uploadFlags struct {
 	blobURL, account, container, name, endpoint string
 	accountKey, connString                      string
 	diskID, location, sku, hyperVGen            string
-	resume, overwrite, noMD5                    bool
+	resume, overwrite, md5, noMD5               bool
 	workers                                     int
 	verify, checkpoint                          string
 }
@@ -54,11 +54,15 @@ credentials from the environment; a SAS URL must be given again with --blob,
 as it is never stored): only the missing ranges are sent. A source or target that changed meanwhile is refused. The
 checkpoint never contains a SAS token or key, and is deleted on success.
 
-Integrity: the MD5 of the whole fixed VHD (zeros included) is computed beside
-the upload and set as the blob's Content-MD5, as Add-AzVhd does (--no-md5 to
-skip). --verify compares Get Page Ranges with the source's data ranges and
-reads back a sample (--verify, --verify=sampled) or all the data
-(--verify=full).
+Integrity: every Put Page carries the CRC64 of its body (x-ms-content-crc64);
+the service recomputes it and refuses pages damaged on the way, which are
+sent again. That costs time in proportion to the data, not the virtual size.
+--md5 also hashes the whole fixed VHD (zeros included: a 127 GiB disk costs
+minutes) and sets it as the blob's Content-MD5, as Add-AzVhd does; Azure
+stores it but never checks a page blob against it. --verify compares Get Page
+Ranges with the source's data ranges and reads back a sample (--verify,
+--verify=sampled) or all the data (--verify=full). The summary (and -o json,
+"integrity") says which of these checks ran.
 
 Targets and credentials:
   --blob URL                    a page blob URL; with a SAS query string no other
@@ -112,7 +116,9 @@ Exit status: 0 uploaded (and verified), 1 error, 3 verification found a differen
 	fl.StringVar(&f.hyperVGen, "hyperv-generation", "auto", "Hyper-V generation of a new managed disk: V1, V2 or auto (from the partition table)")
 	fl.BoolVar(&f.resume, "resume", false, "continue an interrupted upload from its checkpoint")
 	fl.BoolVar(&f.overwrite, "overwrite", false, "replace an existing page blob and discard an old checkpoint")
-	fl.BoolVar(&f.noMD5, "no-md5", false, "do not compute the MD5 of the VHD or set Content-MD5")
+	fl.BoolVar(&f.md5, "md5", false, "also hash the whole fixed VHD (O(virtual size)) and set it as the blob's Content-MD5")
+	fl.BoolVar(&f.noMD5, "no-md5", false, "no Content-MD5 (the default now)")
+	_ = fl.MarkDeprecated("no-md5", "Content-MD5 is off unless --md5 is given")
 	fl.IntVar(&f.workers, "workers", transfer.DefaultWorkers, "parallel Put Page requests")
 	fl.StringVar(&f.verify, "verify", "", "after the upload, compare page ranges and read back a sample (sampled) or all data (full)")
 	fl.Lookup("verify").NoOptDefVal = string(transfer.VerifySampled)
@@ -154,7 +160,7 @@ func runUpload(cmd *cobra.Command, src string, f uploadFlags) error {
 	p, finish := newProgressBar("upload", 0)
 	res, err := transfer.Upload(cmd.Context(), src, tgt, transfer.Options{
 		Workers:    f.workers,
-		NoMD5:      f.noMD5,
+		MD5:        f.md5,
 		Resume:     f.resume,
 		Overwrite:  f.overwrite,
 		Checkpoint: f.checkpoint,
@@ -192,6 +198,7 @@ func runUpload(cmd *cobra.Command, src string, f uploadFlags) error {
 	if res.MD5 != "" {
 		fmt.Fprintf(w, "  Content-MD5    %s (%s; hashing took %.1fs, %.1fs after the last page)\n", res.MD5, res.MD5Hex, res.MD5Seconds, res.MD5WaitSeconds)
 	}
+	fmt.Fprintf(w, "  integrity      %s\n", res.Integrity)
 	if v := res.Verify; v != nil {
 		fmt.Fprintf(w, "  verified       %s: %d page ranges match, %s read back in %d pieces\n", v.Mode, v.PageRanges, sizeIEC(v.ReadBack), v.Samples)
 	}

@@ -108,7 +108,7 @@ func TestUploadCommandJSON(t *testing.T) {
 	stdout = &out
 	defer func() { stdout = os.Stdout; globals = globalOptions{} }()
 	root := newRootCmd()
-	root.SetArgs([]string{"upload", src, "--container", "images", "--name", "cli.vhd", "--verify=full", "-o", "json"})
+	root.SetArgs([]string{"upload", src, "--container", "images", "--name", "cli.vhd", "--verify=full", "--md5", "-o", "json"})
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,8 @@ func TestUploadCommandJSON(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		t.Fatalf("summary is not JSON: %v\n%s", err, out.String())
 	}
-	if res.VirtualSize != 16<<20+512 || res.BytesSent != data+512 || res.Ranges != 6 || res.MD5 == "" || res.Verify == nil {
+	if res.VirtualSize != 16<<20+512 || res.BytesSent != data+512 || res.Ranges != 6 || res.MD5 == "" || res.Verify == nil ||
+		res.Integrity.RequestChecksum != "crc64" || res.Integrity.CheckedRanges != 6 || res.Integrity.ContentMD5 != res.MD5 || res.Integrity.Verify != "full" {
 		t.Fatalf("unexpected summary: %s", out.String())
 	}
 	if got := downloadBlob(t, az.BlobEndpoint+"/images/cli.vhd", key); !bytes.Equal(got, expectedVHD(t, src)) {

@@ -192,7 +192,7 @@ func (u *TransferUploader) UploadToDisk(ctx context.Context, source, diskID stri
 	}
 	// A fresh disk every time (the plan deletes an unfinished one first),
 	// so a checkpoint left by an earlier attempt is discarded.
-	res, err := transfer.Upload(ctx, source, tgt, transfer.Options{Progress: p, Workers: u.A.Workers, Overwrite: true,
+	res, err := transfer.Upload(ctx, source, tgt, transfer.Options{Progress: p, Workers: u.A.Workers, Overwrite: true, MD5: true,
 		Checkpoint: source + ".disk" + transfer.CheckpointSuffix})
 	if err != nil {
 		return UploadResult{}, err
@@ -215,7 +215,10 @@ func (u *TransferUploader) UploadToBlob(ctx context.Context, source, blobURL str
 	if err != nil {
 		return UploadResult{}, err
 	}
-	o := transfer.Options{Progress: p, Overwrite: true, Workers: u.A.Workers}
+	// MD5: publish still fingerprints the blob by its Content-MD5
+	// (TagBlobMD5, replicate's replaced-blob check); every Put Page is
+	// CRC64-checked regardless, and res.Integrity says so.
+	o := transfer.Options{Progress: p, Overwrite: true, Workers: u.A.Workers, MD5: true}
 	if _, err := os.Stat(source + transfer.CheckpointSuffix); err == nil {
 		ro := o
 		ro.Overwrite, ro.Resume = false, true
@@ -236,7 +239,7 @@ func (u *TransferUploader) UploadToBlob(ctx context.Context, source, blobURL str
 }
 
 func uploadResult(r *transfer.Result) UploadResult {
-	out := UploadResult{Size: r.VirtualSize}
+	out := UploadResult{Size: r.VirtualSize, Integrity: r.Integrity}
 	if r.MD5 != "" {
 		out.MD5, _ = decodeB64(r.MD5)
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"imgpipe/internal/progress"
+	"imgpipe/internal/transfer"
 )
 
 // Uploader puts a disk image (VHDX, VHD or raw, streamed as an Azure-ready
@@ -28,6 +29,8 @@ type DiskSpec struct {
 type UploadResult struct {
 	MD5  []byte // Content-MD5 of the whole fixed VHD, as set on the blob (nil if not computed)
 	Size int64  // blob size in bytes (the fixed VHD, footer included)
+	// Integrity says what the upload checked (per-request CRC64, MD5, read-back).
+	Integrity transfer.Integrity
 }
 
 // BlobProps are the properties of a page blob imgpipe needs.

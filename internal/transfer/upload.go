@@ -6,10 +6,13 @@
 // The pipeline: a planner reads the allocated extents in 4 MiB windows at
 // explicit offsets, drops every 512-byte-aligned zero run and hands the
 // remaining ranges (at most 4 MiB, one Put Page each) to a bounded pool of
-// workers. Beside it an MD5 goroutine hashes the whole virtual VHD in order
-// (holes hashed from a zero buffer, no I/O). Each completed range is made
-// durable in a checkpoint file before its worker takes the next one, so a
-// kill -9 costs at most one range per worker when resuming.
+// workers. Every Put Page carries the CRC64 of its body (x-ms-content-crc64),
+// which the service checks before it stores the pages, so integrity in
+// transit costs O(data), not O(virtual size). Only when asked (Options.MD5)
+// does an MD5 goroutine hash the whole virtual VHD in order (holes hashed
+// from a zero buffer, no I/O) for the blob's Content-MD5. Each completed
+// range is made durable in a checkpoint file before its worker takes the
+// next one, so a kill -9 costs at most one range per worker when resuming.
 package transfer
 
 import (
@@ -23,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc64"
 	"io"
 	"log/slog"
 	"os"
@@ -33,6 +37,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/pageblob"
 	"golang.org/x/sync/errgroup"
 
 	"imgpipe/internal/disk"
@@ -64,8 +70,11 @@ const (
 // Options tune an upload.
 type Options struct {
 	Workers int // concurrent Put Page calls; DefaultWorkers when 0
-	// NoMD5 skips hashing the virtual VHD (and setting Content-MD5).
-	NoMD5 bool
+	// MD5 hashes the whole virtual VHD (zeros included, so it costs
+	// O(virtual size)) and sets it as the blob's Content-MD5, as Add-AzVhd
+	// does. Azure stores Content-MD5 on page blobs but never checks it; the
+	// per-request CRC64 is what protects the bytes, so this is opt-in.
+	MD5 bool
 	// Resume continues the upload recorded in the checkpoint.
 	Resume bool
 	// Overwrite replaces an existing page blob and discards an old checkpoint.
@@ -99,7 +108,49 @@ type Result struct {
 	Seconds        float64       `json:"duration_seconds"`
 	Checkpoint     string        `json:"checkpoint,omitempty"`
 	Verify         *VerifyResult `json:"verify,omitempty"`
+	Integrity      Integrity     `json:"integrity"`
 	Warnings       []string      `json:"warnings,omitempty"`
+}
+
+// RequestChecksumCRC64 names the per-request checksum every Put Page carries:
+// the CRC64 of the body in x-ms-content-crc64, which the service recomputes
+// and refuses (400 Crc64Mismatch) when it differs.
+const RequestChecksumCRC64 = "crc64"
+
+// Integrity says what protected and what checked the bytes of an upload,
+// for the caller to record (publish keeps it with the version's run).
+type Integrity struct {
+	// RequestChecksum is the checksum the service checked on every Put Page
+	// of this run before storing it (RequestChecksumCRC64).
+	RequestChecksum string `json:"request_checksum"`
+	// CheckedRanges is the number of Put Page calls the service accepted
+	// with a matching checksum in this run (ranges of earlier runs of a
+	// resumed upload were checked by those runs).
+	CheckedRanges int64 `json:"checked_ranges"`
+	// ChecksumRetries counts ranges the service refused because the body it
+	// received did not match the checksum (corrupted in transit), and that
+	// were sent again.
+	ChecksumRetries int64 `json:"checksum_retries"`
+	// ContentMD5 is the whole-blob MD5 (base64) set as Content-MD5, only
+	// with Options.MD5. Azure stores it but does not check page blobs against it.
+	ContentMD5 string `json:"content_md5,omitempty"`
+	// Verify is the read-back check that passed after the upload (empty: none).
+	Verify VerifyMode `json:"verify,omitempty"`
+}
+
+// String is a one-line summary, e.g. "crc64 on 12 Put Page requests, verify=sampled".
+func (i Integrity) String() string {
+	s := fmt.Sprintf("%s checked by the service on %d Put Page requests", i.RequestChecksum, i.CheckedRanges)
+	if i.ChecksumRetries > 0 {
+		s += fmt.Sprintf(" (%d resent after a mismatch)", i.ChecksumRetries)
+	}
+	if i.ContentMD5 != "" {
+		s += ", Content-MD5 set"
+	}
+	if i.Verify != VerifyNone {
+		s += ", read back (" + string(i.Verify) + ")"
+	}
+	return s
 }
 
 // Upload sends the image at src to tgt as an Azure fixed VHD.
@@ -205,7 +256,7 @@ func Upload(ctx context.Context, src string, tgt Target, o Options) (res *Result
 	hctx, hcancel := context.WithCancel(ctx)
 	defer hcancel()
 	hashDone := make(chan hashResult, 1)
-	if !o.NoMD5 {
+	if o.MD5 {
 		go func() {
 			t0 := time.Now()
 			sum, err := hashVHD(hctx, vhd, size, exts)
@@ -224,12 +275,13 @@ func Upload(ctx context.Context, src string, tgt Target, o Options) (res *Result
 	res.BytesSent = u.sent.Load()
 	res.Ranges = u.ranges.Load()
 	res.ResumedBytes = u.resumed
+	res.Integrity = Integrity{RequestChecksum: RequestChecksumCRC64, CheckedRanges: res.Ranges, ChecksumRetries: u.crcRetries.Load()}
 	if err != nil {
 		return res, err
 	}
 	uploaded := time.Now()
 
-	if !o.NoMD5 {
+	if o.MD5 {
 		h := <-hashDone
 		if h.err != nil {
 			return res, fmt.Errorf("compute MD5 of %s: %w", src, h.err)
@@ -244,6 +296,8 @@ func Upload(ctx context.Context, src string, tgt Target, o Options) (res *Result
 			} else {
 				return res, fmt.Errorf("set Content-MD5 on %s: %w", tgt.Identity(), scrubErr(err))
 			}
+		} else {
+			res.Integrity.ContentMD5 = res.MD5
 		}
 	}
 	if o.Verify != VerifyNone {
@@ -252,6 +306,7 @@ func Upload(ctx context.Context, src string, tgt Target, o Options) (res *Result
 		if err != nil {
 			return res, err
 		}
+		res.Integrity.Verify = o.Verify
 	}
 	if err := os.Remove(cpPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		res.Warnings = append(res.Warnings, "could not remove the checkpoint: "+err.Error())
@@ -421,10 +476,11 @@ type uploader struct {
 	counter *progress.Counter
 	footer  span
 
-	dataBytes atomic.Int64
-	sent      atomic.Int64
-	ranges    atomic.Int64
-	resumed   int64
+	dataBytes  atomic.Int64
+	sent       atomic.Int64
+	ranges     atomic.Int64
+	crcRetries atomic.Int64
+	resumed    int64
 }
 
 // windows calls fn for every planning window: each extent cut at the 4 MiB grid.
@@ -561,8 +617,7 @@ func (u *uploader) run(ctx context.Context) error {
 					continue
 				}
 				n := int64(len(it.data))
-				_, err := u.pb.UploadPages(ctx, streaming.NopCloser(bytes.NewReader(it.data)),
-					blob.HTTPRange{Offset: it.off, Count: n}, nil)
+				err := u.putPages(ctx, it.off, it.data)
 				it.win.release()
 				if err != nil {
 					return fmt.Errorf("put pages [%d, %d): %w", it.off, it.off+n, scrubErr(err))
@@ -579,6 +634,50 @@ func (u *uploader) run(ctx context.Context) error {
 	}
 	return g.Wait()
 }
+
+// crcTable is the CRC64 polynomial of x-ms-content-crc64 (the one azblob
+// and the service use).
+var crcTable = crc64.MakeTable(0x9A6C9329AC4BC9B5)
+
+// maxChecksumResends bounds how often one range is sent again after the
+// service found that the body it received does not match its checksum.
+const maxChecksumResends = 3
+
+// putPages sends one range with its CRC64. The service recomputes it and
+// refuses a body that differs (400 Crc64Mismatch): that range was damaged
+// in transit and is sent again, a few times at most. The CRC64 the service
+// reports for what it stored must match too.
+func (u *uploader) putPages(ctx context.Context, off int64, data []byte) error {
+	crc := crc64.Checksum(data, crcTable)
+	var want [8]byte
+	binary.LittleEndian.PutUint64(want[:], crc)
+	for attempt := 0; ; attempt++ {
+		resp, err := u.pb.UploadPages(ctx, streaming.NopCloser(bytes.NewReader(data)),
+			blob.HTTPRange{Offset: off, Count: int64(len(data))},
+			&pageblob.UploadPagesOptions{TransactionalValidation: blob.TransferValidationTypeCRC64(crc)})
+		if err != nil && bloberror.HasCode(err, codeCrc64Mismatch, codeMd5Mismatch) && attempt < maxChecksumResends {
+			u.crcRetries.Add(1)
+			continue
+		}
+		if err != nil {
+			if bloberror.HasCode(err, codeCrc64Mismatch, codeMd5Mismatch) {
+				return fmt.Errorf("the service received a different body than was sent %d times (checksum mismatch): check the network path (proxies, TLS inspection): %w", attempt+1, err)
+			}
+			return err
+		}
+		if len(resp.ContentCRC64) == 8 && !bytes.Equal(resp.ContentCRC64, want[:]) {
+			return fmt.Errorf("the service stored pages whose CRC64 %x differs from the %x sent", resp.ContentCRC64, want)
+		}
+		return nil
+	}
+}
+
+// Error codes of the Blob service for a transactional checksum that does not
+// match the body (Blob service error codes, learn.microsoft.com/rest/api/storageservices/blob-service-error-codes).
+const (
+	codeCrc64Mismatch bloberror.Code = "Crc64Mismatch"
+	codeMd5Mismatch   bloberror.Code = "Md5Mismatch"
+)
 
 // ---- checkpoint tracker (group commit) ----
 

@@ -5,6 +5,7 @@
 package transfertest
 
 import (
+	"bytes"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -48,6 +49,11 @@ type Proxy struct {
 	// BreakAfterPuts sets Break once this many Put Page calls were
 	// acknowledged (0: never).
 	BreakAfterPuts atomic.Int64
+	// Corrupt is the number of Put Page bodies still to damage in transit
+	// (one byte flipped, headers untouched), as a faulty network path would.
+	Corrupt atomic.Int64
+	// PutPagesRefused counts Put Page requests the service answered 400.
+	PutPagesRefused atomic.Int64
 
 	mu     sync.Mutex
 	rng    *rand.Rand
@@ -118,8 +124,22 @@ func New(endpoint string, f Faults) (*Proxy, error) {
 			if d := p.Delay.Load(); d > 0 {
 				time.Sleep(time.Duration(d))
 			}
+			if p.takeCorrupt() {
+				body, err := io.ReadAll(r.Body)
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusBadRequest)
+					return
+				}
+				if len(body) > 0 {
+					body[len(body)/2] ^= 0x5a
+				}
+				r.Body = io.NopCloser(bytes.NewReader(body))
+			}
 			rec := &statusRecorder{ResponseWriter: w}
 			rp.ServeHTTP(rec, r)
+			if rec.status == http.StatusBadRequest {
+				p.PutPagesRefused.Add(1)
+			}
 			if rec.status/100 == 2 {
 				p.PutPageBytes.Add(r.ContentLength)
 				if n := p.PutPages.Add(1); n == p.BreakAfterPuts.Load() {
@@ -133,6 +153,18 @@ func New(endpoint string, f Faults) (*Proxy, error) {
 	p.srv.Start()
 	p.URL = p.srv.URL + u.Path
 	return p, nil
+}
+
+func (p *Proxy) takeCorrupt() bool {
+	for {
+		n := p.Corrupt.Load()
+		if n <= 0 {
+			return false
+		}
+		if p.Corrupt.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
 }
 
 func (p *Proxy) fault(isPut bool) string {
