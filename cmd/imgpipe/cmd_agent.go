@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -23,11 +24,21 @@ func init() { register(newAgentCmd) }
 const agentTokenEnv = "IMGPIPE_AGENT_TOKEN"
 
 // readToken picks a token: the flag, else the file, else the environment.
-func readToken(flag, file, env string) (string, error) {
+// With private set, a file that group or others may read is refused.
+func readToken(flag, file, env string, private bool) (string, error) {
 	if flag != "" {
 		return flag, nil
 	}
 	if file != "" {
+		if private {
+			fi, err := os.Stat(file)
+			if err != nil {
+				return "", fmt.Errorf("read the token file: %w", err)
+			}
+			if fi.Mode().Perm()&0o077 != 0 {
+				return "", fmt.Errorf("token file %s is readable by group or others (mode %04o): run chmod 600 %s", file, fi.Mode().Perm(), file)
+			}
+		}
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return "", fmt.Errorf("read the token file: %w", err)
@@ -69,8 +80,19 @@ With --once it runs one check (full, or quick with --quick), sends it and
 exits like 'imgpipe drift check': 0 no drift, 2 drift found, 1 the check or
 the delivery failed. Use it from cron or a systemd timer.
 
-The token is read from --token, --token-file, or $IMGPIPE_AGENT_TOKEN (prefer
-the file or the variable: arguments are visible to every local user).
+Identity: on its first run the agent enrols with the fleet token (read from
+--token, --token-file, or $IMGPIPE_AGENT_TOKEN; prefer the file or the
+variable: arguments are visible to every local user) and receives a
+credential bound to its host name, kept in --credential-file (mode 0600;
+default etc/imgpipe/agent.credential under --root). Reports carry only
+that credential, and the server stores them only for that host, so one
+machine cannot write another's record. A host enrols once: a rebuilt
+machine needs 'imgpipe serve revoke-agent NAME' first. Tokens are never sent
+over plain http except to a loopback address.
+
+Timing: --interval and retry waits are jittered by +-20%, and --splay delays
+the first check by a random time, so a fleet started together (or back
+after an outage) does not report in lockstep.
 The platform (onprem or azure) is detected from the DMI chassis asset tag;
 --platform overrides it.`,
 		Example: `  # a systemd service on every VM
@@ -92,11 +114,16 @@ The platform (onprem or azure) is detected from the DMI chassis asset tag;
 			if opts.Server == "" {
 				return errors.New("--server is required (or --report-to serial in a test boot)")
 			}
-			tok, err := readToken(opts.Token, tokenFile, agentTokenEnv)
+			tok, err := readToken(opts.Token, tokenFile, agentTokenEnv, false)
 			if err != nil {
 				return err
 			}
 			opts.Token = tok
+			if opts.CredentialFile == "" {
+				rel := drift.StateDir(opts.Root) + "/agent.credential"
+				opts.CredentialFile = filepath.Join(opts.Root, filepath.FromSlash(rel))
+				opts.Ignore = append(opts.Ignore, rel) // the agent's own state is not drift
+			}
 			client := &http.Client{Timeout: timeout}
 			if caFile != "" {
 				pem, err := os.ReadFile(caFile)
@@ -162,8 +189,10 @@ The platform (onprem or azure) is detected from the DMI chassis asset tag;
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Server, "server", "", "base URL of imgpipe serve, e.g. https://fleet.example:8443 (required unless --report-to)")
-	f.StringVar(&opts.Token, "token", "", "agent token (prefer --token-file or $"+agentTokenEnv+")")
-	f.StringVar(&tokenFile, "token-file", "", "file holding the agent token")
+	f.StringVar(&opts.Token, "token", "", "fleet token, to enrol (prefer --token-file or $"+agentTokenEnv+")")
+	f.StringVar(&tokenFile, "token-file", "", "file holding the fleet token, to enrol")
+	f.StringVar(&opts.CredentialFile, "credential-file", "", "where this host's credential is kept (default etc/imgpipe/agent.credential under --root)")
+	f.DurationVar(&opts.Splay, "splay", 0, "delay the first check by a random time up to this (periodic mode)")
 	f.StringVar(&caFile, "ca-file", "", "PEM CA certificate(s) to trust for the server (default: the system's)")
 	f.DurationVar(&interval, "interval", 5*time.Minute, "time between checks (periodic mode)")
 	f.DurationVar(&fullEvery, "full-every", 24*time.Hour, "run a full check this often (periodic mode); quick checks in between")

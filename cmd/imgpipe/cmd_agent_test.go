@@ -27,6 +27,18 @@ func TestServeRefusesPublicListenWithoutTLS(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "shorter than 16") {
 		t.Errorf("short token: %v", err)
 	}
+	// a token file group or others can read is refused, with the fix
+	tokFile := filepath.Join(t.TempDir(), "agent.token")
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o604} {
+		mustWrite(t, tokFile, []byte("0123456789abcdef0123456789abcdef\n"))
+		if err := os.Chmod(tokFile, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err = runCLI(t, "serve", "--agent-token-file", tokFile, "--listen", "127.0.0.1:0", "--catalog", filepath.Join(t.TempDir(), "c.db"))
+		if err == nil || !strings.Contains(err.Error(), "chmod 600") {
+			t.Errorf("token file mode %04o: %v", mode, err)
+		}
+	}
 }
 
 func TestAgentOnceCLI(t *testing.T) {
@@ -83,11 +95,31 @@ func TestAgentOnceCLI(t *testing.T) {
 	if err != nil || len(hosts) != 1 || !strings.Contains(string(hosts[0].DriftSummary), `"files_added":1`) {
 		t.Fatalf("stored: %v %+v", err, hosts)
 	}
-	// a wrong token: exit 1, and the message says what to fix
+	// the first run enrolled and kept the credential, private, in the tree
+	credFile := filepath.Join(root, "etc", "imgpipe", "agent.credential")
+	if fi, err := os.Stat(credFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("credential file: %v %v", fi, err)
+	}
+	// a host that is enrolled reports without the fleet token
+	if out, err := runCLI(t, "agent", "--once", "--server", ts.URL, "--ca-file", ca, "--root", root, "--name", "cli-host", "--platform", "onprem", "--quick"); exitStatus(err) != 2 {
+		t.Fatalf("enrolled host without the fleet token: %v\n%s", err, out)
+	}
+	// another machine holding the fleet token cannot take cli-host's name
+	other := filepath.Join(t.TempDir(), "other.credential")
+	_, err = runCLI(t, append(args, "--credential-file", other)...)
+	if exitStatus(err) != 1 || !strings.Contains(err.Error(), "already enrolled") || !strings.Contains(err.Error(), "revoke-agent") {
+		t.Fatalf("second enrolment of cli-host: %v", err)
+	}
+	// a wrong fleet token: exit 1, and the message says what to fix
 	mustWrite(t, tokFile, []byte("not-the-right-token"))
-	_, err = runCLI(t, args...)
+	_, err = runCLI(t, "agent", "--once", "--server", ts.URL, "--ca-file", ca, "--token-file", tokFile, "--root", root, "--name", "new-host", "--platform", "onprem", "--credential-file", filepath.Join(t.TempDir(), "c"))
 	if exitStatus(err) != 1 || !strings.Contains(err.Error(), "--token") {
 		t.Fatalf("wrong token: %v", err)
+	}
+	// plain http off loopback is refused before anything is sent
+	_, err = runCLI(t, "agent", "--once", "--server", "http://fleet.example:8080", "--token", token, "--root", root, "--name", "x")
+	if exitStatus(err) != 1 || !strings.Contains(err.Error(), "clear text") {
+		t.Fatalf("plain http: %v", err)
 	}
 	// without the CA the server's certificate is not trusted
 	_, err = runCLI(t, "agent", "--once", "--server", ts.URL, "--token", token, "--root", root, "--name", "x", "--attempts", "1")

@@ -35,15 +35,22 @@ func newServeCmd() *cobra.Command {
   GET  /api/images           images (JSON)
   GET  /api/images/I/versions  versions of I with channels, regions, hosts
   GET  /api/hosts            the fleet (JSON); /api/hosts/NAME one host
-  POST /api/reports          agent reports (bearer token, JSON, at most 64 KiB)
+  POST /api/enroll           an agent trades the fleet token for a credential
+                             bound to its host name (once per host)
+  POST /api/reports          agent reports (host credential, JSON, at most
+                             64 KiB, for the credential's host only)
   POST /api/azure/refresh    pull Azure now (bearer token)
   GET  /metrics              Prometheus text format
 
 It listens on loopback unless given a certificate: a non-loopback --listen
-without --tls-cert/--tls-key is refused. Agents authenticate with a bearer
-token (--agent-token-file, $IMGPIPE_AGENT_TOKEN, or --agent-token); without
-one the intake answers 503. Every report is validated and size-limited; a bad
-one gets a 4xx and nothing is stored.
+without --tls-cert/--tls-key is refused. Agents enrol with the fleet token
+(--agent-token-file, which must not be readable by group or others,
+$IMGPIPE_AGENT_TOKEN, or --agent-token); without one the intake answers 503.
+Each host then reports with its own credential; 'imgpipe serve revoke-agent
+NAME' revokes one (a rebuilt machine enrols again). A report's body must
+arrive within 10 seconds and is read before it takes one of the 32 intake
+slots, so slow senders hold only their own connection. Every report is
+validated and size-limited; a bad one gets a 4xx and nothing is stored.
 
 With --azure-subscription the server lists the VMs and scale sets of those
 subscriptions at start, every --azure-interval and on POST /api/azure/refresh,
@@ -67,7 +74,7 @@ AZURE_AUTHORITY_HOST and IMGPIPE_CA_CERT point it elsewhere (the variables
 			if err := server.CheckListen(listen, withTLS); err != nil {
 				return err
 			}
-			tok, err := readToken(token, tokenFile, agentTokenEnv)
+			tok, err := readToken(token, tokenFile, agentTokenEnv, true)
 			if err != nil {
 				return err
 			}
@@ -120,5 +127,37 @@ AZURE_AUTHORITY_HOST and IMGPIPE_CA_CERT point it elsewhere (the variables
 	f.StringArrayVar(&subs, "azure-subscription", nil, "pull VMs and scale sets of this subscription (repeatable)")
 	f.DurationVar(&azureInterval, "azure-interval", 10*time.Minute, "time between Azure pulls")
 	f.DurationVar(&staleAfter, "stale-after", 24*time.Hour, "mark hosts not heard from for this long as stale")
+	cmd.AddCommand(newServeRevokeAgentCmd())
+	return cmd
+}
+
+func newServeRevokeAgentCmd() *cobra.Command {
+	var catalogLoc string
+	cmd := &cobra.Command{
+		Use:   "revoke-agent HOST",
+		Short: "Revoke a host's agent credential (its reports are refused until it enrols again)",
+		Long: `revoke-agent forgets the credential HOST's agent enrolled with. Its reports
+are refused (401) from then on; the next enrolment under that name, with the
+fleet token, gets a new credential. Use it when a machine is rebuilt under
+the same name, or when its credential may have leaked.`,
+		Example: `  imgpipe serve revoke-agent web-07 --catalog postgres://imgpipe@db/imgpipe`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cat, err := openCatalog(cmd.Context(), catalogLoc)
+			if err != nil {
+				return err
+			}
+			defer cat.Close()
+			if err := cat.RevokeHostCredential(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			if jsonOutput() {
+				return printJSON(map[string]string{"host": args[0], "credential": "revoked"})
+			}
+			fmt.Fprintf(stdout, "revoked the agent credential of %s; its next enrolment gets a new one\n", args[0])
+			return nil
+		},
+	}
+	addCatalogFlag(cmd, &catalogLoc)
 	return cmd
 }

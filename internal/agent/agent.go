@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"imgpipe/internal/catalog"
@@ -28,8 +29,15 @@ const ReportsPath = "/api/reports"
 type Options struct {
 	// Server is the base URL of imgpipe serve (https://host:port).
 	Server string
-	// Token is the bearer token the server expects from agents.
+	// Token is the fleet token: the agent presents it once, to enrol, and
+	// receives a credential bound to its host name for its reports.
 	Token string
+	// Credential is this host's credential (from an earlier enrolment);
+	// CredentialFile is where it is kept (read when present, written with
+	// mode 0600 after enrolling). With neither, the agent enrols on its
+	// first report and keeps the credential in memory.
+	Credential     string
+	CredentialFile string
 	// HTTPClient sends the reports; nil means a client with a 30s timeout.
 	HTTPClient *http.Client
 	// Root is the tree to check ("/" on a running system).
@@ -53,22 +61,28 @@ type Options struct {
 	RetryMax  time.Duration
 	// Version is the agent's own version, sent along.
 	Version string
+	// Splay delays Loop's first check by a random time in [0, Splay), so a
+	// fleet started together (or back after an outage) does not report in
+	// lockstep. Intervals and retry waits are jittered too.
+	Splay time.Duration
 }
 
 // Agent checks a system and reports to a server.
 type Agent struct {
 	opts Options
 	base *drift.Baseline
+
+	credMu sync.Mutex
+	cred   string
 }
 
 // New validates the options.
 func New(opts Options) (*Agent, error) {
-	u, err := url.Parse(opts.Server)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("server %q: give the base URL of imgpipe serve, e.g. https://fleet.example:8443", opts.Server)
+	if _, err := checkTransport(opts.Server); err != nil {
+		return nil, err
 	}
-	if opts.Token == "" {
-		return nil, errors.New("no agent token: give --token or --token-file (the value serve was started with)")
+	if opts.Token == "" && opts.Credential == "" && !fileExists(opts.CredentialFile) {
+		return nil, errors.New("no agent token: give --token-file (the fleet token serve was started with) to enrol this host")
 	}
 	if opts.Root == "" {
 		opts.Root = "/"
@@ -102,7 +116,15 @@ func New(opts Options) (*Agent, error) {
 	if opts.RetryMax <= 0 {
 		opts.RetryMax = 30 * time.Second
 	}
-	return &Agent{opts: opts}, nil
+	return &Agent{opts: opts, cred: opts.Credential}, nil
+}
+
+func fileExists(p string) bool {
+	if p == "" {
+		return false
+	}
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // Check runs one drift check and returns the report to send. A missing
@@ -179,17 +201,27 @@ func Encode(r Report) ([]byte, error) {
 type PermanentError struct {
 	Status int
 	Body   string
+	Enrol  bool // refused the enrolment, not a report
 }
 
 func (e *PermanentError) Error() string {
-	hint := ""
-	switch e.Status {
-	case http.StatusUnauthorized, http.StatusForbidden:
-		hint = " (check --token: it must equal serve's --agent-token)"
-	case http.StatusRequestEntityTooLarge:
+	hint, what := "", "the report"
+	switch {
+	case e.Enrol && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden):
+		hint = " (check --token-file: it must hold serve's fleet token)"
+	case e.Enrol && e.Status == http.StatusConflict:
+		hint = " (an operator revokes the old credential with imgpipe serve revoke-agent)"
+	case e.Status == http.StatusUnauthorized:
+		hint = " (this host's credential is not accepted: was it revoked? remove --credential-file to enrol again)"
+	case e.Status == http.StatusForbidden:
+		hint = " (the credential belongs to another host name: keep --name stable)"
+	case e.Status == http.StatusRequestEntityTooLarge:
 		hint = " (lower --max-changes)"
 	}
-	return fmt.Sprintf("server refused the report: %d %s: %s%s", e.Status, http.StatusText(e.Status), e.Body, hint)
+	if e.Enrol {
+		what = "the enrolment"
+	}
+	return fmt.Sprintf("server refused %s: %d %s: %s%s", what, e.Status, http.StatusText(e.Status), e.Body, hint)
 }
 
 // Send posts a report, retrying network errors, 408, 429 and 5xx with
@@ -204,7 +236,11 @@ func (a *Agent) Send(ctx context.Context, r Report) error {
 	wait := a.opts.RetryBase
 	var last error
 	for attempt := 1; ; attempt++ {
-		retryAfter, err := a.post(ctx, endpoint, body)
+		var retryAfter time.Duration
+		cred, err := a.credential(ctx)
+		if err == nil {
+			retryAfter, err = a.post(ctx, endpoint, cred, body)
+		}
 		if err == nil {
 			return nil
 		}
@@ -220,7 +256,7 @@ func (a *Agent) Send(ctx context.Context, r Report) error {
 		if retryAfter > 0 {
 			d = retryAfter
 		}
-		d = min(d, a.opts.RetryMax)
+		d = jitter(min(d, a.opts.RetryMax))
 		slog.Debug("agent: report not delivered, retrying", "attempt", attempt, "wait", d, "err", err)
 		t := time.NewTimer(d)
 		select {
@@ -233,13 +269,13 @@ func (a *Agent) Send(ctx context.Context, r Report) error {
 	}
 }
 
-func (a *Agent) post(ctx context.Context, endpoint string, body []byte) (time.Duration, error) {
+func (a *Agent) post(ctx context.Context, endpoint, cred string, body []byte) (time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return 0, &PermanentError{Status: 0, Body: err.Error()}
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+a.opts.Token)
+	req.Header.Set("Authorization", "Bearer "+cred)
 	resp, err := a.opts.HTTPClient.Do(req)
 	if err != nil {
 		return 0, err
@@ -280,6 +316,15 @@ func (a *Agent) Loop(ctx context.Context, interval, fullEvery time.Duration, onR
 	if interval <= 0 {
 		return errors.New("interval must be positive")
 	}
+	if a.opts.Splay > 0 {
+		t := time.NewTimer(rand.N(a.opts.Splay))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
 	var lastFull time.Time
 	for {
 		depth := drift.Quick
@@ -294,7 +339,7 @@ func (a *Agent) Loop(ctx context.Context, interval, fullEvery time.Duration, onR
 		if onRun != nil {
 			onRun(r, err)
 		}
-		t := time.NewTimer(interval)
+		t := time.NewTimer(jitter(interval))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -302,6 +347,15 @@ func (a *Agent) Loop(ctx context.Context, interval, fullEvery time.Duration, onR
 		case <-t.C:
 		}
 	}
+}
+
+// jitter spreads a wait over [0.8d, 1.2d), so agents that failed or
+// started together drift apart instead of retrying in lockstep.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	return d*4/5 + rand.N(d*2/5+1)
 }
 
 // AzureAssetTag is the DMI chassis asset tag Azure gives its VMs; Hyper-V

@@ -109,7 +109,7 @@ func TestFromDriftBoundsAndEncodeCap(t *testing.T) {
 
 func newTestAgent(t *testing.T, url string) *Agent {
 	t.Helper()
-	a, err := New(Options{Server: url, Token: "tok", Host: "h1", Platform: "onprem", RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, Attempts: 4})
+	a, err := New(Options{Server: url, Credential: "tok", Host: "h1", Platform: "onprem", RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, Attempts: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestSendRetries(t *testing.T) {
 		{"503 then ok", []int{503, 502, 202}, "", 3},
 		{"429 then ok", []int{429, 202}, "", 2},
 		{"gives up", []int{500, 500, 500, 500, 500}, "after 4 attempts", 4},
-		{"401 is permanent", []int{401, 202}, "--token", 1},
+		{"401 is permanent", []int{401, 202}, "credential", 1},
 		{"400 is permanent", []int{400, 202}, "400", 1},
 		{"413 is permanent", []int{413}, "max-changes", 1},
 	}
@@ -158,7 +158,7 @@ func TestSendRetries(t *testing.T) {
 	// a cancelled context stops the retries
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
 	defer ts.Close()
-	a, _ := New(Options{Server: ts.URL, Token: "t", Host: "h", Platform: "onprem", RetryBase: time.Hour, Attempts: 100})
+	a, _ := New(Options{Server: ts.URL, Credential: "t", Host: "h", Platform: "onprem", RetryBase: time.Hour, Attempts: 100})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	if err := a.Send(ctx, valid()); err == nil || !errors.Is(err, context.DeadlineExceeded) {
@@ -173,7 +173,7 @@ func TestCheckWithoutIdentityReportsError(t *testing.T) {
 		w.WriteHeader(202)
 	}))
 	defer ts.Close()
-	a, err := New(Options{Server: ts.URL, Token: "t", Host: "h", Platform: "onprem", Root: t.TempDir()})
+	a, err := New(Options{Server: ts.URL, Credential: "t", Host: "h", Platform: "onprem", Root: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,6 +216,10 @@ func TestNewRefuses(t *testing.T) {
 		{Server: "https://fleet", Host: "h"},
 		{Server: "https://fleet", Token: "t", Host: "bad host"},
 		{Server: "https://fleet", Token: "t", Host: "h", Platform: "gcp"},
+		// a token never crosses a network in clear text
+		{Server: "http://fleet.example:8080", Token: "t", Host: "h"},
+		{Server: "http://10.0.0.5:8080", Credential: "c", Host: "h"},
+		{Server: "http://[2001:db8::1]:8080", Token: "t", Host: "h"},
 	} {
 		if _, err := New(o); err == nil {
 			t.Errorf("New(%+v) accepted", o)
@@ -287,7 +291,7 @@ func TestLoopFullThenQuick(t *testing.T) {
 		w.WriteHeader(202)
 	}))
 	defer ts.Close()
-	a, err := New(Options{Server: ts.URL, Token: "t", Host: "h", Platform: "onprem", Root: root})
+	a, err := New(Options{Server: ts.URL, Credential: "t", Host: "h", Platform: "onprem", Root: root})
 	if err != nil {
 		t.Fatal(err)
 	}

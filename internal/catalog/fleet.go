@@ -21,7 +21,7 @@ const (
 const MaxDriftSummary = 64 << 10
 
 // ReportHost records (or refreshes) what a host runs and its drift summary.
-// LastReport defaults to now.
+// LastReport defaults to now. An empty ResourceID keeps the one recorded.
 func (c *Catalog) ReportHost(ctx context.Context, h Host) error {
 	if h.Name == "" || len(h.Name) > 255 {
 		return fmt.Errorf("%w: host name must be 1-255 characters", ErrInvalid)
@@ -45,7 +45,8 @@ func (c *Catalog) ReportHost(ctx context.Context, h Host) error {
 	}
 	_, err := c.db.ExecContext(ctx, c.q(`INSERT INTO hosts (name, platform, image, version, resource_id, last_report, drift_summary)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, image = excluded.image,
-		version = excluded.version, resource_id = excluded.resource_id, last_report = excluded.last_report,
+		version = excluded.version,
+		resource_id = CASE WHEN excluded.resource_id = '' THEN hosts.resource_id ELSE excluded.resource_id END, last_report = excluded.last_report,
 		drift_summary = excluded.drift_summary`), h.Name, h.Platform, h.Image, h.Version, h.ResourceID, at, summary)
 	if err != nil {
 		return fmt.Errorf("record host %s: %w", h.Name, err)
@@ -98,16 +99,21 @@ func (c *Catalog) HostsRunning(ctx context.Context, ref Ref) ([]Host, error) {
 	return c.Hosts(ctx, HostFilter{Image: ref.Image, Version: ref.Version})
 }
 
-// RemoveHost forgets a host (decommissioned).
+// RemoveHost forgets a host (decommissioned) and its agent credential.
 func (c *Catalog) RemoveHost(ctx context.Context, name string) error {
-	res, err := c.db.ExecContext(ctx, c.q("DELETE FROM hosts WHERE name = ?"), name)
-	if err != nil {
-		return fmt.Errorf("remove host %s: %w", name, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("%w: host %s", ErrNotFound, name)
-	}
-	return nil
+	return c.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, c.q("DELETE FROM hosts WHERE name = ?"), name)
+		if err != nil {
+			return fmt.Errorf("remove host %s: %w", name, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: host %s", ErrNotFound, name)
+		}
+		if _, err := tx.ExecContext(ctx, c.q("DELETE FROM host_credentials WHERE host = ?"), name); err != nil {
+			return fmt.Errorf("remove the credential of host %s: %w", name, err)
+		}
+		return nil
+	})
 }
 
 // HostView is a host with how stale its image is.

@@ -81,6 +81,7 @@ func runCatalogSuite(t *testing.T, b backend) {
 		{"Migration", testMigration},
 		{"Fleet", testFleet},
 		{"GCPlanAndRun", testGC},
+		{"HostCredentials", testHostCredentials},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })

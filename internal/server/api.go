@@ -1,12 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"slices"
 	"sort"
@@ -225,17 +222,39 @@ func (s *Server) apiVersions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, iv)
 }
 
-// apiReport takes an agent's report: bearer token, JSON only, at most
-// agent.MaxReportBytes, strict decoding (unknown fields and trailing data
-// refused), every field validated; anything wrong gets a 4xx and nothing
-// is stored.
+// apiReport takes an agent's report: a host credential, JSON only, at
+// most agent.MaxReportBytes read under a deadline before an intake slot is
+// taken, strict decoding (unknown fields and trailing data refused), every
+// field validated, and the report's host must be the credential's; anything
+// wrong gets a 4xx and nothing is stored.
 func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.AgentToken == "" {
 		s.reject(w, RejectDisabled, http.StatusServiceUnavailable, "agent intake is disabled: start serve with --agent-token or --agent-token-file")
 		return
 	}
-	if !s.bearerOK(r) {
-		s.reject(w, RejectUnauthorized, http.StatusUnauthorized, "missing or wrong bearer token")
+	if _, ok := bearer(r); !ok {
+		s.reject(w, RejectUnauthorized, http.StatusUnauthorized, "missing bearer token: enrol with the fleet token at %s, then send the host credential", agent.EnrollPath)
+		return
+	}
+	body, ok := s.readBody(w, r, agent.MaxReportBytes)
+	if !ok {
+		return
+	}
+	host, ok := s.reportHost(w, r)
+	if !ok {
+		return
+	}
+	var rep agent.Report
+	if err := decodeStrict(body, &rep); err != nil {
+		s.reject(w, RejectBadJSON, http.StatusBadRequest, "report is not valid JSON of the %s format: %s", agent.Schema, clipErr(err))
+		return
+	}
+	if err := rep.Validate(); err != nil {
+		s.reject(w, RejectInvalid, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if rep.Host != host {
+		s.reject(w, RejectWrongHost, http.StatusForbidden, "this credential was issued to host %s, not %s", host, rep.Host)
 		return
 	}
 	select {
@@ -243,35 +262,6 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 		defer func() { <-s.intake }()
 	default:
 		s.reject(w, RejectBusy, http.StatusServiceUnavailable, "too many reports at once; retry later")
-		return
-	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		s.reject(w, RejectMediaType, http.StatusUnsupportedMediaType, "send Content-Type: application/json")
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, agent.MaxReportBytes))
-	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			s.reject(w, RejectTooLarge, http.StatusRequestEntityTooLarge, "report larger than %d bytes", agent.MaxReportBytes)
-			return
-		}
-		s.reject(w, RejectBadJSON, http.StatusBadRequest, "read the report: %v", err)
-		return
-	}
-	var rep agent.Report
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rep); err != nil {
-		s.reject(w, RejectBadJSON, http.StatusBadRequest, "report is not valid JSON of the %s format: %s", agent.Schema, clipErr(err))
-		return
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		s.reject(w, RejectBadJSON, http.StatusBadRequest, "trailing data after the report")
-		return
-	}
-	if err := rep.Validate(); err != nil {
-		s.reject(w, RejectInvalid, http.StatusBadRequest, "%v", err)
 		return
 	}
 	st := HostState{
@@ -288,18 +278,9 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, RejectInvalid, http.StatusBadRequest, "report cannot be stored: %v", err)
 		return
 	}
+	// an empty resource id keeps the one the Azure pull found
 	h := catalog.Host{Name: rep.Host, Platform: rep.Platform, Image: rep.Image, Version: rep.Version,
 		LastReport: s.cfg.Now().UTC(), DriftSummary: raw}
-	if rep.Platform == catalog.PlatformAzure {
-		// keep the VM's resource id found by the Azure pull
-		if prev, err := s.cfg.Catalog.Hosts(r.Context(), catalog.HostFilter{Platform: catalog.PlatformAzure}); err == nil {
-			for _, p := range prev {
-				if p.Name == rep.Host {
-					h.ResourceID = p.ResourceID
-				}
-			}
-		}
-	}
 	if err := s.cfg.Catalog.ReportHost(r.Context(), h); err != nil {
 		if errors.Is(err, catalog.ErrInvalid) {
 			s.reject(w, RejectInvalid, http.StatusBadRequest, "%v", err)

@@ -25,9 +25,13 @@ import (
 // Config configures a server.
 type Config struct {
 	Catalog *catalog.Catalog
-	// AgentToken is the bearer token agents (and POST /api/azure/refresh)
-	// must present. Empty disables the intake (503).
+	// AgentToken is the fleet token: agents present it once to enrol (and
+	// receive a credential bound to their host name); POST
+	// /api/azure/refresh takes it too. Empty disables the intake (503).
 	AgentToken string
+	// BodyTimeout bounds the time a client has to send a request body
+	// (default DefaultBodyTimeout).
+	BodyTimeout time.Duration
 	// Channel is the channel staleness is measured against (default prod).
 	Channel string
 	// Azure, when set, is pulled at Run's start, every AzureInterval, and on
@@ -52,6 +56,10 @@ type Server struct {
 	// intake bounds the reports being stored at once; beyond it agents get
 	// 503 with Retry-After and come back later
 	intake chan struct{}
+	// readers bounds the bodies being received at once (before a slot)
+	readers chan struct{}
+
+	enrolled, enrolRefused atomic.Int64
 
 	pullMu     sync.Mutex // one Azure pull at a time
 	pulls      atomic.Int64
@@ -69,9 +77,11 @@ const (
 	RejectDisabled     = "disabled"
 	RejectStore        = "store_failed"
 	RejectBusy         = "busy"
+	RejectWrongHost    = "wrong_host"
+	RejectSlowBody     = "slow_body"
 )
 
-var rejectReasons = []string{RejectUnauthorized, RejectTooLarge, RejectBadJSON, RejectInvalid, RejectMediaType, RejectDisabled, RejectStore, RejectBusy}
+var rejectReasons = []string{RejectUnauthorized, RejectTooLarge, RejectBadJSON, RejectInvalid, RejectMediaType, RejectDisabled, RejectStore, RejectBusy, RejectWrongHost, RejectSlowBody}
 
 // MaxConcurrentReports bounds the agent reports processed at once.
 const MaxConcurrentReports = 32
@@ -93,7 +103,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), rejected: map[string]int64{}, intake: make(chan struct{}, MaxConcurrentReports)}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), rejected: map[string]int64{},
+		intake: make(chan struct{}, MaxConcurrentReports), readers: make(chan struct{}, MaxBodyReaders)}
 	for _, r := range rejectReasons {
 		s.rejected[r] = 0
 	}
@@ -112,6 +126,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/hosts", s.apiHosts)
 	m.HandleFunc("GET /api/hosts/{name}", s.apiHost)
 	m.HandleFunc("POST /api/reports", s.apiReport)
+	m.HandleFunc("POST /api/enroll", s.apiEnroll)
 	m.HandleFunc("POST /api/azure/refresh", s.apiAzureRefresh)
 	m.HandleFunc("GET /metrics", s.metrics)
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })

@@ -48,6 +48,8 @@ func runServerSuite(t *testing.T, b backend) {
 		{"APIAndStaleness", testAPI},
 		{"MetricsReflectState", testMetrics},
 		{"DashboardEscapes", testDashboardEscapes},
+		{"EnrolmentBindsHosts", testEnrolment},
+		{"SlowBodiesTakeNoSlot", testSlowBody},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
@@ -58,6 +60,9 @@ type fixture struct {
 	cat *catalog.Catalog
 	srv *Server
 	ts  *httptest.Server
+
+	credMu sync.Mutex
+	creds  map[string]string // host -> credential issued by enrolling
 }
 
 func newFixture(t *testing.T, b backend, cfg Config) *fixture {
@@ -76,7 +81,42 @@ func newFixture(t *testing.T, b backend, cfg Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{cat: cat, srv: srv, ts: newTLS(t, srv)}
+	return &fixture{cat: cat, srv: srv, ts: newTLS(t, srv), creds: map[string]string{}}
+}
+
+// enrol trades the fleet token for a credential of host through the API.
+func enrol(t testing.TB, client *http.Client, base, fleetToken, host string) (int, agent.EnrollResponse) {
+	t.Helper()
+	body, _ := json.Marshal(agent.EnrollRequest{Host: host})
+	req, err := http.NewRequest(http.MethodPost, base+agent.EnrollPath, bytes.NewReader(body))
+	must(t, err)
+	req.Header.Set("Authorization", "Bearer "+fleetToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	must(t, err)
+	defer resp.Body.Close()
+	var er agent.EnrollResponse
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusCreated {
+		must(t, json.Unmarshal(b, &er))
+	}
+	return resp.StatusCode, er
+}
+
+// credFor returns host's credential, enrolling it on first use.
+func (f *fixture) credFor(t testing.TB, host string) string {
+	t.Helper()
+	f.credMu.Lock()
+	defer f.credMu.Unlock()
+	if c, ok := f.creds[host]; ok {
+		return c
+	}
+	status, er := enrol(t, f.ts.Client(), f.ts.URL, testToken, host)
+	if status != http.StatusCreated {
+		t.Fatalf("enrol %s: %d", host, status)
+	}
+	f.creds[host] = er.Credential
+	return er.Credential
 }
 
 func newTLS(t *testing.T, srv *Server) *httptest.Server {
@@ -276,8 +316,21 @@ func validReport(host string) agent.Report {
 		Depth: "quick", CheckedAt: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), DurationMS: 12}
 }
 
+// post sends a report. The fleet token (testToken) stands for "the right
+// credential": the credential of the host the body names (or of a probe
+// host when it names none that could enrol).
 func post(t *testing.T, f *fixture, token, contentType string, body []byte) (int, string) {
 	t.Helper()
+	if token == testToken {
+		var m struct {
+			Host string `json:"host"`
+		}
+		host := "probe-host"
+		if json.Unmarshal(body, &m) == nil && agent.ValidHostName(m.Host) {
+			host = m.Host
+		}
+		token = f.credFor(t, host)
+	}
 	req, err := http.NewRequest(http.MethodPost, f.ts.URL+agent.ReportsPath, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -385,7 +438,7 @@ func testRejections(t *testing.T, b backend) {
 		t.Fatalf("valid report not stored: %+v", hosts)
 	}
 	must(t, f.cat.RemoveHost(context.Background(), "evil"))
-	// an agent with the wrong token fails at once, without retrying
+	// an agent with the wrong fleet token fails at once, without retrying
 	a := newAgent(t, f, agentTree(t, "web", "1.2.0", false), "wrong-token-host", "not-the-token")
 	before := f.srv.rejectedCount(RejectUnauthorized)
 	_, err := a.RunOnce(context.Background(), drift.Quick)
@@ -639,6 +692,15 @@ func FuzzIntake(f *testing.F) {
 		f.Fatal(err)
 	}
 	h := srv.Handler()
+	ereq := httptest.NewRequest(http.MethodPost, agent.EnrollPath, strings.NewReader(`{"host":"fuzz-host"}`))
+	ereq.Header.Set("Authorization", "Bearer "+testToken)
+	ereq.Header.Set("Content-Type", "application/json")
+	erec := httptest.NewRecorder()
+	h.ServeHTTP(erec, ereq)
+	var er agent.EnrollResponse
+	if erec.Code != http.StatusCreated || json.Unmarshal(erec.Body.Bytes(), &er) != nil {
+		f.Fatalf("enrol: %d %s", erec.Code, erec.Body)
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ctx := context.Background()
 		before, err := cat.Hosts(ctx, catalog.HostFilter{})
@@ -646,7 +708,7 @@ func FuzzIntake(f *testing.F) {
 			t.Fatal(err)
 		}
 		req := httptest.NewRequest(http.MethodPost, agent.ReportsPath, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+testToken)
+		req.Header.Set("Authorization", "Bearer "+er.Credential)
 		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
