@@ -133,7 +133,7 @@ func TestAzurePull(t *testing.T) {
 
 	srv, err := New(Config{Catalog: cat, AgentToken: testToken, Azure: &AzurePuller{Subscriptions: []string{sub}, Credential: cred, ClientOptions: opts}})
 	must(t, err)
-	f := &fixture{cat: cat, srv: srv}
+	f := &fixture{cat: cat, srv: srv, creds: map[string]string{}}
 	// an agent on vm-agent reported before the pull
 	ts := newTLS(t, srv)
 	f.ts = ts
