@@ -297,7 +297,8 @@ func (l *Library) newStage(image, version string) (*stage, error) {
 	if err := os.MkdirAll(imageDir, dirPerm()); err != nil {
 		return nil, fmt.Errorf("create image folder: %w", err)
 	}
-	dir, err := os.MkdirTemp(imageDir, ".staging-"+version+"-")
+	removeLeftovers(imageDir)
+	dir, err := os.MkdirTemp(imageDir, hiddenPattern(".staging-", version))
 	if err != nil {
 		return nil, fmt.Errorf("create staging folder in %s: %w", imageDir, err)
 	}
@@ -576,7 +577,7 @@ func (l *Library) Delete(image, version string) error {
 	if err != nil {
 		return err
 	}
-	aside, err := os.MkdirTemp(imageDir, ".deleting-"+version+"-")
+	aside, err := os.MkdirTemp(imageDir, hiddenPattern(".deleting-", version))
 	if err != nil {
 		return err
 	}
