@@ -57,11 +57,7 @@ func resolveCatalogLocation(flag, fromPipeline string) (string, error) {
 // openCatalog opens the catalog named by the --catalog flag value (or the
 // environment, or the default) and migrates it to the current schema.
 func openCatalog(ctx context.Context, flag string) (*catalog.Catalog, error) {
-	loc, err := resolveCatalogLocation(flag, "")
-	if err != nil {
-		return nil, err
-	}
-	return catalog.Open(ctx, loc)
+	return openCatalogWith(ctx, catalogChoice{flag: flag, policy: required})
 }
 
 // whoAmI names the person acting: --by, else $USER, else the account name.

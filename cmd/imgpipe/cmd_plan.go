@@ -12,6 +12,7 @@ func newPlanCmd() *cobra.Command {
 	var (
 		f        azureFlags
 		detailed bool
+		out      string
 	)
 	cmd := &cobra.Command{
 		Use:   "plan -f pipeline.hcl",
@@ -29,10 +30,15 @@ steps publish would take, as a diff:
 Refusals are decided here, before anything is uploaded: a Gen2 (UEFI) disk for
 a V1 definition, a definition whose immutable properties differ from the
 file, a version that already exists with other content. Location differences
-between resource group, gallery, definition and version are warnings only.`,
+between resource group, gallery, definition and version are warnings only.
+
+With --out FILE the plan is saved: imgpipe publish --plan FILE then applies
+exactly that plan, and refuses, naming what changed, when the pipeline file,
+the source disk or a destination changed since it was made.`,
 		Example: `  imgpipe plan -f pipeline.hcl
   imgpipe plan -f pipeline.hcl --output json
-  imgpipe plan -f pipeline.hcl --detailed-exitcode   # exit 2 when there are changes`,
+  imgpipe plan -f pipeline.hcl --detailed-exitcode   # exit 2 when there are changes
+  imgpipe plan -f pipeline.hcl --out plan.json && imgpipe publish --plan plan.json --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -44,9 +50,24 @@ between resource group, gallery, definition and version are warnings only.`,
 			if err != nil {
 				return err
 			}
-			plan, err := w.engine(nil).Plan(ctx, req)
+			cat, err := w.catalogIfPresent(ctx)
 			if err != nil {
 				return err
+			}
+			if cat != nil {
+				defer cat.Close()
+			}
+			plan, err := w.engine(cat).Plan(ctx, req)
+			if err != nil {
+				return err
+			}
+			if out != "" {
+				if err := savePlan(plan, f.file, out); err != nil {
+					return err
+				}
+				if !jsonOutput() {
+					fmt.Fprintf(cmd.ErrOrStderr(), "saved the plan to %s: apply exactly it with imgpipe publish --plan %s\n", out, out)
+				}
 			}
 			if jsonOutput() {
 				err = printJSON(planJSON(plan))
@@ -62,5 +83,6 @@ between resource group, gallery, definition and version are warnings only.`,
 	f.add(cmd, true)
 	cmd.Flags().StringVar(&f.source, "source", "", "disk image to plan for instead of the image block's source")
 	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when the plan has changes, 0 when none")
+	cmd.Flags().StringVar(&out, "out", "", "also save the plan to this file (JSON) for imgpipe publish --plan")
 	return cmd
 }

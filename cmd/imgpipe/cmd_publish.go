@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -164,6 +165,7 @@ func newPublishCmd() *cobra.Command {
 		catalogLoc string
 		noCatalog  bool
 		version    string
+		planFile   string
 	)
 	cmd := &cobra.Command{
 		Use:   "publish -f pipeline.hcl",
@@ -215,12 +217,27 @@ IMGPIPE_CA_CERT).`,
   imgpipe publish -f pipeline.hcl --yes --output json      # CI
   imgpipe publish -f pipeline.hcl --source out/disk.vhdx    # the disk a build just made
   imgpipe publish -f pipeline.hcl --yes --catalog postgres://ci-db/imgpipe
-  imgpipe publish -f onprem-only.hcl --version 2.1.0 --yes  # on-prem library only`,
+  imgpipe publish -f onprem-only.hcl --version 2.1.0 --yes  # on-prem library only
+  imgpipe plan -f pipeline.hcl --out plan.json && imgpipe publish --plan plan.json   # exactly that plan`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			var err error
 			if version != "" && !config.ValidVersion(version) {
 				return fmt.Errorf("--version %q: use MAJOR.MINOR.PATCH", version)
+			}
+			var saved *pipeline.Saved
+			if planFile != "" {
+				if saved, err = readPlan(planFile); err != nil {
+					return err
+				}
+				f.file = cmp.Or(f.file, saved.File)
+				if f.source == "" && saved.Source != nil {
+					f.source = saved.Source.Path
+				}
+			}
+			if f.file == "" {
+				return &usageError{msg: "give the pipeline file (-f pipeline.hcl) or a saved plan (--plan plan.json)", help: cmd.CommandPath()}
 			}
 			w, err := openWiring(ctx, f, timeout)
 			if err != nil {
@@ -239,6 +256,17 @@ IMGPIPE_CA_CERT).`,
 			}
 			w.progress(cmd.ErrOrStderr())
 			eng := w.engine(cat)
+			if saved != nil {
+				sum, err := fileSHA256(f.file)
+				if err != nil {
+					return err
+				}
+				plan, res, err := eng.PublishSaved(ctx, saved, sum, req)
+				if res == nil {
+					return err
+				}
+				return showPublished(plan, res, err)
+			}
 			plan, res, err := eng.Publish(ctx, req, func(p *pipeline.Plan) (bool, error) {
 				if !jsonOutput() && w.az != nil {
 					fmt.Fprint(cmd.ErrOrStderr(), planText(p))
@@ -254,7 +282,8 @@ IMGPIPE_CA_CERT).`,
 			return showPublished(plan, res, err)
 		},
 	}
-	f.add(cmd, true)
+	f.add(cmd, false)
+	cmd.Flags().StringVar(&planFile, "plan", "", "apply exactly this saved plan (imgpipe plan --out FILE); refused when the file, the source or a destination changed since")
 	cmd.Flags().StringVar(&f.source, "source", "", "disk image to publish instead of the image block's source (e.g. a fresh build)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "apply without asking")
 	cmd.Flags().DurationVar(&timeout, "replication-timeout", 0, "override replication_timeout: how long to wait for replication before exiting 3 (it continues in Azure)")
@@ -270,31 +299,12 @@ IMGPIPE_CA_CERT).`,
 // it exists), and starts a run. Without one nothing is recorded. The
 // returned finish ends the run.
 func startRun(ctx context.Context, flag string, s *azureSession, kind, image, version string) (azure.RunRecorder, func(error)) {
-	fromFile := ""
-	if s.file != nil && s.file.Catalog != nil {
-		fromFile = s.file.Catalog.URL
-	}
-	loc := flag
-	for _, c := range []string{flag, fromFile, os.Getenv(catalogEnv)} {
-		if strings.TrimSpace(c) != "" {
-			loc = c
-			break
-		}
-	}
-	if strings.TrimSpace(loc) == "" {
-		// the per-user catalog publish records into, if there is one
-		def, err := defaultCatalogLocation()
-		if err != nil {
-			return nil, func(error) {}
-		}
-		if _, err := os.Stat(def); err != nil {
-			return nil, func(error) {}
-		}
-		loc = def
-	}
-	cat, err := catalog.Open(ctx, loc)
+	cat, err := openCatalogWith(ctx, catalogChoice{flag: flag, file: s.file, policy: ifPresent})
 	if err != nil {
 		slog.Warn("catalog unavailable: the run is not recorded", "err", err)
+		return nil, func(error) {}
+	}
+	if cat == nil {
 		return nil, func(error) {}
 	}
 	run, err := cat.StartRun(ctx, catalog.Run{Kind: kind, Image: image, Version: version, By: whoAmI("")})

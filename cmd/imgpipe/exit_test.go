@@ -243,3 +243,28 @@ func TestErrorRenderingGolden(t *testing.T) {
 		golden(t, "storage", strings.ReplaceAll(buf.String(), env.Azurite.AccountName, "ACCOUNT"))
 	})
 }
+
+// TestSavedPlanThroughCLI: plan --out, then publish --plan refuses once the
+// source changed (exit 1, naming the change) and applies a fresh one.
+func TestSavedPlanThroughCLI(t *testing.T) {
+	env := azemutest.StartWithAzurite(t, azemu.Options{})
+	dir := cliEmulatorEnv(t, env)
+	biosDisk(t, dir)
+	pipeline := filepath.Join(dir, "pipeline.hcl")
+	writePipeline(t, pipeline, env, "rg-saved")
+	saved := filepath.Join(dir, "plan.json")
+	if code, o, e := runMain(t, "plan", "-f", pipeline, "--out", saved); code != 0 || !strings.Contains(e, "publish --plan") {
+		t.Fatalf("plan --out: %d\n%s%s", code, o, e)
+	}
+	variantDisk(t, filepath.Join(dir, "disk.raw"), "changed")
+	code, out, errText := runMain(t, "publish", "--plan", saved, "--yes", "--no-catalog")
+	if code != exitFailure || !strings.Contains(errText, "disk.raw changed since the plan was made") {
+		t.Fatalf("publish --plan after the source changed: %d\n%s%s", code, out, errText)
+	}
+	if code, o, e := runMain(t, "plan", "-f", pipeline, "--out", saved); code != 0 {
+		t.Fatalf("plan --out: %d\n%s%s", code, o, e)
+	}
+	if code, o, e := runMain(t, "publish", "--plan", saved, "--yes", "--no-catalog"); code != 0 || !strings.Contains(o, "published /subscriptions/") {
+		t.Fatalf("publish --plan: %d\n%s%s", code, o, e)
+	}
+}

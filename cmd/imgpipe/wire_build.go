@@ -37,11 +37,7 @@ func recordBuild(ctx context.Context, catalogFlag string, res *build.Result, ima
 	if len(todo) == 0 {
 		return nil, notes, nil
 	}
-	loc, err := resolveCatalogLocation(catalogFlag, "")
-	if err != nil {
-		return nil, notes, err
-	}
-	cat, err := catalog.Open(ctx, loc)
+	cat, err := openCatalogWith(ctx, catalogChoice{flag: catalogFlag, policy: required})
 	if err != nil {
 		return nil, notes, err
 	}
@@ -71,7 +67,7 @@ func recordBuild(ctx context.Context, catalogFlag string, res *build.Result, ima
 			Fingerprint: "sha256:" + a.SHA256, State: catalog.StatePresent}); err != nil {
 			return out, notes, fmt.Errorf("record the artifact of %s: %w", ref, err)
 		}
-		out = append(out, buildRecord{Image: ref.Image, Version: ref.Version, Path: a.Path, Catalog: loc})
+		out = append(out, buildRecord{Image: ref.Image, Version: ref.Version, Path: a.Path, Catalog: cat.Location()})
 	}
 	return out, notes, nil
 }

@@ -6,14 +6,18 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"imgpipe/internal/atomicfile"
 	"imgpipe/internal/azure"
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
@@ -21,48 +25,23 @@ import (
 	"imgpipe/internal/source"
 )
 
-// openPublishCatalog opens the catalog publish records into: --catalog, the
-// pipeline file's catalog block, $IMGPIPE_CATALOG, else the per-user
-// default (the catalog promote, show and gc read). nil with --no-catalog.
+// openPublishCatalog opens the catalog publish records into (required);
+// nil with --no-catalog.
 func openPublishCatalog(ctx context.Context, flag string, off bool, file *config.File) (*catalog.Catalog, error) {
 	if off {
 		return nil, nil
 	}
-	fromFile := ""
-	if file != nil && file.Catalog != nil {
-		fromFile = file.Catalog.URL
-	}
-	loc, err := resolveCatalogLocation(flag, fromFile)
-	if err != nil {
-		return nil, err
-	}
-	c, err := catalog.Open(ctx, loc)
-	if err != nil {
-		return nil, fmt.Errorf("open the catalog %s: %w (give another --catalog, or --no-catalog to publish without recording the version)", loc, err)
-	}
-	return c, nil
+	return openCatalogWith(ctx, catalogChoice{flag: flag, file: file, policy: required,
+		hint: "give another --catalog, or --no-catalog to publish without recording the version"})
 }
 
 // refreshRegions updates the region copies of a gallery version after
 // replicate, when the catalog (--catalog, the file's, $IMGPIPE_CATALOG, or
 // an existing default one) records it; otherwise it does nothing.
 func refreshRegions(ctx context.Context, flag string, s *azureSession, id azure.ResourceID) error {
-	fromFile := ""
-	if s.file != nil && s.file.Catalog != nil {
-		fromFile = s.file.Catalog.URL
-	}
-	loc, err := resolveCatalogLocation(flag, fromFile)
-	if err != nil {
-		return err
-	}
-	if flag == "" && fromFile == "" && os.Getenv(catalogEnv) == "" {
-		if _, err := os.Stat(loc); err != nil {
-			return nil // no catalog here: nothing to update
-		}
-	}
-	cat, err := catalog.Open(ctx, loc)
-	if err != nil {
-		return err
+	cat, err := openCatalogWith(ctx, catalogChoice{flag: flag, file: s.file, policy: ifPresent})
+	if err != nil || cat == nil {
+		return err // no catalog here: nothing to update
 	}
 	defer cat.Close()
 	image := id.Definition
@@ -185,4 +164,55 @@ func (w *wiring) engine(cat *catalog.Catalog) *pipeline.Engine {
 		e.Destinations = append(e.Destinations, o)
 	}
 	return e
+}
+
+// fileSHA256 is the hex SHA-256 of a (small) file: the pipeline file a
+// saved plan was made from.
+func fileSHA256(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// savePlan writes plan, made from the pipeline file, to out.
+func savePlan(plan *pipeline.Plan, file, out string) error {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return err
+	}
+	sum, err := fileSHA256(file)
+	if err != nil {
+		return err
+	}
+	saved, err := plan.Save(abs, sum, time.Now())
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(saved, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("save the plan: %w", err)
+	}
+	return nil
+}
+
+// readPlan reads a saved plan.
+func readPlan(path string) (*pipeline.Saved, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the saved plan: %w", err)
+	}
+	defer f.Close()
+	return pipeline.ReadSaved(f)
+}
+
+// catalogIfPresent opens the catalog plan decides versions with, if one is
+// configured or the per-user one exists.
+func (w *wiring) catalogIfPresent(ctx context.Context) (*catalog.Catalog, error) {
+	return openCatalogWith(ctx, catalogChoice{file: w.file, policy: ifPresent})
 }

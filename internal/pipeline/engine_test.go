@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -330,5 +332,63 @@ func TestKillAfterEveryStepThenRerun(t *testing.T) {
 		if !s.onChannel(t, "test") {
 			t.Fatalf("after a stop at step %d: channel test not on 1.0.0", n)
 		}
+	}
+}
+
+// TestSavedPlan saves a plan, refuses it once the source changed (naming
+// the change, with nothing made), and applies a fresh saved plan as made;
+// a saved plan whose destination moved on is refused too.
+func TestSavedPlan(t *testing.T) {
+	e := startEnv(t)
+	s := e.setup(t, "saved")
+	ctx := context.Background()
+	plan, err := s.engine.Plan(ctx, s.request(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, err := plan.Save(s.file.Path, "file-sha", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	if err := json.NewEncoder(&buf).Encode(saved); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadSaved(strings.NewReader(buf.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the pipeline file changed
+	if _, _, err := s.engine.PublishSaved(ctx, back, "other-sha", s.request(t)); !errors.Is(err, ErrPlanChanged) || !strings.Contains(err.Error(), "pipeline file") {
+		t.Fatalf("changed file: %v", err)
+	}
+	// the source changed
+	writeDisk(t, s.disk, "something else")
+	_, _, err = s.engine.PublishSaved(ctx, back, "file-sha", s.request(t))
+	if !errors.Is(err, ErrPlanChanged) || !strings.Contains(err.Error(), "the source "+s.disk+" changed") || !strings.Contains(err.Error(), saved.Source.Digest) {
+		t.Fatalf("changed source: %v", err)
+	}
+	if runs := s.runs(t); len(runs) != 0 {
+		t.Fatalf("a refused plan started a run: %+v", runs)
+	}
+	if _, err := e.pub.Clients.ResourceGroups.Get(ctx, "rg-saved", nil); err == nil {
+		t.Fatal("a refused plan changed Azure")
+	}
+	// a plan made now applies as it was made
+	plan, err = s.engine.Plan(ctx, s.request(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := plan.Save(s.file.Path, "file-sha", time.Now())
+	if _, _, err := s.engine.PublishSaved(ctx, fresh, "file-sha", s.request(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.lineage(t); got != wantLineage {
+		t.Fatalf("lineage\n got %s\nwant %s", got, wantLineage)
+	}
+	// the destinations moved on since the plan was made: refused, naming them
+	_, _, err = s.engine.PublishSaved(ctx, fresh, "file-sha", s.request(t))
+	if !errors.Is(err, ErrPlanChanged) || !strings.Contains(err.Error(), "azure emu changed since the plan was made") {
+		t.Fatalf("stale destinations: %v", err)
 	}
 }

@@ -231,7 +231,8 @@ func (e *Engine) Plan(ctx context.Context, r Request) (*Plan, error) {
 }
 
 // Publish takes the image's lock (with a catalog), plans, lets confirm see
-// the plan (false: nothing is applied, ErrNotApplied), applies and records.
+// the plan (false: nothing is applied, ErrNotApplied; an error: returned),
+// applies and records.
 func (e *Engine) Publish(ctx context.Context, r Request, confirm func(*Plan) (bool, error)) (*Plan, *Result, error) {
 	var (
 		plan *Plan
@@ -245,7 +246,7 @@ func (e *Engine) Publish(ctx context.Context, r Request, confirm func(*Plan) (bo
 		if r.Source == nil {
 			return fmt.Errorf("image %q has no disk yet: run imgpipe build first, or pass --source DISK", r.Image.Name)
 		}
-		if confirm != nil && plan.HasChanges() {
+		if confirm != nil {
 			ok, err := confirm(plan)
 			if err != nil {
 				return err
