@@ -32,6 +32,18 @@ func startFaultEnv(t *testing.T) *testEnv {
 	return e
 }
 
+// TestConvergesUnderFaults runs the fault tests on one azemu + Azurite
+// with the production retry count.
+func TestConvergesUnderFaults(t *testing.T) {
+	e := startFaultEnv(t)
+	t.Run("DestroyAt10Percent", func(t *testing.T) { testDestroyConvergesUnderFaults(t, e) })
+	t.Run("PublishAt25Percent", func(t *testing.T) {
+		saved := *e.pub
+		defer func() { *e.pub = saved }()
+		testPublishConvergesAt25Percent(t, e)
+	})
+}
+
 // inGroup returns the desired state of a publish into its own resource
 // group, gallery and container.
 func (e *testEnv) inGroup(t *testing.T, rg string, seed byte) *Desired {
@@ -41,13 +53,12 @@ func (e *testEnv) inGroup(t *testing.T, rg string, seed byte) *Desired {
 	return d
 }
 
-// TestDestroyConvergesUnderFaults: with 10% of ARM requests of each kind of
+// testDestroyConvergesUnderFaults: with 10% of ARM requests of each kind of
 // fault (throttled, server error, dropped connection) and 10% of
 // long-running operations failing midway, destroy removes the whole gallery
 // on its first run. (Before, it failed on 2 of 3 first attempts: a gallery
 // delete answered 429/500 or ending Failed ended the destroy.)
-func TestDestroyConvergesUnderFaults(t *testing.T) {
-	e := startFaultEnv(t)
+func testDestroyConvergesUnderFaults(t *testing.T, e *testEnv) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	for seed := uint64(1); seed <= 3; seed++ {
@@ -99,13 +110,12 @@ func TestDestroyConvergesUnderFaults(t *testing.T) {
 	}
 }
 
-// TestPublishConvergesAt25Percent: a burst of throttling during the plan
+// testPublishConvergesAt25Percent: a burst of throttling during the plan
 // phase, then a quarter of ARM requests throttled or failing and a quarter
 // of long-running operations failing midway: publish still converges
 // (before, a read in the plan phase that outlasted azcore's retries ended
 // the publish, while the same failure in the apply phase was resumed).
-func TestPublishConvergesAt25Percent(t *testing.T) {
-	e := startFaultEnv(t)
+func testPublishConvergesAt25Percent(t *testing.T, e *testEnv) {
 	e.pub.Attempts = 12
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
