@@ -224,8 +224,11 @@ func newDiskCheckCmd() *cobra.Command {
 		Short: "Check whether a VHD file can be uploaded to Azure as it is",
 		Long: `Check --azure verifies what Azure requires of an uploaded disk: a fixed VHD,
 virtual size a whole number of MiB, file size equal to the virtual size plus
-the 512-byte footer, a valid footer checksum, and the CHS geometry the VHD
-specification gives for the size. Each finding says how to fix it.
+the 512-byte footer, a valid footer checksum, the CHS geometry the VHD
+specification gives for the size, and Azure's size limits: a page blob holds
+at most 8 TiB (footer included), an OS disk (and so a managed image or gallery
+image version) at most 4,095 GiB, 2 TiB when it boots as generation 1 (MBR).
+Each finding says how to fix it.
 
 The exit status is 0 when the file is ready, 2 when it is not (1 on errors),
 so scripts can gate an upload on it.`,

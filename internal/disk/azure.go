@@ -3,9 +3,11 @@ package disk
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -145,8 +147,10 @@ const fixConvert = "convert it: imgpipe disk convert IN OUT.vhd --to vhd-fixed (
 
 // CheckAzureVHD checks whether the file at path can be uploaded to Azure as
 // it is: a fixed VHD, virtual size a whole number of MiB, file size equal to
-// the virtual size plus the 512-byte footer, footer checksum valid, and the
-// CHS geometry the VHD specification gives for that size.
+// the virtual size plus the 512-byte footer, footer checksum valid, the
+// CHS geometry the VHD specification gives for that size, and Azure's size
+// limits for a page blob and for an OS disk (see CheckAzureUploadSize and
+// CheckAzureOSDiskSize).
 func CheckAzureVHD(path string) (*Readiness, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -203,6 +207,9 @@ func checkAzure(f io.ReaderAt, fileSize int64) (*Readiness, error) {
 	if size%mib != 0 {
 		add("error", "size", fmt.Sprintf("virtual size %d bytes is not a whole number of MiB (next MiB: %d)", size, AlignMiB(size)), fixConvert)
 	}
+	if ft.CurrentSize <= maxVirtualSize*2 {
+		azureSizeFindings(f, ft, size, add)
+	}
 	if ft.DiskType == vhdTypeFixed && fileSize != size+footerSize {
 		add("error", "file-size", fmt.Sprintf("file is %d bytes; a fixed VHD of %d bytes must be exactly %d (data + 512-byte footer)", fileSize, size, size+footerSize), fixConvert)
 	}
@@ -215,6 +222,50 @@ func checkAzure(f io.ReaderAt, fileSize int64) (*Readiness, error) {
 	}
 	return r, nil
 }
+
+// azureSizeFindings adds what Azure's size limits say of a VHD of virtual
+// size bytes: imgpipe uploads a page blob (or a managed disk) that becomes
+// the OS disk of an image, so both the upload's and the OS disk's limits
+// apply. A fixed VHD's partition table tells its generation (a generation 1
+// OS disk has a lower limit).
+func azureSizeFindings(f io.ReaderAt, ft *Footer, size int64, add func(sev, check, msg, fix string)) {
+	vhdSize := AlignMiB(size) + footerSize
+	strip := func(err error) string { return strings.TrimPrefix(err.Error(), ErrTooLarge.Error()+": ") }
+	if err := CheckAzureUploadSize(vhdSize, UploadPageBlob); err != nil {
+		msg, fix, _ := strings.Cut(strip(err), ": ")
+		add("error", "page-blob-size", msg, fix)
+	}
+	var gen Generation
+	if ft.DiskType == vhdTypeFixed {
+		gen, _ = DetectGeneration(readerImage{f, size})
+	}
+	if err := CheckAzureOSDiskSize(vhdSize, gen); err != nil {
+		msg, fix, _ := strings.Cut(strip(err), ": ")
+		add("error", "os-disk-size", msg, fix)
+	}
+}
+
+// readerImage is the data part of a fixed VHD seen as an Image, for
+// partition table reads.
+type readerImage struct {
+	r    io.ReaderAt
+	size int64
+}
+
+func (r readerImage) ReadAt(p []byte, off int64) (int, error) {
+	q, eof := clampRead(p, off, r.size)
+	if q == nil {
+		return 0, eof
+	}
+	if err := readFull(r.r, q, off); err != nil {
+		return 0, err
+	}
+	return len(q), eof
+}
+func (r readerImage) Size() int64                { return r.size }
+func (r readerImage) Format() Format             { return FormatRaw }
+func (r readerImage) Extents() ([]Extent, error) { return []Extent{{0, r.size}}, nil }
+func (r readerImage) Close() error               { return nil }
 
 // Generation is the Hyper-V generation an image boots as.
 type Generation string
@@ -316,4 +367,98 @@ func gptGeneration(img Image, ss int64) (gen Generation, found bool, err error) 
 		return GenerationV1, true, nil
 	}
 	return "", true, nil
+}
+
+// Azure's size limits for an uploaded VHD. Sizes are of the VHD as Azure
+// receives it: the virtual size (a whole number of MiB) plus the 512-byte
+// footer, which is also the page blob's length and a managed disk's
+// uploadSizeBytes.
+const (
+	// A page blob holds at most 8 TiB (MicrosoftDocs/azure-docs,
+	// includes/storage-blob-scale-targets.md: "Maximum size of a page blob:
+	// 8 TiB"). With the footer inside the blob and the virtual size a whole
+	// MiB, the largest virtual size is 8 TiB - 1 MiB.
+	AzurePageBlobMaxBytes = 8 << 40
+	// A managed disk created for upload takes uploadSizeBytes from 20 MiB +
+	// 512 to 32 TiB + 512 (Compute API, DiskCreationData.UploadSizeBytes on
+	// learn.microsoft.com:
+	// "between 20972032 (20 MiB + 512 bytes for the VHD footer) and
+	// 35183298347520 bytes (32 TiB + 512 bytes for the VHD footer)").
+	AzureManagedDiskMinUploadBytes = 20<<20 + footerSize
+	AzureManagedDiskMaxUploadBytes = 32<<40 + footerSize
+	// An OS disk, and so a managed image or gallery image version made from
+	// one, is at most 4,095 GiB (learn.microsoft.com, the Az PowerShell
+	// OSDiskSizeGiB model: "Maximum is 4095 GiB for Managed disks";
+	// hashicorp/terraform-provider-azurerm#9202 created VMs and scale sets
+	// with 4095 GB OS disks), and at most 2 TiB on a generation 1
+	// (BIOS, MBR) VM (MicrosoftDocs/azure-docs,
+	// articles/virtual-machines/windows/prepare-for-upload-vhd-image.md: "The
+	// maximum size allowed for the OS VHD on a generation 1 VM is 2 TB").
+	AzureOSDiskMaxVirtualBytes     = 4095 << 30
+	AzureOSDiskGen1MaxVirtualBytes = 2 << 40
+)
+
+// UploadTarget is what an Azure-ready VHD is uploaded into.
+type UploadTarget string
+
+// The upload targets imgpipe uses.
+const (
+	UploadPageBlob    UploadTarget = "page-blob"
+	UploadManagedDisk UploadTarget = "managed-disk"
+)
+
+// ErrTooLarge (or too small) marks a disk outside one of Azure's size
+// limits. Test with errors.Is.
+var ErrTooLarge = errors.New("disk size outside Azure's limits")
+
+// CheckAzureUploadSize reports whether a VHD of vhdSize bytes (the
+// Azure-ready view's Size(): virtual size + 512-byte footer) fits target.
+// Call it before creating the blob or the disk, so that nothing is
+// uploaded that Azure will refuse. Errors wrap ErrTooLarge.
+func CheckAzureUploadSize(vhdSize int64, target UploadTarget) error {
+	virtual := vhdSize - footerSize
+	switch target {
+	case UploadPageBlob:
+		if vhdSize > AzurePageBlobMaxBytes {
+			return fmt.Errorf("%w: the Azure VHD is %s (virtual %s) and a page blob holds at most 8 TiB: shrink the disk (its partitions, then the virtual disk) below 8 TiB, or upload it straight to a managed disk (up to 32 TiB, but then not as an OS disk)", ErrTooLarge, sizeName(vhdSize), sizeName(virtual))
+		}
+	case UploadManagedDisk:
+		if vhdSize > AzureManagedDiskMaxUploadBytes {
+			return fmt.Errorf("%w: the Azure VHD is %s (virtual %s) and a managed disk upload takes at most 32 TiB + 512 bytes: shrink the disk below 32 TiB", ErrTooLarge, sizeName(vhdSize), sizeName(virtual))
+		}
+		if vhdSize < AzureManagedDiskMinUploadBytes {
+			return fmt.Errorf("%w: the Azure VHD is %s (virtual %s) and a managed disk upload takes at least 20 MiB + 512 bytes: grow the virtual disk to 20 MiB or more", ErrTooLarge, sizeName(vhdSize), sizeName(virtual))
+		}
+	default:
+		return fmt.Errorf("unknown upload target %q: use %s or %s", target, UploadPageBlob, UploadManagedDisk)
+	}
+	return nil
+}
+
+// CheckAzureOSDiskSize reports whether a VHD of vhdSize bytes (virtual size
+// + footer) can be the OS disk of a managed image or gallery image version
+// booting as gen (V1, V2, or "" when unknown, which applies the V2 limit).
+// Call it before uploading a disk that will become an image. Errors wrap
+// ErrTooLarge.
+func CheckAzureOSDiskSize(vhdSize int64, gen Generation) error {
+	virtual := vhdSize - footerSize
+	if virtual > AzureOSDiskMaxVirtualBytes {
+		return fmt.Errorf("%w: the disk's virtual size is %s and an Azure OS disk (and so a managed image or gallery image version) is at most 4,095 GiB: shrink the OS partition and the virtual disk, and keep data on data disks", ErrTooLarge, sizeName(virtual))
+	}
+	if gen == GenerationV1 && virtual > AzureOSDiskGen1MaxVirtualBytes {
+		return fmt.Errorf("%w: the disk's virtual size is %s and a generation 1 (BIOS/MBR) OS disk in Azure is at most 2 TiB: shrink it below 2 TiB, or build a generation 2 (UEFI/GPT) image", ErrTooLarge, sizeName(virtual))
+	}
+	return nil
+}
+
+// sizeName prints a byte count with its binary unit.
+func sizeName(n int64) string {
+	switch {
+	case n >= 1<<40 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB (%.2f TiB, %d bytes)", n>>30, float64(n)/(1<<40), n)
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB (%d bytes)", float64(n)/(1<<30), n)
+	default:
+		return fmt.Sprintf("%.2f MiB (%d bytes)", float64(n)/(1<<20), n)
+	}
 }
