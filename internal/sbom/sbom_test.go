@@ -88,10 +88,37 @@ func capture(t *testing.T, root string) *drift.Baseline {
 }
 
 // TestDebianTreeMatchesDpkgQuery: the SBOM of a real Debian package database
-// validates against the official schema and lists exactly what dpkg-query -W
-// lists for that database, each package with its purl.
+// (this machine's own, copied into a tree) validates against the official
+// schema and lists exactly what dpkg-query -W lists for that database.
 func TestDebianTreeMatchesDpkgQuery(t *testing.T) {
-	root := debianTree(t)
+	checkTreeMatchesDpkgQuery(t, debianTree(t))
+}
+
+// TestDebootstrapTree does the same on a tree made by debootstrap (variant
+// minbase). It needs root and a Debian mirror, and takes minutes:
+//
+//	IMGPIPE_TEST_DEBOOTSTRAP=1 go test -timeout 30m -run TestDebootstrapTree -v ./internal/sbom
+func TestDebootstrapTree(t *testing.T) {
+	if os.Getenv("IMGPIPE_TEST_DEBOOTSTRAP") != "1" {
+		t.Skip("set IMGPIPE_TEST_DEBOOTSTRAP=1 to debootstrap a Debian root (needs root, network, minutes)")
+	}
+	if os.Geteuid() != 0 {
+		testenv.Missing(t, "debootstrap needs root")
+	}
+	deb := testenv.RequireTool(t, "debootstrap")
+	root := filepath.Join(t.TempDir(), "root")
+	args := []string{"--variant=minbase", "bookworm", root}
+	if m := os.Getenv("IMGPIPE_DEBOOTSTRAP_MIRROR"); m != "" {
+		args = append(args, m)
+	}
+	if out, err := exec.CommandContext(t.Context(), deb, args...).CombinedOutput(); err != nil {
+		t.Fatalf("debootstrap %v: %v\n%s", args, err, out)
+	}
+	checkTreeMatchesDpkgQuery(t, root)
+}
+
+func checkTreeMatchesDpkgQuery(t *testing.T, root string) {
+	t.Helper()
 	dq := testenv.RequireTool(t, "dpkg-query")
 	b := capture(t, root)
 	if b.OS == nil || b.OS.ID == "" {
@@ -143,6 +170,7 @@ func TestDebianTreeMatchesDpkgQuery(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("SBOM packages differ from dpkg-query -W:\n got %d\nwant %d\nfirst got %q\nfirst want %q", len(got), len(want), got[:3], want[:3])
 	}
+	t.Logf("%d packages, as dpkg-query -W lists them", len(got))
 	if bom.Metadata.Component.Name != "web" || bom.Metadata.Component.Version != "1.4.0" {
 		t.Errorf("subject = %+v", bom.Metadata.Component)
 	}
