@@ -7,6 +7,7 @@ import (
 
 	"imgpipe/internal/attest"
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/events"
 	"imgpipe/internal/supplychain"
 )
 
@@ -54,6 +55,11 @@ every copy (imgpipe verify). Who is taken from --by, else $USER.`,
 			p, err := c.Promote(cmd.Context(), catalog.PromoteRequest{Ref: ref, Channel: to, By: whoAmI(by)})
 			if err != nil {
 				return err
+			}
+			if !p.NoOp {
+				if err := emitEvent(cmd.Context(), c, events.TypePromotion, ref.String(), p); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
+				}
 			}
 			if signer != nil && !p.NoOp {
 				if _, err := supplychain.SignPromotion(cmd.Context(), c, p, signer); err != nil {

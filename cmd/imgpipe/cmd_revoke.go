@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/events"
 )
 
 func init() { register(newRevokeCmd) }
@@ -111,6 +112,9 @@ hosts that run a revoked version and the channels still pointing at one
 			}
 			if err != nil {
 				return err
+			}
+			if err := emitEvent(ctx, c, events.TypeRevocation, ref.String(), res); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
 			}
 			// The revocation is recorded; what could not be changed outside
 			// the catalog (Azure or the library unreachable) is listed as

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/azure"
+	"imgpipe/internal/events"
 	"imgpipe/internal/server"
 )
 
@@ -99,6 +101,15 @@ AZURE_AUTHORITY_HOST and IMGPIPE_CA_CERT point it elsewhere (the variables
 			if err != nil {
 				return err
 			}
+			// Events queued by any imgpipe against this catalog go out from
+			// here; replicas share the work through the outbox's claims.
+			go (&events.Deliverer{Cat: cat}).Run(ctx, 5*time.Second, func(r events.Result, err error) {
+				if err != nil {
+					slog.Warn("event delivery", "err", err)
+				} else if r.Failed > 0 {
+					slog.Warn("event delivery", "delivered", r.Delivered, "failed", r.Failed, "first_error", r.Errors[0])
+				}
+			})
 			return srv.ListenAndServe(ctx, server.ServeOptions{Listen: listen, TLSCert: tlsCert, TLSKey: tlsKey,
 				OnListening: func(addr string) {
 					scheme := "http"
