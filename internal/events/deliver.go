@@ -176,4 +176,3 @@ func (d *Deliverer) Run(ctx context.Context, interval time.Duration, report func
 		}
 	}
 }
-
