@@ -43,11 +43,14 @@ func (c *Catalog) ReportHost(ctx context.Context, h Host) error {
 	if at == "" {
 		at = c.nowText()
 	}
-	_, err := c.db.ExecContext(ctx, c.q(`INSERT INTO hosts (name, platform, image, version, resource_id, last_report, drift_summary)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, image = excluded.image,
+	fl := flagsOf(summary)
+	_, err := c.db.ExecContext(ctx, c.q(`INSERT INTO hosts (name, platform, image, version, resource_id, last_report, drift_summary, drifted, failed, source)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, image = excluded.image,
+		drifted = excluded.drifted, failed = excluded.failed, source = excluded.source,
 		version = excluded.version,
 		resource_id = CASE WHEN excluded.resource_id = '' THEN hosts.resource_id ELSE excluded.resource_id END, last_report = excluded.last_report,
-		drift_summary = excluded.drift_summary`), h.Name, h.Platform, h.Image, h.Version, h.ResourceID, at, summary)
+		drift_summary = excluded.drift_summary`), h.Name, h.Platform, h.Image, h.Version, h.ResourceID, at, summary,
+		boolInt(fl.Drifted), boolInt(fl.Error != ""), fl.Source)
 	if err != nil {
 		return fmt.Errorf("record host %s: %w", h.Name, err)
 	}
@@ -124,6 +127,8 @@ type HostView struct {
 	VersionsBehind int    `json:"versions_behind"` // active versions between the host's and the channel's
 	Revoked        bool   `json:"revoked,omitempty"`
 	Unknown        bool   `json:"unknown,omitempty"` // the version is not in the catalog
+	// State is the worst of HostStates that applies (FleetHosts, FleetHost).
+	State string `json:"state,omitempty"`
 }
 
 // Fleet returns every host with its staleness against channel (e.g. "prod").

@@ -82,6 +82,7 @@ func runCatalogSuite(t *testing.T, b backend) {
 		{"Fleet", testFleet},
 		{"GCPlanAndRun", testGC},
 		{"HostCredentials", testHostCredentials},
+		{"FleetQueries", testFleetQueries},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })

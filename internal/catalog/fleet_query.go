@@ -1,0 +1,314 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Host states, worst first: the order the dashboard sorts by.
+const (
+	HostRevoked = "revoked"
+	HostError   = "error"
+	HostDrifted = "drifted"
+	HostBehind  = "behind"
+	HostUnknown = "unknown"
+	HostStale   = "stale"
+	HostNoAgent = "no-agent"
+	HostOK      = "ok"
+)
+
+// HostStates lists the states worst first.
+var HostStates = []string{HostRevoked, HostError, HostDrifted, HostBehind, HostUnknown, HostStale, HostNoAgent, HostOK}
+
+// summaryFlags are the drift summary's conventional top-level keys the
+// catalog keeps in columns for filtering: drifted, error and source.
+type summaryFlags struct {
+	Drifted bool   `json:"drifted"`
+	Error   string `json:"error"`
+	Source  string `json:"source"`
+}
+
+func flagsOf(summary string) summaryFlags {
+	var f summaryFlags
+	_ = json.Unmarshal([]byte(summary), &f)
+	return f
+}
+
+// versionFact is what the fleet needs to know of one (image, version).
+type versionFact struct {
+	image, version, channelVersion string
+	revoked                        bool
+	behind                         int
+}
+
+// versionFacts computes, for every version in the catalog, whether it is
+// revoked and how many active versions lie between it and channel's. It
+// reads two small tables (versions and channels), not the fleet.
+func (c *Catalog) versionFacts(ctx context.Context, channel string) ([]versionFact, error) {
+	rows, err := c.db.QueryContext(ctx, c.q(`SELECT i.name, v.version, v.status, COALESCE(cv.version, '')
+		FROM versions v JOIN images i ON i.id = v.image_id
+		LEFT JOIN channels ch ON ch.image_id = v.image_id AND ch.name = ?
+		LEFT JOIN versions cv ON cv.id = ch.version_id`), channel)
+	if err != nil {
+		return nil, fmt.Errorf("read version facts: %w", err)
+	}
+	defer rows.Close()
+	var facts []versionFact
+	active := map[string][]string{}
+	for rows.Next() {
+		var f versionFact
+		var status string
+		if err := rows.Scan(&f.image, &f.version, &status, &f.channelVersion); err != nil {
+			return nil, err
+		}
+		f.revoked = status == StatusRevoked
+		if status != StatusRevoked && status != "deleted" {
+			active[f.image] = append(active[f.image], f.version)
+		}
+		facts = append(facts, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for img := range active {
+		vs := active[img]
+		sort.Slice(vs, func(i, j int) bool { return CompareVersions(vs[i], vs[j]) < 0 })
+	}
+	for i := range facts {
+		f := &facts[i]
+		if f.channelVersion == "" || CompareVersions(f.version, f.channelVersion) >= 0 {
+			continue
+		}
+		for _, s := range active[f.image] {
+			if CompareVersions(s, f.version) > 0 && CompareVersions(s, f.channelVersion) <= 0 {
+				f.behind++
+			}
+		}
+	}
+	return facts, nil
+}
+
+// FleetFilter selects a page of the fleet; zero fields match everything.
+type FleetFilter struct {
+	State    string // one of HostStates
+	Image    string
+	Version  string
+	Platform string
+	Search   string // substring of the host name
+	// StaleBefore: hosts last heard from before it are stale.
+	StaleBefore time.Time
+	Limit       int // 0: 100; at most 10,000
+	Offset      int
+}
+
+// FleetPage is a page of the fleet, worst state first, then by name.
+type FleetPage struct {
+	Hosts []HostView `json:"hosts"`
+	Total int        `json:"total"` // hosts matching the filter
+}
+
+// fleetSQL builds the common part of the fleet queries: the version facts
+// as a VALUES list joined to hosts, and the state as a SQL expression.
+func (c *Catalog) fleetSQL(facts []versionFact, staleBefore time.Time) (with string, args []any, state string) {
+	var vals []string
+	for _, f := range facts {
+		vals = append(vals, "(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS INTEGER))")
+		args = append(args, f.image, f.version, f.channelVersion, boolInt(f.revoked), f.behind)
+	}
+	if len(vals) == 0 {
+		with = "WITH vf (image, version, channel_version, revoked, behind) AS (SELECT '', '', '', 0, 0 WHERE 1 = 0) "
+	} else {
+		with = "WITH vf (image, version, channel_version, revoked, behind) AS (VALUES " + strings.Join(vals, ", ") + ") "
+	}
+	stale := fmtTime(staleBefore)
+	state = `CASE WHEN vf.revoked = 1 THEN 0 WHEN h.failed = 1 THEN 1 WHEN h.drifted = 1 THEN 2 WHEN vf.behind > 0 THEN 3
+		WHEN vf.image IS NULL THEN 4 WHEN h.last_report < ? THEN 5 WHEN h.source = 'azure' THEN 6 ELSE 7 END`
+	return with, args, strings.ReplaceAll(state, "?", "'"+strings.ReplaceAll(stale, "'", "")+"'")
+}
+
+func stateRank(s string) int {
+	for i, st := range HostStates {
+		if st == s {
+			return i
+		}
+	}
+	return -1
+}
+
+const hostCols = "h.name, h.platform, h.image, h.version, h.resource_id, h.last_report, h.drift_summary, COALESCE(vf.channel_version, ''), COALESCE(vf.revoked, 0), COALESCE(vf.behind, 0), vf.image IS NULL"
+
+func scanHostView(sc interface{ Scan(...any) error }, channel string, state *int) (HostView, error) {
+	var hv HostView
+	var last, summary string
+	var revoked, unknown bool
+	var rv int
+	if err := sc.Scan(&hv.Name, &hv.Platform, &hv.Image, &hv.Version, &hv.ResourceID, &last, &summary, &hv.ChannelVersion, &rv, &hv.VersionsBehind, &unknown, state); err != nil {
+		return hv, err
+	}
+	revoked = rv == 1
+	hv.LastReport = parseTime(last)
+	if summary != "" && summary != "{}" {
+		hv.DriftSummary = json.RawMessage(summary)
+	}
+	hv.Channel, hv.Revoked, hv.Unknown = channel, revoked, unknown
+	if unknown {
+		hv.ChannelVersion, hv.VersionsBehind = "", 0
+	}
+	return hv, nil
+}
+
+// FleetHosts returns a page of the fleet measured against channel: hosts
+// matching f, worst state first (revoked, error, drifted, behind,
+// unknown, stale, no-agent, ok), then by name, and how many match.
+func (c *Catalog) FleetHosts(ctx context.Context, channel string, f FleetFilter) (FleetPage, error) {
+	facts, err := c.versionFacts(ctx, channel)
+	if err != nil {
+		return FleetPage{}, err
+	}
+	with, args, state := c.fleetSQL(facts, f.StaleBefore)
+	var where []string
+	if f.State != "" {
+		r := stateRank(f.State)
+		if r < 0 {
+			return FleetPage{}, fmt.Errorf("%w: state %q: use one of %s", ErrInvalid, f.State, strings.Join(HostStates, ", "))
+		}
+		where = append(where, fmt.Sprintf("(%s) = %d", state, r))
+	}
+	for _, p := range []struct{ col, val string }{{"h.image", f.Image}, {"h.version", f.Version}, {"h.platform", f.Platform}} {
+		if p.val != "" {
+			where = append(where, p.col+" = ?")
+			args = append(args, p.val)
+		}
+	}
+	if f.Search != "" {
+		where = append(where, "h.name LIKE ? ESCAPE '!'")
+		esc := strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(f.Search)
+		args = append(args, "%"+esc+"%")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 10000)
+	from := " FROM hosts h LEFT JOIN vf ON vf.image = h.image AND vf.version = h.version"
+	if len(where) > 0 {
+		from += " WHERE " + strings.Join(where, " AND ")
+	}
+	var page FleetPage
+	if err := c.db.QueryRowContext(ctx, c.q(with+"SELECT COUNT(*)"+from), args...).Scan(&page.Total); err != nil {
+		return page, fmt.Errorf("count hosts: %w", err)
+	}
+	rows, err := c.db.QueryContext(ctx, c.q(with+"SELECT "+hostCols+", "+state+" AS st"+from+
+		fmt.Sprintf(" ORDER BY st, h.name LIMIT %d OFFSET %d", limit, max(f.Offset, 0))), args...)
+	if err != nil {
+		return page, fmt.Errorf("list hosts: %w", err)
+	}
+	defer rows.Close()
+	page.Hosts = []HostView{}
+	for rows.Next() {
+		var st int
+		hv, err := scanHostView(rows, channel, &st)
+		if err != nil {
+			return page, err
+		}
+		hv.State = HostStates[st]
+		page.Hosts = append(page.Hosts, hv)
+	}
+	return page, rows.Err()
+}
+
+// FleetHost returns one host measured against channel (ErrNotFound): two
+// lookups by key and the version facts, whatever the fleet's size.
+func (c *Catalog) FleetHost(ctx context.Context, channel, name string, staleBefore time.Time) (HostView, error) {
+	var image, version string
+	err := c.db.QueryRowContext(ctx, c.q("SELECT image, version FROM hosts WHERE name = ?"), name).Scan(&image, &version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return HostView{}, fmt.Errorf("%w: host %q", ErrNotFound, name)
+	}
+	if err != nil {
+		return HostView{}, fmt.Errorf("read host %s: %w", name, err)
+	}
+	facts, err := c.versionFacts(ctx, channel)
+	if err != nil {
+		return HostView{}, err
+	}
+	var mine []versionFact
+	for _, f := range facts {
+		if f.image == image && f.version == version {
+			mine = append(mine, f)
+		}
+	}
+	with, args, state := c.fleetSQL(mine, staleBefore)
+	var st int
+	hv, err := scanHostView(c.db.QueryRowContext(ctx, c.q(with+"SELECT "+hostCols+", "+state+
+		" FROM hosts h LEFT JOIN vf ON vf.image = h.image AND vf.version = h.version WHERE h.name = ?"), append(args, name)...), channel, &st)
+	if errors.Is(err, sql.ErrNoRows) {
+		return hv, fmt.Errorf("%w: host %q", ErrNotFound, name)
+	}
+	if err != nil {
+		return hv, fmt.Errorf("read host %s: %w", name, err)
+	}
+	hv.State = HostStates[st]
+	return hv, nil
+}
+
+// FleetCounts counts the fleet by state and by platform, in the database.
+type FleetCounts struct {
+	ByState    map[string]int `json:"by_state"`
+	ByPlatform map[string]int `json:"by_platform"`
+	Total      int            `json:"total"`
+}
+
+// FleetSummary counts hosts by state (against channel) and by platform.
+func (c *Catalog) FleetSummary(ctx context.Context, channel string, staleBefore time.Time) (FleetCounts, error) {
+	out := FleetCounts{ByState: map[string]int{}, ByPlatform: map[string]int{PlatformOnprem: 0, PlatformAzure: 0}}
+	for _, s := range HostStates {
+		out.ByState[s] = 0
+	}
+	facts, err := c.versionFacts(ctx, channel)
+	if err != nil {
+		return out, err
+	}
+	with, args, state := c.fleetSQL(facts, staleBefore)
+	rows, err := c.db.QueryContext(ctx, c.q(with+"SELECT "+state+" AS st, h.platform, COUNT(*) FROM hosts h LEFT JOIN vf ON vf.image = h.image AND vf.version = h.version GROUP BY st, h.platform"), args...)
+	if err != nil {
+		return out, fmt.Errorf("count the fleet: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st, n int
+		var platform string
+		if err := rows.Scan(&st, &platform, &n); err != nil {
+			return out, err
+		}
+		out.ByState[HostStates[st]] += n
+		out.ByPlatform[platform] += n
+		out.Total += n
+	}
+	return out, rows.Err()
+}
+
+// HostsPerVersion counts the hosts reporting each version of image.
+func (c *Catalog) HostsPerVersion(ctx context.Context, image string) (map[string]int, error) {
+	rows, err := c.db.QueryContext(ctx, c.q("SELECT version, COUNT(*) FROM hosts WHERE image = ? GROUP BY version"), image)
+	if err != nil {
+		return nil, fmt.Errorf("count hosts of %s: %w", image, err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var v string
+		var n int
+		if err := rows.Scan(&v, &n); err != nil {
+			return nil, err
+		}
+		out[v] = n
+	}
+	return out, rows.Err()
+}
