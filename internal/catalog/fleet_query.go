@@ -263,6 +263,8 @@ type FleetCounts struct {
 	ByState    map[string]int `json:"by_state"`
 	ByPlatform map[string]int `json:"by_platform"`
 	Total      int            `json:"total"`
+	// hosts with each condition, whatever their worst state
+	Drifted, Behind, Revoked int
 }
 
 // FleetSummary counts hosts by state (against channel) and by platform.
@@ -276,17 +278,20 @@ func (c *Catalog) FleetSummary(ctx context.Context, channel string, staleBefore 
 		return out, err
 	}
 	with, args, state := c.fleetSQL(facts, staleBefore)
-	rows, err := c.db.QueryContext(ctx, c.q(with+"SELECT "+state+" AS st, h.platform, COUNT(*) FROM hosts h LEFT JOIN vf ON vf.image = h.image AND vf.version = h.version GROUP BY st, h.platform"), args...)
+	rows, err := c.db.QueryContext(ctx, c.q(with+"SELECT "+state+" AS st, h.platform, COUNT(*), SUM(h.drifted), SUM(CASE WHEN vf.behind > 0 THEN 1 ELSE 0 END), SUM(COALESCE(vf.revoked, 0)) FROM hosts h LEFT JOIN vf ON vf.image = h.image AND vf.version = h.version GROUP BY st, h.platform"), args...)
 	if err != nil {
 		return out, fmt.Errorf("count the fleet: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var st, n int
+		var st, n, drifted, behind, revoked int
 		var platform string
-		if err := rows.Scan(&st, &platform, &n); err != nil {
+		if err := rows.Scan(&st, &platform, &n, &drifted, &behind, &revoked); err != nil {
 			return out, err
 		}
+		out.Drifted += drifted
+		out.Behind += behind
+		out.Revoked += revoked
 		out.ByState[HostStates[st]] += n
 		out.ByPlatform[platform] += n
 		out.Total += n

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,64 +53,81 @@ func (h HostRow) count(f func(HostState) int) int {
 	return f(h.State)
 }
 
-// Fleet returns every host with its staleness and drift.
-func (s *Server) Fleet(r *http.Request) ([]HostRow, error) {
-	views, err := s.cfg.Catalog.Fleet(r.Context(), s.cfg.Channel)
+// row turns a catalog host view into a row.
+func (s *Server) row(v catalog.HostView) HostRow {
+	h := HostRow{
+		Name: v.Name, Platform: v.Platform, Image: v.Image, Version: v.Version, ResourceID: v.ResourceID,
+		LastSeen: v.LastReport, Channel: v.Channel, ChannelVersion: v.ChannelVersion,
+		VersionsBehind: v.VersionsBehind, Revoked: v.Revoked, Unknown: v.Unknown,
+		State: parseState(v.DriftSummary), Status: v.State,
+	}
+	h.Stale = !v.LastReport.IsZero() && s.cfg.Now().Sub(v.LastReport) > s.cfg.StaleAfter
+	return h
+}
+
+func (s *Server) staleBefore() time.Time { return s.cfg.Now().Add(-s.cfg.StaleAfter) }
+
+// fleetFilter reads a fleet filter from a URL query: state, image,
+// version, platform, q (a substring of the host name), limit, offset.
+func fleetFilter(r *http.Request, defLimit int) (catalog.FleetFilter, error) {
+	q := r.URL.Query()
+	f := catalog.FleetFilter{State: q.Get("state"), Image: q.Get("image"), Version: q.Get("version"), Platform: q.Get("platform"), Search: q.Get("q"), Limit: defLimit}
+	for _, p := range []struct {
+		name string
+		dst  *int
+	}{{"limit", &f.Limit}, {"offset", &f.Offset}} {
+		if v := q.Get(p.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return f, fmt.Errorf("%w: %s=%q: give a non-negative number", catalog.ErrInvalid, p.name, v)
+			}
+			*p.dst = n
+		}
+	}
+	if len(f.Search) > 255 {
+		return f, fmt.Errorf("%w: q is longer than 255 characters", catalog.ErrInvalid)
+	}
+	return f, nil
+}
+
+// fleet returns a page of hosts, worst first, and how many match.
+func (s *Server) fleet(r *http.Request, f catalog.FleetFilter) ([]HostRow, int, error) {
+	f.StaleBefore = s.staleBefore()
+	page, err := s.cfg.Catalog.FleetHosts(r.Context(), s.cfg.Channel, f)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	now := s.cfg.Now()
-	rows := make([]HostRow, 0, len(views))
-	for _, v := range views {
-		h := HostRow{
-			Name: v.Name, Platform: v.Platform, Image: v.Image, Version: v.Version, ResourceID: v.ResourceID,
-			LastSeen: v.LastReport, Channel: v.Channel, ChannelVersion: v.ChannelVersion,
-			VersionsBehind: v.VersionsBehind, Revoked: v.Revoked, Unknown: v.Unknown,
-			State: parseState(v.DriftSummary),
-		}
-		h.Stale = !v.LastReport.IsZero() && now.Sub(v.LastReport) > s.cfg.StaleAfter
-		switch {
-		case h.Revoked:
-			h.Status = "revoked"
-		case h.State.Error != "":
-			h.Status = "error"
-		case h.State.Drifted:
-			h.Status = "drifted"
-		case h.VersionsBehind > 0:
-			h.Status = "behind"
-		case h.Unknown:
-			h.Status = "unknown"
-		case h.Stale:
-			h.Status = "stale"
-		case h.State.Source == SourceAzure:
-			h.Status = "no-agent"
-		default:
-			h.Status = "ok"
-		}
-		rows = append(rows, h)
+	rows := make([]HostRow, 0, len(page.Hosts))
+	for _, v := range page.Hosts {
+		rows = append(rows, s.row(v))
 	}
-	return rows, nil
+	return rows, page.Total, nil
 }
 
 func (s *Server) host(r *http.Request, name string) (*HostRow, error) {
-	rows, err := s.Fleet(r)
+	v, err := s.cfg.Catalog.FleetHost(r.Context(), s.cfg.Channel, name, s.staleBefore())
 	if err != nil {
 		return nil, err
 	}
-	for i := range rows {
-		if rows[i].Name == name {
-			return &rows[i], nil
-		}
-	}
-	return nil, fmt.Errorf("%w: host %q", catalog.ErrNotFound, name)
+	h := s.row(v)
+	return &h, nil
 }
 
+// apiHosts lists hosts, worst state first, filtered and paged by the
+// query (state, image, version, platform, q, limit <= 10000 (default 1000),
+// offset); X-Total-Count says how many match.
 func (s *Server) apiHosts(w http.ResponseWriter, r *http.Request) {
-	rows, err := s.Fleet(r)
+	f, err := fleetFilter(r, 1000)
 	if err != nil {
 		s.catalogError(w, err)
 		return
 	}
+	rows, total, err := s.fleet(r, f)
+	if err != nil {
+		s.catalogError(w, err)
+		return
+	}
+	w.Header().Set("X-Total-Count", strconv.Itoa(total))
 	writeJSON(w, http.StatusOK, rows)
 }
 
@@ -169,13 +187,9 @@ func (s *Server) imageVersions(r *http.Request, image string) (*ImageVersions, e
 	if err != nil {
 		return nil, err
 	}
-	hosts, err := s.cfg.Catalog.Hosts(ctx, catalog.HostFilter{Image: image})
+	running, err := s.cfg.Catalog.HostsPerVersion(ctx, image)
 	if err != nil {
 		return nil, err
-	}
-	running := map[string]int{}
-	for _, h := range hosts {
-		running[h.Version]++
 	}
 	out := &ImageVersions{Image: image, Channels: chs, Versions: []VersionRow{}}
 	if out.Channels == nil {

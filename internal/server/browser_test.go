@@ -113,7 +113,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	title, err := chromedp.Run(bctx, chromedp.Title())
 	must(t, err)
 	hosts := list(`Array.from(document.querySelectorAll('#fleet tbody td.host')).map(td => td.textContent.trim())`)
-	if want := "db-1,vm-azure-7,web-legacy,web-prod-1,web-prod-2"; strings.Join(hosts, ",") != want {
+	// worst first: revoked, drifted, behind, then ok by name
+	if want := "web-legacy,web-prod-2,vm-azure-7,db-1,web-prod-1"; strings.Join(hosts, ",") != want {
 		t.Errorf("fleet rows %v, want %s", hosts, want)
 	}
 	legacyState, legacyRevoked := text(`tr[data-host="web-legacy"] .badge`), text(`tr[data-host="web-legacy"] td.revoked`)
@@ -124,10 +125,23 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("azure row: %q", azureCells)
 	}
 	rowStates := list(`Array.from(document.querySelectorAll('#fleet tbody tr')).map(tr => tr.dataset.host + '=' + tr.querySelector('.badge').textContent + '/' + tr.querySelector('td.behind').textContent)`)
-	if want := "db-1=ok/0,vm-azure-7=behind/1,web-legacy=revoked/2,web-prod-1=ok/0,web-prod-2=drifted/1"; strings.Join(rowStates, ",") != want {
+	if want := "web-legacy=revoked/2,web-prod-2=drifted/1,vm-azure-7=behind/1,db-1=ok/0,web-prod-1=ok/0"; strings.Join(rowStates, ",") != want {
 		t.Errorf("row states %v, want %s", rowStates, want)
 	}
 	fleetPNG := shot()
+
+	// triage: the summary's "drifted" count filters the table (in the URL)
+	do("filter to drifted", chromedp.Click(chromedp.CSS(`#summary a.st-drifted`)), chromedp.WaitVisible(chromedp.CSS(`#summary a.st-drifted.current`)))
+	if got := list(`Array.from(document.querySelectorAll('#fleet tbody td.host')).map(td => td.textContent.trim())`); strings.Join(got, ",") != "web-prod-2" {
+		t.Errorf("drifted filter shows %v", got)
+	}
+	loc, err := chromedp.Run(bctx, chromedp.Evaluate[string](`location.search`))
+	must(t, err)
+	if loc != "?state=drifted" {
+		t.Errorf("filter not in the URL: %q", loc)
+	}
+	driftedPNG := shot()
+	do("back to all", chromedp.Navigate(f.ts.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#fleet tbody tr`)))
 
 	// follow the link to the drift detail of web-legacy
 	do("open web-legacy", chromedp.Click(chromedp.CSS(`tr[data-host="web-legacy"] td.host a`)), chromedp.WaitVisible(chromedp.CSS(`#changes`)))
@@ -160,7 +174,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	imagesPNG := shot()
 	out := filepath.Join("testdata", "out")
 	must(t, os.MkdirAll(out, 0o755))
-	for name, png := range map[string][]byte{"dashboard.png": fleetPNG, "host.png": hostPNG, "images.png": imagesPNG} {
+	for name, png := range map[string][]byte{"dashboard.png": fleetPNG, "drifted.png": driftedPNG, "host.png": hostPNG, "images.png": imagesPNG} {
 		if len(png) < 1000 {
 			t.Errorf("%s: screenshot of %d bytes", name, len(png))
 		}

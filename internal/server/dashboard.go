@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"imgpipe/internal/catalog"
@@ -47,6 +49,8 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"statuses": func() []string {
 		return []string{"revoked", "error", "drifted", "behind", "unknown", "stale", "no-agent", "ok"}
 	},
+	"filterURL": func(f catalog.FleetFilter, state string) string { return fleetURL(f, state, 0) },
+	"image":     func(f catalog.FleetFilter, image string) catalog.FleetFilter { f.Image = image; return f },
 	"dash": func(s string) string {
 		if s == "" {
 			return "–"
@@ -61,7 +65,34 @@ type fleetPage struct {
 	Channel string
 	Hosts   []HostRow
 	Counts  map[string]int
+	Total   int // hosts in the fleet
+	Matched int // hosts matching the filter
+	Filter  catalog.FleetFilter
+	First   int // 1-based index of the first row shown
+	Last    int
+	Prev    string // URLs of the neighbouring pages ("" at the ends)
+	Next    string
 	Now     time.Time
+}
+
+// PageSize is the number of hosts on a dashboard page.
+const PageSize = 50
+
+// fleetURL is the dashboard URL of a filter (state "" and offset 0 left out).
+func fleetURL(f catalog.FleetFilter, state string, offset int) string {
+	q := url.Values{}
+	for k, v := range map[string]string{"state": state, "image": f.Image, "version": f.Version, "platform": f.Platform, "q": f.Search} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if offset > 0 {
+		q.Set("offset", strconv.Itoa(offset))
+	}
+	if len(q) == 0 {
+		return "/"
+	}
+	return "/?" + q.Encode()
 }
 
 func (s *Server) render(w http.ResponseWriter, name string, data any) {
@@ -90,17 +121,34 @@ func (s *Server) pageError(w http.ResponseWriter, err error) {
 	s.render(w, "error.html", map[string]any{"Title": "error", "Status": status, "Message": msg})
 }
 
+// pageFleet is the triage page: worst state first, filters and search in
+// the URL, PageSize hosts a page, a summary whose counts link to filters.
 func (s *Server) pageFleet(w http.ResponseWriter, r *http.Request) {
-	rows, err := s.Fleet(r)
+	f, err := fleetFilter(r, PageSize)
 	if err != nil {
 		s.pageError(w, err)
 		return
 	}
-	counts := map[string]int{}
-	for _, h := range rows {
-		counts[h.Status]++
+	f.Limit = PageSize
+	rows, matched, err := s.fleet(r, f)
+	if err != nil {
+		s.pageError(w, err)
+		return
 	}
-	s.render(w, "fleet.html", fleetPage{Title: "fleet", Refresh: 60, Channel: s.cfg.Channel, Hosts: rows, Counts: counts, Now: s.cfg.Now()})
+	sum, err := s.cfg.Catalog.FleetSummary(r.Context(), s.cfg.Channel, s.staleBefore())
+	if err != nil {
+		s.pageError(w, err)
+		return
+	}
+	p := fleetPage{Title: "fleet", Refresh: 60, Channel: s.cfg.Channel, Hosts: rows, Counts: sum.ByState, Total: sum.Total,
+		Matched: matched, Filter: f, First: f.Offset + 1, Last: f.Offset + len(rows), Now: s.cfg.Now()}
+	if f.Offset > 0 {
+		p.Prev = fleetURL(f, f.State, max(f.Offset-PageSize, 0))
+	}
+	if f.Offset+len(rows) < matched {
+		p.Next = fleetURL(f, f.State, f.Offset+PageSize)
+	}
+	s.render(w, "fleet.html", p)
 }
 
 func (s *Server) pageImages(w http.ResponseWriter, r *http.Request) {

@@ -13,31 +13,14 @@ import (
 // metrics writes the Prometheus text exposition format (version 0.0.4).
 // Fleet gauges are computed from the catalog on every scrape.
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
-	rows, err := s.Fleet(r)
+	sum, err := s.cfg.Catalog.FleetSummary(r.Context(), s.cfg.Channel, s.staleBefore())
 	if err != nil {
 		slog.Error("metrics: fleet", "err", err)
 		http.Error(w, "catalog error", http.StatusInternalServerError)
 		return
 	}
-	byPlatform := map[string]int{"onprem": 0, "azure": 0}
-	byStatus := map[string]int{}
-	for _, st := range []string{"ok", "drifted", "behind", "revoked", "unknown", "stale", "error", "no-agent"} {
-		byStatus[st] = 0
-	}
-	var drifted, behind, revoked int
-	for _, h := range rows {
-		byPlatform[h.Platform]++
-		byStatus[h.Status]++
-		if h.State.Drifted {
-			drifted++
-		}
-		if h.VersionsBehind > 0 {
-			behind++
-		}
-		if h.Revoked {
-			revoked++
-		}
-	}
+	byPlatform, byStatus := sum.ByPlatform, sum.ByState
+	drifted, behind, revoked := sum.Drifted, sum.Behind, sum.Revoked
 	var b bytes.Buffer
 	family := func(name, typ, help string) {
 		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
