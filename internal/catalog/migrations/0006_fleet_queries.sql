@@ -1,4 +1,4 @@
--- imgpipe catalog, schema version 5: fleet queries that scale. What the
+-- imgpipe catalog, schema version 6: fleet queries that scale. What the
 -- dashboard filters and sorts on is kept in columns (not only inside the
 -- drift summary's JSON), with indexes, so a page of the fleet, a count by
 -- state or one host is a database query, not a load of the whole fleet.
