@@ -207,6 +207,9 @@ complete and synced; an existing OUT is kept unless --force is given.`,
 			if jsonOutput() {
 				return printJSON(res)
 			}
+			for _, p := range res.RemovedPartial {
+				fmt.Fprintf(stdout, "removed %s, left by an earlier conversion that was killed\n", p)
+			}
 			_, err = fmt.Fprintf(stdout, "wrote %s: %s, virtual size %s, %s of data\n", args[1], res.Format, sizeText(res.VirtualSize), sizeText(res.DataBytes))
 			return err
 		},

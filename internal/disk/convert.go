@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"imgpipe/internal/atomicfile"
 	"imgpipe/internal/progress"
 )
 
@@ -37,6 +36,9 @@ type ConvertResult struct {
 	FileSize    int64  `json:"file_size"`
 	// DataBytes is the number of non-zero bytes written (the rest are holes).
 	DataBytes int64 `json:"data_bytes"`
+	// RemovedPartial names the files an earlier, killed conversion to the
+	// same output left behind, which this one removed.
+	RemovedPartial []string `json:"removed_partial,omitempty"`
 }
 
 // granule is the unit of zero detection: runs of zero granules inside
@@ -63,8 +65,10 @@ func ConvertFile(ctx context.Context, in, out string, opt ConvertOptions) (*Conv
 
 // Convert writes src to a new file at path in the format opt.To. The file is
 // written sparsely (only ranges holding non-zero data are written; the rest
-// stays holes) under a temporary name and moved into place only when
-// complete and synced, so a failure or cancellation leaves nothing behind.
+// stays holes) under a temporary name (".NAME.imgpipe-partial-*", locked
+// while written) and moved into place only when complete and synced, so a
+// failure or cancellation leaves nothing behind; what a killed conversion
+// left is removed by the next conversion to the same path.
 // Memory use is bounded by Workers x 4 MiB plus the allocation map.
 func Convert(ctx context.Context, src Image, path string, opt ConvertOptions) (*ConvertResult, error) {
 	if !opt.Overwrite {
@@ -111,11 +115,11 @@ func Convert(ctx context.Context, src Image, path string, opt ConvertOptions) (*
 	if err != nil {
 		return nil, fmt.Errorf("read the allocation map: %w", err)
 	}
-	f, err := atomicfile.Create(path, 0o644)
+	f, removed, err := createPartial(path, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Abort()
+	defer f.abort()
 	counter := progress.NewCounter(AllocatedBytes(ext), opt.Progress)
 	written, err := copySparse(ctx, view, f.File, ext, lay, workers, counter)
 	if err != nil {
@@ -128,7 +132,7 @@ func Convert(ctx context.Context, src Image, path string, opt ConvertOptions) (*
 	if err := f.Truncate(size); err != nil {
 		return nil, fmt.Errorf("size %s: %w", path, err)
 	}
-	if err := f.Commit(); err != nil {
+	if err := f.commit(); err != nil {
 		return nil, err
 	}
 	vs := view.Size()
@@ -138,7 +142,7 @@ func Convert(ctx context.Context, src Image, path string, opt ConvertOptions) (*
 	if w, ok := lay.(*vhdxLayout); ok {
 		vs = w.size
 	}
-	return &ConvertResult{Format: opt.To, VirtualSize: vs, FileSize: size, DataBytes: written}, nil
+	return &ConvertResult{Format: opt.To, VirtualSize: vs, FileSize: size, DataBytes: written, RemovedPartial: removed}, nil
 }
 
 // layout maps virtual offsets of the view to offsets in the output file.
