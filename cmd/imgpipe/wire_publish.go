@@ -23,6 +23,7 @@ import (
 	"imgpipe/internal/config"
 	"imgpipe/internal/pipeline"
 	"imgpipe/internal/source"
+	"imgpipe/internal/supplychain"
 )
 
 // openPublishCatalog opens the catalog publish records into (required);
@@ -158,7 +159,14 @@ func (w *wiring) progress(stderr io.Writer) {
 func (w *wiring) engine(cat *catalog.Catalog) *pipeline.Engine {
 	e := &pipeline.Engine{Catalog: cat, By: whoAmI("")}
 	if w.s != nil {
-		e.Destinations = append(e.Destinations, &pipeline.Azure{Target: *w.az, Publisher: w.s.pub})
+		az := &pipeline.Azure{Target: *w.az, Publisher: w.s.pub}
+		if cat != nil {
+			image := w.image.Name
+			az.Tags = func(ctx context.Context, version string) (map[string]string, error) {
+				return supplychain.GalleryTags(ctx, cat, catalog.Ref{Image: image, Version: version})
+			}
+		}
+		e.Destinations = append(e.Destinations, az)
 	}
 	for _, o := range w.onprem {
 		e.Destinations = append(e.Destinations, o)

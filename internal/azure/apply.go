@@ -40,6 +40,9 @@ type Publisher struct {
 	// azcore's retries). Default 3.
 	Attempts int
 	RunID    string
+	// ExtraTags are added to a version this publisher creates (e.g. where
+	// its signed provenance is); imgpipe's own tags win on a clash.
+	ExtraTags map[string]string
 	// now is replaced in tests.
 	now func() time.Time
 }
@@ -479,10 +482,16 @@ func publishingProfile(a config.Azure) *armcompute.GalleryImageVersionPublishing
 
 // versionTags records the version's source fingerprint.
 func (p *Publisher) versionTags(plan *Plan, ap *applied) map[string]*string {
-	t := map[string]*string{
+	t := map[string]*string{}
+	for k, v := range p.ExtraTags {
+		t[k] = to.Ptr(v)
+	}
+	for k, v := range map[string]*string{
 		TagSourceDigest: to.Ptr(plan.d.Source.Digest),
 		TagSourceFile:   to.Ptr(filepath.Base(plan.d.Source.Path)),
 		TagGeneration:   to.Ptr(plan.Generation),
+	} {
+		t[k] = v
 	}
 	if ap.blobURL != "" {
 		t[TagBlobURL] = to.Ptr(ap.blobURL)

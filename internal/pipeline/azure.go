@@ -24,6 +24,9 @@ var ErrStillReplicating = azure.ErrStillReplicating
 type Azure struct {
 	Target    config.Azure
 	Publisher *azure.Publisher
+	// Tags, if set, gives extra tags for the version about to be created
+	// (where its SBOM and signed provenance are).
+	Tags func(ctx context.Context, version string) (map[string]string, error)
 }
 
 // AzurePlan is the Azure destination's part of a plan.
@@ -86,6 +89,13 @@ func (a *Azure) Apply(ctx context.Context, dp DestinationPlan, rec StepRecorder)
 	pub := *a.Publisher // the recorder is this run's
 	if rec != nil && p.HasChanges() {
 		pub.Recorder = stepRecorder{rec: rec, dest: a.Name()}
+	}
+	if a.Tags != nil && p.HasChanges() {
+		tags, err := a.Tags(ctx, p.Version())
+		if err != nil {
+			return nil, err
+		}
+		pub.ExtraTags = tags
 	}
 	res, err := pub.Apply(ctx, p.Plan)
 	if res == nil {

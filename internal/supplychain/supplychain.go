@@ -150,3 +150,40 @@ func store(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref, kind stri
 
 // ErrNotVerified is what Verify's negative answers wrap.
 var ErrNotVerified = errors.New("not verified")
+
+// Tags a gallery version carries that point at its supply-chain documents:
+// the SHA-256 of each envelope or document, the key that signed the
+// provenance, and where imgpipe serve serves them (a path under the fleet
+// server's API).
+const (
+	TagProvenance    = "imgpipe.provenance.sha256"
+	TagProvenanceKey = "imgpipe.provenance.key"
+	TagSBOM          = "imgpipe.sbom.sha256"
+	TagDocuments     = "imgpipe.documents"
+)
+
+// GalleryTags returns the tags that name a version's SBOM and provenance, or
+// none when the catalog holds neither (or not the version yet).
+func GalleryTags(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref) (map[string]string, error) {
+	docs, err := cat.Documents(ctx, ref, "")
+	if errors.Is(err, catalog.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	tags := map[string]string{}
+	for _, d := range docs { // oldest first: the newest of a kind wins
+		switch d.Kind {
+		case catalog.DocProvenance:
+			tags[TagProvenance], tags[TagProvenanceKey] = d.SHA256, d.KeyID
+		case catalog.DocSBOM:
+			tags[TagSBOM] = d.SHA256
+		}
+	}
+	if len(tags) == 0 {
+		return nil, nil
+	}
+	tags[TagDocuments] = "/api/images/" + ref.Image + "/versions/" + ref.Version + "/"
+	return tags, nil
+}

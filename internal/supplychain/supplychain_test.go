@@ -202,3 +202,27 @@ func TestRecordSBOM(t *testing.T) {
 		t.Fatalf("stored SBOM = %+v, %v", bom, err)
 	}
 }
+
+func TestGalleryTags(t *testing.T) {
+	ctx := t.Context()
+	f := setup(t)
+	if tags, err := GalleryTags(ctx, f.cat, f.ref); err != nil || tags != nil {
+		t.Fatalf("no documents: %v, %v", tags, err)
+	}
+	if tags, err := GalleryTags(ctx, f.cat, catalog.Ref{Image: "web", Version: "9.9.9"}); err != nil || tags != nil {
+		t.Fatalf("a version not in the catalog yet: %v, %v", tags, err)
+	}
+	d, _, err := SignProvenance(ctx, f.cat, f.ref, f.signer, ProvenanceInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := GalleryTags(ctx, f.cat, f.ref)
+	if err != nil || tags[TagProvenance] != d.SHA256 || tags[TagProvenanceKey] != d.KeyID || tags[TagDocuments] != "/api/images/web/versions/1.4.0/" {
+		t.Errorf("tags = %v, %v", tags, err)
+	}
+	for k, v := range tags {
+		if len(k) > 512 || len(v) > 256 { // Azure's tag name and value limits
+			t.Errorf("tag %s=%s is longer than Azure allows", k, v)
+		}
+	}
+}
