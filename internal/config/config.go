@@ -32,6 +32,7 @@ type File struct {
 	OnPrem    []OnPrem
 	Catalog   *Catalog
 	Retention *Retention
+	Tests     []Test // test blocks (tests.go)
 }
 
 // Image declares one image and where its bits come from.
@@ -317,8 +318,12 @@ func Parse(src []byte, filename string) (*File, error) {
 	if d := forbidReferences(f.Body.(*hclsyntax.Body)); d.HasErrors() {
 		return nil, &Error{d}
 	}
+	rawTests, rest, d := parseTests(f.Body)
+	if d.HasErrors() {
+		return nil, &Error{d}
+	}
 	var raw rawFile
-	if d := gohcl.DecodeBody(f.Body, nil, &raw); d.HasErrors() {
+	if d := gohcl.DecodeBody(rest, nil, &raw); d.HasErrors() {
 		return nil, &Error{d}
 	}
 	dir := filepath.Dir(filename)
@@ -327,6 +332,7 @@ func Parse(src []byte, filename string) (*File, error) {
 	}
 	v := &validator{}
 	out := v.file(&raw, filename, dir)
+	out.Tests = v.tests(rawTests, out)
 	if v.diags.HasErrors() {
 		return nil, &Error{v.diags}
 	}
