@@ -16,6 +16,7 @@ func newCheckDeployCmd() *cobra.Command {
 	var (
 		f                        azureFlags
 		sub, location, principal string
+		catalogLoc               string
 	)
 	cmd := &cobra.Command{
 		Use:   "check-deploy VERSION --subscription S --location L",
@@ -31,7 +32,10 @@ the gallery (a share block in the pipeline file, or --principal)?
 For a managed image: it is usable only in its own region and subscription.
 
 VERSION is a full resource id (of a version or a managed image), or with
--f pipeline.hcl a bare version such as 1.2.3. Exit status 2 when the answer is no.`,
+-f pipeline.hcl a bare version such as 1.2.3. When the catalog records the
+version and trusts a signing key (imgpipe key trust), check-deploy also
+verifies its signed provenance (imgpipe verify) and says no when it does not
+verify. Exit status 2 when the answer is no.`,
 		Example: `  imgpipe check-deploy 1.4.2 -f pipeline.hcl --subscription 2222... --location northeurope
   imgpipe check-deploy /subscriptions/.../images/web-1.4.2 --subscription 1111... --location westeurope`,
 		Args: cobra.ExactArgs(1),
@@ -57,12 +61,19 @@ VERSION is a full resource id (of a version or a managed image), or with
 			if err != nil {
 				return err
 			}
-			if jsonOutput() {
-				err = printJSON(dc)
-			} else {
-				_, err = fmt.Fprint(stdout, dc.Text())
+			prov, err := provenanceOf(cmd.Context(), catalogLoc, id.String())
+			if err != nil {
+				return err
 			}
-			if err == nil && !dc.OK {
+			if jsonOutput() {
+				err = printJSON(struct {
+					*azure.DeployCheck
+					Provenance *provenanceCheck `json:"provenance,omitempty"`
+				}{dc, prov})
+			} else {
+				_, err = fmt.Fprint(stdout, dc.Text()+prov.text())
+			}
+			if err == nil && (!dc.OK || !prov.ok()) {
 				return negative(nil)
 			}
 			return err
@@ -71,6 +82,7 @@ VERSION is a full resource id (of a version or a managed image), or with
 	f.add(cmd, false)
 	cmd.Flags().StringVar(&sub, "subscription", "", "subscription the VM will be in")
 	cmd.Flags().StringVar(&location, "location", "", "region the VM will be in")
+	addCatalogFlag(cmd, &catalogLoc)
 	cmd.Flags().StringVar(&principal, "principal", "", "object id of the identity that will deploy (default: the share blocks imgpipe recorded)")
 	return cmd
 }

@@ -180,6 +180,25 @@ onprem "lab" {
 	if out, err := runCLI(t, "check-deploy", "1.0.0", "-f", pipeline, "--subscription", env.SubscriptionID, "--location", "northeurope"); err != nil {
 		t.Fatalf("check-deploy: %v\n%s", err, out)
 	}
+	// once the catalog trusts a signing key, check-deploy verifies the
+	// version's provenance: unsigned says no, signed says ok
+	keys := filepath.Join(t.TempDir(), "signing")
+	if out, err := runCLI(t, "key", "generate", "--out", keys); err != nil {
+		t.Fatalf("key generate: %v\n%s", err, out)
+	}
+	if out, err := runCLI(t, "key", "trust", keys+".pub.pem", "--catalog", cat); err != nil {
+		t.Fatalf("key trust: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "check-deploy", "1.0.0", "-f", pipeline, "--subscription", env.SubscriptionID, "--location", "northeurope", "--catalog", cat)
+	if exitStatus(err) != exitNegative || !strings.Contains(out, "provenance of app@1.0.0 does not verify") {
+		t.Fatalf("check-deploy of an unsigned version with a trusted key: %v\n%s", err, out)
+	}
+	if out, err := runCLI(t, "attest", "app", "1.0.0", "--key", keys+".pem", "--catalog", cat); err != nil {
+		t.Fatalf("attest: %v\n%s", err, out)
+	}
+	if out, err := runCLI(t, "check-deploy", "1.0.0", "-f", pipeline, "--subscription", env.SubscriptionID, "--location", "northeurope", "--catalog", cat); err != nil || !strings.Contains(out, "ok   provenance of app@1.0.0: signed by") {
+		t.Fatalf("check-deploy of a signed version: %v\n%s", err, out)
+	}
 	out, err = runCLI(t, "check-deploy", "1.0.0", "-f", pipeline, "--subscription", "99999999-0000-4000-8000-000000000009", "--location", "japaneast")
 	if exitStatus(err) != exitNegative || !strings.Contains(out, "imgpipe replicate") || !strings.Contains(out, "share {") {
 		t.Fatalf("check-deploy elsewhere: %v\n%s", err, out)

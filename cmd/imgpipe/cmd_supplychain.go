@@ -5,6 +5,7 @@ package main
 // provenance) and verify (check it against every copy).
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -394,4 +395,49 @@ func printDocument(cmd *cobra.Command, c *catalog.Catalog, ref catalog.Ref, kind
 	}
 	_, err = stdout.Write(d.Data)
 	return err
+}
+
+// provenanceCheck is what check-deploy says of a version's signed
+// provenance; nil when the catalog does not know the version or trusts no key.
+type provenanceCheck struct {
+	Ref      catalog.Ref         `json:"ref"`
+	Verified bool                `json:"verified"`
+	Report   *supplychain.Report `json:"report"`
+}
+
+func (p *provenanceCheck) ok() bool { return p == nil || p.Verified }
+
+func (p *provenanceCheck) text() string {
+	if p == nil {
+		return ""
+	}
+	if p.Verified {
+		return fmt.Sprintf("ok   provenance of %s: signed by %s for %s\n", p.Ref, p.Report.KeyID, p.Report.Digest)
+	}
+	return fmt.Sprintf("FAIL provenance of %s does not verify: %s (imgpipe verify %s %s)\n", p.Ref, p.Report.Failed(), p.Ref.Image, p.Ref.Version)
+}
+
+// provenanceOf verifies the signed provenance of the catalog version a
+// gallery version id belongs to, when a catalog is present, records it and
+// trusts a key.
+func provenanceOf(ctx context.Context, flag, resourceID string) (*provenanceCheck, error) {
+	c, err := openCatalogWith(ctx, catalogChoice{flag: flag, policy: ifPresent})
+	if err != nil || c == nil {
+		return nil, err
+	}
+	defer c.Close()
+	copies, err := c.FindCopies(ctx, catalog.KindGalleryVersion, resourceID)
+	if err != nil || len(copies) == 0 {
+		return nil, err
+	}
+	ref := copies[0].Ref
+	vs, err := supplychain.Verifiers(ctx, c, "")
+	if err != nil || len(vs) == 0 {
+		return nil, err
+	}
+	r, err := supplychain.Verify(ctx, c, ref, supplychain.VerifyOptions{Verifiers: vs})
+	if err != nil {
+		return nil, err
+	}
+	return &provenanceCheck{Ref: ref, Verified: r.Verified, Report: r}, nil
 }
