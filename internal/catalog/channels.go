@@ -190,6 +190,16 @@ func (c *Catalog) Promote(ctx context.Context, req PromoteRequest) (Promotion, e
 			}
 			var missing []string
 			for _, r := range reqs {
+				if r.Kind == KindTested {
+					why, err := c.testedRequirement(ctx, tx, req.Ref, vid)
+					if err != nil {
+						return err
+					}
+					if why != "" {
+						missing = append(missing, why)
+					}
+					continue
+				}
 				if !satisfies(cps, r) {
 					s := "a " + string(r.Kind) + " copy"
 					if r.State != "" {
@@ -199,7 +209,7 @@ func (c *Catalog) Promote(ctx context.Context, req PromoteRequest) (Promotion, e
 				}
 			}
 			if len(missing) > 0 {
-				return fmt.Errorf("%w: %s needs %s before it can go to %s (publish it there first, or change the channel's requirements)",
+				return fmt.Errorf("%w: %s needs %s before it can go to %s (publish or test it first, or change the channel's requirements)",
 					ErrRequirement, req.Ref, strings.Join(missing, " and "), req.Channel)
 			}
 		}

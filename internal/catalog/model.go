@@ -25,6 +25,9 @@ const (
 var Kinds = []CopyKind{KindArtifact, KindOnprem, KindBlob, KindManagedDisk, KindManagedImage, KindGalleryVersion, KindRegion}
 
 func validKind(k CopyKind) bool {
+	if k == KindTested { // a requirement, not a copy (testruns.go)
+		return true
+	}
 	for _, x := range Kinds {
 		if x == k {
 			return true
