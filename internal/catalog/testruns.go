@@ -169,4 +169,3 @@ func (c *Catalog) testedRequirement(ctx context.Context, q querier, ref Ref, vid
 	}
 	return "a passing test of its artifact " + d + " (run: imgpipe test " + ref.Image + " " + ref.Version + ")", nil
 }
-
