@@ -32,7 +32,8 @@ type File struct {
 	OnPrem    []OnPrem
 	Catalog   *Catalog
 	Retention *Retention
-	Tests     []Test // test blocks (tests.go)
+	Tests     []Test    // test blocks (tests.go)
+	Rebuilds  []Rebuild // rebuild blocks (rebuild.go)
 }
 
 // Image declares one image and where its bits come from.
@@ -322,6 +323,10 @@ func Parse(src []byte, filename string) (*File, error) {
 	if d.HasErrors() {
 		return nil, &Error{d}
 	}
+	rawRebuilds, rest, d := parseRebuilds(rest)
+	if d.HasErrors() {
+		return nil, &Error{d}
+	}
 	var raw rawFile
 	if d := gohcl.DecodeBody(rest, nil, &raw); d.HasErrors() {
 		return nil, &Error{d}
@@ -333,6 +338,7 @@ func Parse(src []byte, filename string) (*File, error) {
 	v := &validator{}
 	out := v.file(&raw, filename, dir)
 	out.Tests = v.tests(rawTests, out)
+	out.Rebuilds = v.rebuilds(rawRebuilds, out)
 	if v.diags.HasErrors() {
 		return nil, &Error{v.diags}
 	}
