@@ -122,9 +122,9 @@ func (c *Catalog) fleetSQL(facts []versionFact, staleBefore time.Time) (with str
 		args = append(args, f.image, f.version, f.channelVersion, boolInt(f.revoked), f.behind)
 	}
 	if len(vals) == 0 {
-		with = "WITH vf (image, version, channel_version, revoked, behind) AS (SELECT '', '', '', 0, 0 WHERE 1 = 0) "
+		with = "WITH vf (image, version, channel_version, revoked, behind) AS MATERIALIZED (SELECT '', '', '', 0, 0 WHERE 1 = 0) "
 	} else {
-		with = "WITH vf (image, version, channel_version, revoked, behind) AS (VALUES " + strings.Join(vals, ", ") + ") "
+		with = "WITH vf (image, version, channel_version, revoked, behind) AS MATERIALIZED (VALUES " + strings.Join(vals, ", ") + ") "
 	}
 	stale := fmtTime(staleBefore)
 	state = `CASE WHEN vf.revoked = 1 THEN 0 WHEN h.failed = 1 THEN 1 WHEN h.drifted = 1 THEN 2 WHEN vf.behind > 0 THEN 3
@@ -204,13 +204,41 @@ func (c *Catalog) FleetHosts(ctx context.Context, channel string, f FleetFilter)
 	if err := c.db.QueryRowContext(ctx, c.q(with+"SELECT COUNT(*)"+from), args...).Scan(&page.Total); err != nil {
 		return page, fmt.Errorf("count hosts: %w", err)
 	}
-	rows, err := c.db.QueryContext(ctx, c.q(with+"SELECT "+hostCols+", "+state+" AS st"+from+
+	// the page's names and states first: every column this reads is in
+	// the hosts_fleet index; then the page's rows by key
+	rows, err := c.db.QueryContext(ctx, c.q(with+"SELECT h.name, "+state+" AS st"+from+
 		fmt.Sprintf(" ORDER BY st, h.name LIMIT %d OFFSET %d", limit, max(f.Offset, 0))), args...)
 	if err != nil {
 		return page, fmt.Errorf("list hosts: %w", err)
 	}
-	defer rows.Close()
+	var names []any
+	states := map[string]int{}
+	for rows.Next() {
+		var name string
+		var st int
+		if err := rows.Scan(&name, &st); err != nil {
+			rows.Close()
+			return page, err
+		}
+		names = append(names, name)
+		states[name] = st
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return page, err
+	}
 	page.Hosts = []HostView{}
+	if len(names) == 0 {
+		return page, nil
+	}
+	with2, args2, state2 := c.fleetSQL(facts, f.StaleBefore)
+	in := strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ")
+	rows, err = c.db.QueryContext(ctx, c.q(with2+"SELECT "+hostCols+", "+state2+" FROM hosts h LEFT JOIN vf ON vf.image = h.image AND vf.version = h.version WHERE h.name IN ("+in+")"), append(args2, names...)...)
+	if err != nil {
+		return page, fmt.Errorf("read hosts: %w", err)
+	}
+	defer rows.Close()
+	byName := map[string]HostView{}
 	for rows.Next() {
 		var st int
 		hv, err := scanHostView(rows, channel, &st)
@@ -218,9 +246,17 @@ func (c *Catalog) FleetHosts(ctx context.Context, channel string, f FleetFilter)
 			return page, err
 		}
 		hv.State = HostStates[st]
-		page.Hosts = append(page.Hosts, hv)
+		byName[hv.Name] = hv
 	}
-	return page, rows.Err()
+	if err := rows.Err(); err != nil {
+		return page, err
+	}
+	for _, n := range names {
+		if hv, ok := byName[n.(string)]; ok { // a host removed in between is left out
+			page.Hosts = append(page.Hosts, hv)
+		}
+	}
+	return page, nil
 }
 
 // FleetHost returns one host measured against channel (ErrNotFound): two
@@ -268,6 +304,9 @@ type FleetCounts struct {
 }
 
 // FleetSummary counts hosts by state (against channel) and by platform.
+// The database groups the fleet by the few columns a state depends on (a
+// scan of one narrow index); the groups, at most a few per version, are
+// classified here.
 func (c *Catalog) FleetSummary(ctx context.Context, channel string, staleBefore time.Time) (FleetCounts, error) {
 	out := FleetCounts{ByState: map[string]int{}, ByPlatform: map[string]int{PlatformOnprem: 0, PlatformAzure: 0}}
 	for _, s := range HostStates {
@@ -277,24 +316,59 @@ func (c *Catalog) FleetSummary(ctx context.Context, channel string, staleBefore 
 	if err != nil {
 		return out, err
 	}
-	with, args, state := c.fleetSQL(facts, staleBefore)
-	rows, err := c.db.QueryContext(ctx, c.q(with+"SELECT "+state+" AS st, h.platform, COUNT(*), SUM(h.drifted), SUM(CASE WHEN vf.behind > 0 THEN 1 ELSE 0 END), SUM(COALESCE(vf.revoked, 0)) FROM hosts h LEFT JOIN vf ON vf.image = h.image AND vf.version = h.version GROUP BY st, h.platform"), args...)
+	type key struct{ image, version string }
+	byVersion := map[key]versionFact{}
+	for _, f := range facts {
+		byVersion[key{f.image, f.version}] = f
+	}
+	// grouped in the index's order (no sort); staleness counted per group
+	rows, err := c.db.QueryContext(ctx, c.q(`SELECT image, version, drifted, failed, source, platform,
+		COUNT(*), SUM(CASE WHEN last_report < ? THEN 1 ELSE 0 END)
+		FROM hosts GROUP BY image, version, drifted, failed, source, platform`), fmtTime(staleBefore))
 	if err != nil {
 		return out, fmt.Errorf("count the fleet: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var st, n, drifted, behind, revoked int
-		var platform string
-		if err := rows.Scan(&st, &platform, &n, &drifted, &behind, &revoked); err != nil {
+		var image, version, source, platform string
+		var drifted, failed, n, stale int
+		if err := rows.Scan(&image, &version, &drifted, &failed, &source, &platform, &n, &stale); err != nil {
 			return out, err
 		}
-		out.Drifted += drifted
-		out.Behind += behind
-		out.Revoked += revoked
-		out.ByState[HostStates[st]] += n
+		f, known := byVersion[key{image, version}]
+		add := func(st string, k int) {
+			out.ByState[st] += k
+		}
+		switch {
+		case known && f.revoked:
+			add(HostRevoked, n)
+		case failed == 1:
+			add(HostError, n)
+		case drifted == 1:
+			add(HostDrifted, n)
+		case known && f.behind > 0:
+			add(HostBehind, n)
+		case !known:
+			add(HostUnknown, n)
+		default:
+			add(HostStale, stale)
+			if source == "azure" {
+				add(HostNoAgent, n-stale)
+			} else {
+				add(HostOK, n-stale)
+			}
+		}
 		out.ByPlatform[platform] += n
 		out.Total += n
+		if drifted == 1 {
+			out.Drifted += n
+		}
+		if known && f.behind > 0 {
+			out.Behind += n
+		}
+		if known && f.revoked {
+			out.Revoked += n
+		}
 	}
 	return out, rows.Err()
 }
