@@ -1,4 +1,4 @@
--- imgpipe catalog, schema version 7: one covering index holding every
+-- imgpipe catalog, schema version 8: one covering index holding every
 -- column a fleet count, state filter or severity sort reads, so those scan
 -- a narrow index instead of the host rows with their drift summaries.
 
