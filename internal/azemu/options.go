@@ -112,6 +112,9 @@ type Faults struct {
 	Drop float64
 	// IncludeToken applies the faults to the token endpoint too.
 	IncludeToken bool
+	// UnhealthyVersions are gallery image version names whose scale-set
+	// instances report HealthState/unhealthy (vmss_rollout.go).
+	UnhealthyVersions []string
 }
 
 func (f Faults) active() bool {

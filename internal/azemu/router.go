@@ -118,6 +118,9 @@ func (s *Server) serveARM(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveCompute(c *call, p []string) {
+	if s.serveScaleSetChild(c, p) { // vmss_rollout.go
+		return
+	}
 	var types, names []string
 	if len(p)%2 == 1 {
 		if c.r.Method == http.MethodPost && len(p) >= 3 {

@@ -19,6 +19,9 @@ func (s *Server) prepareVM(c *call, res, existing *resource, props map[string]an
 			props["vmId"] = str(existing.Body, "properties", "vmId")
 		}
 	} else {
+		if existing != nil {
+			s.syncScaleSet(existing) // vmss_rollout.go: instances keep the model they were made with
+		}
 		ref = str(props, "virtualMachineProfile", "storageProfile", "imageReference", "id")
 		if existing == nil {
 			props["uniqueId"] = newID()
