@@ -1,16 +1,18 @@
-# Try imgpipe without an Azure subscription: the local ARM emulator plus Azurite.
+# Try imgpipe without an Azure subscription: the local ARM emulator plus Azurite
+# (the README's quickstart, "Local Azure emulator"):
 #
-#   npx azurite-blob --inMemoryPersistence --blobPort 10000 --skipApiVersionCheck --loose &
-#   imgpipe emulator --listen 127.0.0.1:8443 --azurite-blob http://127.0.0.1:10000/devstoreaccount1 &
-#   source <state dir>/emulator.env          # printed by imgpipe emulator
-#   export AZURE_STORAGE_KEY=...             # Azurite's well-known development key
-#   imgpipe plan    -f examples/emulator.hcl
-#   imgpipe publish -f examples/emulator.hcl --yes
+#   imgpipe emulator --state ./emu --start-azurite &   # ARM emulator + Azurite, free port
+#   source ./emu/emulator.env                          # credentials, endpoints, storage key
+#   imgpipe plan    -f examples/emulator.hcl --source disk.raw
+#   imgpipe publish -f examples/emulator.hcl --source disk.raw --yes
 #   imgpipe check-deploy 1.0.0 -f examples/emulator.hcl --subscription 11111111-2222-4333-8444-555555555555 --location northeurope
 #   imgpipe destroy -f examples/emulator.hcl --scope gallery --yes
+#
+# The storage block names no blob_endpoint: it comes from IMGPIPE_BLOB_ENDPOINT,
+# which emulator.env sets to the Azurite the emulator started.
 
 image "demo" {
-  source  = "../demo-out/demo.vhdx"   # any VHDX, VHD or raw disk with a partition table
+  source  = "../demo-out/demo.vhdx"   # make demo's disk; or --source any VHDX, VHD, qcow2 or raw disk with a partition table
   os_type = "Linux"
 }
 
@@ -20,9 +22,9 @@ azure "emulator" {
   location       = "westeurope"
 
   storage {
-    account       = "devstoreaccount1"
-    container     = "vhds"
-    blob_endpoint = "http://127.0.0.1:10000/devstoreaccount1"
+    account        = "devstoreaccount1"   # Azurite's account, a storage account in the emulator
+    resource_group = "azemu-storage"      # where the emulator keeps it
+    container      = "vhds"
   }
 
   gallery    = "demo_gallery"

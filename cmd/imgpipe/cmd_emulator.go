@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -41,6 +42,8 @@ type emulatorEnv struct {
 	storageKey       string // written only to the 0600 env file, never printed
 	StateDir         string `json:"stateDir,omitempty"`
 	EnvFile          string `json:"envFile"`
+	// Warnings: listening off loopback.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func (e emulatorEnv) shellLines() string {
@@ -70,6 +73,7 @@ func newEmulatorCmd() *cobra.Command {
 		listen, stateDir                 string
 		blobURL, blobAccount, blobKey    string
 		startAzurite                     bool
+		azuritePort                      int
 		opts                             azemu.Options
 		faults                           azemu.Faults
 		lroDelay, replication, conflictW time.Duration
@@ -91,14 +95,33 @@ tokens: it prints the tenant, client id and secret a client-secret credential
 needs, and writes them as shell exports to emulator.env in the state directory.
 
 Blob data (the VHDs managed images are made from, the page blobs of disk
-uploads) lives in Azurite: start it with
-  npx azurite-blob --inMemoryPersistence --blobPort 10000
-and pass --azurite-blob http://127.0.0.1:10000/devstoreaccount1, or let the
-emulator start one for you with --start-azurite (needs node and npm ci).
+uploads) lives in Azurite, the Azure Storage emulator (an npm package). With
+--start-azurite the emulator starts one itself, in memory, on 127.0.0.1
+(--azurite-port, default a free port), and writes its blob endpoint, account
+and key to emulator.env as IMGPIPE_BLOB_ENDPOINT, AZURE_STORAGE_ACCOUNT and
+AZURE_STORAGE_KEY: a pipeline file whose storage block names no blob_endpoint,
+and imgpipe upload, then use it. Azurite is found as $IMGPIPE_AZURITE (a path
+to azurite-blob), azurite-blob on PATH, node_modules/.bin/azurite-blob in the
+working directory or above, or else run with npm exec (azurite@` + azurite.PinnedVersion + `,
+fetched once). Install it with: npm install -g azurite@` + azurite.PinnedVersion + `
+
+To run Azurite yourself, start it with the flags the Azure SDK for Go needs
+(its storage service version is newer than Azurite's):
+  azurite-blob --inMemoryPersistence --blobHost 127.0.0.1 --blobPort 10000 --skipApiVersionCheck --loose
+and pass --azurite-blob http://127.0.0.1:10000/devstoreaccount1.
+
+The emulator accepts a well-known client secret and, with Azurite, a
+well-known storage key: keep it on loopback. Listening on any other address
+prints a warning.
 
 The emulator runs until interrupted (Ctrl-C).`,
 		Example: `  # everything in one command: ARM emulator plus an in-memory Azurite
-  imgpipe emulator --listen 127.0.0.1:8443 --start-azurite
+  imgpipe emulator --state ./emu --start-azurite &
+  source ./emu/emulator.env
+  imgpipe plan -f examples/emulator.hcl --source disk.raw
+
+  # Azurite on its usual port, for tools that assume 10000
+  imgpipe emulator --start-azurite --azurite-port 10000
 
   # in-memory emulator on a fixed port, with your own Azurite for blobs
   imgpipe emulator --listen 127.0.0.1:8443 --azurite-blob http://127.0.0.1:10000/devstoreaccount1
@@ -140,15 +163,29 @@ The emulator runs until interrupted (Ctrl-C).`,
 				if blobURL != "" {
 					return fmt.Errorf("use either --start-azurite or --azurite-blob, not both")
 				}
-				az, stopAz, err := azurite.Start()
+				found, err := azurite.Find()
 				if err != nil {
-					return fmt.Errorf("start Azurite: %w (run `npm ci` in the repository, or start it yourself and pass --azurite-blob)", err)
+					return fmt.Errorf("--start-azurite: %w", err)
+				}
+				if found.Source == "npm exec" && !jsonOutput() {
+					fmt.Fprintf(cmd.ErrOrStderr(), "Azurite is not installed: running %s (npm fetches it the first time; install it with npm install -g azurite@%s)\n", found, azurite.PinnedVersion)
+				}
+				az, stopAz, err := azurite.StartCommand(found, azurite.Options{Port: azuritePort})
+				if err != nil {
+					return fmt.Errorf("start Azurite (%s): %w; %s", found.Source, err, azurite.InstallHint)
 				}
 				defer stopAz()
 				blobURL, blobAccount, blobKey = az.BlobEndpoint, az.AccountName, az.AccountKey
 			}
 			if blobURL != "" {
 				opts.Storage = azemu.Storage{BlobEndpoint: blobURL, AccountName: blobAccount, AccountKey: blobKey}
+			}
+			if azuritePort != 0 && !startAzurite {
+				return fmt.Errorf("--azurite-port needs --start-azurite (with your own Azurite, pass --azurite-blob)")
+			}
+			warnings := listenWarnings(listen, opts)
+			for _, w := range warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: "+w)
 			}
 			srv, err := azemu.New(opts)
 			if err != nil {
@@ -174,6 +211,7 @@ The emulator runs until interrupted (Ctrl-C).`,
 				storageKey:     blobKey,
 				StateDir:       opts.StateDir,
 				EnvFile:        filepath.Join(stateDir, "emulator.env"),
+				Warnings:       warnings,
 			}
 			if blobURL != "" {
 				env.StorageAccountID = srv.StorageAccountID()
@@ -222,7 +260,8 @@ The emulator runs until interrupted (Ctrl-C).`,
 	f.StringVar(&listen, "listen", "127.0.0.1:8443", "address to serve HTTPS on (use port 0 for a free port)")
 	f.StringVar(&stateDir, "state", "", "directory for state (JSON), the TLS certificate and emulator.env; empty keeps state in memory")
 	f.StringVar(&blobURL, "azurite-blob", "", "blob endpoint of Azurite, e.g. http://127.0.0.1:10000/devstoreaccount1")
-	f.BoolVar(&startAzurite, "start-azurite", false, "also start Azurite's blob service (node_modules/.bin/azurite-blob, in memory) on a free port and use it")
+	f.BoolVar(&startAzurite, "start-azurite", false, "also start Azurite's blob service (in memory, on 127.0.0.1) and use it; found as $IMGPIPE_AZURITE, on PATH, in node_modules, or run with npm exec")
+	f.IntVar(&azuritePort, "azurite-port", 0, "port for --start-azurite's blob service (default a free port)")
 	f.StringVar(&blobAccount, "azurite-account", "devstoreaccount1", "storage account name for --azurite-blob")
 	f.StringVar(&blobKey, "azurite-key", "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==", "storage account key for --azurite-blob (default: Azurite's well-known development key)")
 	f.StringVar(&opts.TenantID, "tenant-id", azemu.DefaultTenantID, "tenant the token endpoint serves")
@@ -253,4 +292,29 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// listenWarnings says why listening on addr is dangerous: anything but
+// loopback exposes the emulator (whose client secret and Azurite key are
+// well known, and which creates whatever it is asked to) to the network.
+func listenWarnings(addr string, o azemu.Options) []string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil // the listener reports the bad address
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	what := host
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		what = "every network interface"
+	}
+	w := fmt.Sprintf("the emulator listens on %s (%s), not on loopback: anyone who can reach this machine can use it", addr, what)
+	if o.ClientSecret == azemu.DefaultClientSecret {
+		w += " with its well-known client secret (--client-secret)"
+	}
+	return []string{w + ". It is a test tool, not a service: use --listen 127.0.0.1:PORT unless you mean this."}
 }

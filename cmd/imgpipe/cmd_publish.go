@@ -66,6 +66,7 @@ func openAzure(f azureFlags, sub string) (*azureSession, error) {
 		if err != nil {
 			return nil, err
 		}
+		storageEndpointFromEnv(az) // the emulator's Azurite, when the file names no endpoint
 		s.file, s.az, s.image = file, az, file.Image(az.Image)
 		if sub == "" {
 			sub = az.Subscription
@@ -76,6 +77,9 @@ func openAzure(f azureFlags, sub string) (*azureSession, error) {
 	}
 	if sub == "" {
 		return nil, errors.New("no subscription: give -f pipeline.hcl, a full resource id, or set AZURE_SUBSCRIPTION_ID")
+	}
+	if err := checkLocalEndpoints(storageEndpointOf(s.az)); err != nil {
+		return nil, err // a local emulator that is not running: say so now
 	}
 	cred, opts, err := azure.ConnectionFromEnv().Open()
 	if err != nil {
@@ -126,14 +130,16 @@ func progressReporter(w io.Writer) func(azure.Event) {
 	var bar func(int64, int64)
 	var finish func()
 	last, lastStates, lastAt := "", "", time.Time{}
+	hb := newStepHeartbeat(w) // without a terminal: a line every --progress-interval
 	return func(ev azure.Event) {
+		hb.event(ev)
 		switch {
 		case ev.Phase == "start" && ev.Step != nil:
 			if jsonOutput() {
 				return
 			}
 			fmt.Fprintf(w, "%s %s %s...\n", ev.Step.Action, ev.Step.Kind, ev.Step.Name)
-			if ev.Step.Kind == azure.KindBlob {
+			if ev.Step.Kind == azure.KindBlob && hb == nil {
 				bar, finish = newProgressBar("upload", 0)
 			}
 		case ev.Phase == "progress" && ev.Bytes[1] > 0 && bar != nil:

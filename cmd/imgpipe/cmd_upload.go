@@ -23,6 +23,7 @@ func init() { register(newUploadCmd) }
 type uploadFlags struct {
 	blobURL, account, container, name, endpoint string
 	accountKey, connString                      string
+	envAccountKey, envConnString                string // from the environment (withEnv)
 	diskID, location, sku, hyperVGen            string
 	resume, overwrite, md5, noMD5               bool
 	workers                                     int
@@ -104,10 +105,10 @@ Exit status: 0 uploaded (and verified), 1 error, 3 verification found a differen
 	}
 	fl := c.Flags()
 	fl.StringVar(&f.blobURL, "blob", "", "page blob URL, optionally with a SAS query string")
-	fl.StringVar(&f.account, "account", "", "storage account name")
+	fl.StringVar(&f.account, "account", "", "storage account name (default $AZURE_STORAGE_ACCOUNT)")
 	fl.StringVar(&f.container, "container", "", "blob container")
 	fl.StringVar(&f.name, "name", "", "blob name")
-	fl.StringVar(&f.endpoint, "blob-endpoint", "", "blob service endpoint (default https://ACCOUNT.blob.core.windows.net)")
+	fl.StringVar(&f.endpoint, "blob-endpoint", "", "blob service endpoint (default https://ACCOUNT.blob.core.windows.net, or $IMGPIPE_BLOB_ENDPOINT for the emulator's account)")
 	fl.StringVar(&f.accountKey, "account-key", "", "storage account key (prefer AZURE_STORAGE_KEY: flags show in process lists)")
 	fl.StringVar(&f.connString, "connection-string", "", "storage connection string (prefer AZURE_STORAGE_CONNECTION_STRING)")
 	fl.StringVar(&f.diskID, "disk", "", "managed disk resource id to create and upload into")
@@ -127,12 +128,7 @@ Exit status: 0 uploaded (and verified), 1 error, 3 verification found a differen
 }
 
 func runUpload(cmd *cobra.Command, src string, f uploadFlags) error {
-	if f.accountKey == "" {
-		f.accountKey = os.Getenv("AZURE_STORAGE_KEY")
-	}
-	if f.connString == "" {
-		f.connString = os.Getenv("AZURE_STORAGE_CONNECTION_STRING")
-	}
+	f = f.withEnv()
 	if f.resume && f.blobURL == "" && f.container == "" && f.name == "" && f.diskID == "" {
 		// No target named: continue towards the one the checkpoint records.
 		path := f.checkpoint
@@ -152,6 +148,9 @@ func runUpload(cmd *cobra.Command, src string, f uploadFlags) error {
 		default:
 			f.blobURL = cp.Target.URL // no SAS is ever stored: a SAS target needs --blob again
 		}
+	}
+	if err := checkLocalEndpoints(f.blobURL, f.endpoint); err != nil {
+		return err // Azurite (or the emulator) is not running: no minutes of retries
 	}
 	tgt, err := uploadTarget(src, f)
 	if err != nil {
@@ -242,16 +241,20 @@ func uploadTarget(src string, f uploadFlags) (transfer.Target, error) {
 		return transfer.NewDiskTarget(f.diskID, cred, armOpts, transfer.DiskOptions{Location: f.location, SKU: f.sku, HyperVGeneration: gen})
 	}
 
+	cred, err := f.blobCredential()
+	if err != nil {
+		return nil, err
+	}
 	blobURL := f.blobURL
 	if blobURL == "" {
 		if f.container == "" || f.name == "" {
 			return nil, errors.New("--container and --name are both needed")
 		}
 		switch {
-		case f.account == "" && f.endpoint == "" && f.connString != "":
-			blobURL = f.container + "/" + f.name // endpoint from the connection string
+		case cred.ConnectionString != "":
+			blobURL = f.container + "/" + f.name // endpoint and account from the connection string
 		case f.account == "" && f.endpoint == "":
-			return nil, errors.New("--container/--name need --account (or --blob-endpoint, or a connection string)")
+			return nil, errors.New("--container/--name need --account (or AZURE_STORAGE_ACCOUNT, --blob-endpoint, or a connection string)")
 		default:
 			ep := strings.TrimRight(f.endpoint, "/")
 			if ep == "" {
@@ -260,30 +263,61 @@ func uploadTarget(src string, f uploadFlags) (transfer.Target, error) {
 			blobURL = ep + "/" + url.PathEscape(f.container) + "/" + escapeBlobName(f.name)
 		}
 	}
-	var cred transfer.BlobCredential
 	u, err := url.Parse(blobURL)
 	hasSAS := err == nil && u.Query().Get("sig") != ""
-	switch {
-	case hasSAS:
-	case f.accountKey != "":
-		cred.AccountName = f.account
+	if hasSAS {
+		cred = transfer.BlobCredential{} // the SAS is the credential
+	}
+	if cred.AccountKey != "" && cred.ConnectionString == "" {
 		if cred.AccountName == "" {
 			cred.AccountName = accountFromURL(blobURL)
 		}
 		if cred.AccountName == "" {
-			return nil, errors.New("a shared key needs the account name: pass --account")
+			return nil, errors.New("a shared key needs the account name: pass --account or set AZURE_STORAGE_ACCOUNT")
 		}
-		cred.AccountKey = f.accountKey
-	case f.connString != "":
-		cred.ConnectionString = f.connString
-	default:
+	}
+	if cred == (transfer.BlobCredential{}) && !hasSAS {
 		tc, err := azidentity.NewDefaultAzureCredential(nil)
 		if err != nil {
-			return nil, fmt.Errorf("no SAS, key or connection string given, and no Entra ID credential: %w", err)
+			return nil, fmt.Errorf("no SAS, connection string or key given, and no Entra ID credential: %w", err)
 		}
 		cred.Token = azcore.TokenCredential(tc)
 	}
 	return transfer.NewBlobTarget(blobURL, cred, transfer.ClientConfig{})
+}
+
+// withEnv fills what the flags leave unset from the environment, as az
+// reads it: AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT,
+// AZURE_STORAGE_KEY; and the blob endpoint of the emulator's Azurite
+// (IMGPIPE_BLOB_ENDPOINT, from emulator.env) for that same account.
+func (f uploadFlags) withEnv() uploadFlags {
+	f.envConnString = os.Getenv("AZURE_STORAGE_CONNECTION_STRING")
+	f.envAccountKey = os.Getenv("AZURE_STORAGE_KEY")
+	envAccount := os.Getenv(storageAccountEnv)
+	if f.account == "" {
+		f.account = envAccount
+	}
+	if f.endpoint == "" && f.account != "" && strings.EqualFold(f.account, envAccount) {
+		f.endpoint = os.Getenv(blobEndpointEnv)
+	}
+	return f
+}
+
+// blobCredential picks the credential in az's order: a connection string,
+// then account + key, then Microsoft Entra ID (left to the caller, as the
+// zero value). A flag beats the environment at each step.
+func (f uploadFlags) blobCredential() (transfer.BlobCredential, error) {
+	switch {
+	case f.connString != "":
+		return transfer.BlobCredential{ConnectionString: f.connString}, nil
+	case f.accountKey != "":
+		return transfer.BlobCredential{AccountName: f.account, AccountKey: f.accountKey}, nil
+	case f.envConnString != "":
+		return transfer.BlobCredential{ConnectionString: f.envConnString}, nil
+	case f.envAccountKey != "":
+		return transfer.BlobCredential{AccountName: f.account, AccountKey: f.envAccountKey}, nil
+	}
+	return transfer.BlobCredential{}, nil
 }
 
 func escapeBlobName(name string) string {

@@ -122,6 +122,9 @@ func describe(err error, code int) errorObject {
 		}
 		o.Message, o.Hint = msg, d.Hint
 	}
+	if h := emulatorHint(err); h != "" && code != exitInterrupted {
+		o.Code, o.Hint = "emulator", h
+	}
 	return o
 }
 

@@ -53,6 +53,7 @@ Try it without Azure: imgpipe emulator --start-azurite (see README).`,
 	}
 	root.PersistentFlags().StringVarP(&globals.output, "output", "o", "text", "output format: text or json")
 	root.PersistentFlags().StringVar(&globals.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
+	addProgressFlags(root.PersistentFlags())
 	root.PersistentFlags().BoolVar(&globals.debug, "debug", false, "also print errors as they came (the SDK's raw response), before the readable rendering")
 	for _, add := range subcommands {
 		root.AddCommand(add())

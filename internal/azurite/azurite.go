@@ -1,6 +1,6 @@
-// Package azurite starts the Azurite blob service (the Azure Storage
-// emulator installed from package.json) as a process on loopback, for tests,
-// benchmarks and the demo.
+// Package azurite finds and starts the Azurite blob service (the Azure
+// Storage emulator, an npm package) as a process on loopback, for tests,
+// benchmarks, the demo and `imgpipe emulator --start-azurite`.
 package azurite
 
 import (
@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -56,21 +57,92 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// Binary returns the path of node_modules/.bin/azurite-blob in the
-// repository root (installed by `npm ci`), or an error saying what to run.
+// PinnedVersion is the Azurite release imgpipe is tested with (package.json
+// pins the same); `npm exec` runs exactly this one.
+const PinnedVersion = "3.37.0"
+
+// EnvVar names the variable that points at an azurite-blob executable.
+const EnvVar = "IMGPIPE_AZURITE"
+
+// Command is how to run azurite-blob: Path with Args before Azurite's own.
+type Command struct {
+	Path string
+	Args []string
+	// Source says where it was found: "$IMGPIPE_AZURITE", "PATH",
+	// "node_modules" or "npm exec".
+	Source string
+}
+
+func (c Command) String() string {
+	return strings.Join(append([]string{c.Path}, c.Args...), " ")
+}
+
+// InstallHint says how to get Azurite.
+var InstallHint = fmt.Sprintf("install Azurite with `npm install -g azurite@%s` (needs Node.js), or point %s at an azurite-blob executable, "+
+	"or start Azurite yourself (azurite-blob --inMemoryPersistence --skipApiVersionCheck --loose) and pass --azurite-blob http://127.0.0.1:10000/devstoreaccount1", PinnedVersion, EnvVar)
+
+// FindLocal looks for an installed azurite-blob, in this order:
+// $IMGPIPE_AZURITE, PATH, then node_modules/.bin of the working directory
+// or one above it (a repository or project that ran `npm ci`).
+func FindLocal() (Command, error) {
+	if p := os.Getenv(EnvVar); p != "" {
+		st, err := os.Stat(p)
+		if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+			return Command{}, fmt.Errorf("%s=%s is not an executable azurite-blob: point it at node_modules/.bin/azurite-blob or a global install's azurite-blob", EnvVar, p)
+		}
+		return Command{Path: p, Source: "$" + EnvVar}, needNode()
+	}
+	if p, err := exec.LookPath("azurite-blob"); err == nil {
+		return Command{Path: p, Source: "PATH"}, needNode()
+	}
+	if dir, err := os.Getwd(); err == nil {
+		for {
+			p := filepath.Join(dir, "node_modules", ".bin", "azurite-blob")
+			if _, err := os.Stat(p); err == nil {
+				return Command{Path: p, Source: "node_modules"}, needNode()
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+	}
+	return Command{}, errors.New("azurite-blob not found (not in $" + EnvVar + ", PATH or node_modules): " + InstallHint)
+}
+
+func needNode() error {
+	if _, err := exec.LookPath("node"); err != nil {
+		return errors.New("node is not installed (azurite-blob runs on Node.js): install Node.js, or start Azurite elsewhere and pass --azurite-blob")
+	}
+	return nil
+}
+
+// Find is FindLocal, and when nothing is installed but npm is, an
+// `npm exec` of the pinned Azurite (npm fetches it into its cache once).
+func Find() (Command, error) {
+	c, err := FindLocal()
+	if err == nil {
+		return c, nil
+	}
+	if os.Getenv(EnvVar) != "" {
+		return c, err // a wrong $IMGPIPE_AZURITE is an error, not a reason to download
+	}
+	npm, nerr := exec.LookPath("npm")
+	if nerr != nil {
+		return Command{}, err
+	}
+	return Command{Path: npm, Args: []string{"exec", "--yes", "--package=azurite@" + PinnedVersion, "--", "azurite-blob"}, Source: "npm exec"}, nil
+}
+
+// Binary returns the path of a locally installed azurite-blob (FindLocal),
+// or an error saying how to install it.
 func Binary() (string, error) {
-	root, err := RepoRoot()
+	c, err := FindLocal()
 	if err != nil {
 		return "", err
 	}
-	p := filepath.Join(root, "node_modules", ".bin", "azurite-blob")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("azurite-blob not found at %s: run `npm ci` in %s", p, root)
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		return "", errors.New("node is not installed (needed by azurite-blob)")
-	}
-	return p, nil
+	return c.Path, nil
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
@@ -83,14 +155,26 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// Start starts azurite-blob on a free loopback port with in-memory persistence
-// and waits until it accepts connections; stop must be called to end it.
+// Start starts a locally installed azurite-blob (FindLocal) on a free
+// loopback port with in-memory persistence and waits until it accepts
+// connections; stop must be called to end it.
 func Start() (a *Instance, stop func(), err error) {
-	bin, err := Binary()
+	c, err := FindLocal()
 	if err != nil {
 		return nil, nil, err
 	}
-	return startAzurite(bin)
+	return StartCommand(c, Options{})
+}
+
+// Options tune StartCommand.
+type Options struct {
+	// Port to listen on (127.0.0.1); 0 picks a free one.
+	Port int
+	// CheckAPIVersion keeps Azurite's refusal of storage service versions
+	// newer than it knows. Off by default: the Azure SDK for Go sends a
+	// newer version than the latest Azurite supports, so imgpipe starts
+	// Azurite with --skipApiVersionCheck (and --loose) unless this is set.
+	CheckAPIVersion bool
 }
 
 type lockedBuffer struct {
@@ -113,24 +197,39 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func startAzurite(bin string) (*Instance, func(), error) {
-	port, err := FreePort()
-	if err != nil {
-		return nil, nil, err
+// StartCommand starts Azurite as c says (see Find) on a free loopback port,
+// in memory, and waits until it listens (longer for `npm exec`, which may
+// first fetch the package).
+func StartCommand(c Command, o Options) (*Instance, func(), error) {
+	port := o.Port
+	if port == 0 {
+		p, err := FreePort()
+		if err != nil {
+			return nil, nil, err
+		}
+		port = p
+	} else {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			return nil, nil, fmt.Errorf("port %d on 127.0.0.1 is taken (another Azurite?): stop what listens there or pick another port: %w", port, err)
+		}
+		l.Close()
 	}
 	work, err := os.MkdirTemp("", "imgpipe-azurite-*")
 	if err != nil {
 		return nil, nil, err
 	}
-	cmd := exec.Command(bin,
+	args := append(append([]string{}, c.Args...),
 		"--inMemoryPersistence",
 		"--blobHost", "127.0.0.1",
 		"--blobPort", strconv.Itoa(port),
-		"--skipApiVersionCheck",
-		"--loose",
 		"--silent",
 		"--disableTelemetry",
 	)
+	if !o.CheckAPIVersion {
+		args = append(args, "--skipApiVersionCheck", "--loose")
+	}
+	cmd := exec.Command(c.Path, args...)
 	cmd.Dir = work
 	out := &lockedBuffer{}
 	cmd.Stdout = out
@@ -138,7 +237,7 @@ func startAzurite(bin string) (*Instance, func(), error) {
 	newProcessGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(work)
-		return nil, nil, fmt.Errorf("start %s: %w", bin, err)
+		return nil, nil, fmt.Errorf("start %s: %w", c, err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -156,7 +255,11 @@ func startAzurite(bin string) (*Instance, func(), error) {
 		})
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(30 * time.Second)
+	wait := 30 * time.Second
+	if c.Source == "npm exec" {
+		wait = 3 * time.Minute
+	}
+	deadline := time.Now().Add(wait)
 	for {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
@@ -167,12 +270,12 @@ func startAzurite(bin string) (*Instance, func(), error) {
 		case err := <-exited:
 			exited <- err
 			stop()
-			return nil, nil, fmt.Errorf("azurite-blob exited before listening (%v): %s", err, out.String())
+			return nil, nil, fmt.Errorf("%s exited before listening (%v): %s", c, err, out.String())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return nil, nil, fmt.Errorf("azurite-blob did not listen on %s within 30s: %s", addr, out.String())
+			return nil, nil, fmt.Errorf("%s did not listen on %s within %s: %s", c, addr, wait, out.String())
 		}
 	}
 	return &Instance{
