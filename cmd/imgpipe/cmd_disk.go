@@ -59,7 +59,7 @@ replaying the log in memory; the file itself is never modified.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
-			img, err := disk.Open(path)
+			img, err := disk.OpenContext(cmd.Context(), path)
 			if err != nil {
 				return err
 			}
@@ -186,7 +186,7 @@ complete and synced; an existing OUT is kept unless --force is given.`,
 			default:
 				return fmt.Errorf("--to %q is not supported: use vhd-fixed, vhdx or raw", to)
 			}
-			src, err := disk.Open(args[0])
+			src, err := disk.OpenContext(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
