@@ -96,9 +96,10 @@ azure "emulator" {
   resource_group = "rg-images"
   location       = "westeurope"
   storage {
-    account       = "$AZURE_STORAGE_ACCOUNT"
-    container     = "vhds"
-    blob_endpoint = "$IMGPIPE_BLOB_ENDPOINT"
+    account        = "$AZURE_STORAGE_ACCOUNT"
+    resource_group = "azemu-storage"
+    container      = "vhds"
+    blob_endpoint  = "$IMGPIPE_BLOB_ENDPOINT"
   }
   gallery    = "demo_gallery"
   definition = "$image"

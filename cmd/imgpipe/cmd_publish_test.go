@@ -55,6 +55,7 @@ azure "emu" {
   location       = "westeurope"
   storage {
     account       = %q
+    resource_group = "azemu-storage" # where the emulator registers its Azurite account
     container     = "vhds"
     blob_endpoint = %q
   }

@@ -42,6 +42,7 @@ func newReplicateCmd() *cobra.Command {
 	var (
 		f          azureFlags
 		regions    []string
+		remove     []string
 		replicas   int32
 		storage    string
 		timeout    time.Duration
@@ -65,11 +66,12 @@ managed image's id and creation, the blob's MD5 and size):
 VERSION is the version's full resource id, or with -f pipeline.hcl a bare
 version such as 1.2.3 of the file's gallery and definition.`,
 		Example: `  imgpipe replicate 1.4.2 -f pipeline.hcl --add-region japaneast
-  imgpipe replicate /subscriptions/.../galleries/g/images/web/versions/1.4.2 --add-region eastus --add-region westus2 --replicas 2`,
+  imgpipe replicate /subscriptions/.../galleries/g/images/web/versions/1.4.2 --add-region eastus --add-region westus2 --replicas 2
+  imgpipe replicate 1.4.2 -f pipeline.hcl --remove-region japaneast`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(regions) == 0 {
-				return errors.New("name at least one region with --add-region")
+			if len(regions) == 0 && len(remove) == 0 {
+				return errors.New("name at least one region with --add-region (or --remove-region)")
 			}
 			id, err := resolveVersionArg(f, args[0])
 			if err != nil {
@@ -89,6 +91,30 @@ version such as 1.2.3 of the file's gallery and definition.`,
 			s, err := openAzure(f, id.Subscription)
 			if err != nil {
 				return err
+			}
+			if len(remove) > 0 {
+				// removing replicas is always this explicit step: publish and
+				// replicate never drop a region by omission
+				removed, err := s.pub.RemoveRegions(cmd.Context(), id, remove)
+				if err != nil {
+					return err
+				}
+				if cerr := refreshRegions(cmd.Context(), catalogLoc, s, id); cerr != nil {
+					slog.Warn("catalog: region copies not updated", "err", cerr)
+				}
+				if !jsonOutput() {
+					what := strings.Join(removed, ", ")
+					if what == "" {
+						what = "no region (none of them was a target)"
+					}
+					fmt.Fprintf(stdout, "removed %s from %s\n", what, id.Version)
+				}
+				if len(regions) == 0 {
+					if jsonOutput() {
+						return printJSON(map[string]any{"version_id": id.String(), "removed": removed})
+					}
+					return nil
+				}
 			}
 			var add []config.TargetRegion
 			for _, r := range regions {
@@ -127,6 +153,7 @@ version such as 1.2.3 of the file's gallery and definition.`,
 	}
 	f.add(cmd, false)
 	cmd.Flags().StringArrayVar(&regions, "add-region", nil, "region to add (repeatable)")
+	cmd.Flags().StringArrayVar(&remove, "remove-region", nil, "region to remove (repeatable): the one way imgpipe drops a replica; lifts safetyProfile.allowDeletionOfReplicatedLocations for the change and sets it back")
 	cmd.Flags().Int32Var(&replicas, "replicas", 1, "replicas in each added region")
 	cmd.Flags().StringVar(&storage, "storage-account-type", "Standard_LRS", "Standard_LRS, Standard_ZRS or Premium_LRS")
 	cmd.Flags().DurationVar(&timeout, "replication-timeout", 0, "how long to wait for replication (default: the file's, or 3h)")

@@ -99,6 +99,7 @@ azure "emu" {
   location       = "westeurope"
   storage {
     account       = %q
+    resource_group = "azemu-storage" # where the emulator registers its Azurite account
     container     = "vhds"
     blob_endpoint = %q
   }

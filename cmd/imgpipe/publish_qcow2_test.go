@@ -40,9 +40,10 @@ azure "emu" {
   resource_group = "rg-qcow2"
   location       = "westeurope"
   storage {
-    account       = %q
-    container     = "vhds"
-    blob_endpoint = %q
+    account        = %q
+    resource_group = "azemu-storage" # where the emulator registers its Azurite account
+    container      = "vhds"
+    blob_endpoint  = %q
   }
   gallery    = "qcow2_gallery"
   definition = "app"

@@ -313,7 +313,7 @@ func (s *Server) startOp(r *http.Request, sub, location, resID, kind string, d t
 	if op.Location == "" {
 		op.Location = "global"
 	}
-	if f := s.opts.Faults; f.LROFailure > 0 && s.rng.Float64() < f.LROFailure {
+	if f := s.opts.Faults; f.LROFailure > 0 && s.lroRng.Float64() < f.LROFailure {
 		op.Fail = true
 		op.End = t.Add(d / 2)
 	}

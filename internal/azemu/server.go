@@ -48,12 +48,16 @@ import (
 
 // Server is a running (or ready to run) emulator.
 type Server struct {
-	mu    sync.Mutex
-	opts  Options
-	st    *state
-	rng   *mrand.Rand
-	cert  tls.Certificate
-	caPEM []byte
+	mu   sync.Mutex
+	opts Options
+	st   *state
+	rng  *mrand.Rand
+	// lroRng decides which long-running operations fail (Faults.LROFailure),
+	// a stream of its own: which operations fail does not depend on how
+	// many other requests came before them.
+	lroRng *mrand.Rand
+	cert   tls.Certificate
+	caPEM  []byte
 
 	ln   net.Listener
 	http *http.Server
@@ -76,7 +80,7 @@ func New(opts Options) (*Server, error) {
 	if f := opts.Faults; f.Throttle+f.ServerError+f.Drop > 1 {
 		return nil, fmt.Errorf("azemu: throttle, server error and drop fractions add up to more than 1")
 	}
-	s := &Server{opts: opts, rng: mrand.New(mrand.NewPCG(opts.Faults.Seed, 0x9e3779b97f4a7c15))}
+	s := &Server{opts: opts, rng: mrand.New(mrand.NewPCG(opts.Faults.Seed, 0x9e3779b97f4a7c15)), lroRng: mrand.New(mrand.NewPCG(opts.Faults.Seed, 0x5851f42d4c957f2d))}
 	st, err := loadState(opts.StateDir)
 	if err != nil {
 		return nil, err
@@ -186,6 +190,7 @@ func (s *Server) SetFaults(f Faults) {
 	defer s.mu.Unlock()
 	s.opts.Faults = f
 	s.rng = mrand.New(mrand.NewPCG(f.Seed, 0x9e3779b97f4a7c15))
+	s.lroRng = mrand.New(mrand.NewPCG(f.Seed, 0x5851f42d4c957f2d))
 }
 
 // Cloud returns the cloud configuration pointing the SDK at this emulator:

@@ -43,6 +43,10 @@ type Publisher struct {
 	// ExtraTags are added to a version this publisher creates (e.g. where
 	// its signed provenance is); imgpipe's own tags win on a clash.
 	ExtraTags map[string]string
+	// RBACPropagation is how long check-deploy treats a role assignment as
+	// possibly not in effect yet. Default 10 minutes, Azure's documented
+	// worst case (learn.microsoft.com/azure/role-based-access-control/troubleshooting).
+	RBACPropagation time.Duration
 	// now is replaced in tests.
 	now func() time.Time
 }
@@ -259,7 +263,7 @@ func (p *Publisher) applyStep(ctx context.Context, plan *Plan, s *Step, ap *appl
 
 	case s.Kind == KindDisk && s.Action == ActUpload:
 		begun()
-		res, err := p.Uploader.UploadToDisk(ctx, d.Source.Path, s.ID, DiskSpec{Location: a.Location, HyperVGeneration: plan.Generation}, func(done, total int64) {
+		res, err := p.Uploader.UploadToDisk(ctx, d.Source.Path, s.ID, diskSpec(d, plan.Generation), func(done, total int64) {
 			p.emit(Event{Step: s, Phase: "progress", Bytes: [2]int64{done, total}})
 		})
 		if err != nil {
@@ -320,7 +324,7 @@ func (p *Publisher) applyStep(ctx context.Context, plan *Plan, s *Step, ap *appl
 				slog.Warn("azure: the version's source no longer exists; asking Azure to replicate anyway", "version", plan.VersionID, "why", check.Why)
 			}
 		}
-		return p.updateVersion(ctx, d.id(plan.Version), publishingProfile(a), begun)
+		return p.updateVersion(ctx, d.id(plan.Version), keepRegions(publishingProfile(a), plan.st.version), begun)
 
 	case s.Kind == KindRoleAssignment && s.Action == ActShare:
 		return p.share(ctx, d.id(plan.Version).GalleryID(), s.share, begun)
@@ -689,3 +693,14 @@ func (p *Publisher) share(ctx context.Context, galleryID string, sh *config.Shar
 const sharePrefix = "imgpipe share: deployments in subscription "
 
 func shareDescription(sub string) string { return sharePrefix + sub }
+
+// diskSpec is the managed disk of a direct upload: an OS disk carrying the
+// image's OS type, generation and security type, as Azure reads them from a
+// version's source disk.
+func diskSpec(d *Desired, gen string) DiskSpec {
+	spec := DiskSpec{Location: d.Azure.Location, HyperVGeneration: gen, OSType: d.Image.OSType}
+	if strings.EqualFold(d.Image.SecurityType, "TrustedLaunch") {
+		spec.SecurityType = "TrustedLaunch"
+	}
+	return spec
+}

@@ -182,7 +182,7 @@ func (u *TransferUploader) UploadToDisk(ctx context.Context, source, diskID stri
 	if u.ARMCred == nil {
 		return UploadResult{}, errors.New("internal error: no ARM credential for the disk upload")
 	}
-	o := transfer.DiskOptions{Location: d.Location, HyperVGeneration: d.HyperVGeneration}
+	o := transfer.DiskOptions{Location: d.Location, HyperVGeneration: d.HyperVGeneration, OSType: d.OSType, SecurityType: d.SecurityType}
 	if u.A.Transfer != nil {
 		o.Blob = *u.A.Transfer
 	}

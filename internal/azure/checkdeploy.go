@@ -142,6 +142,7 @@ func (p *Publisher) CheckDeploy(ctx context.Context, id ResourceID, subscription
 	galleryID := id.GalleryID()
 	pager := c.RoleAssignments.NewListForScopePager(galleryID, &armauthorization.RoleAssignmentsClientListForScopeOptions{Filter: to.Ptr("atScope()")})
 	var found string
+	var granted time.Time
 	for pager.More() && found == "" {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
@@ -158,11 +159,27 @@ func (p *Publisher) CheckDeploy(ctx context.Context, id ResourceID, subscription
 			case principal == "" && strings.EqualFold(deref(ra.Properties.Description), shareDescription(subscription)):
 				found = "shared with subscription " + subscription + " through principal " + pid
 			}
+			if found != "" && ra.Properties.CreatedOn != nil {
+				granted = *ra.Properties.CreatedOn
+			}
 		}
 	}
 	who := "the identity that deploys in " + subscription
 	if principal != "" {
 		who = "principal " + principal
+	}
+	window := p.RBACPropagation
+	if window <= 0 {
+		window = 10 * time.Minute
+	}
+	if age := p.clock().Sub(granted); found != "" && !granted.IsZero() && age < window {
+		// A role assignment takes effect only once it has propagated:
+		// until then deploys get LinkedAuthorizationFailed (rbac.go in azemu).
+		dc.add(Check{Name: "access", OK: false,
+			Detail: fmt.Sprintf("%s, granted %s ago: may take up to %s to take effect (Azure propagates role assignments in up to %s)",
+				found, age.Round(time.Second), (window - age).Round(time.Second), window),
+			Fix: "wait and check again; deploys until then may fail with LinkedAuthorizationFailed"})
+		return dc, nil
 	}
 	dc.add(Check{Name: "access", OK: found != "",
 		Detail: orText(found, "the gallery is in subscription "+id.Subscription+" and "+who+" has no role assignment on it"),

@@ -19,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/storage/armstorage"
 )
 
 // One narrow interface per SDK client, holding only the methods imgpipe uses.
@@ -87,7 +88,16 @@ type RoleAssignmentsAPI interface {
 	NewListForScopePager(scope string, o *armauthorization.RoleAssignmentsClientListForScopeOptions) *runtime.Pager[armauthorization.RoleAssignmentsClientListForScopeResponse]
 }
 
+// StorageAccountsAPI is the part of armstorage.AccountsClient used here: the
+// plan reads the account a blob goes to (its region) and checks the identity
+// may list its keys (what a version from its VHD needs), before uploading.
+type StorageAccountsAPI interface {
+	GetProperties(ctx context.Context, rg, name string, o *armstorage.AccountsClientGetPropertiesOptions) (armstorage.AccountsClientGetPropertiesResponse, error)
+	ListKeys(ctx context.Context, rg, name string, o *armstorage.AccountsClientListKeysOptions) (armstorage.AccountsClientListKeysResponse, error)
+}
+
 var (
+	_ StorageAccountsAPI      = (*armstorage.AccountsClient)(nil)
 	_ ResourceGroupsAPI       = (*armresources.ResourceGroupsClient)(nil)
 	_ GalleriesAPI            = (*armcompute.GalleriesClient)(nil)
 	_ GalleryImagesAPI        = (*armcompute.GalleryImagesClient)(nil)
@@ -111,6 +121,8 @@ type Clients struct {
 	VMs             VirtualMachinesAPI
 	ScaleSets       ScaleSetsAPI
 	RoleAssignments RoleAssignmentsAPI
+	// StorageAccounts may be nil (fakes): the storage checks are then skipped.
+	StorageAccounts StorageAccountsAPI
 }
 
 // NewClients builds the real SDK clients for subscription.
@@ -127,7 +139,12 @@ func NewClients(subscription string, cred azcore.TokenCredential, opts *arm.Clie
 	if err != nil {
 		return nil, fmt.Errorf("role assignments client: %w", err)
 	}
+	sa, err := armstorage.NewAccountsClient(subscription, cred, opts)
+	if err != nil {
+		return nil, fmt.Errorf("storage accounts client: %w", err)
+	}
 	return &Clients{
+		StorageAccounts: sa,
 		Subscription:    subscription,
 		ResourceGroups:  rg,
 		Galleries:       cf.NewGalleriesClient(),

@@ -11,8 +11,8 @@ import (
 	"imgpipe/internal/config"
 )
 
-// KindRegion is one target region of a gallery version (a copy in Made,
-// never a step of a plan).
+// KindRegion is one target region of a gallery version (a copy in Made; in
+// a plan, only the keep line of a replicated region the file leaves out).
 const KindRegion Kind = "region"
 
 // Made is one copy of the image in Azure, as a publish made or found it:

@@ -39,7 +39,10 @@ var hints = map[string]string{
 	"OperationNotAllowed":        "Azure does not allow this in the resource's current state; the message says why",
 	"InvalidParameter":           "a value Azure rejected: the message names it; check the pipeline file",
 	"BadRequest":                 "Azure rejected the request: check the values named in the message",
-	"Conflict":                   "another operation is changing this resource: wait for it to finish and run the command again",
+	"Conflict":                   "Azure refuses the request because it conflicts with what exists (the message says what); running the command again gets the same answer",
+	"AnotherOperationInProgress": "another operation is changing this resource: wait for it to finish and run the command again",
+	"LinkedAuthorizationFailed":  "the identity lacks access to a resource the request refers to (a gallery version of another subscription, a storage account's keys); a role assignment made a moment ago can take up to 10 minutes to take effect",
+	"InvalidResourceLocation":    "a resource of that name exists in another location: keep the location it has, or pick another name",
 	"ReplicationSourceNotFound":  "the version's source is gone: publish a new version from the original disk",
 	"GalleryImageNotFound":       "the definition does not exist: run imgpipe publish to create it",
 	"RoleAssignmentExists":       "the principal already has this role on the gallery: nothing to do",
@@ -79,9 +82,18 @@ func (d *Diagnosis) Text() string {
 	case serviceStorage:
 		fmt.Fprintf(&b, "Azure Storage answered %s (HTTP %d)", d.Code, d.Status)
 	default:
-		fmt.Fprintf(&b, "Azure answered %s (HTTP %d)", d.Code, d.Status)
+		if d.Status >= 200 && d.Status < 300 {
+			// a long-running operation that ended Failed: the request was
+			// accepted, the operation's status names the error
+			fmt.Fprintf(&b, "Azure accepted the request, then the operation failed with %s", d.Code)
+		} else {
+			fmt.Fprintf(&b, "Azure answered %s (HTTP %d)", d.Code, d.Status)
+		}
 	}
-	if d.Request != "" {
+	switch {
+	case d.Request != "" && d.Service == serviceARM && d.Status >= 200 && d.Status < 300:
+		fmt.Fprintf(&b, " (operation status %s)", d.Request)
+	case d.Request != "":
 		fmt.Fprintf(&b, " to %s", d.Request)
 	}
 	b.WriteString("\n")
@@ -173,7 +185,7 @@ func Diagnose(err error) *Diagnosis {
 	if d.Code == "" {
 		d.Code = http.StatusText(re.StatusCode)
 	}
-	d.Hint = hints[d.Code]
+	d.Hint = cmp.Or(conflictHint(d.Code, d.Message), hints[d.Code])
 	if d.Service == serviceStorage {
 		d.Hint = cmp.Or(storageHints[d.Code], d.Hint)
 	}
@@ -325,4 +337,26 @@ func requestLine(re *azcore.ResponseError) string {
 		p += "?api-version=" + q.Get("api-version")
 	}
 	return re.RawResponse.Request.Method + " " + p
+}
+
+// conflictHint renders what a Conflict is about, read from Azure's message:
+// Azure answers several different refusals with the code Conflict, none of
+// them a concurrent change, and none that a retry cures (isPermanent).
+func conflictHint(code, msg string) string {
+	if code != "Conflict" {
+		return ""
+	}
+	m := strings.ToLower(msg)
+	switch {
+	case strings.Contains(m, "hypervisor generation"):
+		return "the source's Hyper-V generation differs from the definition's, and a definition's generation cannot change: " +
+			"publish to a definition of the source's generation (a new definition name with hyperv_generation set to it), or build the image for the definition's generation. imgpipe does not retry this"
+	case strings.Contains(m, "os type"):
+		return "the source's OS type differs from the definition's: fix os_type in the image block or publish to another definition"
+	case strings.Contains(m, "publisher") && strings.Contains(m, "offer") && strings.Contains(m, "sku"):
+		return "another definition of the gallery has this publisher/offer/sku: set publisher, offer or sku in the image block to a combination of its own"
+	case strings.Contains(m, "not unique within the subscription"):
+		return "gallery names are unique per subscription: another resource group of the subscription has a gallery of this name; pick another gallery name"
+	}
+	return ""
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
@@ -270,6 +271,16 @@ func testCheckDeploy(t *testing.T, e *testEnv) {
 		t.Fatal(err)
 	}
 	vid := d.id("1.0.0")
+	// the share was granted a moment ago: not OK yet, and says why
+	dc, err := e.pub.CheckDeploy(ctx, vid, "99999999-0000-4000-8000-000000000001", "northeurope", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dc.OK || !strings.Contains(dc.Text(), "may take up to") || !strings.Contains(dc.Text(), "granted") {
+		t.Fatalf("a share granted a moment ago reported as:\n%s", dc.Text())
+	}
+	// once the propagation window has passed it is OK
+	e.pub.RBACPropagation = time.Nanosecond
 	img := ResourceID{Subscription: e.sub, ResourceGroup: e.rg, Image: "web-1.0.0"}
 	tests := []struct {
 		id        ResourceID

@@ -344,6 +344,9 @@ func (p *Publisher) planOnce(ctx context.Context, d *Desired) (*Plan, error) {
 		gen = "(from the build)"
 	}
 	plan.Generation = gen
+	if err := checkSecurity(d, gen); err != nil {
+		return nil, err
+	}
 
 	version, err := resolveVersion(d, st.versions)
 	if err != nil {
@@ -389,6 +392,11 @@ func (p *Publisher) planOnce(ctx context.Context, d *Desired) (*Plan, error) {
 	// definition
 	defID := id.DefinitionID()
 	if st.def == nil {
+		if st.gallery != nil {
+			if err := p.checkIdentifier(ctx, d); err != nil {
+				return nil, err
+			}
+		}
 		pub, offer, sku := d.identifier()
 		ch := []string{"hyperVGeneration " + gen, "osType " + d.Image.OSType, "osState " + d.Image.OSState,
 			"architecture " + d.Image.Architecture, "identifier " + pub + "/" + offer + "/" + sku}
@@ -431,6 +439,9 @@ func (p *Publisher) planOnce(ctx context.Context, d *Desired) (*Plan, error) {
 		needSource = true
 	}
 	if needSource {
+		if err := p.checkStorage(ctx, d); err != nil {
+			return nil, err
+		}
 		if err := p.planSources(ctx, plan, version); err != nil {
 			return nil, err
 		}
@@ -669,9 +680,10 @@ func (p *Publisher) planExistingVersion(plan *Plan, v *armcompute.GalleryImageVe
 		}
 	}
 	sort.Strings(extra)
-	if len(extra) > 0 {
-		plan.Warnings = append(plan.Warnings, fmt.Sprintf("version %s is also replicated to %s, which the pipeline file does not list; imgpipe does not remove replicas",
-			plan.Version, strings.Join(extra, ", ")))
+	for _, r := range extra {
+		// never dropped by omission: an update sends these back (keepRegions)
+		plan.Steps = append(plan.Steps, Step{Action: ActKeep, Kind: KindRegion, Name: r, ID: id,
+			Reason: "replicated but not in the pipeline file: kept (imgpipe never drops a region by omission; remove it with imgpipe replicate --remove-region " + r + ")"})
 	}
 	if (pp.ExcludeFromLatest != nil && *pp.ExcludeFromLatest) != a.ExcludeFromLatest {
 		changed = append(changed, fmt.Sprintf("~ exclude_from_latest -> %v", a.ExcludeFromLatest))

@@ -100,20 +100,69 @@ func isNotFound(err error) bool {
 	return errors.As(err, &re) && re.StatusCode == http.StatusNotFound
 }
 
+// permanentCodes are Azure error codes that answer the request itself, not
+// the moment it was sent: running it again gets the same answer, so nothing
+// retries them — not azcore, not the consistency retry, not a fresh attempt
+// of the publish. They matter for long-running operations, whose failure
+// arrives with the status of the last poll (200) and the operation's code:
+// "Conflict" there is Azure's answer to a source whose Hyper-V generation
+// differs from the definition's (the resource with id ... has a different
+// Hypervisor generation ['V2'] than the parent gallery image Hypervisor
+// generation ['V1'], MicrosoftDocs/azure-docs#118774), or to an OS type
+// mismatch or an identifier clash — never a concurrent change (that one is
+// AnotherOperationInProgress, which is retried).
+var permanentCodes = map[string]bool{
+	"Conflict": true, "InvalidParameter": true, "BadRequest": true, "PropertyChangeNotAllowed": true,
+	"OperationNotAllowed": true, "InvalidResourceLocation": true, "LinkedAuthorizationFailed": true,
+	"AuthorizationFailed": true, "PrincipalNotFound": true, "InvalidRequestContent": true,
+	"ResourceNotFound": true, "NotFound": true, "GalleryImageNotFound": true, "ReplicationSourceNotFound": true,
+	"InvalidAuthenticationToken": true, "LocationNotAvailableForResourceType": true, "InvalidApiVersionParameter": true,
+	"NoRegisteredProviderFound": true, "StorageAccountAlreadyTaken": true, "AccountNameInvalid": true,
+}
+
+// transientCodes are 4xx answers that mean "not now" (ARM's own words for
+// throttling and concurrent operations).
+var transientCodes = map[string]bool{
+	"AnotherOperationInProgress": true, "OperationPreempted": true, "RetryableError": true, "TooManyRequests": true,
+}
+
+// isPermanent is the one classification of Azure failures (see
+// permanentCodes): a PlanError, a 4xx answer other than throttling, a
+// timeout, a concurrent operation and the eventual-consistency lags
+// (isConsistencyLag), and a long-running operation that failed with a
+// permanent code. Callers that retry (Apply's fresh attempts, the
+// plan-phase reads) retry only what is not permanent.
+func isPermanent(err error) bool {
+	var pe *PlanError
+	if errors.As(err, &pe) {
+		return true
+	}
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		return false
+	}
+	if transientCodes[re.ErrorCode] || isConsistencyLag(err) {
+		return false
+	}
+	if permanentCodes[re.ErrorCode] {
+		return true
+	}
+	return re.StatusCode >= 400 && re.StatusCode < 500 && re.StatusCode != http.StatusRequestTimeout && re.StatusCode != http.StatusTooManyRequests
+}
+
 // isTransient reports failures a fresh attempt of the whole publish may cure:
-// a long-running operation that ended Failed/Canceled, or a 5xx/429 that
-// outlasted azcore's own retries.
+// a long-running operation that ended Failed/Canceled with a code that is not
+// permanent, or a 5xx/429 that outlasted azcore's own retries.
 func isTransient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	var pe *PlanError
-	if errors.As(err, &pe) {
+	if isPermanent(err) {
 		return false
 	}
 	var re *azcore.ResponseError
 	if errors.As(err, &re) {
-		if re.StatusCode == http.StatusTooManyRequests || re.StatusCode >= 500 {
+		if re.StatusCode == http.StatusTooManyRequests || re.StatusCode >= 500 || transientCodes[re.ErrorCode] {
 			return true
 		}
 		// LRO failures surface with the status of the last poll (200) and

@@ -23,6 +23,11 @@ type Uploader interface {
 type DiskSpec struct {
 	Location         string
 	HyperVGeneration string
+	// OSType and SecurityType make it the OS disk a version is made from
+	// (Azure reads the generation, OS type and security type of a source
+	// disk; a TrustedLaunch version needs a TrustedLaunch disk).
+	OSType       string
+	SecurityType string // "" for Standard
 }
 
 // UploadResult is what an upload made.

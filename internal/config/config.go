@@ -422,9 +422,15 @@ func (v *validator) oneOf(body hcl.Body, def hcl.Range, attr, value string, allo
 }
 
 var (
-	nameRE        = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$`)
-	galleryRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.]{0,79}$`)
-	definitionRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$`)
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$`)
+	// Azure's name rules, as Azure states them in its refusals
+	// (learn.microsoft.com/azure/virtual-machines/troubleshooting-shared-images):
+	// a gallery is 1-80 letters, digits, '_' and '.', starting and ending
+	// with a letter or digit; a definition (spec pattern
+	// ^[^_\W][\w-._]{0,79}(?<![-.])$, and the page refuses a trailing '_'
+	// too) also allows '-'. azemu enforces the same (resources.go).
+	galleryRE     = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_.]{0,78}[A-Za-z0-9])?$`)
+	definitionRE  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9])?$`)
 	versionRE     = regexp.MustCompile(`^(0|[1-9][0-9]{0,9})\.(0|[1-9][0-9]{0,9})\.(0|[1-9][0-9]{0,9})$`)
 	uuidRE        = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	rgRE          = regexp.MustCompile(`^[-\w._()]{1,90}$`)
@@ -720,10 +726,10 @@ func (v *validator) azure(r *rawAzure) Azure {
 		v.errf(at("location"), "invalid location", "%q is not an Azure region name (e.g. westeurope)", r.Location)
 	}
 	if !galleryRE.MatchString(a.Gallery) {
-		v.errf(at("gallery"), "invalid gallery", "%q: a gallery name is 1-80 letters, digits, '.' or '_' (no '-')", a.Gallery)
+		v.errf(at("gallery"), "invalid gallery", "%q: a gallery name is 1-80 letters, digits, '.' or '_' (no '-'), starting and ending with a letter or digit", a.Gallery)
 	}
 	if !definitionRE.MatchString(a.Definition) {
-		v.errf(at("definition"), "invalid definition", "%q: a definition name is 1-80 letters, digits, '.', '_' or '-'", a.Definition)
+		v.errf(at("definition"), "invalid definition", "%q: a definition name is 1-80 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", a.Definition)
 	}
 	if a.Version != "next-patch" && !versionRE.MatchString(a.Version) {
 		v.errf(at("version"), "invalid version", "%q: use Major.Minor.Patch integers (e.g. \"1.2.3\") or \"next-patch\"", a.Version)

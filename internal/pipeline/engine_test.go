@@ -89,9 +89,10 @@ azure "emu" {
   resource_group = %q
   location       = "westeurope"
   storage {
-    account       = %q
-    container     = %q
-    blob_endpoint = %q
+    account        = %q
+    resource_group = "azemu-storage" # where the emulator registers its Azurite account
+    container      = %q
+    blob_endpoint  = %q
   }
   gallery    = "gal_%s" # gallery names are unique per subscription
   definition = "app"

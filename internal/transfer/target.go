@@ -224,6 +224,12 @@ type DiskOptions struct {
 	SKU      string // default Standard_LRS
 	// HyperVGeneration is "V1" or "V2"; empty leaves it unset.
 	HyperVGeneration string
+	// OSType ("Linux", "Windows") and SecurityType (e.g. "TrustedLaunch")
+	// make the disk an OS disk a gallery version can be made from; empty
+	// leaves them unset (Azure then treats the disk as a generation 1 data
+	// disk; azemu refuses such a disk as the source of a V2 definition).
+	OSType       string
+	SecurityType string
 	// AccessDuration is how long the write SAS is valid (default 24h).
 	AccessDuration time.Duration
 	// Blob configures the page blob client that writes through the SAS.
@@ -336,6 +342,12 @@ func (t *DiskTarget) Prepare(ctx context.Context, size int64, resume *Checkpoint
 		}
 		if t.opts.HyperVGeneration != "" {
 			d.Properties.HyperVGeneration = to.Ptr(armcompute.HyperVGeneration(t.opts.HyperVGeneration))
+		}
+		if t.opts.OSType != "" {
+			d.Properties.OSType = to.Ptr(armcompute.OperatingSystemTypes(t.opts.OSType))
+		}
+		if t.opts.SecurityType != "" {
+			d.Properties.SecurityProfile = &armcompute.DiskSecurityProfile{SecurityType: to.Ptr(armcompute.DiskSecurityTypes(t.opts.SecurityType))}
 		}
 		poller, err := t.disks.BeginCreateOrUpdate(ctx, t.rg, t.name, d, nil)
 		if err != nil {
