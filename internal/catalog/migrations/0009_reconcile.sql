@@ -1,4 +1,4 @@
--- imgpipe catalog, schema version 8: the reconciler (imgpipe reconcile).
+-- imgpipe catalog, schema version 9: the reconciler (imgpipe reconcile).
 -- Every decision it takes for an image (rebuild, wait, stopped) is kept with
 -- its reason, and a rebuild's outcome with the run that carried it out.
 -- reconcile_drift keeps since when an image's drift threshold has held, as
