@@ -76,9 +76,24 @@ type VirtualMachinesAPI interface {
 	NewListAllPager(o *armcompute.VirtualMachinesClientListAllOptions) *runtime.Pager[armcompute.VirtualMachinesClientListAllResponse]
 }
 
-// ScaleSetsAPI lists scale sets, to find the ones still using a version.
+// ScaleSetsAPI lists scale sets, to find the ones still using a version,
+// and updates a scale set's model and instances (rollout.go).
 type ScaleSetsAPI interface {
 	NewListAllPager(o *armcompute.VirtualMachineScaleSetsClientListAllOptions) *runtime.Pager[armcompute.VirtualMachineScaleSetsClientListAllResponse]
+	Get(ctx context.Context, rg, name string, o *armcompute.VirtualMachineScaleSetsClientGetOptions) (armcompute.VirtualMachineScaleSetsClientGetResponse, error)
+	BeginUpdate(ctx context.Context, rg, name string, p armcompute.VirtualMachineScaleSetUpdate, o *armcompute.VirtualMachineScaleSetsClientBeginUpdateOptions) (*runtime.Poller[armcompute.VirtualMachineScaleSetsClientUpdateResponse], error)
+	BeginUpdateInstances(ctx context.Context, rg, name string, ids armcompute.VirtualMachineScaleSetVMInstanceRequiredIDs, o *armcompute.VirtualMachineScaleSetsClientBeginUpdateInstancesOptions) (*runtime.Poller[armcompute.VirtualMachineScaleSetsClientUpdateInstancesResponse], error)
+}
+
+// ScaleSetVMsAPI lists a scale set's instances (rollout.go).
+type ScaleSetVMsAPI interface {
+	NewListPager(rg, name string, o *armcompute.VirtualMachineScaleSetVMsClientListOptions) *runtime.Pager[armcompute.VirtualMachineScaleSetVMsClientListResponse]
+}
+
+// RollingUpgradesAPI starts and follows a scale set's rolling upgrade (rollout.go).
+type RollingUpgradesAPI interface {
+	BeginStartOSUpgrade(ctx context.Context, rg, name string, o *armcompute.VirtualMachineScaleSetRollingUpgradesClientBeginStartOSUpgradeOptions) (*runtime.Poller[armcompute.VirtualMachineScaleSetRollingUpgradesClientStartOSUpgradeResponse], error)
+	GetLatest(ctx context.Context, rg, name string, o *armcompute.VirtualMachineScaleSetRollingUpgradesClientGetLatestOptions) (armcompute.VirtualMachineScaleSetRollingUpgradesClientGetLatestResponse, error)
 }
 
 // RoleAssignmentsAPI is the part of armauthorization.RoleAssignmentsClient used here.
@@ -106,6 +121,8 @@ var (
 	_ DisksAPI                = (*armcompute.DisksClient)(nil)
 	_ VirtualMachinesAPI      = (*armcompute.VirtualMachinesClient)(nil)
 	_ ScaleSetsAPI            = (*armcompute.VirtualMachineScaleSetsClient)(nil)
+	_ ScaleSetVMsAPI          = (*armcompute.VirtualMachineScaleSetVMsClient)(nil)
+	_ RollingUpgradesAPI      = (*armcompute.VirtualMachineScaleSetRollingUpgradesClient)(nil)
 	_ RoleAssignmentsAPI      = (*armauthorization.RoleAssignmentsClient)(nil)
 )
 
@@ -120,6 +137,8 @@ type Clients struct {
 	Disks           DisksAPI
 	VMs             VirtualMachinesAPI
 	ScaleSets       ScaleSetsAPI
+	ScaleSetVMs     ScaleSetVMsAPI
+	RollingUpgrades RollingUpgradesAPI
 	RoleAssignments RoleAssignmentsAPI
 	// StorageAccounts may be nil (fakes): the storage checks are then skipped.
 	StorageAccounts StorageAccountsAPI
@@ -154,6 +173,8 @@ func NewClients(subscription string, cred azcore.TokenCredential, opts *arm.Clie
 		Disks:           cf.NewDisksClient(),
 		VMs:             cf.NewVirtualMachinesClient(),
 		ScaleSets:       cf.NewVirtualMachineScaleSetsClient(),
+		ScaleSetVMs:     cf.NewVirtualMachineScaleSetVMsClient(),
+		RollingUpgrades: cf.NewVirtualMachineScaleSetRollingUpgradesClient(),
 		RoleAssignments: ra,
 	}, nil
 }
