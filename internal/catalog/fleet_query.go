@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -171,23 +172,19 @@ func (c *Catalog) FleetHosts(ctx context.Context, channel string, f FleetFilter)
 	if err != nil {
 		return FleetPage{}, err
 	}
-	with, args, state := c.fleetSQL(facts, f.StaleBefore)
-	var where []string
-	if f.State != "" {
-		r := stateRank(f.State)
-		if r < 0 {
-			return FleetPage{}, fmt.Errorf("%w: state %q: use one of %s", ErrInvalid, f.State, strings.Join(HostStates, ", "))
-		}
-		where = append(where, fmt.Sprintf("(%s) = %d", state, r))
+	if f.State != "" && stateRank(f.State) < 0 {
+		return FleetPage{}, fmt.Errorf("%w: state %q: use one of %s", ErrInvalid, f.State, strings.Join(HostStates, ", "))
 	}
-	for _, p := range []struct{ col, val string }{{"h.image", f.Image}, {"h.version", f.Version}, {"h.platform", f.Platform}} {
+	var where []string
+	var args []any
+	for _, p := range []struct{ col, val string }{{"image", f.Image}, {"version", f.Version}, {"platform", f.Platform}} {
 		if p.val != "" {
 			where = append(where, p.col+" = ?")
 			args = append(args, p.val)
 		}
 	}
 	if f.Search != "" {
-		where = append(where, "h.name LIKE ? ESCAPE '!'")
+		where = append(where, "name LIKE ? ESCAPE '!'")
 		esc := strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(f.Search)
 		args = append(args, "%"+esc+"%")
 	}
@@ -196,36 +193,84 @@ func (c *Catalog) FleetHosts(ctx context.Context, channel string, f FleetFilter)
 		limit = 100
 	}
 	limit = min(limit, 10000)
-	from := " FROM hosts h LEFT JOIN vf ON vf.image = h.image AND vf.version = h.version"
-	if len(where) > 0 {
-		from += " WHERE " + strings.Join(where, " AND ")
+	// The matching hosts, grouped by the columns their state depends on
+	// (one scan of the hosts_fleet index); each group's state is decided
+	// here, so counts need no row, and a page is read state by state.
+	groups, err := c.hostGroups(ctx, where, args, f.StaleBefore)
+	if err != nil {
+		return FleetPage{}, err
+	}
+	byVersion := factIndex(facts)
+	stale := fmtTime(f.StaleBefore)
+	type part struct {
+		cond string
+		args []any
+	}
+	parts := map[string][]part{}
+	counts := map[string]int{}
+	for _, g := range groups {
+		cond := "(image = ? AND version = ? AND drifted = ? AND failed = ? AND source = ?"
+		gargs := []any{g.image, g.version, g.drifted, g.failed, g.source}
+		st, splits := g.state(byVersion)
+		if !splits {
+			parts[st] = append(parts[st], part{cond + ")", gargs})
+			counts[st] += g.n
+			continue
+		}
+		if g.stale > 0 {
+			parts[HostStale] = append(parts[HostStale], part{cond + " AND last_report < ?)", append(slices.Clone(gargs), stale)})
+			counts[HostStale] += g.stale
+		}
+		if g.n > g.stale {
+			parts[st] = append(parts[st], part{cond + " AND last_report >= ?)", append(slices.Clone(gargs), stale)})
+			counts[st] += g.n - g.stale
+		}
 	}
 	var page FleetPage
-	if err := c.db.QueryRowContext(ctx, c.q(with+"SELECT COUNT(*)"+from), args...).Scan(&page.Total); err != nil {
-		return page, fmt.Errorf("count hosts: %w", err)
-	}
-	// the page's names and states first: every column this reads is in
-	// the hosts_fleet index; then the page's rows by key
-	rows, err := c.db.QueryContext(ctx, c.q(with+"SELECT h.name, "+state+" AS st"+from+
-		fmt.Sprintf(" ORDER BY st, h.name LIMIT %d OFFSET %d", limit, max(f.Offset, 0))), args...)
-	if err != nil {
-		return page, fmt.Errorf("list hosts: %w", err)
-	}
+	skip, want := max(f.Offset, 0), limit
 	var names []any
-	states := map[string]int{}
-	for rows.Next() {
-		var name string
-		var st int
-		if err := rows.Scan(&name, &st); err != nil {
-			rows.Close()
+	for _, st := range HostStates {
+		if f.State != "" && st != f.State {
+			continue
+		}
+		n := counts[st]
+		page.Total += n
+		if want == 0 || n == 0 {
+			continue
+		}
+		if skip >= n {
+			skip -= n
+			continue
+		}
+		var conds []string
+		var qargs []any
+		for _, p := range parts[st] {
+			conds = append(conds, p.cond)
+			qargs = append(qargs, p.args...)
+		}
+		q := "SELECT name FROM hosts WHERE (" + strings.Join(conds, " OR ") + ")"
+		if len(where) > 0 {
+			q += " AND " + strings.Join(where, " AND ")
+		}
+		qargs = append(qargs, args...)
+		rows, err := c.db.QueryContext(ctx, c.q(q+fmt.Sprintf(" ORDER BY name LIMIT %d OFFSET %d", want, skip)), qargs...)
+		if err != nil {
+			return page, fmt.Errorf("list %s hosts: %w", st, err)
+		}
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				rows.Close()
+				return page, err
+			}
+			names = append(names, name)
+			want--
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return page, err
 		}
-		names = append(names, name)
-		states[name] = st
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return page, err
+		skip = 0
 	}
 	page.Hosts = []HostView{}
 	if len(names) == 0 {
@@ -233,7 +278,7 @@ func (c *Catalog) FleetHosts(ctx context.Context, channel string, f FleetFilter)
 	}
 	with2, args2, state2 := c.fleetSQL(facts, f.StaleBefore)
 	in := strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ")
-	rows, err = c.db.QueryContext(ctx, c.q(with2+"SELECT "+hostCols+", "+state2+" FROM hosts h LEFT JOIN vf ON vf.image = h.image AND vf.version = h.version WHERE h.name IN ("+in+")"), append(args2, names...)...)
+	rows, err := c.db.QueryContext(ctx, c.q(with2+"SELECT "+hostCols+", "+state2+" FROM hosts h LEFT JOIN vf ON vf.image = h.image AND vf.version = h.version WHERE h.name IN ("+in+")"), append(args2, names...)...)
 	if err != nil {
 		return page, fmt.Errorf("read hosts: %w", err)
 	}
@@ -369,6 +414,66 @@ func (c *Catalog) FleetSummary(ctx context.Context, channel string, staleBefore 
 		if known && f.revoked {
 			out.Revoked += n
 		}
+	}
+	return out, rows.Err()
+}
+
+type hostGroup struct {
+	image, version, source string
+	drifted, failed        int
+	n, stale               int
+}
+
+type factKey struct{ image, version string }
+
+func factIndex(facts []versionFact) map[factKey]versionFact {
+	m := make(map[factKey]versionFact, len(facts))
+	for _, f := range facts {
+		m[factKey{f.image, f.version}] = f
+	}
+	return m
+}
+
+// state is the group's state; splits says its stale hosts are "stale"
+// instead (ok and no-agent groups).
+func (g hostGroup) state(facts map[factKey]versionFact) (string, bool) {
+	f, known := facts[factKey{g.image, g.version}]
+	switch {
+	case known && f.revoked:
+		return HostRevoked, false
+	case g.failed == 1:
+		return HostError, false
+	case g.drifted == 1:
+		return HostDrifted, false
+	case known && f.behind > 0:
+		return HostBehind, false
+	case !known:
+		return HostUnknown, false
+	case g.source == "azure":
+		return HostNoAgent, true
+	}
+	return HostOK, true
+}
+
+// hostGroups groups the hosts matching where by the columns a state
+// depends on, counting those last heard from before staleBefore.
+func (c *Catalog) hostGroups(ctx context.Context, where []string, args []any, staleBefore time.Time) ([]hostGroup, error) {
+	q := "SELECT image, version, drifted, failed, source, COUNT(*), SUM(CASE WHEN last_report < ? THEN 1 ELSE 0 END) FROM hosts"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	rows, err := c.db.QueryContext(ctx, c.q(q+" GROUP BY image, version, drifted, failed, source"), append([]any{fmtTime(staleBefore)}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("group the fleet: %w", err)
+	}
+	defer rows.Close()
+	var out []hostGroup
+	for rows.Next() {
+		var g hostGroup
+		if err := rows.Scan(&g.image, &g.version, &g.drifted, &g.failed, &g.source, &g.n, &g.stale); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
 	}
 	return out, rows.Err()
 }
