@@ -192,10 +192,10 @@ The platform (onprem or azure) is detected from the DMI chassis asset tag;
 	f.StringVar(&opts.Token, "token", "", "fleet token, to enrol (prefer --token-file or $"+agentTokenEnv+")")
 	f.StringVar(&tokenFile, "token-file", "", "file holding the fleet token, to enrol")
 	f.StringVar(&opts.CredentialFile, "credential-file", "", "where this host's credential is kept (default etc/imgpipe/agent.credential under --root)")
-	f.DurationVar(&opts.Splay, "splay", 0, "delay the first check by a random time up to this (periodic mode)")
+	durationVar(f, &opts.Splay, "splay", 0, "delay the first check by a random time up to this (periodic mode)")
 	f.StringVar(&caFile, "ca-file", "", "PEM CA certificate(s) to trust for the server (default: the system's)")
-	f.DurationVar(&interval, "interval", 5*time.Minute, "time between checks (periodic mode)")
-	f.DurationVar(&fullEvery, "full-every", 24*time.Hour, "run a full check this often (periodic mode); quick checks in between")
+	durationVar(f, &interval, "interval", 5*time.Minute, "time between checks (periodic mode)")
+	durationVar(f, &fullEvery, "full-every", 24*time.Hour, "run a full check this often (periodic mode); quick checks in between")
 	f.BoolVar(&once, "once", false, "run one check, send it, exit 0 (no drift), 2 (drift) or 1 (failure)")
 	f.BoolVar(&quick, "quick", false, "with --once: quick check (re-hash only files whose stat changed)")
 	f.BoolVar(&full, "full", false, "with --once: full check (the default for --once)")
@@ -207,7 +207,7 @@ The platform (onprem or azure) is detected from the DMI chassis asset tag;
 	f.IntVar(&opts.Workers, "workers", 0, "parallel walkers and hashers (default: number of CPUs)")
 	f.IntVar(&opts.MaxChanges, "max-changes", agent.MaxChanges, "findings listed in a report (the summary counts all)")
 	f.IntVar(&opts.Attempts, "attempts", 5, "delivery attempts per report")
-	f.DurationVar(&timeout, "timeout", 30*time.Second, "timeout of one delivery attempt")
+	durationVar(f, &timeout, "timeout", 30*time.Second, "timeout of one delivery attempt")
 	serial.add(cmd)
 	return cmd
 }

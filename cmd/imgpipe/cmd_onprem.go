@@ -13,9 +13,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/build"
+	"imgpipe/internal/catalog"
+	"imgpipe/internal/config"
 	"imgpipe/internal/disk"
 	"imgpipe/internal/onprem"
+	"imgpipe/internal/pipeline"
 	"imgpipe/internal/progress"
+	"imgpipe/internal/source"
 )
 
 func init() { register(newOnpremCmd) }
@@ -59,9 +63,9 @@ func openLibrary(path string) (*onprem.Library, error) {
 }
 
 type onpremAddFlags struct {
-	library, image, version, format, generation, osName, manifest, fingerprint string
-	channels                                                                   []string
-	keepLatest                                                                 bool
+	library, image, version, format, generation, osName, manifest, fingerprint, catalog string
+	channels                                                                            []string
+	keepLatest                                                                          bool
 }
 
 func newOnpremAddCmd() *cobra.Command {
@@ -73,6 +77,10 @@ func newOnpremAddCmd() *cobra.Command {
 SHA-256 while copying (zero ranges are not written, so sparse disks stay
 sparse), writes metadata.json, and points latest and the given channels at
 it.
+
+When a catalog is configured (--catalog, $IMGPIPE_CATALOG, or the per-user
+catalog once it exists) the version, its artifact and the library copy are
+recorded there too, so imgpipe promote --to test accepts the version.
 
 The input is digested first, then copied into the version's staging folder
 while every byte read is hashed again; the stored disk is made from that
@@ -108,6 +116,7 @@ current directory, as Packer wrote them), with custom_data "generation" and
 	c.Flags().StringVar(&f.manifest, "manifest", "", "take the disk from this Packer manifest's last run instead of FILE")
 	c.Flags().StringVar(&f.fingerprint, "source-fingerprint", "", "identity of the source (default: the SHA-256 of the input, plus the Packer run id with --manifest)")
 	c.Flags().BoolVar(&f.keepLatest, "keep-latest", false, "do not move latest to this version")
+	c.Flags().StringVar(&f.catalog, "catalog", "", "also record the version and the library copy in this catalog (default: $"+catalogEnv+", else the per-user catalog if it exists), so promote accepts it")
 	c.MarkFlagRequired("image")
 	c.MarkFlagRequired("version")
 	return c
@@ -140,14 +149,18 @@ func runOnpremAdd(cmd *cobra.Command, args []string, f onpremAddFlags) error {
 	if err != nil {
 		return err
 	}
-	img, err := disk.Open(path)
+	// one read of the input: its digests, generation and size
+	hbar, hfinish := newProgressBar("hash input", 0)
+	info, err := source.InspectProgress(ctx, path, hbar)
+	hfinish()
 	if err != nil {
 		return err
 	}
-	gen, genErr := disk.DetectGeneration(img)
-	vsize := img.Size()
-	img.Close()
-	generation := string(gen)
+	var genErr error
+	if info.GenerationErr != "" {
+		genErr = errors.New(info.GenerationErr)
+	}
+	vsize, generation, inputSum := info.VirtualSize, info.Generation, info.SHA256
 	switch {
 	case genErr == nil && f.generation != "" && f.generation != generation:
 		return fmt.Errorf("--generation %s contradicts the disk, whose partition table says %s: a Generation %s VM would not boot it", f.generation, generation, strings.TrimPrefix(f.generation, "V"))
@@ -159,12 +172,6 @@ func runOnpremAdd(cmd *cobra.Command, args []string, f onpremAddFlags) error {
 		return fmt.Errorf("%s: %w (--generation V1 or V2)", path, genErr)
 	}
 
-	hbar, hfinish := newProgressBar("hash input", 0)
-	inputSum, _, err := onprem.HashFile(ctx, path, hbar)
-	hfinish()
-	if err != nil {
-		return err
-	}
 	convert := ""
 	if f.format == "vhdx" {
 		convert = string(disk.FormatVHDX)
@@ -187,6 +194,27 @@ func runOnpremAdd(cmd *cobra.Command, args []string, f onpremAddFlags) error {
 	if err != nil {
 		return err
 	}
+	// the catalog (when one is configured) knows the copy, so promote accepts it
+	cat, err := openCatalogWith(ctx, catalogChoice{flag: f.catalog, policy: ifPresent})
+	if err != nil {
+		return fmt.Errorf("the disk is in the library, but the catalog: %w (run the same add again once it opens: it is a no-op for the library)", err)
+	}
+	recorded, note := "", ""
+	if _, verr := catalog.ParseVersion(f.version); cat != nil && verr != nil {
+		// library versions are free names; catalog versions are MAJOR.MINOR.PATCH
+		note = fmt.Sprintf("not recorded in the catalog %s: %v", cat.Location(), verr)
+		cat.Close()
+		cat = nil
+	}
+	if cat != nil {
+		defer cat.Close()
+		info.Generation = generation
+		img := &config.Image{Name: f.image, OSType: osType(osName), HyperVGeneration: generation}
+		if err := pipeline.RecordLibraryAdd(ctx, cat, img, f.version, info, lib.Root(), res); err != nil {
+			return fmt.Errorf("the disk is in the library, but recording it in the catalog %s failed: %w", cat.Location(), err)
+		}
+		recorded = cat.Location()
+	}
 	if jsonOutput() {
 		return printJSON(res)
 	}
@@ -200,7 +228,21 @@ func runOnpremAdd(cmd *cobra.Command, args []string, f onpremAddFlags) error {
 	if err == nil && len(f.channels) > 0 {
 		_, err = fmt.Fprintf(stdout, "  channels: %s\n", strings.Join(f.channels, ", "))
 	}
+	if err == nil && recorded != "" {
+		_, err = fmt.Fprintf(stdout, "  recorded in catalog %s\n", recorded)
+	}
+	if err == nil && note != "" {
+		_, err = fmt.Fprintf(stdout, "  %s\n", note)
+	}
 	return err
+}
+
+// osType is the pipeline file's os_type for an on-prem OS name.
+func osType(os string) string {
+	if strings.EqualFold(os, "windows") {
+		return "Windows"
+	}
+	return "Linux"
 }
 
 // diskFromManifest picks the one disk artifact of the manifest's last run.

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"imgpipe/internal/catalog"
 	"imgpipe/internal/onprem"
 )
 
@@ -144,5 +146,45 @@ func TestParseMemorySize(t *testing.T) {
 		if (err != nil) != (tc.want == 0) || got != tc.want {
 			t.Errorf("parseMemorySize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
 		}
+	}
+}
+
+// TestOnpremAddRecordsInCatalog: with a catalog, onprem add records the
+// version, its artifact and the library copy, so promote --to test accepts
+// the version; a second add records nothing twice.
+func TestOnpremAddRecordsInCatalog(t *testing.T) {
+	dir := t.TempDir()
+	lib := filepath.Join(dir, "lib")
+	cat := filepath.Join(dir, "catalog.db")
+	raw := filepath.Join(dir, "web.raw")
+	bootableRaw(t, raw, 8<<20, "web 2.0.0")
+	for i := 0; i < 2; i++ {
+		out, err := runOnpremCLI(t, "onprem", "add", "--library", lib, "--image", "web", "--version", "2.0.0", "--catalog", cat, raw)
+		if err != nil || !strings.Contains(out, "recorded in catalog "+cat) {
+			t.Fatalf("add %d: %v\n%s", i+1, err, out)
+		}
+	}
+	if out, err := runOnpremCLI(t, "promote", "web", "2.0.0", "--to", "test", "--catalog", cat); err != nil {
+		t.Fatalf("promote --to test: %v\n%s", err, out)
+	}
+	c, err := catalog.Open(context.Background(), cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cps, err := c.Copies(context.Background(), catalog.Ref{Image: "web", Version: "2.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[catalog.CopyKind]int{}
+	for _, cp := range cps {
+		kinds[cp.Kind]++
+	}
+	if len(cps) != 2 || kinds[catalog.KindArtifact] != 1 || kinds[catalog.KindOnprem] != 1 {
+		t.Fatalf("copies: %+v", cps)
+	}
+	v, err := c.Version(context.Background(), catalog.Ref{Image: "web", Version: "2.0.0"})
+	if err != nil || v.HyperVGeneration != "V1" || v.ArtifactSHA256 == "" {
+		t.Fatalf("version %+v: %v", v, err)
 	}
 }

@@ -104,7 +104,7 @@ func openAzure(f azureFlags, sub string) (*azureSession, error) {
 		RunID:    fmt.Sprintf("run-%d", time.Now().UnixNano()),
 	}
 	if v := os.Getenv("IMGPIPE_POLL_INTERVAL"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		if d, err := config.ParseDuration(v); err == nil && d > 0 {
 			s.pub.PollInterval = d
 		}
 	}
@@ -292,7 +292,7 @@ IMGPIPE_CA_CERT).`,
 	cmd.Flags().StringVar(&planFile, "plan", "", "apply exactly this saved plan (imgpipe plan --out FILE); refused when the file, the source or a destination changed since")
 	cmd.Flags().StringVar(&f.source, "source", "", "disk image to publish instead of the image block's source (e.g. a fresh build)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "apply without asking")
-	cmd.Flags().DurationVar(&timeout, "replication-timeout", 0, "override replication_timeout: how long to wait for replication before exiting 3 (it continues in Azure)")
+	durationVar(cmd.Flags(), &timeout, "replication-timeout", 0, "override replication_timeout: how long to wait for replication before exiting 3 (it continues in Azure)")
 	cmd.Flags().StringVar(&catalogLoc, "catalog", "", "record the version, its lineage and the run in this catalog (default: the file's catalog block, then $"+catalogEnv+", then the per-user SQLite catalog)")
 	cmd.Flags().BoolVar(&noCatalog, "no-catalog", false, "record nothing in a catalog (imgpipe promote and gc then do not know the version)")
 	cmd.Flags().StringVar(&version, "version", "", "version for a pipeline file without an azure block (default: the library version holding this disk, else the next patch)")

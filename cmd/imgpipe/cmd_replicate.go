@@ -130,7 +130,7 @@ version such as 1.2.3 of the file's gallery and definition.`,
 			res, err := s.pub.Replicate(cmd.Context(), id, add, timeout)
 			if err == nil || errors.Is(err, azure.ErrStillReplicating) {
 				// the catalog's region copies follow
-				if cerr := refreshRegions(cmd.Context(), catalogLoc, s, id); cerr != nil {
+				if cerr := recordReplicated(cmd.Context(), catalogLoc, s, id, res); cerr != nil {
 					slog.Warn("catalog: region copies not updated", "err", cerr)
 				}
 			}
@@ -156,7 +156,7 @@ version such as 1.2.3 of the file's gallery and definition.`,
 	cmd.Flags().StringArrayVar(&remove, "remove-region", nil, "region to remove (repeatable): the one way imgpipe drops a replica; lifts safetyProfile.allowDeletionOfReplicatedLocations for the change and sets it back")
 	cmd.Flags().Int32Var(&replicas, "replicas", 1, "replicas in each added region")
 	cmd.Flags().StringVar(&storage, "storage-account-type", "Standard_LRS", "Standard_LRS, Standard_ZRS or Premium_LRS")
-	cmd.Flags().DurationVar(&timeout, "replication-timeout", 0, "how long to wait for replication (default: the file's, or 3h)")
+	durationVar(cmd.Flags(), &timeout, "replication-timeout", 0, "how long to wait for replication (default: the file's, or 3h)")
 	cmd.Flags().StringVar(&catalogLoc, "catalog", "", "catalog whose region copies of the version are updated (default: the file's catalog block, $"+catalogEnv+", else the per-user one if it exists)")
 	return cmd
 }

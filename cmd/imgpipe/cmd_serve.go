@@ -136,8 +136,8 @@ AZURE_AUTHORITY_HOST and IMGPIPE_CA_CERT point it elsewhere (the variables
 	f.StringVar(&tokenFile, "agent-token-file", "", "file holding the agent token")
 	f.StringVar(&channel, "channel", "prod", "channel hosts' staleness is measured against")
 	f.StringArrayVar(&subs, "azure-subscription", nil, "pull VMs and scale sets of this subscription (repeatable)")
-	f.DurationVar(&azureInterval, "azure-interval", 10*time.Minute, "time between Azure pulls")
-	f.DurationVar(&staleAfter, "stale-after", 24*time.Hour, "mark hosts not heard from for this long as stale")
+	durationVar(f, &azureInterval, "azure-interval", 10*time.Minute, "time between Azure pulls")
+	durationVar(f, &staleAfter, "stale-after", 24*time.Hour, "mark hosts not heard from for this long as stale")
 	cmd.AddCommand(newServeRevokeAgentCmd())
 	return cmd
 }

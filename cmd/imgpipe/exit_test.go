@@ -21,6 +21,7 @@ import (
 
 	"imgpipe/internal/azemu"
 	"imgpipe/internal/azemu/azemutest"
+	"imgpipe/internal/config"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -267,5 +268,30 @@ func TestSavedPlanThroughCLI(t *testing.T) {
 	}
 	if code, o, e := runMain(t, "publish", "--plan", saved, "--yes", "--no-catalog"); code != 0 || !strings.Contains(o, "published /subscriptions/") {
 		t.Fatalf("publish --plan: %d\n%s%s", code, o, e)
+	}
+}
+
+// TestDurationFlagsShareTheFileGrammar: a duration flag reads what the
+// pipeline file reads ("1d" for --replication-timeout, as for
+// replication_timeout), and refuses what it refuses.
+func TestDurationFlagsShareTheFileGrammar(t *testing.T) {
+	for _, s := range []string{"90d", "2w", "36h", "1h30m", "1d12h", "45s"} {
+		var d time.Duration
+		err := (*durationValue)(&d).Set(s)
+		want, ferr := config.ParseDuration(s)
+		if err != nil || ferr != nil || d != want {
+			t.Errorf("%q: flag %v (%v), file %v (%v)", s, d, err, want, ferr)
+		}
+	}
+	for _, s := range []string{"1.5d", "-1h", "x", ""} {
+		var d time.Duration
+		if err := (*durationValue)(&d).Set(s); err == nil {
+			t.Errorf("%q accepted", s)
+		}
+	}
+	missing := filepath.Join(t.TempDir(), "missing.hcl")
+	code, _, errText := runMain(t, "publish", "-f", missing, "--replication-timeout", "1d", "--yes")
+	if code != exitFailure || strings.Contains(errText, "replication-timeout") || !strings.Contains(errText, "missing.hcl") {
+		t.Fatalf("--replication-timeout 1d: exit %d\n%s", code, errText)
 	}
 }

@@ -19,7 +19,7 @@ var lockNotices io.Writer = os.Stderr
 // when it takes over from a run that is gone.
 func addLockTimeoutFlag(cmd *cobra.Command) {
 	var timeout time.Duration
-	cmd.Flags().DurationVar(&timeout, "lock-timeout", 0, "give up after waiting this long for another run of the image to release its lock, e.g. 5m (default: wait until interrupted)")
+	durationVar(cmd.Flags(), &timeout, "lock-timeout", 0, "give up after waiting this long for another run of the image to release its lock, e.g. 5m (default: wait until interrupted)")
 	pre := cmd.PreRunE
 	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
 		if timeout < 0 {

@@ -9,12 +9,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"imgpipe/internal/atomicfile"
@@ -36,10 +34,12 @@ func openPublishCatalog(ctx context.Context, flag string, off bool, file *config
 		hint: "give another --catalog, or --no-catalog to publish without recording the version"})
 }
 
-// refreshRegions updates the region copies of a gallery version after
-// replicate, when the catalog (--catalog, the file's, $IMGPIPE_CATALOG, or
-// an existing default one) records it; otherwise it does nothing.
-func refreshRegions(ctx context.Context, flag string, s *azureSession, id azure.ResourceID) error {
+// recordReplicated records the region copies replicate returned, when the
+// catalog (if present) records the version.
+func recordReplicated(ctx context.Context, flag string, s *azureSession, id azure.ResourceID, res *azure.ReplicateResult) error {
+	if res == nil {
+		return nil
+	}
 	cat, err := openCatalogWith(ctx, catalogChoice{flag: flag, file: s.file, policy: ifPresent})
 	if err != nil || cat == nil {
 		return err // no catalog here: nothing to update
@@ -49,36 +49,7 @@ func refreshRegions(ctx context.Context, flag string, s *azureSession, id azure.
 	if s.image != nil {
 		image = s.image.Name
 	}
-	ref := catalog.Ref{Image: image, Version: id.Version}
-	cps, err := cat.Copies(ctx, ref)
-	if errors.Is(err, catalog.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for _, cp := range cps {
-		if cp.Kind == catalog.KindGalleryVersion && strings.EqualFold(cp.ResourceID, id.String()) {
-			st, err := s.pub.DescribeVersion(ctx, id)
-			if err != nil {
-				return err
-			}
-			return recordRegions(ctx, cat, ref, cp, st)
-		}
-	}
-	return nil
-}
-
-// recordRegions records one copy per target region of a gallery version.
-func recordRegions(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref, gv catalog.Copy, st *azure.VersionState) error {
-	for _, r := range st.Regions {
-		d, _ := json.Marshal(map[string]any{"replication_state": r.State, "progress": r.Progress, "details": r.Details})
-		if _, err := cat.PutCopy(ctx, ref, catalog.Copy{Kind: catalog.KindRegion, Location: r.Region, ResourceID: st.ID + "#" + r.Region,
-			State: pipeline.RegionState(r.State), ParentID: gv.ID, Detail: d}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return pipeline.RecordRegions(ctx, cat, image, id.String(), res.Regions)
 }
 
 // wiring is a pipeline file's destinations for one image.
@@ -223,4 +194,14 @@ func readPlan(path string) (*pipeline.Saved, error) {
 // configured or the per-user one exists.
 func (w *wiring) catalogIfPresent(ctx context.Context) (*catalog.Catalog, error) {
 	return openCatalogWith(ctx, catalogChoice{file: w.file, policy: ifPresent})
+}
+
+// refreshRegions records the version's region copies as Azure now holds
+// them (after replicate --remove-region, which returns only the names).
+func refreshRegions(ctx context.Context, flag string, s *azureSession, id azure.ResourceID) error {
+	st, err := s.pub.DescribeVersion(ctx, id)
+	if err != nil {
+		return err
+	}
+	return recordReplicated(ctx, flag, s, id, &azure.ReplicateResult{VersionID: st.ID, Regions: st.Regions})
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
 
+	"imgpipe/internal/catalog/semver"
 	"imgpipe/internal/config"
 )
 
@@ -286,20 +286,14 @@ func resolveVersion(d *Desired, versions []*armcompute.GalleryImageVersion) (str
 	return fmt.Sprintf("%d.%d.%d", best[0], best[1], best[2]+1), nil
 }
 
+// parseVersion reads a gallery version name (semver.ParseGallery: the one
+// place that grammar is checked).
 func parseVersion(s string) ([3]int, bool) {
-	var out [3]int
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 {
-		return out, false
+	v, err := semver.ParseGallery(s)
+	if err != nil {
+		return [3]int{}, false
 	}
-	for i, p := range parts {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 {
-			return out, false
-		}
-		out[i] = n
-	}
-	return out, true
+	return [3]int{int(v.Major), int(v.Minor), int(v.Patch)}, true
 }
 
 func less(a, b [3]int) bool {

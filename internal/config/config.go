@@ -12,6 +12,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"imgpipe/internal/catalog/semver"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -431,7 +432,6 @@ var (
 	// too) also allows '-'. azemu enforces the same (resources.go).
 	galleryRE     = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_.]{0,78}[A-Za-z0-9])?$`)
 	definitionRE  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9])?$`)
-	versionRE     = regexp.MustCompile(`^(0|[1-9][0-9]{0,9})\.(0|[1-9][0-9]{0,9})\.(0|[1-9][0-9]{0,9})$`)
 	uuidRE        = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	rgRE          = regexp.MustCompile(`^[-\w._()]{1,90}$`)
 	locationRE    = regexp.MustCompile(`^[a-z0-9]{2,40}$`)
@@ -731,7 +731,7 @@ func (v *validator) azure(r *rawAzure) Azure {
 	if !definitionRE.MatchString(a.Definition) {
 		v.errf(at("definition"), "invalid definition", "%q: a definition name is 1-80 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", a.Definition)
 	}
-	if a.Version != "next-patch" && !versionRE.MatchString(a.Version) {
+	if a.Version != "next-patch" && !ValidVersion(a.Version) {
 		v.errf(at("version"), "invalid version", "%q: use Major.Minor.Patch integers (e.g. \"1.2.3\") or \"next-patch\"", a.Version)
 	}
 	a.Upload = v.oneOf(r.Body, r.DefRange, "upload", a.Upload, "blob", "disk")
@@ -845,18 +845,10 @@ func (v *validator) azure(r *rawAzure) Azure {
 	return a
 }
 
-// ParseDuration accepts Go durations ("90m", "2h30m") and whole days ("90d").
-func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if strings.HasSuffix(s, "d") {
-		var n int
-		if _, err := fmt.Sscanf(s, "%dd", &n); err == nil && fmt.Sprintf("%dd", n) == s && n >= 0 && n < 100000 {
-			return time.Duration(n) * 24 * time.Hour, nil
-		}
-		return 0, fmt.Errorf("invalid duration %q", s)
-	}
-	return time.ParseDuration(s)
-}
+// ParseDuration reads a duration of the pipeline file: the one duration
+// grammar imgpipe's flags share (Go durations such as "90m", plus days and
+// weeks: "90d", "2w", "1d12h").
+func ParseDuration(s string) (time.Duration, error) { return semver.ParseAge(s) }
 
 func parseDate(s string) (time.Time, error) {
 	if t, err := time.Parse("2006-01-02", s); err == nil {
@@ -866,5 +858,10 @@ func parseDate(s string) (time.Time, error) {
 	return t.UTC(), err
 }
 
-// ValidVersion reports whether s is a Major.Minor.Patch gallery version name.
-func ValidVersion(s string) bool { return versionRE.MatchString(s) }
+// ValidVersion reports whether s is a Major.Minor.Patch gallery version name
+// (semver.ParseGallery, the one place that grammar is checked).
+func ValidVersion(s string) bool { return semver.ValidGallery(s) }
+
+// FormatDuration writes a duration the way ParseDuration reads it (whole
+// days as "30d").
+func FormatDuration(d time.Duration) string { return semver.FormatAge(d) }

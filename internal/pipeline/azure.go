@@ -6,6 +6,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,4 +147,35 @@ func AzureSteps(cat *catalog.Catalog, runID int64, dest string) azure.RunRecorde
 		return nil
 	}
 	return stepRecorder{rec: &recorder{e: &Engine{Catalog: cat}, runID: runID, dest: dest}, dest: dest}
+}
+
+// RecordRegions records, from what replicate returned, one copy per target
+// region of the gallery version versionID of image (nothing is read back).
+// A version the catalog does not know is left alone.
+func RecordRegions(ctx context.Context, cat *catalog.Catalog, image, versionID string, regions []azure.RegionProgress) error {
+	id, err := azure.ParseResourceID(versionID)
+	if err != nil {
+		return err
+	}
+	ref := catalog.Ref{Image: image, Version: id.Version}
+	cps, err := cat.Copies(ctx, ref)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, cp := range cps {
+		if cp.Kind != catalog.KindGalleryVersion || !azure.SameID(cp.ResourceID, versionID) {
+			continue
+		}
+		for _, r := range regions {
+			d, _ := json.Marshal(map[string]any{"replication_state": r.State, "progress": r.Progress, "details": r.Details})
+			if _, err := cat.PutCopy(ctx, ref, catalog.Copy{Kind: catalog.KindRegion, Location: r.Region, ResourceID: cp.ResourceID + "#" + r.Region,
+				State: RegionState(r.State), ParentID: cp.ID, Detail: d}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

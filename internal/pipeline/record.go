@@ -14,6 +14,10 @@ import (
 	"strings"
 
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/catalog/semver"
+	"imgpipe/internal/config"
+	"imgpipe/internal/onprem"
+	"imgpipe/internal/source"
 )
 
 // recorder records the steps of a run in the catalog (when there is one
@@ -145,13 +149,18 @@ func (l *lineage) record(ctx context.Context, copies []Copy) error {
 // recordVersion records the image, the version with its provenance and the
 // artifact copy. Re-running with the same artifact is a no-op.
 func recordVersion(ctx context.Context, cat *catalog.Catalog, p *Plan) (catalog.Copy, error) {
-	src, img := p.Source, p.request.Image
-	ref := catalog.Ref{Image: p.Image, Version: p.Version}
+	return RecordArtifact(ctx, cat, p.request.Image, p.Version, p.Source)
+}
+
+// RecordArtifact records img's version made from src: the image, the
+// version with its provenance and the artifact copy (idempotent).
+func RecordArtifact(ctx context.Context, cat *catalog.Catalog, img *config.Image, version string, src *source.Info) (catalog.Copy, error) {
+	ref := catalog.Ref{Image: img.Name, Version: version}
 	gen := src.Generation
 	if gen == "" {
 		gen = img.HyperVGeneration
 	}
-	if _, err := cat.AddVersion(ctx, catalog.NewVersion{Image: p.Image, Version: p.Version, Provenance: catalog.Provenance{
+	if _, err := cat.AddVersion(ctx, catalog.NewVersion{Image: img.Name, Version: version, Provenance: catalog.Provenance{
 		ArtifactSHA256: src.SHA256, HyperVGeneration: gen, OSType: img.OSType,
 	}}); err != nil {
 		return catalog.Copy{}, err
@@ -163,6 +172,20 @@ func recordVersion(ctx context.Context, cat *catalog.Catalog, p *Plan) (catalog.
 	detail, _ := json.Marshal(map[string]string{"digest": src.Digest})
 	return cat.PutCopy(ctx, ref, catalog.Copy{Kind: catalog.KindArtifact, ResourceID: abs, Fingerprint: "sha256:" + src.SHA256,
 		State: catalog.StatePresent, Detail: detail})
+}
+
+// RecordLibraryAdd records a disk added to an on-prem library outside a
+// publish (imgpipe onprem add): the version, its artifact and the library
+// copy, so promote accepts the version for the library's channel.
+func RecordLibraryAdd(ctx context.Context, cat *catalog.Catalog, img *config.Image, version string, src *source.Info, root string, res *onprem.AddResult) error {
+	art, err := RecordArtifact(ctx, cat, img, version, src)
+	if err != nil {
+		return err
+	}
+	c := LibraryCopy(root, res)
+	_, err = cat.PutCopy(ctx, catalog.Ref{Image: img.Name, Version: version}, catalog.Copy{Kind: c.Kind, Location: c.Location, ResourceID: c.ID,
+		Fingerprint: c.Fingerprint, State: c.State, ParentID: art.ID})
+	return err
 }
 
 // nextVersion picks the version when no destination decides it: the
@@ -197,14 +220,14 @@ func (e *Engine) nextVersion(ctx context.Context, r Request) (string, error) {
 		if sha != "" && k.SHA256 == sha {
 			return k.Version, nil
 		}
-		if _, err := catalog.ParseVersion(k.Version); err == nil && (newest == "" || catalog.CompareVersions(k.Version, newest) > 0) {
+		if semver.ValidGallery(k.Version) && (newest == "" || catalog.CompareVersions(k.Version, newest) > 0) {
 			newest = k.Version
 		}
 	}
 	if newest == "" {
 		return "1.0.0", nil
 	}
-	p, _ := catalog.ParseVersion(newest)
+	p, _ := semver.ParseGallery(newest)
 	v := fmt.Sprintf("%d.%d.%d", p.Major, p.Minor, p.Patch+1)
 	slog.Debug("pipeline: next version", "image", r.Image.Name, "after", newest, "version", v)
 	return v, nil

@@ -14,6 +14,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"imgpipe/internal/disk"
+	"imgpipe/internal/progress"
 )
 
 // Info describes the local disk image being published.
@@ -32,25 +33,30 @@ type Info struct {
 	Generation string `json:"generation,omitempty"`
 	// GenerationErr says why Generation is empty.
 	GenerationErr string `json:"generation_error,omitempty"`
+	// VirtualSize is the disk's virtual size (what a VM sees).
+	VirtualSize int64 `json:"virtual_size"`
 	// VHDSize is the size of the Azure-ready fixed VHD made from the source.
 	VHDSize int64 `json:"vhd_size"`
 }
 
 // Inspect opens the disk image at path, detects its Hyper-V generation and
 // hashes the file (once, for every digest).
-func Inspect(ctx context.Context, path string) (*Info, error) {
+func Inspect(ctx context.Context, path string) (*Info, error) { return InspectProgress(ctx, path, nil) }
+
+// InspectProgress is Inspect reporting the bytes hashed to p (if not nil).
+func InspectProgress(ctx context.Context, path string, p progress.Func) (*Info, error) {
 	img, err := disk.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read the image source: %w", err)
 	}
 	defer img.Close()
-	s := &Info{Path: path, VHDSize: disk.AzureVHD(img).Size()}
+	s := &Info{Path: path, VirtualSize: img.Size(), VHDSize: disk.AzureVHD(img).Size()}
 	if g, err := disk.DetectGeneration(img); err == nil {
 		s.Generation = string(g)
 	} else {
 		s.GenerationErr = err.Error()
 	}
-	s.Digest, s.SHA256, err = fileDigests(ctx, path)
+	s.Digest, s.SHA256, err = fileDigests(ctx, path, p)
 	if err != nil {
 		return nil, err
 	}
@@ -59,12 +65,17 @@ func Inspect(ctx context.Context, path string) (*Info, error) {
 
 // fileDigests reads the file once and returns its "blake3:HEX" digest and
 // its hex SHA-256.
-func fileDigests(ctx context.Context, path string) (digest, sha string, err error) {
+func fileDigests(ctx context.Context, path string, p progress.Func) (digest, sha string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", "", fmt.Errorf("hash the image source: %w", err)
 	}
 	defer f.Close()
+	var total int64
+	if st, err := f.Stat(); err == nil {
+		total = st.Size()
+	}
+	var done int64
 	b3, s2 := blake3.New(), sha256.New()
 	h := io.MultiWriter(b3, s2)
 	buf := make([]byte, 1<<20)
@@ -74,6 +85,9 @@ func fileDigests(ctx context.Context, path string) (digest, sha string, err erro
 		}
 		n, err := f.Read(buf)
 		h.Write(buf[:n])
+		if done += int64(n); p != nil {
+			p(done, total)
+		}
 		if err == io.EOF {
 			break
 		}

@@ -251,3 +251,32 @@ func FormatAge(d time.Duration) string {
 	}
 	return d.String()
 }
+
+// maxGalleryPart is the largest number in an Azure Compute Gallery version
+// name: each part is a 32-bit integer ("MajorVersion.MinorVersion.Patch",
+// Microsoft.Compute galleries/images/versions name rules).
+const maxGalleryPart = 1<<31 - 1
+
+// ParseGallery parses a version as Azure Compute Gallery names versions:
+// MAJOR.MINOR.PATCH, each a 32-bit integer without leading zeros, with no
+// "v", prerelease or build metadata. It is the one place that grammar is
+// checked (the pipeline file, --version, next-patch).
+func ParseGallery(s string) (Version, error) {
+	if strings.HasPrefix(s, "v") || strings.ContainsAny(s, "-+") {
+		return Version{}, fmt.Errorf("%w: version %q: Azure Compute Gallery versions are MAJOR.MINOR.PATCH only, e.g. 1.4.0", ErrInvalid, s)
+	}
+	v, err := Parse(s)
+	if err != nil {
+		return Version{}, err
+	}
+	if v.Major > maxGalleryPart || v.Minor > maxGalleryPart || v.Patch > maxGalleryPart {
+		return Version{}, fmt.Errorf("%w: version %q: each part must be at most %d", ErrInvalid, s, maxGalleryPart)
+	}
+	return v, nil
+}
+
+// ValidGallery reports whether s is a gallery version name (ParseGallery).
+func ValidGallery(s string) bool {
+	_, err := ParseGallery(s)
+	return err == nil
+}

@@ -119,3 +119,15 @@ func FuzzParseAge(f *testing.F) {
 		}
 	})
 }
+
+func TestParseGallery(t *testing.T) {
+	for s, ok := range map[string]bool{
+		"1.4.0": true, "0.0.1": true, "2147483647.0.0": true,
+		"v1.4.0": false, "1.4.0-rc1": false, "1.4.0+b1": false, "1.4": false, "01.4.0": false,
+		"2147483648.0.0": false, "1.4.0.1": false, "": false, "a.b.c": false,
+	} {
+		if got := ValidGallery(s); got != ok {
+			t.Errorf("ValidGallery(%q) = %v, want %v", s, got, ok)
+		}
+	}
+}
