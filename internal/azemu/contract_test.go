@@ -379,8 +379,9 @@ func (r *replay) run() {
 	itemID := base + "/" + strings.Join(tail, "/")
 	switch {
 	case isList:
-		parent := base + "/" + strings.Join(tail[:len(tail)-1], "/")
+		parent := base
 		if len(tail) > 1 {
+			parent += "/" + strings.Join(tail[:len(tail)-1], "/")
 			r.ensure(parent, loc)
 		}
 		if rg == "" { // subscription scope: the items live in a resource group of their own

@@ -1005,8 +1005,12 @@ func (s *Server) galleryShare(c *call) {
 	}
 	sp["groups"] = out
 	lro := s.startOp(c.r, c.sub, str(g.Body, "location"), g.ID, "share", s.opts.LRODelay)
-	lro.Result = map[string]any{"operationType": op, "groups": deepCopy(out)}
+	lro.Result = map[string]any{"operationType": op}
+	if op != "Reset" {
+		lro.Result["groups"] = deepCopy(out)
+	}
 	_ = s.saveLocked()
 	s.setLROHeaders(c.w, lro, true)
-	c.w.WriteHeader(http.StatusAccepted)
+	// the 202 carries the sharing update, as the spec's examples show
+	writeJSON(c.w, http.StatusAccepted, lro.Result)
 }
