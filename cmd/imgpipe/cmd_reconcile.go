@@ -348,4 +348,3 @@ func (c *cliRunner) Promote(ctx context.Context, ref catalog.Ref, channel string
 	_, err := c.cat.Promote(ctx, catalog.PromoteRequest{Ref: ref, Channel: channel, By: "imgpipe reconcile"})
 	return err
 }
-
