@@ -24,8 +24,10 @@ type migration struct {
 	sql     map[dialect]string
 }
 
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+func loadMigrations() ([]migration, error) { return loadMigrationsFrom(migrationFiles) }
+
+func loadMigrationsFrom(files fs.FS) ([]migration, error) {
+	entries, err := fs.ReadDir(files, "migrations")
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +46,7 @@ func loadMigrations() ([]migration, error) {
 		if !ok || err != nil || n <= 0 {
 			return nil, fmt.Errorf("migration file %s: name must be NNNN_label.sql", e.Name())
 		}
-		body, err := migrationFiles.ReadFile("migrations/" + e.Name())
+		body, err := fs.ReadFile(files, "migrations/"+e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -52,6 +54,10 @@ func loadMigrations() ([]migration, error) {
 		if m == nil {
 			m = &migration{version: n, name: label, sql: map[dialect]string{}}
 			byVersion[n] = m
+		} else if m.name != label {
+			// Two engineers took the same number: one of them would be
+			// skipped silently. Renumber one (next free number).
+			return nil, fmt.Errorf("migrations %04d_%s and %04d_%s share a number: renumber one", n, m.name, n, label)
 		}
 		for _, d := range []dialect{dialectSQLite, dialectPostgres} {
 			if only == -1 {

@@ -3,7 +3,9 @@ package catalog
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 // v1Tables are the tables of schema version 1, all of which migration 2 must
@@ -159,5 +161,25 @@ func TestMigrationsLoad(t *testing.T) {
 	got := splitStatements("-- c; x\nCREATE TABLE a (x int);\nINSERT INTO a VALUES (1); -- tail\n")
 	if len(got) != 2 || got[0] != "CREATE TABLE a (x int)" || got[1] != "INSERT INTO a VALUES (1)" {
 		t.Errorf("splitStatements: %q", got)
+	}
+}
+
+// TestMigrationNumbersAreUnique: two migrations with one number (two
+// branches that each took the next free one) are refused, not merged with
+// one of them skipped.
+func TestMigrationNumbersAreUnique(t *testing.T) {
+	files := fstest.MapFS{
+		"migrations/0001_base.sql":         {Data: []byte("CREATE TABLE a (x int);")},
+		"migrations/0002_one.sql":          {Data: []byte("CREATE TABLE b (x int);")},
+		"migrations/0002_other.sql":        {Data: []byte("CREATE TABLE c (x int);")},
+		"migrations/0002_one.postgres.sql": {Data: []byte("CREATE TABLE b (x int);")},
+	}
+	if _, err := loadMigrationsFrom(files); err == nil || !strings.Contains(err.Error(), "share a number") {
+		t.Fatalf("duplicate migration number: %v", err)
+	}
+	delete(files, "migrations/0002_other.sql")
+	ms, err := loadMigrationsFrom(files)
+	if err != nil || len(ms) != 2 {
+		t.Fatalf("a portable file with its dialect variant: %v, %d migrations", err, len(ms))
 	}
 }
