@@ -108,14 +108,23 @@ func (c *Catalog) ClaimRebuild(ctx context.Context, d Decision) (Decision, bool,
 		VALUES (?, ?, ?, ?, ?, 0, ?, ?, '') ON CONFLICT DO NOTHING RETURNING id`),
 		d.Image, d.Decision, d.Trigger, d.Reason, fmtTime(d.At), d.State, d.Claimant).Scan(&d.ID)
 	if errors.Is(err, sql.ErrNoRows) {
-		running, ok, err := c.RunningRebuild(ctx, d.Image)
-		if err != nil {
-			return Decision{}, false, err
+		running, ok, rerr := c.RunningRebuild(ctx, d.Image)
+		if rerr != nil {
+			return Decision{}, false, rerr
 		}
-		if !ok { // it ended in between: say so rather than retry forever
-			return Decision{}, false, fmt.Errorf("claim the rebuild of %s: another rebuild was running and just ended; run imgpipe reconcile again", d.Image)
+		if ok {
+			return running, false, nil
 		}
-		return running, false, nil
+		// its claimant is gone (or it just ended): mark it abandoned and claim once more
+		if aerr := c.abandonGone(ctx, d.Image); aerr != nil {
+			return Decision{}, false, aerr
+		}
+		err = c.db.QueryRowContext(ctx, c.q(`INSERT INTO reconcile_decisions (image, decision, trig, reason, at, run_id, state, claimant, version)
+			VALUES (?, ?, ?, ?, ?, 0, ?, ?, '') ON CONFLICT DO NOTHING RETURNING id`),
+			d.Image, d.Decision, d.Trigger, d.Reason, fmtTime(d.At), d.State, d.Claimant).Scan(&d.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Decision{}, false, fmt.Errorf("claim the rebuild of %s: another reconciler claimed it at the same moment; run imgpipe reconcile again", d.Image)
+		}
 	}
 	if err != nil {
 		return Decision{}, false, fmt.Errorf("claim the rebuild of %s: %w", d.Image, err)
@@ -124,26 +133,54 @@ func (c *Catalog) ClaimRebuild(ctx context.Context, d Decision) (Decision, bool,
 	return d, true, nil
 }
 
-// RunningRebuild returns the image's running rebuild, if any. A rebuild
-// claimed by a process of this host that is no longer alive is marked
-// abandoned on the way and not returned.
+// RunningRebuild returns the image's running rebuild, if any. It only
+// reads: a rebuild claimed by a process of this host that is no longer
+// alive is not returned (ClaimRebuild marks it abandoned).
 func (c *Catalog) RunningRebuild(ctx context.Context, image string) (Decision, bool, error) {
-	d, err := scanDecision(c.db.QueryRowContext(ctx, c.q("SELECT "+decisionColumns+" FROM reconcile_decisions WHERE image = ? AND state = ?"), image, RebuildRunning))
+	d, err := c.runningRebuild(ctx, image)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Decision{}, false, nil
 	}
 	if err != nil {
 		return Decision{}, false, fmt.Errorf("read the running rebuild of %s: %w", image, err)
 	}
-	if pid, host, ok := strings.Cut(d.Claimant, "@"); ok && host == thisHost() {
-		if n, err := strconv.Atoi(pid); err == nil && n > 0 && !processAlive(n) {
-			if err := c.FinishRebuild(ctx, d.ID, RebuildAbandoned, "", 0); err != nil {
-				return Decision{}, false, err
-			}
-			return Decision{}, false, nil
-		}
+	if claimantGone(d.Claimant) {
+		return Decision{}, false, nil
 	}
 	return d, true, nil
+}
+
+func (c *Catalog) runningRebuild(ctx context.Context, image string) (Decision, error) {
+	return scanDecision(c.db.QueryRowContext(ctx, c.q("SELECT "+decisionColumns+" FROM reconcile_decisions WHERE image = ? AND state = ?"), image, RebuildRunning))
+}
+
+// claimantGone: the claimant ran on this host and its process is not alive.
+func claimantGone(claimant string) bool {
+	pid, host, ok := strings.Cut(claimant, "@")
+	if !ok || host != thisHost() {
+		return false
+	}
+	n, err := strconv.Atoi(pid)
+	return err == nil && n > 0 && !processAlive(n)
+}
+
+// abandonGone marks the image's running rebuild abandoned when its claimant is gone.
+func (c *Catalog) abandonGone(ctx context.Context, image string) error {
+	d, err := c.runningRebuild(ctx, image)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the running rebuild of %s: %w", image, err)
+	}
+	if !claimantGone(d.Claimant) {
+		return nil
+	}
+	err = c.FinishRebuild(ctx, d.ID, RebuildAbandoned, "", 0)
+	if errors.Is(err, ErrNotFound) {
+		return nil // it ended in between
+	}
+	return err
 }
 
 // SetDecisionRun records the pipeline run carrying out a rebuild decision.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -208,6 +209,7 @@ func runSuite(t *testing.T, loc func(t *testing.T) string) {
 	t.Run("SecondTriggerDuringARun", func(t *testing.T) { testSecondTrigger(t, loc(t)) })
 	t.Run("DecideChangesNothing", func(t *testing.T) { testDecideChangesNothing(t, loc(t)) })
 	t.Run("RepeatedWaitNotRecorded", func(t *testing.T) { testRepeatedWait(t, loc(t)) })
+	t.Run("DeadClaimant", func(t *testing.T) { testDeadClaimant(t, loc(t)) })
 }
 
 func testDecisions(t *testing.T, loc func(t *testing.T) string) {
@@ -597,5 +599,49 @@ func testRepeatedWait(t *testing.T, loc string) {
 	}
 	if !strings.Contains(string(body), `"type":"`+events.TypeReconcile+`"`) || !strings.Contains(string(body), "a run holds the image lock") {
 		t.Fatalf("event %s", body)
+	}
+}
+
+// A rebuild whose process died (kill -9) does not block the loop: Decide
+// sees it gone without writing anything, and the next Rebuild marks it
+// abandoned and claims.
+func testDeadClaimant(t *testing.T, loc string) {
+	e := newEnv(t, loc, `rebuild {
+  on_revoke = true
+  cooldown  = "0s"
+}`)
+	e.version("web", "1.0.0", nil)
+	e.promote("1.0.0")
+	if _, err := e.cat.Revoke(e.ctx, catalog.RevokeRequest{Ref: catalog.Ref{Image: "web", Version: "1.0.0"}, Reason: "CVE", By: "sec"}); err != nil {
+		t.Fatal(err)
+	}
+	p := exec.Command("true")
+	if err := p.Run(); err != nil {
+		t.Fatal(err)
+	}
+	_, host, _ := strings.Cut(catalog.Claimant(), "@")
+	dead, err := e.cat.RecordDecision(e.ctx, catalog.Decision{Image: "web", Decision: catalog.DecisionRebuild, Reason: "r", State: catalog.RebuildRunning,
+		Claimant: fmt.Sprintf("%d@%s", p.Process.Pid, host)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Advance(time.Minute)
+	before := e.count("reconcile_decisions")
+	d := e.decide()
+	if d.Action != catalog.DecisionRebuild || e.count("reconcile_decisions") != before {
+		t.Fatalf("%+v", d)
+	}
+	var state string
+	e.cat.DB().QueryRowContext(e.ctx, "SELECT state FROM reconcile_decisions WHERE id = "+fmt.Sprint(dead.ID)).Scan(&state)
+	if state != catalog.RebuildRunning {
+		t.Fatalf("Decide wrote %q", state)
+	}
+	out, err := e.rec.Rebuild(e.ctx, d, &fakeRunner{e: e})
+	if err != nil || !out.Claimed || out.State != catalog.RebuildSucceeded {
+		t.Fatalf("%+v %v", out, err)
+	}
+	e.cat.DB().QueryRowContext(e.ctx, "SELECT state FROM reconcile_decisions WHERE id = "+fmt.Sprint(dead.ID)).Scan(&state)
+	if state != catalog.RebuildAbandoned {
+		t.Fatalf("dead claim is %q", state)
 	}
 }
