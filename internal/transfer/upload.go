@@ -179,6 +179,15 @@ func Upload(ctx context.Context, src string, tgt Target, o Options) (res *Result
 	if size <= 0 || size%sectorSize != 0 {
 		return nil, fmt.Errorf("%s: Azure VHD size %d is not a multiple of 512", src, size)
 	}
+	// Azure's size limits, before a byte is sent: a 64 TiB sparse disk would
+	// otherwise upload for hours and be refused at the end.
+	limit := disk.UploadPageBlob
+	if tgt.Identity().Kind == "disk" {
+		limit = disk.UploadManagedDisk
+	}
+	if err := disk.CheckAzureUploadSize(size, limit); err != nil {
+		return nil, fmt.Errorf("%s: %w", src, err)
+	}
 	rawExt, err := vhd.Extents()
 	if err != nil {
 		return nil, fmt.Errorf("read allocation map of %s: %w", src, err)
