@@ -15,8 +15,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
 
-	"imgpipe/internal/catalog/semver"
 	"imgpipe/internal/config"
+	"imgpipe/internal/semver"
 )
 
 // Action is what a step does.

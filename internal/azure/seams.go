@@ -54,7 +54,7 @@ type BlobStore interface {
 	EnsureContainer(ctx context.Context, containerURL string) error
 }
 
-// RunRecorder records what each step did (internal/catalog implements it;
+// RunRecorder records what each step did (internal/pipeline records it in the catalog;
 // nil records nothing).
 type RunRecorder interface {
 	RecordStep(ctx context.Context, s StepRecord) error

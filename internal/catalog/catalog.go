@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"imgpipe/internal/catalog/semver"
+	"imgpipe/internal/semver"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver

@@ -3,7 +3,7 @@ package catalog
 import (
 	"time"
 
-	"imgpipe/internal/catalog/semver"
+	"imgpipe/internal/semver"
 )
 
 // SemVer is a parsed image version (see package semver).

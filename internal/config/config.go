@@ -12,7 +12,7 @@ package config
 import (
 	"errors"
 	"fmt"
-	"imgpipe/internal/catalog/semver"
+	"imgpipe/internal/semver"
 	"path/filepath"
 	"regexp"
 	"sort"

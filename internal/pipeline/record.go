@@ -14,9 +14,9 @@ import (
 	"strings"
 
 	"imgpipe/internal/catalog"
-	"imgpipe/internal/catalog/semver"
 	"imgpipe/internal/config"
 	"imgpipe/internal/onprem"
+	"imgpipe/internal/semver"
 	"imgpipe/internal/source"
 )
 
