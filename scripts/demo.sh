@@ -61,6 +61,10 @@ else
     --manifest out/demo-debian/packer-manifest.json --catalog "$IMGPIPE_CATALOG"
 fi
 "$bin" disk inspect "$disk"
+say "   sign the build's provenance (SLSA v1, DSSE): a key of the operator's, trusted by the catalog"
+"$bin" key generate --out "$out/keys/signing"
+"$bin" key trust "$out/keys/signing.pub.pem"
+"$bin" attest "$image" "$version" --key "$out/keys/signing.pem" --template examples/packer/demo-debian
 
 # --- 2. local Azure -----------------------------------------------------------
 say "2. Azurite and the ARM emulator start on loopback"
@@ -124,7 +128,8 @@ say "   a second publish changes nothing"
 
 # --- 4. promote and show ------------------------------------------------------
 say "4. promote $version to prod, and the catalog's view"
-"$bin" promote "$image" "$version" --to prod
+"$bin" verify "$image" "$version"   # prod needs this once a key is trusted
+"$bin" promote "$image" "$version" --to prod --sign-key "$out/keys/signing.pem"
 "$bin" images
 "$bin" show "$image" "$version"
 "$bin" onprem list --library "$out/library"
