@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+
+	"imgpipe/internal/azemu"
+	"imgpipe/internal/azemu/azemutest"
+	"imgpipe/internal/catalog"
+)
+
+// TestRolloutVerbAgainstEmulator rolls an azemu scale set through
+// `imgpipe rollout start` and reads the record back with `rollout status`;
+// an unhealthy version stops the rollout, exit 1, recorded as failed.
+func TestRolloutVerbAgainstEmulator(t *testing.T) {
+	env := azemutest.StartWithAzurite(t, azemu.Options{LRODelay: 300 * time.Millisecond, RetryAfter: 100 * time.Millisecond, ReplicationDuration: 200 * time.Millisecond})
+	dir := cliEmulatorEnv(t, env)
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll := &runtime.PollUntilDoneOptions{Frequency: 100 * time.Millisecond}
+	cred, opts := env.Credential(), env.ClientOptions()
+	rgs, err := armresources.NewResourceGroupsClient(env.SubscriptionID, cred, opts)
+	must(err)
+	_, err = rgs.CreateOrUpdate(ctx, "rg", armresources.ResourceGroup{Location: to.Ptr("westeurope")}, nil)
+	must(err)
+	cf, err := armcompute.NewClientFactory(env.SubscriptionID, cred, opts)
+	must(err)
+	bc, err := azblob.NewClientFromConnectionString(env.Azurite.ConnectionString(), nil)
+	must(err)
+	_, err = bc.CreateContainer(ctx, "rollout", nil)
+	must(err)
+	pb := bc.ServiceClient().NewContainerClient("rollout").NewPageBlobClient("os.vhd")
+	_, err = pb.Create(ctx, 512, nil)
+	must(err)
+	_, err = pb.UploadPages(ctx, streaming.NopCloser(bytes.NewReader(bytes.Repeat([]byte{1}, 512))), blob.HTTPRange{Offset: 0, Count: 512}, nil)
+	must(err)
+	ip, err := cf.NewImagesClient().BeginCreateOrUpdate(ctx, "rg", "img", armcompute.Image{Location: to.Ptr("westeurope"), Properties: &armcompute.ImageProperties{
+		HyperVGeneration: to.Ptr(armcompute.HyperVGenerationTypesV1),
+		StorageProfile: &armcompute.ImageStorageProfile{OSDisk: &armcompute.ImageOSDisk{OSType: to.Ptr(armcompute.OperatingSystemTypesLinux),
+			OSState: to.Ptr(armcompute.OperatingSystemStateTypesGeneralized), BlobURI: to.Ptr(env.Azurite.BlobEndpoint + "/rollout/os.vhd")}},
+	}}, nil)
+	must(err)
+	img, err := ip.PollUntilDone(ctx, poll)
+	must(err)
+	gp, err := cf.NewGalleriesClient().BeginCreateOrUpdate(ctx, "rg", "g", armcompute.Gallery{Location: to.Ptr("westeurope")}, nil)
+	must(err)
+	_, err = gp.PollUntilDone(ctx, poll)
+	must(err)
+	dp, err := cf.NewGalleryImagesClient().BeginCreateOrUpdate(ctx, "rg", "g", "web", armcompute.GalleryImage{Location: to.Ptr("westeurope"), Properties: &armcompute.GalleryImageProperties{
+		OSType: to.Ptr(armcompute.OperatingSystemTypesLinux), OSState: to.Ptr(armcompute.OperatingSystemStateTypesGeneralized), HyperVGeneration: to.Ptr(armcompute.HyperVGenerationV1),
+		Identifier: &armcompute.GalleryImageIdentifier{Publisher: to.Ptr("imgpipe"), Offer: to.Ptr("cli"), SKU: to.Ptr("web")},
+	}}, nil)
+	must(err)
+	def, err := dp.PollUntilDone(ctx, poll)
+	must(err)
+	cat, err := catalog.Open(ctx, filepath.Join(dir, "catalog.db"))
+	must(err)
+	for _, v := range []string{"1.0.0", "2.0.0", "3.0.0"} {
+		vp, err := cf.NewGalleryImageVersionsClient().BeginCreateOrUpdate(ctx, "rg", "g", "web", v, armcompute.GalleryImageVersion{Location: to.Ptr("westeurope"), Properties: &armcompute.GalleryImageVersionProperties{
+			PublishingProfile: &armcompute.GalleryImageVersionPublishingProfile{TargetRegions: []*armcompute.TargetRegion{{Name: to.Ptr("westeurope")}}},
+			StorageProfile:    &armcompute.GalleryImageVersionStorageProfile{Source: &armcompute.GalleryArtifactVersionFullSource{ID: img.ID}},
+		}}, nil)
+		must(err)
+		_, err = vp.PollUntilDone(ctx, poll)
+		must(err)
+		_, err = cat.AddVersion(ctx, catalog.NewVersion{Image: "web", Version: v})
+		must(err)
+	}
+	cat.Close()
+	sp, err := cf.NewVirtualMachineScaleSetsClient().BeginCreateOrUpdate(ctx, "rg", "web", armcompute.VirtualMachineScaleSet{
+		Location: to.Ptr("westeurope"), SKU: &armcompute.SKU{Name: to.Ptr("Standard_B1s"), Capacity: to.Ptr[int64](4)},
+		Properties: &armcompute.VirtualMachineScaleSetProperties{
+			UpgradePolicy: &armcompute.UpgradePolicy{Mode: to.Ptr(armcompute.UpgradeModeRolling), RollingUpgradePolicy: &armcompute.RollingUpgradePolicy{
+				MaxBatchInstancePercent: to.Ptr[int32](50), MaxUnhealthyInstancePercent: to.Ptr[int32](50)}},
+			VirtualMachineProfile: &armcompute.VirtualMachineScaleSetVMProfile{StorageProfile: &armcompute.VirtualMachineScaleSetStorageProfile{
+				ImageReference: &armcompute.ImageReference{ID: to.Ptr(*def.ID + "/versions/1.0.0")}}},
+		},
+	}, nil)
+	must(err)
+	ss, err := sp.PollUntilDone(ctx, poll)
+	must(err)
+
+	out, err := runCLI(t, "rollout", "start", "web", *def.ID+"/versions/2.0.0", "--scale-set", *ss.ID, "--poll", "100ms", "-o", "json")
+	if err != nil {
+		t.Fatalf("rollout start: %v\n%s", err, out)
+	}
+	var res struct {
+		ID        int64  `json:"rollout_id"`
+		Status    string `json:"status"`
+		Instances []struct {
+			ExactVersion string `json:"exact_version"`
+			State        string `json:"state"`
+		} `json:"instances"`
+	}
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &res); err != nil {
+		t.Fatalf("rollout start -o json: %v\n%s", err, out)
+	}
+	if res.Status != "Completed" || len(res.Instances) != 4 || res.Instances[3].ExactVersion != "2.0.0" {
+		t.Fatalf("rollout result %+v", res)
+	}
+	if !strings.Contains(out, "RollingForward batch 1: 2 upgraded") {
+		t.Fatalf("progress did not show the first batch of 2:\n%s", out)
+	}
+	out, err = runCLI(t, "rollout", "status", "--id", "1", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r catalog.Rollout
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if r.State != catalog.RolloutCompleted || len(r.Members) != 4 || r.Members[0].Version != "2.0.0" || r.Members[0].State != "upgraded" {
+		t.Fatalf("recorded rollout %+v", r)
+	}
+
+	// an unhealthy version: exit 1, the error names it, recorded as failed
+	env.Server.SetFaults(azemu.Faults{UnhealthyVersions: []string{"3.0.0"}})
+	out, err = runCLI(t, "rollout", "start", "web", *def.ID+"/versions/3.0.0", "--scale-set", *ss.ID, "--poll", "100ms")
+	if err == nil || exitStatus(err) != 1 || !strings.Contains(err.Error(), "unhealthy") || !strings.Contains(err.Error(), "3.0.0") {
+		t.Fatalf("rollout to an unhealthy version: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "rollout", "status", "web")
+	if err != nil || !strings.Contains(out, "failed") || !strings.Contains(out, "completed") || !strings.Contains(out, "0/4") {
+		t.Fatalf("rollout status: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "rollout", "status", "--id", "2")
+	if err != nil || strings.Count(out, "unhealthy") < 2 || !strings.Contains(out, "pending") {
+		t.Fatalf("rollout status --id 2: %v\n%s", err, out)
+	}
+}
