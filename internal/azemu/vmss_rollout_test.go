@@ -226,6 +226,31 @@ func TestScaleSetRollingUpgrade(t *testing.T) {
 		}
 	})
 
+	t.Run("Cancel", func(t *testing.T) {
+		createSS(t, "can", *v1.ID, 4, armcompute.UpgradeModeRolling, &armcompute.RollingUpgradePolicy{MaxBatchInstancePercent: to.Ptr[int32](20), MaxUnhealthyInstancePercent: to.Ptr[int32](20), PauseTimeBetweenBatches: to.Ptr("PT10S")})
+		setModel(t, "can", *v2.ID)
+		if _, err := upC.BeginStartOSUpgrade(ctx, rg, "can", nil); err != nil {
+			t.Fatal(err)
+		}
+		cp, err := upC.BeginCancel(ctx, rg, "can", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cp.PollUntilDone(ctx, pollFast); err != nil {
+			t.Fatal(err)
+		}
+		r, err := upC.GetLatest(ctx, rg, "can", nil)
+		if err != nil || *r.Properties.RunningStatus.Code != armcompute.RollingUpgradeStatusCodeCancelled || *r.Properties.RunningStatus.LastAction != armcompute.RollingUpgradeActionTypeCancel {
+			t.Fatalf("after cancel: %v %+v", err, r.Properties)
+		}
+		time.Sleep(3 * time.Second) // past the first batch's end: a cancelled upgrade applies no more batches
+		if n := countOn(listInstances(t, vmsC, rg, "can"), "2.0.0"); n != 0 {
+			t.Fatalf("%d instances upgraded after cancel", n)
+		}
+		_, err = upC.BeginCancel(ctx, rg, "can", nil)
+		wantCode(t, err, http.StatusConflict, "OperationNotAllowed")
+	})
+
 	t.Run("LatestFromDefinition", func(t *testing.T) {
 		createSS(t, "lat", *v1.ID, 3, armcompute.UpgradeModeRolling, &armcompute.RollingUpgradePolicy{MaxBatchInstancePercent: to.Ptr[int32](100), MaxUnhealthyInstancePercent: to.Ptr[int32](100)})
 		// a version excluded from latest is not what the definition resolves to
