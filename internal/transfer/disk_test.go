@@ -91,3 +91,65 @@ func TestUploadToManagedDisk(t *testing.T) {
 		t.Fatal("a refused upload left a checkpoint")
 	}
 }
+
+// killedTarget never revokes access, as a process killed mid-upload never does.
+type killedTarget struct{ *transfer.DiskTarget }
+
+func (killedTarget) Finish(context.Context) error { return nil }
+
+// TestResumeDiskWhileActiveUpload: an upload into a managed disk is cut off
+// without revoking access (kill -9), leaving the disk ActiveUpload; resuming
+// grants write access again (Azure renews the SAS while ActiveUpload) and
+// sends only what is missing.
+func TestResumeDiskWhileActiveUpload(t *testing.T) {
+	env := azemutest.StartWithAzurite(t, azemu.Options{})
+	ctx := context.Background()
+	rgs, err := armresources.NewResourceGroupsClient(env.SubscriptionID, env.Credential(), env.ClientOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rgs.CreateOrUpdate(ctx, "rg1", armresources.ResourceGroup{Location: to.Ptr("westeurope")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	size := int64(24 * mib)
+	src := makeImage(t, dir, "vhdx", size, testPieces(size))
+	want := fixedVHD(t, src)
+	diskID := "/subscriptions/" + env.SubscriptionID + "/resourceGroups/rg1/providers/Microsoft.Compute/disks/os2"
+	newTarget := func() *transfer.DiskTarget {
+		tg, err := transfer.NewDiskTarget(diskID, env.Credential(), env.ClientOptions(), transfer.DiskOptions{Location: "westeurope", HyperVGeneration: "V2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tg
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	first, err := transfer.Upload(cctx, src, killedTarget{newTarget()}, transfer.Options{Workers: 1, Progress: func(done, total int64) {
+		if done > 0 {
+			cancel()
+		}
+	}})
+	cancel()
+	if err == nil || first.BytesSent == 0 {
+		t.Fatalf("the cut-off upload: %v (sent %+v)", err, first)
+	}
+	disks, err := armcompute.NewDisksClient(env.SubscriptionID, env.Credential(), env.ClientOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := disks.Get(ctx, "rg1", "os2", nil)
+	if err != nil || *d.Properties.DiskState != armcompute.DiskStateActiveUpload {
+		t.Fatalf("after the cut-off upload the disk is %v (%v), want ActiveUpload", d.Properties.DiskState, err)
+	}
+	res, err := transfer.Upload(ctx, src, newTarget(), transfer.Options{Resume: true, Verify: transfer.VerifyFull})
+	if err != nil {
+		t.Fatalf("resume while ActiveUpload: %v", err)
+	}
+	if !res.Resumed || res.ResumedBytes == 0 || res.BytesSent >= nonZeroBytes(want) {
+		t.Fatalf("resume sent %d of %d bytes (resumed %d)", res.BytesSent, nonZeroBytes(want), res.ResumedBytes)
+	}
+	d, err = disks.Get(ctx, "rg1", "os2", nil)
+	if err != nil || *d.Properties.DiskState != armcompute.DiskStateUnattached {
+		t.Fatalf("after the resume the disk is %v (%v): write access not revoked", d.Properties.DiskState, err)
+	}
+}

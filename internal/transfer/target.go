@@ -317,11 +317,14 @@ func (t *DiskTarget) Prepare(ctx context.Context, size int64, resume *Checkpoint
 		if m := diskMarker(&got.Disk); m != resume.Marker {
 			return nil, "", fmt.Errorf("%w: %s was recreated (unique id %q, checkpoint %q); delete the checkpoint to upload from the start", ErrTargetChanged, t.Identity(), m, resume.Marker)
 		}
-		// Azure grants upload (Write) access only to a disk in ReadyToUpload;
-		// once access was granted and not revoked (the process was killed),
-		// or revoked (which ends the upload), no new write SAS can be had.
-		if st := diskState(&got.Disk); st != string(armcompute.DiskStateReadyToUpload) {
-			return nil, "", fmt.Errorf("%w: %s is %s, and Azure gives upload access only to a disk in ReadyToUpload: delete the disk, delete the checkpoint, and upload again", ErrTargetChanged, t.Identity(), st)
+		// Azure grants upload (Write) access to a disk in ReadyToUpload, and
+		// again while it is ActiveUpload (a process killed before it revoked
+		// access, or a SAS that expired): the new grant renews the SAS and
+		// the pages written so far stay. Once access was revoked the disk
+		// is no longer uploadable (Unattached): that upload has ended.
+		// (learn.microsoft.com/azure/virtual-machines/linux/disks-upload-vhd-to-managed-disk-cli)
+		if st := diskState(&got.Disk); st != string(armcompute.DiskStateReadyToUpload) && st != string(armcompute.DiskStateActiveUpload) {
+			return nil, "", fmt.Errorf("%w: %s is %s, and Azure gives upload access only to a disk in ReadyToUpload or ActiveUpload: delete the disk, delete the checkpoint, and upload again", ErrTargetChanged, t.Identity(), st)
 		}
 		marker = resume.Marker
 	case exists:
