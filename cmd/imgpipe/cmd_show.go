@@ -44,10 +44,16 @@ fingerprint and state. The version may also be written IMAGE@VERSION.`,
 			if err != nil {
 				return err
 			}
+			if l.Tests, err = c.TestRuns(cmd.Context(), ref); err != nil {
+				return err
+			}
 			if jsonOutput() {
 				return printJSON(l)
 			}
-			return printLineage(l)
+			if err := printLineage(l); err != nil {
+				return err
+			}
+			return printTestRuns(l.Tests)
 		},
 	}
 	addCatalogFlag(cmd, &loc)

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
 	"imgpipe/internal/testrun"
 )
@@ -143,4 +145,42 @@ Exit status: 0 every test passed, 2 a test failed, 1 the test could not run.`,
 	fl.StringVar(&disk, "disk", "", "boot this disk instead of the version's library copy (still read-only)")
 	fl.StringVar(&by, "by", "", "who runs the test (default $USER)")
 	return cmd
+}
+
+// testedColumn is the TESTED column of `imgpipe versions`: passed, failed or
+// "-", for the version's current artifact digest.
+func testedColumn(ctx context.Context, c *catalog.Catalog, v catalog.Version) (string, error) {
+	runs, err := c.TestRuns(ctx, v.Ref())
+	if err != nil {
+		return "", err
+	}
+	return dash(catalog.TestState(runs, v.ArtifactSHA256)), nil
+}
+
+// printTestRuns is the tests section of `imgpipe show`.
+func printTestRuns(runs []catalog.TestRun) error {
+	if len(runs) == 0 {
+		_, err := fmt.Fprintln(stdout, "tests: none (imgpipe test IMAGE VERSION -f PIPELINE)")
+		return err
+	}
+	fmt.Fprintln(stdout, "tests:")
+	for _, r := range runs {
+		verdict := "passed"
+		if !r.Passed {
+			verdict = "FAILED"
+		}
+		fmt.Fprintf(stdout, "  %s %s on %s, %s (%s), artifact %s\n", r.Test, verdict, r.Runner, fmtWhen(r.FinishedAt),
+			r.FinishedAt.Sub(r.StartedAt).Round(time.Second), dash(shortHash(r.ArtifactDigest)))
+		for _, ch := range r.Checks {
+			if ch.Passed {
+				continue
+			}
+			out := ch.Output
+			if len(out) > 200 {
+				out = out[:200] + "..."
+			}
+			fmt.Fprintf(stdout, "    FAIL %s: %s\n", ch.Name, out)
+		}
+	}
+	return nil
 }

@@ -53,10 +53,14 @@ revoked, or its parent is revoked or behind its channel (rebuild it).`,
 				if built.IsZero() {
 					built = v.CreatedAt
 				}
+				tested, err := testedColumn(cmd.Context(), c, v)
+				if err != nil {
+					return err
+				}
 				rows = append(rows, []string{v.Version, v.Status, dash(strings.Join(v.Channels, ",")), fmtWhen(built),
-					dash(shortHash(v.GitCommit)), dash(v.HyperVGeneration), dash(parent), note})
+					dash(shortHash(v.GitCommit)), dash(v.HyperVGeneration), tested, dash(parent), note})
 			}
-			return printTable([]string{"VERSION", "STATUS", "CHANNELS", "BUILT", "COMMIT", "GEN", "PARENT", "NOTE"}, rows)
+			return printTable([]string{"VERSION", "STATUS", "CHANNELS", "BUILT", "COMMIT", "GEN", "TESTED", "PARENT", "NOTE"}, rows)
 		},
 	}
 	addCatalogFlag(cmd, &loc)

@@ -144,6 +144,8 @@ type LineageNode struct {
 type Lineage struct {
 	Version Version        `json:"version"`
 	Roots   []*LineageNode `json:"lineage"`
+	// Tests are the version's test runs, newest first (filled by imgpipe show).
+	Tests []TestRun `json:"tests,omitempty"`
 }
 
 // Channel is a named pointer (test, prod...) to a version of an image.
