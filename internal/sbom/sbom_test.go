@@ -117,6 +117,18 @@ func TestDebootstrapTree(t *testing.T) {
 	checkTreeMatchesDpkgQuery(t, root)
 }
 
+// TestTree does the same on any Debian tree named by IMGPIPE_SBOM_TREE, e.g.
+// the demo image's root mounted from its disk:
+//
+//	IMGPIPE_SBOM_TREE=/mnt/demo go test -run TestTree -v ./internal/sbom
+func TestTree(t *testing.T) {
+	root := os.Getenv("IMGPIPE_SBOM_TREE")
+	if root == "" {
+		t.Skip("set IMGPIPE_SBOM_TREE to a Debian root (e.g. a mounted image) to check its SBOM")
+	}
+	checkTreeMatchesDpkgQuery(t, root)
+}
+
 func checkTreeMatchesDpkgQuery(t *testing.T, root string) {
 	t.Helper()
 	dq := testenv.RequireTool(t, "dpkg-query")
