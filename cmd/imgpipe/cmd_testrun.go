@@ -8,8 +8,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"imgpipe/internal/attest"
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
+	"imgpipe/internal/supplychain"
 	"imgpipe/internal/testrun"
 )
 
@@ -17,7 +19,7 @@ func init() { register(newTestRunCmd) }
 
 func newTestRunCmd() *cobra.Command {
 	var (
-		loc, file, only, accel, disk, by string
+		loc, file, only, accel, disk, by, signKey string
 	)
 	cmd := &cobra.Command{
 		Use:   "test IMAGE VERSION -f PIPELINE",
@@ -100,6 +102,21 @@ Exit status: 0 every test passed, 2 a test failed, 1 the test could not run.`,
 			for _, r := range results {
 				failed = failed || !r.Passed
 			}
+			if signKey != "" {
+				signer, err := attest.LoadSigner(signKey)
+				if err != nil {
+					return err
+				}
+				for _, r := range results {
+					var checks []attest.Check
+					for _, ch := range r.Checks {
+						checks = append(checks, attest.Check{Name: r.Test + "/" + ch.Name, Passed: ch.Passed})
+					}
+					if _, err := supplychain.SignTest(cmd.Context(), c, ref, signer, r.Runner, r.Test, checks); err != nil {
+						return fmt.Errorf("test %s recorded, but its attestation was not signed: %w", r.Test, err)
+					}
+				}
+			}
 			if jsonOutput() {
 				if err := printJSON(results); err != nil {
 					return err
@@ -144,6 +161,7 @@ Exit status: 0 every test passed, 2 a test failed, 1 the test could not run.`,
 	fl.StringVar(&accel, "accel", "auto", "auto (KVM when /dev/kvm opens, else TCG), kvm or tcg")
 	fl.StringVar(&disk, "disk", "", "boot this disk instead of the version's library copy (still read-only)")
 	fl.StringVar(&by, "by", "", "who runs the test (default $USER)")
+	fl.StringVar(&signKey, "sign-key", "", "sign each result as an in-toto test-result attestation with this private key (imgpipe verify --require-test checks it)")
 	return cmd
 }
 
