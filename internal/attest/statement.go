@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	slsa "github.com/in-toto/attestation/go/predicates/provenance/v1"
@@ -88,7 +89,7 @@ func Provenance(b Build) (*ita.Statement, error) {
 	if b.GitCommit != "" {
 		deps = append(deps, &ita.ResourceDescriptor{Name: "template-source", Digest: map[string]string{"gitCommit": b.GitCommit}})
 	}
-	if alg, hex, ok := cutDigest(b.TemplateHash); ok {
+	if alg, hex, ok := strings.Cut(b.TemplateHash, ":"); ok && alg != "" && hex != "" {
 		deps = append(deps, &ita.ResourceDescriptor{Name: b.Template, Digest: map[string]string{alg: hex}})
 	}
 	if b.Parent != "" {
@@ -216,15 +217,6 @@ func statement(subj *ita.ResourceDescriptor, predType string, pred *slsa.Provena
 	}
 	st := &ita.Statement{Type: ita.StatementTypeUri, Subject: []*ita.ResourceDescriptor{subj}, PredicateType: predType, Predicate: s}
 	return st, st.Validate()
-}
-
-func cutDigest(d string) (alg, hex string, ok bool) {
-	for i := 0; i < len(d); i++ {
-		if d[i] == ':' {
-			return d[:i], d[i+1:], i > 0 && i < len(d)-1
-		}
-	}
-	return "", "", false
 }
 
 // Sign wraps st in a DSSE envelope signed by s and returns its JSON.

@@ -144,9 +144,11 @@ func verifyAny(ctx context.Context, vs []attest.Verifier, env []byte, subj *atte
 	return nil, errors.Join(errs...)
 }
 
+// isSHA256 says whether a copy's fingerprint is the SHA-256 want (hex).
+func isSHA256(fp, want string) bool { return fp == "sha256:"+want }
+
 func checkFingerprint(r *Report, name, fp, want string) {
-	alg, hex, _ := strings.Cut(fp, ":")
-	if alg == "sha256" && hex == want {
+	if isSHA256(fp, want) {
 		r.add(name, true, "sha256 matches")
 		return
 	}
@@ -166,7 +168,7 @@ func checkLibraryCopy(ctx context.Context, r *Report, c catalog.Copy) {
 		r.add(name, false, "cannot read it: %v", err)
 		return
 	}
-	if "sha256:"+sum != c.Fingerprint {
+	if !isSHA256(c.Fingerprint, sum) {
 		r.add(name, false, "its content (sha256:%s) is not what was published (%s): the copy was changed; publish it again", sum, c.Fingerprint)
 		return
 	}
@@ -187,8 +189,7 @@ func checkDescends(r *Report, c catalog.Copy, byID map[int64]catalog.Copy, want 
 	seen := map[int64]bool{}
 	for p := c; ; {
 		if p.Kind == catalog.KindArtifact {
-			alg, hex, _ := strings.Cut(p.Fingerprint, ":")
-			if alg == "sha256" && hex == want {
+			if isSHA256(p.Fingerprint, want) {
 				r.add(name, true, "made from the signed artifact")
 			} else {
 				r.add(name, false, "made from %s, not the signed sha256:%s", p.Fingerprint, want)
