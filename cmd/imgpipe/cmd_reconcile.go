@@ -5,18 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"imgpipe/internal/build"
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
 	"imgpipe/internal/events"
 	"imgpipe/internal/pipeline"
 	"imgpipe/internal/reconcile"
+	"imgpipe/internal/testrun"
 )
 
 func init() { register(newReconcileCmd) }
@@ -24,6 +22,7 @@ func init() { register(newReconcileCmd) }
 func newReconcileCmd() *cobra.Command {
 	var file, catalogLoc string
 	var dryRun bool
+	var accel string
 	c := &cobra.Command{
 		Use:   "reconcile -f pipeline.hcl",
 		Short: "Rebuild images from source when their rebuild policy says so (drift, revocation, a newer parent, a schedule)",
@@ -111,7 +110,11 @@ anywhere else. Exit status: 0, or 1 when a rebuild failed.`,
 				if d.Action != catalog.DecisionRebuild {
 					continue
 				}
-				run := &cliRunner{file: f, path: file, cat: cat, log: cmd.ErrOrStderr()}
+				var log io.Writer
+				if !jsonOutput() {
+					log = cmd.ErrOrStderr()
+				}
+				run := reconcilePipeline(f, file, cat, log, accel)
 				if !jsonOutput() {
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", d.Image, d.Reason)
 				}
@@ -134,6 +137,7 @@ anywhere else. Exit status: 0, or 1 when a rebuild failed.`,
 	c.Flags().StringVarP(&file, "file", "f", "", "pipeline file (HCL) with rebuild blocks")
 	_ = c.MarkFlagRequired("file")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the decisions with their reasons and change nothing")
+	c.Flags().StringVar(&accel, "accel", "auto", "the test gate's qemu acceleration: auto (KVM when /dev/kvm opens, else TCG), kvm or tcg")
 	addCatalogFlag(c, &catalogLoc)
 	c.AddCommand(newReconcileResumeCmd(), newReconcileHistoryCmd())
 	return c
@@ -269,82 +273,30 @@ func showDecisions(dryRun bool, ds []reconcile.Decision, outcomes []reconcile.Ou
 	return nil
 }
 
-// cliRunner carries out a rebuild with imgpipe's own build, publish and
-// promote.
-type cliRunner struct {
-	file *config.File
-	path string
-	cat  *catalog.Catalog
-	log  io.Writer
-}
-
-func (c *cliRunner) Build(ctx context.Context, img *config.Image) (string, error) {
-	if img.Packer == nil {
-		return "", fmt.Errorf("image %q has no packer block, so there is no source to rebuild it from: add packer { template = ... } to it", img.Name)
-	}
-	o := build.Options{Template: img.Packer.Template, Vars: img.Packer.Vars, Only: img.Packer.Only, WorkDir: c.file.Dir}
-	if !jsonOutput() {
-		o.OnLine = func(l build.Line) {
-			if _, text, ok := l.UI(); ok {
-				fmt.Fprintln(c.log, text)
+// reconcilePipeline is the runner of rebuilds: imgpipe's build, publish,
+// test gate and promotion over the pipeline file's destinations.
+func reconcilePipeline(f *config.File, path string, cat *catalog.Catalog, log io.Writer, accel string) *reconcile.Pipeline {
+	p := &reconcile.Pipeline{File: f, Catalog: cat, Tester: &testrun.Qemu{Accel: accel},
+		Connect: func(ctx context.Context, img *config.Image, artifact string) (*pipeline.Engine, pipeline.Request, error) {
+			w, err := openWiring(ctx, azureFlags{file: path}, 0)
+			if err != nil {
+				return nil, pipeline.Request{}, err
 			}
-		}
+			if w.image.Name != img.Name {
+				return nil, pipeline.Request{}, fmt.Errorf("the destinations of %s publish image %s, not %s", path, w.image.Name, img.Name)
+			}
+			req, err := w.request(ctx, artifact, "")
+			if err != nil {
+				return nil, req, err
+			}
+			if log != nil {
+				w.progress(log)
+			}
+			return w.engine(cat), req, nil
+		}}
+	if log != nil {
+		p.Progress = func(s string) { fmt.Fprintln(log, s) }
+		p.Tester.Progress = p.Progress
 	}
-	res, err := build.Run(ctx, o)
-	if err != nil {
-		return "", err
-	}
-	if a := img.Packer.Artifact; a != "" {
-		matches, _ := filepath.Glob(a)
-		if len(matches) == 1 {
-			return matches[0], nil
-		}
-		if _, err := os.Stat(a); err == nil {
-			return a, nil
-		}
-		return "", fmt.Errorf("packer built, but the artifact %s is not there (%d matches): check the packer block's artifact", a, len(matches))
-	}
-	for _, a := range res.Artifacts {
-		if a.Format != "" {
-			return a.Path, nil
-		}
-	}
-	return "", fmt.Errorf("packer built %d artifacts but none is a disk image: set the packer block's artifact", len(res.Artifacts))
-}
-
-func (c *cliRunner) Publish(ctx context.Context, img *config.Image, artifact string) (string, int64, error) {
-	w, err := openWiring(ctx, azureFlags{file: c.path}, 0)
-	if err != nil {
-		return "", 0, err
-	}
-	if w.image.Name != img.Name {
-		return "", 0, fmt.Errorf("the destinations of %s publish image %s, not %s", c.path, w.image.Name, img.Name)
-	}
-	req, err := w.request(ctx, artifact, "")
-	if err != nil {
-		return "", 0, err
-	}
-	if !jsonOutput() {
-		w.progress(c.log)
-	}
-	_, res, err := w.engine(c.cat).Publish(ctx, req, func(*pipeline.Plan) (bool, error) { return true, nil })
-	var runID int64
-	if runs, rerr := c.cat.Runs(ctx, catalog.RunFilter{Image: img.Name, Kind: "publish", Limit: 1}); rerr == nil && len(runs) > 0 {
-		runID = runs[0].ID
-	}
-	if res == nil {
-		return "", runID, err
-	}
-	return res.Version, runID, err
-}
-
-// Test: the test gate (imgpipe test) is not on main yet when this was
-// written, so no rebuilt version can pass it, and none is promoted.
-func (c *cliRunner) Test(ctx context.Context, ref catalog.Ref) error {
-	return fmt.Errorf("%w: imgpipe test is not part of this build; test %s by hand, then imgpipe promote %s prod", reconcile.ErrNoGate, ref, ref)
-}
-
-func (c *cliRunner) Promote(ctx context.Context, ref catalog.Ref, channel string) error {
-	_, err := c.cat.Promote(ctx, catalog.PromoteRequest{Ref: ref, Channel: channel, By: "imgpipe reconcile"})
-	return err
+	return p
 }
