@@ -11,6 +11,8 @@ import (
 
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
+
+	"github.com/spf13/cobra"
 )
 
 // catalogPolicy says what a command does without a catalog.
@@ -63,4 +65,45 @@ func openCatalogWith(ctx context.Context, c catalogChoice) (*catalog.Catalog, er
 		return nil, fmt.Errorf("open the catalog %s: %w", loc, err)
 	}
 	return cat, nil
+}
+
+// withCatalog opens the catalog the command's --catalog flag names (else
+// $IMGPIPE_CATALOG, else the per-user default) under policy, runs f with it
+// and closes it, joining a close failure to f's error. With ifPresent and
+// no catalog, f is called with nil. It replaces the open + defer Close
+// boilerplate of every catalog verb:
+//
+//	RunE: func(cmd *cobra.Command, args []string) error {
+//		return withCatalog(cmd, required, func(c *catalog.Catalog) error { ... })
+//	},
+func withCatalog(cmd *cobra.Command, policy catalogPolicy, f func(*catalog.Catalog) error) error {
+	return withCatalogOf(cmd, nil, policy, f)
+}
+
+// withCatalogOf is withCatalog for a command that read a pipeline file: the
+// file's catalog block comes after --catalog and before $IMGPIPE_CATALOG.
+func withCatalogOf(cmd *cobra.Command, file *config.File, policy catalogPolicy, f func(*catalog.Catalog) error) (err error) {
+	flag, _ := cmd.Flags().GetString("catalog") // "" when the command has no --catalog
+	cat, err := openCatalogWith(cmd.Context(), catalogChoice{flag: flag, file: file, policy: policy})
+	if err != nil {
+		return err
+	}
+	if cat != nil {
+		defer func() {
+			if cerr := cat.Close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("close the catalog: %w", cerr))
+			}
+		}()
+	}
+	return f(cat)
+}
+
+// withVersion reads IMAGE VERSION (or IMAGE@VERSION) from args, then runs f
+// with the required catalog (see withCatalog).
+func withVersion(cmd *cobra.Command, args []string, f func(*catalog.Catalog, catalog.Ref) error) error {
+	ref, err := parseRef(args)
+	if err != nil {
+		return err
+	}
+	return withCatalog(cmd, required, func(c *catalog.Catalog) error { return f(c, ref) })
 }

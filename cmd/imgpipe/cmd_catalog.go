@@ -25,8 +25,12 @@ const catalogEnv = "IMGPIPE_CATALOG"
 const catalogFlagHelp = "catalog: a SQLite file path or a postgres:// URL (default $" + catalogEnv +
 	", else $XDG_STATE_HOME/imgpipe/catalog.db or ~/.local/state/imgpipe/catalog.db)"
 
-// addCatalogFlag adds --catalog to a command.
+// addCatalogFlag adds --catalog to a command. p may be nil when the command
+// opens its catalog with withCatalog (which reads the flag itself).
 func addCatalogFlag(cmd *cobra.Command, p *string) {
+	if p == nil {
+		p = new(string)
+	}
 	cmd.Flags().StringVar(p, "catalog", "", catalogFlagHelp)
 }
 

@@ -2,25 +2,17 @@ package azure
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
-	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
 
 	"imgpipe/internal/config"
-	"imgpipe/internal/semver"
 )
-
-// Action is what a step does.
-type Action string
 
 // The actions of a plan.
 const (
@@ -33,9 +25,6 @@ const (
 	ActUpload    Action = "upload"
 	ActWait      Action = "wait" // watch a replication already running
 )
-
-// Kind is the kind of resource a step is about.
-type Kind string
 
 // The resource kinds of a plan.
 const (
@@ -50,267 +39,6 @@ const (
 	KindVM             Kind = "virtual_machine"
 	KindDisk           Kind = "managed_disk"
 )
-
-// Step is one line of a plan.
-type Step struct {
-	Action  Action   `json:"action"`
-	Kind    Kind     `json:"kind"`
-	Name    string   `json:"name"`
-	ID      string   `json:"id,omitempty"`
-	Reason  string   `json:"reason,omitempty"`
-	Changes []string `json:"changes,omitempty"`
-
-	share *config.Share
-}
-
-// Mutates reports whether the step changes anything in Azure.
-func (s Step) Mutates() bool { return s.Action != ActKeep && s.Action != ActWait }
-
-// Plan is what a publish will do, decided from the pipeline file, the source
-// and the current state in Azure.
-type Plan struct {
-	Target     string   `json:"target"`
-	Image      string   `json:"image"`
-	Version    string   `json:"version"`
-	VersionID  string   `json:"version_id"`
-	Generation string   `json:"generation"`
-	Source     *Source  `json:"source,omitempty"`
-	Steps      []Step   `json:"steps"`
-	Warnings   []string `json:"warnings,omitempty"`
-
-	d         *Desired
-	st        *observed
-	lastState string // the version's provisioning state as the replication watch last saw it
-	pending   *runtime.Poller[armcompute.GalleryImageVersionsClientCreateOrUpdateResponse]
-}
-
-// HasChanges reports whether applying the plan changes anything (waiting for
-// a replication already running counts as a change to make).
-func (p *Plan) HasChanges() bool {
-	for _, s := range p.Steps {
-		if s.Action != ActKeep {
-			return true
-		}
-	}
-	return false
-}
-
-// Desired is what the pipeline file asks for.
-type Desired struct {
-	Image config.Image
-	Azure config.Azure
-	// Source is the disk being published; nil when it does not exist yet
-	// (a Packer build not run yet): the plan then cannot decide the
-	// generation or whether an existing version matches.
-	Source *Source
-}
-
-// PlanError is a refusal decided before anything changes in Azure.
-type PlanError struct{ Msg string }
-
-func (e *PlanError) Error() string { return e.Msg }
-
-func planErrorf(format string, a ...any) error { return &PlanError{fmt.Sprintf(format, a...)} }
-
-// observed is the state read from Azure.
-type observed struct {
-	rg       *armresources.ResourceGroup
-	gallery  *armcompute.Gallery
-	def      *armcompute.GalleryImage
-	versions []*armcompute.GalleryImageVersion
-	version  *armcompute.GalleryImageVersion // with replication status
-	image    *armcompute.Image
-	disk     *armcompute.Disk
-	blob     *BlobProps
-	roles    []*armauthorization.RoleAssignment
-	// gone holds the sources an existing version was made from that no
-	// longer exist (managed image, blob, managed disk ids).
-	gone map[string]bool
-}
-
-// Version tags: what the version was made from.
-const (
-	TagSourceDigest = "imgpipe.source.digest"
-	TagSourceFile   = "imgpipe.source.file"
-	TagBlobURL      = "imgpipe.blob.url"
-	TagBlobMD5      = "imgpipe.blob.md5"
-	TagBlobSize     = "imgpipe.blob.size"
-	TagImageID      = "imgpipe.image.id"
-	TagImageCreated = "imgpipe.image.created"
-	TagDiskID       = "imgpipe.disk.id"
-	TagGeneration   = "imgpipe.generation"
-	TagRun          = "imgpipe.run"
-	metaDigest      = "imgpipe_source_digest" // blob metadata key (C# identifier rules)
-)
-
-func (d *Desired) blobName(version string) string {
-	return d.Azure.Definition + "-" + version + ".vhd"
-}
-
-func (d *Desired) imageName(version string) string { return d.Azure.Definition + "-" + version }
-
-// containerURL is the URL of the storage container (no SAS).
-func (d *Desired) containerURL() string {
-	s := d.Azure.Storage
-	ep := s.BlobEndpoint
-	if ep == "" {
-		ep = "https://" + s.Account + ".blob.core.windows.net"
-	}
-	return ep + "/" + s.Container
-}
-
-func (d *Desired) blobURL(version string) string { return d.containerURL() + "/" + d.blobName(version) }
-
-func (d *Desired) storageAccountID() string {
-	s := d.Azure.Storage
-	return fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Storage/storageAccounts/%s", d.Azure.Subscription, s.ResourceGroup, s.Account)
-}
-
-func (d *Desired) diskID(version string) string {
-	return fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/disks/%s", d.Azure.Subscription, d.Azure.ResourceGroup, d.imageName(version))
-}
-
-func (d *Desired) id(version string) ResourceID {
-	return ResourceID{Subscription: d.Azure.Subscription, ResourceGroup: d.Azure.ResourceGroup, Gallery: d.Azure.Gallery, Definition: d.Azure.Definition, Version: version}
-}
-
-// identifier is the definition's publisher/offer/sku, with defaults.
-func (d *Desired) identifier() (pub, offer, sku string) {
-	pub, offer, sku = d.Image.Publisher, d.Image.Offer, d.Image.SKU
-	if pub == "" {
-		pub = "imgpipe"
-	}
-	if offer == "" {
-		offer = d.Image.Name
-	}
-	if sku == "" {
-		sku = d.Azure.Definition
-	}
-	return
-}
-
-// get runs a Get and turns 404 into (false, nil).
-func get(err error) (bool, error) {
-	if err == nil {
-		return true, nil
-	}
-	if isNotFound(err) {
-		return false, nil
-	}
-	return false, err
-}
-
-// observe reads the current state. version may be "" (next-patch: decided
-// from the list of versions).
-func (p *Publisher) observe(ctx context.Context, d *Desired) (*observed, error) {
-	c := p.Clients
-	a := d.Azure
-	st := &observed{}
-	rg, err := c.ResourceGroups.Get(ctx, a.ResourceGroup, nil)
-	if ok, err := get(err); err != nil {
-		return nil, fmt.Errorf("read resource group %s: %w", a.ResourceGroup, err)
-	} else if ok {
-		st.rg = &rg.ResourceGroup
-	}
-	if st.rg == nil {
-		return st, nil
-	}
-	g, err := c.Galleries.Get(ctx, a.ResourceGroup, a.Gallery, nil)
-	if ok, err := get(err); err != nil {
-		return nil, fmt.Errorf("read gallery %s: %w", a.Gallery, err)
-	} else if ok {
-		st.gallery = &g.Gallery
-	}
-	if st.gallery != nil {
-		def, err := c.Definitions.Get(ctx, a.ResourceGroup, a.Gallery, a.Definition, nil)
-		if ok, err := get(err); err != nil {
-			return nil, fmt.Errorf("read definition %s: %w", a.Definition, err)
-		} else if ok {
-			st.def = &def.GalleryImage
-		}
-		galleryID := ResourceID{Subscription: a.Subscription, ResourceGroup: a.ResourceGroup, Gallery: a.Gallery}.String()
-		if len(a.Shares) > 0 {
-			pager := c.RoleAssignments.NewListForScopePager(galleryID, &armauthorization.RoleAssignmentsClientListForScopeOptions{Filter: to.Ptr("atScope()")})
-			for pager.More() {
-				page, err := pager.NextPage(ctx)
-				if err != nil {
-					return nil, fmt.Errorf("list role assignments on gallery %s: %w", a.Gallery, err)
-				}
-				st.roles = append(st.roles, page.Value...)
-			}
-		}
-	}
-	if st.def != nil {
-		pager := c.Versions.NewListByGalleryImagePager(a.ResourceGroup, a.Gallery, a.Definition, nil)
-		for pager.More() {
-			page, err := pager.NextPage(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("list versions of %s: %w", a.Definition, err)
-			}
-			st.versions = append(st.versions, page.Value...)
-		}
-	}
-	return st, nil
-}
-
-// resolveVersion decides the version name: the explicit one, or for
-// next-patch the version already made from this source (so a re-run resumes
-// it) or one more than the highest.
-func resolveVersion(d *Desired, versions []*armcompute.GalleryImageVersion) (string, error) {
-	if d.Azure.Version != "next-patch" {
-		return d.Azure.Version, nil
-	}
-	var best [3]int
-	found := false
-	for _, v := range versions {
-		if v == nil || v.Name == nil {
-			continue
-		}
-		if d.Source != nil && tag(v.Tags, TagSourceDigest) == d.Source.Digest {
-			return *v.Name, nil
-		}
-		n, ok := parseVersion(*v.Name)
-		if !ok {
-			continue
-		}
-		if !found || less(best, n) {
-			best, found = n, true
-		}
-	}
-	if !found {
-		return "1.0.0", nil
-	}
-	if best[2] == 1<<31-1 {
-		return "", planErrorf("cannot bump patch of %d.%d.%d", best[0], best[1], best[2])
-	}
-	return fmt.Sprintf("%d.%d.%d", best[0], best[1], best[2]+1), nil
-}
-
-// parseVersion reads a gallery version name (semver.ParseGallery: the one
-// place that grammar is checked).
-func parseVersion(s string) ([3]int, bool) {
-	v, err := semver.ParseGallery(s)
-	if err != nil {
-		return [3]int{}, false
-	}
-	return [3]int{int(v.Major), int(v.Minor), int(v.Patch)}, true
-}
-
-func less(a, b [3]int) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return a[i] < b[i]
-		}
-	}
-	return false
-}
-
-func tag(tags map[string]*string, k string) string {
-	if v, ok := tags[k]; ok && v != nil {
-		return *v
-	}
-	return ""
-}
 
 // planOnce reads the current state and decides the steps. It changes
 // nothing. (Plan, in converge.go, retries it.)
@@ -469,39 +197,12 @@ func genWords(g string) string {
 	return "BIOS boot, generation 1"
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-func provisioning(v *armcompute.GalleryImageVersion) string {
-	if v.Properties == nil || v.Properties.ProvisioningState == nil {
-		return ""
-	}
-	return string(*v.Properties.ProvisioningState)
-}
-
 func regionChanges(regions []config.TargetRegion) []string {
 	var out []string
 	for _, r := range regions {
 		out = append(out, fmt.Sprintf("region %s x%d %s", r.Name, r.Replicas, r.StorageAccountType))
 	}
 	return out
-}
-
-func hasReader(roles []*armauthorization.RoleAssignment, principal string) bool {
-	for _, r := range roles {
-		if r == nil || r.Properties == nil {
-			continue
-		}
-		if strings.EqualFold(deref(r.Properties.PrincipalID), principal) &&
-			strings.HasSuffix(strings.ToLower(deref(r.Properties.RoleDefinitionID)), readerRoleGUID) {
-			return true
-		}
-	}
-	return false
 }
 
 // checkDefinition compares the immutable properties of an existing definition
@@ -719,108 +420,6 @@ func fmtDate(t time.Time) string {
 	}
 	return t.Format("2006-01-02")
 }
-
-// replicationDone reports whether every region of v has replicated.
-func replicationDone(v *armcompute.GalleryImageVersion) bool {
-	if v.Properties == nil || v.Properties.ReplicationStatus == nil {
-		return provisioning(v) == "Succeeded"
-	}
-	rs := v.Properties.ReplicationStatus
-	if rs.AggregatedState != nil {
-		return *rs.AggregatedState == armcompute.AggregatedReplicationStateCompleted
-	}
-	for _, s := range rs.Summary {
-		if s == nil || s.State == nil || *s.State != armcompute.ReplicationStateCompleted {
-			return false
-		}
-	}
-	return true
-}
-
-// regionsOf extracts per-region progress.
-func regionsOf(v *armcompute.GalleryImageVersion) []RegionProgress {
-	if v == nil || v.Properties == nil || v.Properties.ReplicationStatus == nil {
-		return nil
-	}
-	var out []RegionProgress
-	for _, s := range v.Properties.ReplicationStatus.Summary {
-		if s == nil {
-			continue
-		}
-		rp := RegionProgress{Region: config.NormalizeLocation(deref(s.Region)), Details: deref(s.Details)}
-		if s.State != nil {
-			rp.State = string(*s.State)
-		}
-		if s.Progress != nil {
-			rp.Progress = *s.Progress
-		}
-		out = append(out, rp)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Region < out[j].Region })
-	return out
-}
-
-// Text renders the plan as a diff for people.
-func (p *Plan) Text() string {
-	var b strings.Builder
-	src := "source not built yet"
-	if p.Source != nil {
-		src = "source " + shortDigest(p.Source.Digest)
-	}
-	fmt.Fprintf(&b, "Plan for azure %q: image %q as version %s (%s, generation %s)\n\n", p.Target, p.Image, p.Version, src, p.Generation)
-	counts := map[Action]int{}
-	for _, s := range p.Steps {
-		counts[s.Action]++
-		fmt.Fprintf(&b, "  %s %-9s %-15s %s", symbol(s.Action), s.Action, s.Kind, s.Name)
-		if s.Reason != "" {
-			fmt.Fprintf(&b, "  (%s)", s.Reason)
-		}
-		b.WriteString("\n")
-		for _, c := range s.Changes {
-			fmt.Fprintf(&b, "        %s\n", c)
-		}
-	}
-	for _, w := range p.Warnings {
-		fmt.Fprintf(&b, "\nwarning: %s\n", w)
-	}
-	b.WriteString("\n")
-	if !p.HasChanges() {
-		b.WriteString("No changes: Azure already matches the pipeline file.\n")
-		return b.String()
-	}
-	var parts []string
-	for _, a := range []Action{ActCreate, ActUpload, ActUpdate, ActReplicate, ActShare, ActDelete, ActWait, ActKeep} {
-		if counts[a] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[a], a))
-		}
-	}
-	fmt.Fprintf(&b, "Plan: %s.\n", strings.Join(parts, ", "))
-	return b.String()
-}
-
-func shortDigest(d string) string {
-	if i := strings.IndexByte(d, ':'); i >= 0 && len(d) > i+13 {
-		return d[:i+13]
-	}
-	return d
-}
-
-func symbol(a Action) string {
-	switch a {
-	case ActCreate, ActUpload, ActShare:
-		return "+"
-	case ActUpdate, ActReplicate:
-		return "~"
-	case ActDelete:
-		return "-"
-	case ActWait:
-		return ">"
-	}
-	return "="
-}
-
-// errNoSource is returned by Apply when the plan was made without a source.
-var errNoSource = errors.New("the image has not been built yet: run the build first, or set source in the image block")
 
 // planDisk adds the steps of a direct upload to a managed disk: kept when it
 // already holds this disk, deleted first when an earlier upload did not finish.
