@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -49,8 +50,19 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"statuses": func() []string {
 		return []string{"revoked", "error", "drifted", "behind", "unknown", "stale", "no-agent", "ok"}
 	},
-	"filterURL": func(f catalog.FleetFilter, state string) string { return fleetURL(f, state, 0) },
-	"image":     func(f catalog.FleetFilter, image string) catalog.FleetFilter { f.Image = image; return f },
+	"fleetURL": func(image, version, state string) string {
+		return fleetURL(catalog.FleetFilter{Image: image, Version: version}, state, 0)
+	},
+	"imageURL":   imageURL,
+	"add":        func(a, b int) int { return a + b },
+	"versionURL": versionURL,
+	"hostURL":    hostURL,
+	"short": func(s string, n int) string {
+		if len(s) <= n {
+			return s
+		}
+		return s[:n] + "…"
+	},
 	"dash": func(s string) string {
 		if s == "" {
 			return "–"
@@ -60,14 +72,13 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 }).ParseFS(templateFS, "templates/*.html"))
 
 type fleetPage struct {
-	Title   string
-	Refresh int // seconds between reloads of the page
+	page
 	Channel string
 	Hosts   []HostRow
 	Counts  map[string]int
 	Total   int // hosts in the fleet
 	Matched int // hosts matching the filter
-	Filter  catalog.FleetFilter
+	Q       fleetQuery
 	First   int // 1-based index of the first row shown
 	Last    int
 	Prev    string // URLs of the neighbouring pages ("" at the ends)
@@ -78,24 +89,75 @@ type fleetPage struct {
 // PageSize is the number of hosts on a dashboard page.
 const PageSize = 50
 
-// fleetURL is the dashboard URL of a filter (state "" and offset 0 left out).
-func fleetURL(f catalog.FleetFilter, state string, offset int) string {
-	q := url.Values{}
-	for k, v := range map[string]string{"state": state, "image": f.Image, "version": f.Version, "platform": f.Platform, "q": f.Search} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	if offset > 0 {
-		q.Set("offset", strconv.Itoa(offset))
-	}
-	if len(q) == 0 {
-		return "/"
-	}
-	return "/?" + q.Encode()
+// fleetQuery is the fleet page's URL: a catalog filter and the channel
+// hosts are measured against ("" is the server's).
+type fleetQuery struct {
+	catalog.FleetFilter
+	Channel string
 }
 
-func (s *Server) render(w http.ResponseWriter, name string, data any) {
+// URL is the dashboard URL of the query (empty fields and offset 0 left out).
+func (q fleetQuery) URL() string {
+	v := url.Values{}
+	for k, val := range map[string]string{"state": q.State, "image": q.Image, "version": q.Version, "platform": q.Platform, "q": q.Search, "channel": q.Channel} {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	if q.Offset > 0 {
+		v.Set("offset", strconv.Itoa(q.Offset))
+	}
+	if len(v) == 0 {
+		return "/"
+	}
+	return "/?" + v.Encode()
+}
+
+// With returns the query with one field changed, from its first page.
+func (q fleetQuery) With(key, val string) fleetQuery {
+	q.Offset = 0
+	switch key {
+	case "state":
+		q.State = val
+	case "image":
+		q.Image = val
+	case "version":
+		q.Version = val
+	case "platform":
+		q.Platform = val
+	case "q":
+		q.Search = val
+	case "channel":
+		q.Channel = val
+	}
+	return q
+}
+
+// fleetURL is the dashboard URL of a filter (state "" and offset 0 left out).
+func fleetURL(f catalog.FleetFilter, state string, offset int) string {
+	f.State, f.Offset = state, offset
+	return fleetQuery{FleetFilter: f}.URL()
+}
+
+// page is what every page's layout shows: its title, how often it
+// reloads, and who is signed in.
+type page struct {
+	Title   string
+	Refresh int    // seconds between reloads of the page
+	User    string // the signed-in person or token ("" when open)
+	SignOut bool   // the user has a browser session to end
+}
+
+func (p *page) base() *page { return p }
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, data any) {
+	id := identityOf(r)
+	switch d := data.(type) {
+	case interface{ base() *page }:
+		d.base().User, d.base().SignOut = id.Name, id.Session
+	case map[string]any:
+		d["User"], d["SignOut"] = id.Name, id.Session
+	}
 	var b bytes.Buffer
 	if err := pages.ExecuteTemplate(&b, name, data); err != nil {
 		slog.Error("render", "page", name, "err", err)
@@ -106,7 +168,7 @@ func (s *Server) render(w http.ResponseWriter, name string, data any) {
 	_, _ = w.Write(b.Bytes())
 }
 
-func (s *Server) pageError(w http.ResponseWriter, err error) {
+func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusInternalServerError
 	msg := "catalog error (see the server log)"
 	switch {
@@ -118,7 +180,7 @@ func (s *Server) pageError(w http.ResponseWriter, err error) {
 		slog.Error("dashboard", "err", err)
 	}
 	w.WriteHeader(status)
-	s.render(w, "error.html", map[string]any{"Title": "error", "Status": status, "Message": msg})
+	s.render(w, r, "error.html", map[string]any{"Title": "error", "Status": status, "Message": msg})
 }
 
 // pageFleet is the triage page: worst state first, filters and search in
@@ -126,54 +188,64 @@ func (s *Server) pageError(w http.ResponseWriter, err error) {
 func (s *Server) pageFleet(w http.ResponseWriter, r *http.Request) {
 	f, err := fleetFilter(r, PageSize)
 	if err != nil {
-		s.pageError(w, err)
+		s.pageError(w, r, err)
 		return
 	}
 	f.Limit = PageSize
-	rows, matched, err := s.fleet(r, f)
+	q := fleetQuery{FleetFilter: f, Channel: r.URL.Query().Get("channel")}
+	channel := s.cfg.Channel
+	if q.Channel != "" {
+		if len(q.Channel) > 64 {
+			s.pageError(w, r, fmt.Errorf("%w: channel is longer than 64 characters", catalog.ErrInvalid))
+			return
+		}
+		channel = q.Channel
+	}
+	f.StaleBefore = s.staleBefore()
+	fp, err := s.cfg.Catalog.FleetHosts(r.Context(), channel, f)
 	if err != nil {
-		s.pageError(w, err)
+		s.pageError(w, r, err)
 		return
 	}
-	sum, err := s.cfg.Catalog.FleetSummary(r.Context(), s.cfg.Channel, s.staleBefore())
+	rows := make([]HostRow, 0, len(fp.Hosts))
+	for _, v := range fp.Hosts {
+		rows = append(rows, s.row(v))
+	}
+	sum, err := s.cfg.Catalog.FleetSummary(r.Context(), channel, s.staleBefore())
 	if err != nil {
-		s.pageError(w, err)
+		s.pageError(w, r, err)
 		return
 	}
-	p := fleetPage{Title: "fleet", Refresh: 60, Channel: s.cfg.Channel, Hosts: rows, Counts: sum.ByState, Total: sum.Total,
-		Matched: matched, Filter: f, First: f.Offset + 1, Last: f.Offset + len(rows), Now: s.cfg.Now()}
+	p := fleetPage{page: page{Title: "fleet", Refresh: 60}, Channel: channel, Hosts: rows, Counts: sum.ByState, Total: sum.Total,
+		Matched: fp.Total, Q: q, First: f.Offset + 1, Last: f.Offset + len(rows), Now: s.cfg.Now()}
 	if f.Offset > 0 {
-		p.Prev = fleetURL(f, f.State, max(f.Offset-PageSize, 0))
+		prev := q
+		prev.Offset = max(f.Offset-PageSize, 0)
+		p.Prev = prev.URL()
 	}
-	if f.Offset+len(rows) < matched {
-		p.Next = fleetURL(f, f.State, f.Offset+PageSize)
+	if f.Offset+len(rows) < fp.Total {
+		next := q
+		next.Offset = f.Offset + PageSize
+		p.Next = next.URL()
 	}
-	s.render(w, "fleet.html", p)
+	s.render(w, r, "fleet.html", p)
 }
 
 func (s *Server) pageImages(w http.ResponseWriter, r *http.Request) {
 	imgs, err := s.cfg.Catalog.Images(r.Context())
 	if err != nil {
-		s.pageError(w, err)
+		s.pageError(w, r, err)
 		return
 	}
 	var list []*ImageVersions
 	for _, img := range imgs {
 		iv, err := s.imageVersions(r, img.Name)
 		if err != nil {
-			s.pageError(w, err)
+			s.pageError(w, r, err)
 			return
 		}
 		list = append(list, iv)
 	}
-	s.render(w, "images.html", map[string]any{"Title": "images", "Images": list})
-}
-
-func (s *Server) pageHost(w http.ResponseWriter, r *http.Request) {
-	h, err := s.host(r, r.PathValue("name"))
-	if err != nil {
-		s.pageError(w, err)
-		return
-	}
-	s.render(w, "host.html", map[string]any{"Title": h.Name, "Host": h, "Channel": s.cfg.Channel})
+	s.render(w, r, "images.html", map[string]any{"Title": "images", "Images": list, "Channel": s.cfg.Channel,
+		"Chart": versionsChart(s.cfg.Channel, list...)})
 }

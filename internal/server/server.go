@@ -134,6 +134,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /{$}", s.pageFleet)
 	m.HandleFunc("GET /images", s.pageImages)
 	m.HandleFunc("GET /hosts/{name}", s.pageHost)
+	s.uiRoutes(m)
 }
 
 func securityHeaders(h http.Handler) http.Handler {

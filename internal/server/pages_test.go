@@ -1,0 +1,147 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"imgpipe/internal/catalog"
+	"imgpipe/internal/drift"
+)
+
+func sqliteBackend() backend {
+	return backend{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "catalog.db") }}
+}
+
+// getPage fetches a dashboard page with the fixture's client.
+func getPage(t *testing.T, f *fixture, path string, want int) string {
+	t.Helper()
+	resp, err := f.ts.Client().Get(f.ts.URL + path)
+	must(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("GET %s: %d, want %d:\n%s", path, resp.StatusCode, want, b)
+	}
+	return string(b)
+}
+
+// hrefs lists the links of a page.
+func hrefs(page string) []string {
+	var out []string
+	for _, m := range regexp.MustCompile(`href="([^"]*)"`).FindAllStringSubmatch(page, -1) {
+		out = append(out, strings.ReplaceAll(m[1], "&amp;", "&"))
+	}
+	return out
+}
+
+func hasLink(page, href string) bool {
+	for _, h := range hrefs(page) {
+		if h == href {
+			return true
+		}
+	}
+	return false
+}
+
+// TestPagesLinkBothWays walks image -> version -> host and back through
+// the links the pages carry, and checks what each says: the versions
+// chart, lineage and tests of a version, the hosts running it, and a
+// host's advice and rollout.
+func TestPagesLinkBothWays(t *testing.T) {
+	f := newFixture(t, sqliteBackend(), Config{})
+	seedCatalog(t, f.cat)
+	ctx := context.Background()
+	for _, h := range []struct{ name, version string }{{"web-1", "1.2.0"}, {"web-2", "1.1.0"}, {"web-3", "1.1.0"}, {"web-old", "1.0.0"}} {
+		r := validReport(h.name)
+		r.Version = h.version
+		if h.name == "web-3" {
+			r.Drifted, r.Summary = true, drift.Summary{FilesChanged: 1}
+		}
+		report(t, f, r)
+	}
+	ref := catalog.Ref{Image: "web", Version: "1.2.0"}
+	_, err := f.cat.AddTestRun(ctx, catalog.TestRun{Ref: ref, Test: "boot", Runner: "qemu", Passed: true,
+		Checks: []catalog.TestCheck{{Name: "ssh-up", Passed: true}}})
+	must(t, err)
+	ro, err := f.cat.StartRollout(ctx, ref, catalog.RolloutScaleSet, "/subscriptions/1111/resourceGroups/apps/providers/Microsoft.Compute/virtualMachineScaleSets/web")
+	must(t, err)
+	must(t, f.cat.UpdateRollout(ctx, ro.ID, catalog.RolloutRunning, "batch 1 of 2", []catalog.RolloutMember{{Member: "web-2", Version: "1.1.0", State: "upgrading"}}))
+
+	images := getPage(t, f, "/images", 200)
+	for _, want := range []string{`<svg`, `class="seg-current"`, `class="seg-behind"`, `class="seg-revoked"`, "web 1.1.0: 2 host(s) (behind)"} {
+		if !strings.Contains(images, want) {
+			t.Errorf("/images lacks %q", want)
+		}
+	}
+	if !hasLink(images, "/images/web") || !hasLink(images, "/?image=web&version=1.1.0") {
+		t.Errorf("/images links: %v", hrefs(images))
+	}
+
+	image := getPage(t, f, "/images/web", 200)
+	if !hasLink(image, "/images/web/versions/1.2.0") || !hasLink(image, "/?image=web&state=drifted") || !strings.Contains(image, "4 hosts") {
+		t.Errorf("/images/web links: %v", hrefs(image))
+	}
+	getPage(t, f, "/images/nope", 404)
+	getPage(t, f, "/images/web/versions/9.9.9", 404)
+
+	version := getPage(t, f, "/images/web/versions/1.1.0", 200)
+	if !hasLink(version, "/images/web") || !hasLink(version, "/hosts/web-2") || !hasLink(version, "/hosts/web-3") || hasLink(version, "/hosts/web-1") {
+		t.Errorf("version 1.1.0 links: %v", hrefs(version))
+	}
+	if i, j := strings.Index(version, `data-host="web-3"`), strings.Index(version, `data-host="web-2"`); i < 0 || j < 0 || i > j {
+		t.Errorf("version page: the drifted host web-3 is not listed before web-2")
+	}
+	current := getPage(t, f, "/images/web/versions/1.2.0", 200)
+	for _, want := range []string{"gallery_version", "northeurope", "westeurope", `<span class="ok">passed</span>`, "ssh-up", "batch 1 of 2", `<span class="badge chan">prod</span>`} {
+		if !strings.Contains(current, want) {
+			t.Errorf("version 1.2.0 page lacks %q", want)
+		}
+	}
+	revoked := getPage(t, f, "/images/web/versions/1.0.0", 200)
+	if !strings.Contains(revoked, "CVE-2026-0001") || !strings.Contains(revoked, "not tested") {
+		t.Errorf("version 1.0.0 page lacks its revocation or test state")
+	}
+
+	host := getPage(t, f, "/hosts/web-2", 200)
+	if !hasLink(host, "/images/web/versions/1.1.0") || !hasLink(host, "/images/web") || !hasLink(host, "/images/web/versions/1.2.0") {
+		t.Errorf("host links: %v", hrefs(host))
+	}
+	for _, want := range []string{"1 version(s) behind: redeploy to 1.2.0 (channel prod)", "upgrading, runs 1.1.0", "batch 1 of 2"} {
+		if !strings.Contains(host, want) {
+			t.Errorf("host page of web-2 lacks %q", want)
+		}
+	}
+	old := getPage(t, f, "/hosts/web-old", 200)
+	if !strings.Contains(old, "version 1.0.0 is revoked: redeploy to 1.2.0 (channel prod)") {
+		t.Errorf("host page of web-old lacks the revocation advice")
+	}
+	drifted := getPage(t, f, "/hosts/web-3", 200)
+	if !strings.Contains(drifted, "drifted from its image: redeploy to 1.2.0") {
+		t.Errorf("host page of web-3 lacks the drift advice")
+	}
+	if ok := getPage(t, f, "/hosts/web-1", 200); strings.Contains(ok, `id="advice"`) {
+		t.Errorf("a host on the channel's version without drift gets advice")
+	}
+
+	// the fleet page: filters in the URL, links to images and versions,
+	// the channel measured against is one of them
+	fleet := getPage(t, f, "/?image=web&state=behind", 200)
+	if !hasLink(fleet, "/hosts/web-2") || hasLink(fleet, "/hosts/web-3") || !hasLink(fleet, "/images/web/versions/1.1.0") {
+		t.Errorf("fleet behind links: %v", hrefs(fleet))
+	}
+	if !hasLink(fleet, "/?image=web&state=drifted") {
+		t.Errorf("the drifted pill keeps the image filter: %v", hrefs(fleet))
+	}
+	test := getPage(t, f, "/?channel=test", 200)
+	if !strings.Contains(test, "measured against channel <code>test</code>") || !hasLink(test, "/?channel=test&state=unknown") && !hasLink(test, "/?channel=test&state=ok") {
+		t.Errorf("fleet against channel test: %v", hrefs(test))
+	}
+	if _, err := http.NewRequest("GET", f.ts.URL+"/?channel="+strings.Repeat("x", 65), nil); err == nil {
+		getPage(t, f, "/?channel="+strings.Repeat("x", 65), 400)
+	}
+}
