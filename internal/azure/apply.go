@@ -2,13 +2,11 @@ package azure
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -145,6 +143,7 @@ type applied struct {
 	blobURL   string
 	diskID    string
 	blobMD5   []byte
+	blobETag  string // the blob's fingerprint (blobprint.go)
 	blobSize  int64
 	imageID   string
 	imageTime string
@@ -161,14 +160,14 @@ func (p *Publisher) apply(ctx context.Context, plan *Plan, res *Result) (*applie
 	if st := plan.st; st.image != nil {
 		ap.imageID, ap.imageTime = deref(st.image.ID), imageCreated(st.image)
 		ap.blobURL = tag(st.image.Tags, TagBlobURL)
-		ap.blobMD5, _ = base64.StdEncoding.DecodeString(tag(st.image.Tags, TagBlobMD5))
-		ap.blobSize, _ = strconv.ParseInt(tag(st.image.Tags, TagBlobSize), 10, 64)
+		bp := printFromTags(st.image.Tags)
+		ap.blobMD5, ap.blobETag, ap.blobSize = bp.MD5, bp.ETag, bp.Size
 	}
 	for i := range plan.Steps {
 		s := &plan.Steps[i]
 		if s.Action == ActKeep {
 			if s.Kind == KindBlob && plan.st.blob != nil {
-				ap.blobURL, ap.blobMD5, ap.blobSize = s.ID, plan.st.blob.MD5, plan.st.blob.Size
+				ap.blobURL, ap.blobMD5, ap.blobETag, ap.blobSize = s.ID, plan.st.blob.MD5, plan.st.blob.ETag, plan.st.blob.Size
 			}
 			if s.Kind == KindDisk {
 				ap.diskID = s.ID
@@ -272,19 +271,18 @@ func (p *Publisher) applyStep(ctx context.Context, plan *Plan, s *Step, ap *appl
 		ap.diskID = s.ID
 		ap.blobMD5, ap.blobSize = res.MD5, res.Size
 		// mark the disk with what it holds (a re-run keeps it)
+		dtags := map[string]*string{TagSourceDigest: to.Ptr(d.Source.Digest)}
+		blobPrint{MD5: res.MD5, Size: res.Size}.setTags(dtags)
 		err = p.Consistency.do(ctx, "tag managed disk", func(ctx context.Context) error {
-			poller, err := c.Disks.BeginUpdate(ctx, a.ResourceGroup, s.Name, armcompute.DiskUpdate{Tags: map[string]*string{
-				TagSourceDigest: to.Ptr(d.Source.Digest),
-				TagBlobMD5:      to.Ptr(base64.StdEncoding.EncodeToString(res.MD5)),
-				TagBlobSize:     to.Ptr(strconv.FormatInt(res.Size, 10)),
-			}}, nil)
+			poller, err := c.Disks.BeginUpdate(ctx, a.ResourceGroup, s.Name, armcompute.DiskUpdate{Tags: dtags}, nil)
 			if err != nil {
 				return err
 			}
 			_, err = poller.PollUntilDone(ctx, p.pollOpts())
 			return err
 		})
-		rec.Fingerprint = map[string]string{"disk.id": s.ID, "blob.md5": base64.StdEncoding.EncodeToString(res.MD5), "blob.size": strconv.FormatInt(res.Size, 10), "source.digest": d.Source.Digest}
+		rec.Fingerprint = map[string]string{"disk.id": s.ID, "source.digest": d.Source.Digest, "integrity": res.Integrity.String()}
+		blobPrint{MD5: res.MD5, Size: res.Size}.record(rec.Fingerprint)
 		return err
 
 	case s.Kind == KindDisk && s.Action == ActDelete:
@@ -400,13 +398,14 @@ func (p *Publisher) upload(ctx context.Context, plan *Plan, s *Step, ap *applied
 			return fmt.Errorf("mark blob %s with its source: %w", s.ID, err)
 		}
 		if b, err := p.Blobs.Stat(ctx, s.ID); err == nil && b != nil {
-			ap.blobSize = b.Size
+			ap.blobSize, ap.blobETag = b.Size, b.ETag
 			if len(b.MD5) > 0 {
 				ap.blobMD5 = b.MD5
 			}
 		}
 	}
-	rec.Fingerprint = map[string]string{"blob.md5": base64.StdEncoding.EncodeToString(ap.blobMD5), "blob.size": strconv.FormatInt(ap.blobSize, 10), "source.digest": d.Source.Digest}
+	rec.Fingerprint = map[string]string{"source.digest": d.Source.Digest, "integrity": res.Integrity.String()}
+	ap.print().record(rec.Fingerprint)
 	return nil
 }
 
@@ -422,9 +421,8 @@ func (p *Publisher) createImage(ctx context.Context, plan *Plan, s *Step, ap *ap
 	tags := map[string]*string{
 		TagSourceDigest: to.Ptr(d.Source.Digest),
 		TagBlobURL:      to.Ptr(ap.blobURL),
-		TagBlobMD5:      to.Ptr(base64.StdEncoding.EncodeToString(ap.blobMD5)),
-		TagBlobSize:     to.Ptr(strconv.FormatInt(ap.blobSize, 10)),
 	}
+	ap.print().setTags(tags)
 	if p.RunID != "" {
 		tags[TagRun] = to.Ptr(p.RunID)
 	}
@@ -499,13 +497,11 @@ func (p *Publisher) versionTags(plan *Plan, ap *applied) map[string]*string {
 	}
 	if ap.blobURL != "" {
 		t[TagBlobURL] = to.Ptr(ap.blobURL)
-		t[TagBlobMD5] = to.Ptr(base64.StdEncoding.EncodeToString(ap.blobMD5))
-		t[TagBlobSize] = to.Ptr(strconv.FormatInt(ap.blobSize, 10))
+		ap.print().setTags(t)
 	}
 	if ap.diskID != "" {
 		t[TagDiskID] = to.Ptr(ap.diskID)
-		t[TagBlobMD5] = to.Ptr(base64.StdEncoding.EncodeToString(ap.blobMD5))
-		t[TagBlobSize] = to.Ptr(strconv.FormatInt(ap.blobSize, 10))
+		ap.print().setTags(t)
 	}
 	if ap.imageID != "" {
 		t[TagImageID] = to.Ptr(ap.imageID)

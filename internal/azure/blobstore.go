@@ -94,6 +94,9 @@ func (s *azblobStore) Stat(ctx context.Context, u string) (*BlobProps, error) {
 	if p.ContentLength != nil {
 		out.Size = *p.ContentLength
 	}
+	if p.ETag != nil {
+		out.ETag = string(*p.ETag)
+	}
 	for k, v := range p.Metadata {
 		if v != nil {
 			out.Metadata[lower(k)] = *v
@@ -192,7 +195,7 @@ func (u *TransferUploader) UploadToDisk(ctx context.Context, source, diskID stri
 	}
 	// A fresh disk every time (the plan deletes an unfinished one first),
 	// so a checkpoint left by an earlier attempt is discarded.
-	res, err := transfer.Upload(ctx, source, tgt, transfer.Options{Progress: p, Workers: u.A.Workers, Overwrite: true, MD5: true,
+	res, err := transfer.Upload(ctx, source, tgt, transfer.Options{Progress: p, Workers: u.A.Workers, Overwrite: true,
 		Checkpoint: source + ".disk" + transfer.CheckpointSuffix})
 	if err != nil {
 		return UploadResult{}, err
@@ -215,10 +218,10 @@ func (u *TransferUploader) UploadToBlob(ctx context.Context, source, blobURL str
 	if err != nil {
 		return UploadResult{}, err
 	}
-	// MD5: publish still fingerprints the blob by its Content-MD5
-	// (TagBlobMD5, replicate's replaced-blob check); every Put Page is
-	// CRC64-checked regardless, and res.Integrity says so.
-	o := transfer.Options{Progress: p, Overwrite: true, Workers: u.A.Workers, MD5: true}
+	// No whole-blob MD5: it costs O(virtual size). Every Put Page is
+	// CRC64-checked by the service (res.Integrity says so), and the blob's
+	// fingerprint is its ETag after the upload (blobprint.go).
+	o := transfer.Options{Progress: p, Overwrite: true, Workers: u.A.Workers}
 	if _, err := os.Stat(source + transfer.CheckpointSuffix); err == nil {
 		ro := o
 		ro.Overwrite, ro.Resume = false, true

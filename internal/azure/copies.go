@@ -2,10 +2,8 @@ package azure
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"imgpipe/internal/config"
@@ -82,7 +80,7 @@ func (plan *Plan) copies(ap *applied, res *Result) []Made {
 		vtags = st.version.Tags
 	}
 	blobURL, diskID, imageID, imageTime := ap.blobURL, ap.diskID, ap.imageID, ap.imageTime
-	md5, size := ap.blobMD5, ap.blobSize
+	bp := ap.print()
 	if vtags != nil {
 		if blobURL == "" {
 			blobURL = tag(vtags, TagBlobURL)
@@ -93,11 +91,8 @@ func (plan *Plan) copies(ap *applied, res *Result) []Made {
 		if imageID == "" {
 			imageID, imageTime = tag(vtags, TagImageID), tag(vtags, TagImageCreated)
 		}
-		if len(md5) == 0 {
-			md5, _ = base64.StdEncoding.DecodeString(tag(vtags, TagBlobMD5))
-		}
-		if size == 0 {
-			size, _ = strconv.ParseInt(tag(vtags, TagBlobSize), 10, 64)
+		if bp.empty() {
+			bp = printFromTags(vtags)
 		}
 	}
 	state := func(id string, deleted bool) string {
@@ -106,7 +101,7 @@ func (plan *Plan) copies(ap *applied, res *Result) []Made {
 		}
 		return StateSucceeded
 	}
-	fp := fmt.Sprintf("md5:%s size:%d", base64.StdEncoding.EncodeToString(md5), size)
+	fp := bp.String()
 	var out []Made
 	parent := ""
 	if blobURL != "" {

@@ -75,8 +75,11 @@ func testPublishFromNothingThenNoOp(t *testing.T, e *testEnv) {
 				t.Errorf("step record without id/fingerprint: %+v", s)
 			}
 		case KindBlob:
-			if s.Fingerprint["blob.md5"] == "" || s.Fingerprint["blob.size"] == "" {
-				t.Errorf("upload record without MD5/size: %+v", s)
+			if s.Fingerprint["blob.etag"] == "" || s.Fingerprint["blob.size"] == "" || !strings.HasPrefix(s.Fingerprint["integrity"], "crc64 checked by the service") {
+				t.Errorf("upload record without ETag/size/integrity: %+v", s)
+			}
+			if s.Fingerprint["blob.md5"] != "" {
+				t.Errorf("publish computed the whole-blob MD5 (O(virtual size)): %+v", s)
 			}
 		}
 	}
@@ -97,10 +100,16 @@ func testPublishFromNothingThenNoOp(t *testing.T, e *testEnv) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{TagSourceDigest, TagBlobMD5, TagBlobSize, TagImageID, TagBlobURL} {
+	for _, k := range []string{TagSourceDigest, TagBlobETag, TagBlobSize, TagImageID, TagBlobURL} {
 		if tag(v.Tags, k) == "" {
 			t.Errorf("version lacks tag %s: %v", k, v.Tags)
 		}
+	}
+	if _, ok := v.Tags[TagBlobMD5]; ok {
+		t.Errorf("version carries a blob MD5 tag though none was computed: %v", v.Tags)
+	}
+	if b, err := e.pub.Blobs.Stat(ctx, d.blobURL("1.0.0")); err != nil || b == nil || b.ETag != tag(v.Tags, TagBlobETag) || len(b.MD5) != 0 {
+		t.Errorf("blob now %+v (%v), version's ETag %s", b, err, tag(v.Tags, TagBlobETag))
 	}
 	before := e.resources()
 
@@ -234,13 +243,21 @@ func testVersionFromVHD(t *testing.T, e *testEnv, gen, imageExtra, azureExtra st
 			t.Fatalf("a managed image was made: %s", id)
 		}
 	}
-	// replicate checks the blob: replaced -> refused
+	// replicate checks the blob: replaced -> refused, even when the
+	// replacement carries the original's metadata (same source digest)
+	// and size: only its ETag tells
 	other := e.desired(t, e.pipeline(t, makeDisk(t, gen, 4), "", ""))
 	if _, err := e.pub.Uploader.UploadToBlob(ctx, other.Source.Path, d.blobURL("1.0.0"), nil); err != nil {
 		t.Fatal(err)
 	}
+	if err := e.pub.Blobs.SetMetadata(ctx, d.blobURL("1.0.0"), map[string]string{metaDigest: d.Source.Digest}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := e.pub.Blobs.Stat(ctx, d.blobURL("1.0.0")); err != nil || b.Size != d.Source.VHDSize {
+		t.Fatalf("the replacement should look like the original but for its bits: %+v %v", b, err)
+	}
 	_, err = e.pub.Replicate(ctx, d.id("1.0.0"), []config.TargetRegion{{Name: "japaneast", Replicas: 1, StorageAccountType: "Standard_LRS"}}, time.Minute)
-	if err == nil || !strings.Contains(err.Error(), "was replaced since version 1.0.0 was made") {
+	if err == nil || !strings.Contains(err.Error(), "was replaced since version 1.0.0 was made") || !strings.Contains(err.Error(), "it was written since (ETag") {
 		t.Fatalf("replicate from a replaced blob: %v", err)
 	}
 }

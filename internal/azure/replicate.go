@@ -2,9 +2,7 @@ package azure
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -97,16 +95,15 @@ func (p *Publisher) checkSource(ctx context.Context, v *armcompute.GalleryImageV
 			sc.Gone, sc.Why = true, fmt.Sprintf("blob %s, which version %s was made from, no longer exists", blobURL, name)
 			return sc, nil
 		}
-		wantMD5, wantSize := tag(v.Tags, TagBlobMD5), tag(v.Tags, TagBlobSize)
-		if wantMD5 == "" && wantSize == "" {
+		want := printFromTags(v.Tags)
+		if want.empty() {
 			sc.Unverified, sc.Why = true, fmt.Sprintf("version %s records no fingerprint of its source blob", name)
 			return sc, nil
 		}
-		gotMD5 := base64.StdEncoding.EncodeToString(b.MD5)
-		if (wantMD5 != "" && gotMD5 != wantMD5) || (wantSize != "" && strconv.FormatInt(b.Size, 10) != wantSize) {
+		if diff := want.differs(b, b.Metadata[metaDigest]); diff != "" {
 			sc.Changed = true
-			sc.Why = fmt.Sprintf("blob %s was replaced since version %s was made (MD5 %s size %d now, %s size %s then): a new region would get different bits. Publish a new version instead",
-				blobURL, name, orUnknown(gotMD5), b.Size, wantMD5, wantSize)
+			sc.Why = fmt.Sprintf("blob %s was replaced since version %s was made (%s): a new region would get different bits. Publish a new version instead",
+				blobURL, name, diff)
 		}
 		return sc, nil
 	}

@@ -32,7 +32,7 @@ type DiskSpec struct {
 
 // UploadResult is what an upload made.
 type UploadResult struct {
-	MD5  []byte // Content-MD5 of the whole fixed VHD, as set on the blob (nil if not computed)
+	MD5  []byte // Content-MD5 of the whole fixed VHD, as set on the blob (nil: not computed, the default)
 	Size int64  // blob size in bytes (the fixed VHD, footer included)
 	// Integrity says what the upload checked (per-request CRC64, MD5, read-back).
 	Integrity transfer.Integrity
@@ -41,7 +41,8 @@ type UploadResult struct {
 // BlobProps are the properties of a page blob imgpipe needs.
 type BlobProps struct {
 	Size     int64
-	MD5      []byte
+	MD5      []byte // Content-MD5 (nil unless the upload computed it)
+	ETag     string // changes on every write to the blob (blobprint.go)
 	Metadata map[string]string
 }
 
