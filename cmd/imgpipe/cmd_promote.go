@@ -7,7 +7,6 @@ import (
 
 	"imgpipe/internal/attest"
 	"imgpipe/internal/catalog"
-	"imgpipe/internal/events"
 	"imgpipe/internal/supplychain"
 )
 
@@ -57,9 +56,7 @@ every copy (imgpipe verify). Who is taken from --by, else $USER.`,
 				return err
 			}
 			if !p.NoOp {
-				if err := emitEvent(cmd.Context(), c, events.TypePromotion, ref.String(), p); err != nil {
-					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
-				}
+				deliverQueued(cmd.Context(), c) // the catalog queued the promotion's event with it
 			}
 			if signer != nil && !p.NoOp {
 				if _, err := supplychain.SignPromotion(cmd.Context(), c, p, signer); err != nil {

@@ -161,8 +161,14 @@ func emitEvent(ctx context.Context, c *catalog.Catalog, typ, subject string, dat
 	if _, err := (&events.Emitter{Cat: c}).Emit(ctx, "", typ, subject, data); err != nil {
 		return fmt.Errorf("the event %s was not queued: %w", typ, err)
 	}
+	deliverQueued(ctx, c)
+	return nil
+}
+
+// deliverQueued tries to deliver what is due at once, for a few seconds
+// (after a change whose event the catalog queued with its record).
+func deliverQueued(ctx context.Context, c *catalog.Catalog) {
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	_, _ = (&events.Deliverer{Cat: c}).DeliverDue(dctx)
-	return nil
 }

@@ -223,12 +223,13 @@ func (c *Catalog) Promote(ctx context.Context, req PromoteRequest) (Promotion, e
 		if err != nil {
 			return fmt.Errorf("move channel %s: %w", req.Channel, err)
 		}
-		if _, err := tx.ExecContext(ctx, c.q(`INSERT INTO promotions (channel_id, from_version_id, to_version_id, promoted_by, promoted_at)
-			VALUES (?, ?, ?, ?, ?)`), chID.Int64, curID, vid, req.By, now); err != nil {
+		var pid int64
+		if err := tx.QueryRowContext(ctx, c.q(`INSERT INTO promotions (channel_id, from_version_id, to_version_id, promoted_by, promoted_at)
+			VALUES (?, ?, ?, ?, ?) RETURNING id`), chID.Int64, curID, vid, req.By, now).Scan(&pid); err != nil {
 			return fmt.Errorf("record promotion: %w", err)
 		}
 		p.At = parseTime(now)
-		return nil
+		return c.emitPromotionTx(ctx, tx, pid, p) // events.go
 	})
 	if err != nil {
 		return Promotion{}, err

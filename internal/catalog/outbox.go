@@ -97,31 +97,7 @@ type OutboxEvent struct {
 // webhook that wants its type. An event id already there is a no-op (an
 // emitter retried), so an event is queued once.
 func (c *Catalog) AppendEvent(ctx context.Context, e OutboxEvent) error {
-	hooks, err := c.Webhooks(ctx)
-	if err != nil {
-		return err
-	}
-	return c.tx(ctx, func(tx *sql.Tx) error {
-		var id int64
-		err := tx.QueryRowContext(ctx, c.q(`INSERT INTO event_outbox (event_id, type, subject, body, created_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (event_id) DO NOTHING RETURNING id`), e.ID, e.Type, e.Subject, e.Body, c.nowText()).Scan(&id)
-		if err == sql.ErrNoRows {
-			return nil // already queued
-		}
-		if err != nil {
-			return fmt.Errorf("queue event %s: %w", e.Type, err)
-		}
-		for _, h := range hooks {
-			if !h.Wants(e.Type) {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, c.q("INSERT INTO event_deliveries (outbox_id, webhook, next_attempt_at) VALUES (?, ?, ?)"),
-				id, h.Name, c.nowText()); err != nil {
-				return fmt.Errorf("queue event %s for %s: %w", e.Type, h.Name, err)
-			}
-		}
-		return nil
-	})
+	return c.tx(ctx, func(tx *sql.Tx) error { return c.queueEvent(ctx, tx, e) })
 }
 
 // Delivery is one event due at one webhook, claimed by a deliverer.

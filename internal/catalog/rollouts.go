@@ -54,8 +54,11 @@ func (c *Catalog) StartRollout(ctx context.Context, ref Ref, kind, target string
 		if err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, c.q(`INSERT INTO rollouts (version_id, kind, target, state, started_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`), vid, kind, target, r.State, fmtTime(r.StartedAt), fmtTime(r.UpdatedAt)).Scan(&r.ID)
+		if err := tx.QueryRowContext(ctx, c.q(`INSERT INTO rollouts (version_id, kind, target, state, started_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`), vid, kind, target, r.State, fmtTime(r.StartedAt), fmtTime(r.UpdatedAt)).Scan(&r.ID); err != nil {
+			return err
+		}
+		return c.emitRolloutTx(ctx, tx, r.ID, r.State, "started", nil) // events.go
 	})
 	if err != nil {
 		return Rollout{}, fmt.Errorf("record rollout of %s to %s: %w", ref, target, err)
@@ -103,7 +106,7 @@ func (c *Catalog) UpdateRollout(ctx context.Context, id int64, state, detail str
 				return err
 			}
 		}
-		return nil
+		return c.emitRolloutTx(ctx, tx, id, state, detail, members) // events.go
 	})
 	if err != nil {
 		return fmt.Errorf("update rollout %d: %w", id, err)

@@ -114,12 +114,18 @@ func (c *Catalog) FinishRun(ctx context.Context, runID int64, runErr error) erro
 	if runErr != nil {
 		status, msg = RunFailed, runErr.Error()
 	}
-	res, err := c.db.ExecContext(ctx, c.q("UPDATE runs SET status = ?, error = ?, ended_at = ? WHERE id = ?"), status, msg, c.nowText(), runID)
+	err := c.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, c.q("UPDATE runs SET status = ?, error = ?, ended_at = ? WHERE id = ?"), status, msg, c.nowText(), runID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: run %d", ErrNotFound, runID)
+		}
+		return c.emitRunTx(ctx, tx, runID) // events.go
+	})
 	if err != nil {
 		return fmt.Errorf("finish run %d: %w", runID, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("%w: run %d", ErrNotFound, runID)
 	}
 	return nil
 }

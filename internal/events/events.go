@@ -11,28 +11,28 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"time"
 
-	ce "github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 
 	"imgpipe/internal/catalog"
 )
 
-// Event types (CloudEvents "type", reverse-DNS style).
+// Event types (CloudEvents "type", reverse-DNS style). Builds, publishes
+// and tests (their runs ending), promotions and rollout steps are emitted by
+// the catalog in the transaction that records them; the rest through Emit.
 const (
-	TypeBuild      = "dev.imgpipe.build.completed"
-	TypePublish    = "dev.imgpipe.publish.completed"
-	TypeTest       = "dev.imgpipe.test.completed"
-	TypePromotion  = "dev.imgpipe.promotion"
-	TypeRevocation = "dev.imgpipe.revocation"
-	TypeRollout    = "dev.imgpipe.rollout.step"
-	TypeDrift      = "dev.imgpipe.drift.detected"
+	TypeBuild      = catalog.EventBuild
+	TypePublish    = catalog.EventPublish
+	TypeTest       = catalog.EventTest
+	TypePromotion  = catalog.EventPromotion
+	TypeRevocation = catalog.EventRevocation
+	TypeRollout    = catalog.EventRollout
+	TypeDrift      = catalog.EventDrift
 )
 
 // Source is the CloudEvents source of imgpipe's events.
-const Source = "urn:imgpipe"
+const Source = catalog.EventSource
 
 // ContentType is the structured-mode media type each delivery carries.
 const ContentType = "application/cloudevents+json"
@@ -58,23 +58,11 @@ func (e *Emitter) Emit(ctx context.Context, id, typ, subject string, data any) (
 	if e.Now != nil {
 		now = e.Now
 	}
-	ev := ce.New(ce.CloudEventsVersionV1)
-	ev.SetID(id)
-	ev.SetSource(Source)
-	ev.SetType(typ)
-	ev.SetSubject(subject)
-	ev.SetTime(now().UTC())
-	if err := ev.SetData("application/json", data); err != nil {
-		return "", fmt.Errorf("event %s: %w", typ, err)
-	}
-	if err := ev.Validate(); err != nil {
-		return "", fmt.Errorf("event %s: %w", typ, err)
-	}
-	body, err := ev.MarshalJSON()
+	ev, err := catalog.NewEvent(id, typ, subject, now(), data)
 	if err != nil {
 		return "", err
 	}
-	return id, e.Cat.AppendEvent(ctx, catalog.OutboxEvent{ID: id, Type: typ, Subject: subject, Body: body})
+	return id, e.Cat.AppendEvent(ctx, ev)
 }
 
 // Sign returns the signature header value of body under secret.

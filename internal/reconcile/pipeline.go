@@ -49,11 +49,25 @@ func (p *Pipeline) by() string {
 	return "imgpipe reconcile"
 }
 
-// Build builds img from its packer block and returns the disk artifact.
-func (p *Pipeline) Build(ctx context.Context, img *config.Image) (string, error) {
+// Build builds img from its packer block and returns the disk artifact,
+// recorded as a run of kind build (its end is the build event).
+func (p *Pipeline) Build(ctx context.Context, img *config.Image) (artifact string, err error) {
+	run, err := p.Catalog.StartRun(ctx, catalog.Run{Kind: catalog.RunBuild, Image: img.Name, By: p.by()})
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if ferr := p.Catalog.FinishRun(context.WithoutCancel(ctx), run.ID, err); ferr != nil && err == nil {
+			err = ferr
+		}
+	}()
 	if p.Builder != nil {
 		return p.Builder(ctx, img)
 	}
+	return p.packer(ctx, img)
+}
+
+func (p *Pipeline) packer(ctx context.Context, img *config.Image) (string, error) {
 	if img.Packer == nil {
 		return "", fmt.Errorf("image %q has no packer block, so there is no source to rebuild it from: add packer { template = ... } to it", img.Name)
 	}
