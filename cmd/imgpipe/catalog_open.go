@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -27,6 +28,10 @@ const (
 	// exists; otherwise there is none (nil, nil). A configured catalog
 	// that cannot be opened is still an error.
 	ifPresent
+	// bestEffort: as ifPresent, but a catalog that cannot be opened is
+	// logged and the command goes on without one (destroy, replicate:
+	// Azure holds the truth and the catalog follows it).
+	bestEffort
 )
 
 // catalogChoice is where a command's catalog comes from, in this order:
@@ -52,12 +57,16 @@ func openCatalogWith(ctx context.Context, c catalogChoice) (*catalog.Catalog, er
 		return nil, err
 	}
 	configured := strings.TrimSpace(c.flag) != "" || strings.TrimSpace(fromFile) != "" || strings.TrimSpace(os.Getenv(catalogEnv)) != ""
-	if c.policy == ifPresent && !configured {
+	if c.policy != required && !configured {
 		if _, err := os.Stat(loc); errors.Is(err, os.ErrNotExist) {
 			return nil, nil // no catalog here
 		}
 	}
 	cat, err := catalog.Open(ctx, loc)
+	if err != nil && c.policy == bestEffort {
+		slog.Warn("catalog unavailable: nothing is recorded in it", "catalog", loc, "err", err)
+		return nil, nil
+	}
 	if err != nil {
 		if c.hint != "" {
 			return nil, fmt.Errorf("open the catalog %s: %w (%s)", loc, err, c.hint)
@@ -70,7 +79,8 @@ func openCatalogWith(ctx context.Context, c catalogChoice) (*catalog.Catalog, er
 // withCatalog opens the catalog the command's --catalog flag names (else
 // $IMGPIPE_CATALOG, else the per-user default) under policy, runs f with it
 // and closes it, joining a close failure to f's error. With ifPresent and
-// no catalog, f is called with nil. It replaces the open + defer Close
+// no catalog (or bestEffort and one that cannot be opened), f is called
+// with nil. It replaces the open + defer Close
 // boilerplate of every catalog verb:
 //
 //	RunE: func(cmd *cobra.Command, args []string) error {

@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/azure"
+	"imgpipe/internal/catalog"
+	"imgpipe/internal/pipeline"
 )
 
 func init() { register(newDestroyCmd) }
@@ -17,7 +19,6 @@ func newDestroyCmd() *cobra.Command {
 		f          azureFlags
 		scope      string
 		yes, force bool
-		catalogLoc string
 	)
 	cmd := &cobra.Command{
 		Use:   "destroy [ID | VERSION]",
@@ -89,10 +90,9 @@ What to destroy: a full resource id (gallery, definition or version), or with
 				}
 			}
 			s.pub.OnEvent = progressReporter(cmd.ErrOrStderr())
-			rec, finish := startRun(ctx, catalogLoc, s, "destroy", id.Definition, id.Version)
-			s.pub.Recorder = rec
-			err = s.pub.Destroy(ctx, dp)
-			finish(err)
+			err = withCatalogOf(cmd, s.file, bestEffort, func(cat *catalog.Catalog) error {
+				return (&pipeline.Gallery{Publisher: s.pub, Catalog: cat, By: whoAmI("")}).Destroy(ctx, id, dp)
+			})
 			if err != nil {
 				return explainJoined(err)
 			}
@@ -107,7 +107,7 @@ What to destroy: a full resource id (gallery, definition or version), or with
 	cmd.Flags().StringVar(&scope, "scope", "", "with -f and no VERSION: definition or gallery")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
 	cmd.Flags().BoolVar(&force, "force", false, "also delete versions still used by VMs or scale sets")
-	cmd.Flags().StringVar(&catalogLoc, "catalog", "", "record the run, and mark the deleted copies, in this catalog (default: the file's catalog block, then $"+catalogEnv+", then the per-user catalog if it exists)")
+	cmd.Flags().String("catalog", "", "record the run, and mark the deleted copies, in this catalog (default: the file's catalog block, then $"+catalogEnv+", then the per-user catalog if it exists)")
 	return cmd
 }
 

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -10,12 +10,14 @@ import (
 
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
+	"imgpipe/internal/pipeline"
 )
 
 func init() { register(newGCCmd) }
 
 func newGCCmd() *cobra.Command {
-	var loc, olderThan, grace, image, by, pipeline string
+	var image, by, pipelineFile string
+	var olderThan, grace time.Duration
 	var keep int
 	var excludeTags, excludeRegions []string
 	var yes bool
@@ -62,50 +64,7 @@ moves back; a version a library channel points at is refused).`,
   imgpipe gc -f pipeline.hcl --yes          # the file's retention block and subscriptions`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			var file *config.File
-			if pipeline != "" {
-				var err error
-				if file, err = config.Load(pipeline); err != nil {
-					return err
-				}
-				if loc == "" && file.Catalog != nil {
-					loc = file.Catalog.URL
-				}
-				// the file's retention block, where no flag says otherwise
-				if r := file.Retention; r != nil {
-					fl := cmd.Flags()
-					if !fl.Changed("keep") && r.KeepLast > 0 {
-						keep = r.KeepLast
-					}
-					if !fl.Changed("older-than") && r.KeepWithin > 0 {
-						olderThan = catalog.FormatAge(r.KeepWithin)
-					}
-					if !fl.Changed("grace") && r.GracePeriod != nil {
-						grace = catalog.FormatAge(*r.GracePeriod)
-					}
-					if !fl.Changed("exclude-region") {
-						excludeRegions = r.ExcludeRegions
-					}
-					if !fl.Changed("exclude-tag") {
-						excludeTags = nil
-						for k, v := range r.ExcludeTags {
-							if v != "" {
-								k += "=" + v
-							}
-							excludeTags = append(excludeTags, k)
-						}
-					}
-				}
-			}
-			p := catalog.Policy{Image: image, KeepNewest: keep, ExcludeRegions: excludeRegions}
-			var err error
-			if p.OlderThan, err = catalog.ParseAge(olderThan); err != nil {
-				return fmt.Errorf("--older-than: %w", err)
-			}
-			if p.Grace, err = catalog.ParseAge(grace); err != nil {
-				return fmt.Errorf("--grace: %w", err)
-			}
+			p := catalog.Policy{Image: image, KeepNewest: keep, OlderThan: olderThan, Grace: grace, ExcludeRegions: excludeRegions}
 			for _, t := range excludeTags {
 				k, v, _ := strings.Cut(t, "=")
 				if k == "" {
@@ -116,72 +75,65 @@ moves back; a version a library channel points at is refused).`,
 				}
 				p.ExcludeTags[k] = v
 			}
-			if err := p.Validate(); err != nil {
-				return err
+			var file *config.File
+			if pipelineFile != "" {
+				var err error
+				if file, err = config.Load(pipelineFile); err != nil {
+					return err
+				}
+				p = pipeline.WithRetention(p, file.Retention, cmd.Flags().Changed) // where no flag says otherwise
 			}
-			c, err := openCatalog(ctx, loc)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			inUse, exec, err := wireGC(ctx, file)
-			if err != nil {
-				return err
-			}
-			if !yes || exec == nil {
-				plan, err := c.PlanGC(ctx, p, inUse)
-				if err != nil {
+			return withCatalogOf(cmd, file, required, func(c *catalog.Catalog) error {
+				rep, err := pipeline.GC(cmd.Context(), c, pipeline.NewFleet(connectAzure, file, os.Getenv("AZURE_SUBSCRIPTION_ID")), p, yes, whoAmI(by))
+				if rep == nil {
+					return err
+				}
+				if rep.Result == nil { // planned only
+					if jsonOutput() {
+						if err := printJSON(struct {
+							*catalog.GCPlan
+							AzureConsulted bool `json:"azure_consulted"`
+							Applied        bool `json:"applied"`
+						}{rep.Plan, rep.AzureConsulted, false}); err != nil {
+							return err
+						}
+					} else if err := printGCPlan(rep.Plan, rep.AzureConsulted); err != nil {
+						return err
+					}
 					return err
 				}
 				if jsonOutput() {
-					if err := printJSON(struct {
-						*catalog.GCPlan
-						AzureConsulted bool `json:"azure_consulted"`
-						Applied        bool `json:"applied"`
-					}{plan, inUse != nil, false}); err != nil {
-						return err
+					if perr := printJSON(struct {
+						Plan   *catalog.GCPlan   `json:"plan"`
+						Result *catalog.GCResult `json:"result"`
+					}{rep.Plan, rep.Result}); perr != nil && err == nil {
+						err = perr
 					}
-				} else if err := printGCPlan(plan, inUse != nil); err != nil {
 					return err
 				}
-				if yes {
-					return errors.New("cannot apply: no Azure executor without a subscription (give -f pipeline.hcl or set AZURE_SUBSCRIPTION_ID); nothing was changed (the plan above is what would run)")
+				if rep.Plan != nil {
+					_ = printGCPlan(rep.Plan, true)
 				}
-				return nil
-			}
-			plan, res, err := c.RunGC(ctx, p, inUse, exec, whoAmI(by))
-			if jsonOutput() {
-				if perr := printJSON(struct {
-					Plan   *catalog.GCPlan   `json:"plan"`
-					Result *catalog.GCResult `json:"result"`
-				}{plan, res}); perr != nil && err == nil {
-					err = perr
-				}
-				return err
-			}
-			if plan != nil {
-				_ = printGCPlan(plan, true)
-			}
-			if res != nil {
+				res := rep.Result
 				fmt.Fprintf(stdout, "\napplied in run %d: %d done, %d failed, %d skipped\n", res.RunID, len(res.Done), len(res.Failed), len(res.Skipped))
 				for _, s := range res.Skipped {
 					fmt.Fprintf(stdout, "  skipped: %s\n", s)
 				}
-			}
-			return err
+				return err
+			})
 		},
 	}
-	addCatalogFlag(cmd, &loc)
+	addCatalogFlag(cmd, nil)
 	f := cmd.Flags()
 	f.IntVar(&keep, "keep", 3, "keep the N newest usable versions of each image")
-	f.StringVar(&olderThan, "older-than", "30d", "only versions older than this age go (e.g. 90d, 2w)")
-	f.StringVar(&grace, "grace", "14d", "time between deprecation and deletion")
+	durationVar(f, &olderThan, "older-than", 30*24*time.Hour, "only versions older than this age go")
+	durationVar(f, &grace, "grace", 14*24*time.Hour, "time between deprecation and deletion")
 	f.StringVar(&image, "image", "", "only this image (default: every image)")
 	f.StringArrayVar(&excludeTags, "exclude-tag", nil, "never touch versions with this tag (KEY or KEY=VALUE; repeatable)")
 	f.StringArrayVar(&excludeRegions, "exclude-region", nil, "never touch versions replicated to this region (repeatable)")
 	f.BoolVar(&yes, "yes", false, "apply the plan (default: only show it)")
 	f.StringVar(&by, "by", "", "who runs gc (default $USER)")
-	f.StringVarP(&pipeline, "file", "f", "", "pipeline file: its retention block (where no flag is given), catalog block and azure subscriptions")
+	f.StringVarP(&pipelineFile, "file", "f", "", "pipeline file: its retention block (where no flag is given), catalog block and azure subscriptions")
 	addLockTimeoutFlag(cmd)
 	return cmd
 }

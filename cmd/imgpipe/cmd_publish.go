@@ -3,11 +3,9 @@ package main
 import (
 	"bufio"
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -15,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/azure"
-	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
 	"imgpipe/internal/pipeline"
 )
@@ -49,14 +46,11 @@ type azureSession struct {
 	pub   *azure.Publisher
 }
 
-// storageKeyEnv holds the storage account key when shared-key access is used
-// (Azurite, or accounts without Entra ID data access).
-const storageKeyEnv = "AZURE_STORAGE_KEY"
-
 // openAzure loads the pipeline file (if any) and connects to subscription
-// (the file's, when sub is "").
+// (the file's, when sub is "") as the environment says (azure.Connect).
 func openAzure(f azureFlags, sub string) (*azureSession, error) {
 	s := &azureSession{}
+	account := ""
 	if f.file != "" {
 		file, err := config.Load(f.file)
 		if err != nil {
@@ -68,45 +62,20 @@ func openAzure(f azureFlags, sub string) (*azureSession, error) {
 		}
 		storageEndpointFromEnv(az) // the emulator's Azurite, when the file names no endpoint
 		s.file, s.az, s.image = file, az, file.Image(az.Image)
-		if sub == "" {
-			sub = az.Subscription
+		sub = cmp.Or(sub, az.Subscription)
+		if az.Storage != nil {
+			account = az.Storage.Account
 		}
 	}
-	if sub == "" {
-		sub = os.Getenv("AZURE_SUBSCRIPTION_ID")
-	}
-	if sub == "" {
+	if sub = cmp.Or(sub, os.Getenv("AZURE_SUBSCRIPTION_ID")); sub == "" {
 		return nil, errors.New("no subscription: give -f pipeline.hcl, a full resource id, or set AZURE_SUBSCRIPTION_ID")
 	}
 	if err := checkLocalEndpoints(storageEndpointOf(s.az)); err != nil {
 		return nil, err // a local emulator that is not running: say so now
 	}
-	cred, opts, err := azure.ConnectionFromEnv().Open()
-	if err != nil {
+	var err error
+	if s.pub, err = azure.Connect(sub, account); err != nil {
 		return nil, err
-	}
-	clients, err := azure.NewClients(sub, cred, opts)
-	if err != nil {
-		return nil, err
-	}
-	access := azure.BlobAccess{Token: cred}
-	if key := os.Getenv(storageKeyEnv); key != "" {
-		// the account comes from the file, or from each blob's URL
-		access = azure.BlobAccess{AccountKey: key}
-		if s.az != nil && s.az.Storage != nil {
-			access.AccountName = s.az.Storage.Account
-		}
-	}
-	s.pub = &azure.Publisher{
-		Clients:  clients,
-		Blobs:    azure.NewBlobStore(access),
-		Uploader: &azure.TransferUploader{A: access, ARMCred: cred, ARMOptions: opts},
-		RunID:    fmt.Sprintf("run-%d", time.Now().UnixNano()),
-	}
-	if v := os.Getenv("IMGPIPE_POLL_INTERVAL"); v != "" {
-		if d, err := config.ParseDuration(v); err == nil && d > 0 {
-			s.pub.PollInterval = d
-		}
 	}
 	return s, nil
 }
@@ -298,31 +267,4 @@ IMGPIPE_CA_CERT).`,
 	cmd.Flags().StringVar(&version, "version", "", "version for a pipeline file without an azure block (default: the library version holding this disk, else the next patch)")
 	addLockTimeoutFlag(cmd)
 	return cmd
-}
-
-// startRun opens the catalog, when one is configured (--catalog, the
-// pipeline file's catalog block, $IMGPIPE_CATALOG, or the per-user one when
-// it exists), and starts a run. Without one nothing is recorded. The
-// returned finish ends the run.
-func startRun(ctx context.Context, flag string, s *azureSession, kind, image, version string) (azure.RunRecorder, func(error)) {
-	cat, err := openCatalogWith(ctx, catalogChoice{flag: flag, file: s.file, policy: ifPresent})
-	if err != nil {
-		slog.Warn("catalog unavailable: the run is not recorded", "err", err)
-		return nil, func(error) {}
-	}
-	if cat == nil {
-		return nil, func(error) {}
-	}
-	run, err := cat.StartRun(ctx, catalog.Run{Kind: kind, Image: image, Version: version, By: whoAmI("")})
-	if err != nil {
-		cat.Close()
-		slog.Warn("catalog: could not start the run record", "err", err)
-		return nil, func(error) {}
-	}
-	return pipeline.AzureSteps(cat, run.ID, "destroy"), func(runErr error) {
-		if err := cat.FinishRun(context.WithoutCancel(ctx), run.ID, runErr); err != nil {
-			slog.Warn("catalog: could not finish the run record", "err", err)
-		}
-		cat.Close()
-	}
 }

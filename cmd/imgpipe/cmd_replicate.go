@@ -3,14 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/azure"
+	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
+	"imgpipe/internal/pipeline"
 )
 
 func init() { register(newReplicateCmd) }
@@ -40,13 +41,12 @@ func resolveVersionArg(f azureFlags, arg string) (azure.ResourceID, error) {
 
 func newReplicateCmd() *cobra.Command {
 	var (
-		f          azureFlags
-		regions    []string
-		remove     []string
-		replicas   int32
-		storage    string
-		timeout    time.Duration
-		catalogLoc string
+		f        azureFlags
+		regions  []string
+		remove   []string
+		replicas int32
+		storage  string
+		timeout  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "replicate VERSION --add-region REGION",
@@ -92,30 +92,6 @@ version such as 1.2.3 of the file's gallery and definition.`,
 			if err != nil {
 				return err
 			}
-			if len(remove) > 0 {
-				// removing replicas is always this explicit step: publish and
-				// replicate never drop a region by omission
-				removed, err := s.pub.RemoveRegions(cmd.Context(), id, remove)
-				if err != nil {
-					return err
-				}
-				if cerr := refreshRegions(cmd.Context(), catalogLoc, s, id); cerr != nil {
-					slog.Warn("catalog: region copies not updated", "err", cerr)
-				}
-				if !jsonOutput() {
-					what := strings.Join(removed, ", ")
-					if what == "" {
-						what = "no region (none of them was a target)"
-					}
-					fmt.Fprintf(stdout, "removed %s from %s\n", what, id.Version)
-				}
-				if len(regions) == 0 {
-					if jsonOutput() {
-						return printJSON(map[string]any{"version_id": id.String(), "removed": removed})
-					}
-					return nil
-				}
-			}
 			var add []config.TargetRegion
 			for _, r := range regions {
 				add = append(add, config.TargetRegion{Name: config.NormalizeLocation(r), Replicas: replicas, StorageAccountType: storage})
@@ -126,29 +102,50 @@ version such as 1.2.3 of the file's gallery and definition.`,
 					timeout = s.az.ReplicationTimeout
 				}
 			}
-			s.pub.OnEvent = progressReporter(cmd.ErrOrStderr())
-			res, err := s.pub.Replicate(cmd.Context(), id, add, timeout)
-			if err == nil || errors.Is(err, azure.ErrStillReplicating) {
-				// the catalog's region copies follow
-				if cerr := recordReplicated(cmd.Context(), catalogLoc, s, id, res); cerr != nil {
-					slog.Warn("catalog: region copies not updated", "err", cerr)
+			return withCatalogOf(cmd, s.file, bestEffort, func(cat *catalog.Catalog) error {
+				g := &pipeline.Gallery{Publisher: s.pub, Catalog: cat, By: whoAmI("")}
+				if s.image != nil {
+					g.Image = s.image.Name
 				}
-			}
-			if res != nil && res.AzureAnswer != "" && !jsonOutput() {
-				fmt.Fprintf(cmd.ErrOrStderr(), "the version's source is gone (%s); Azure %s\n", res.Source.Why, strings.SplitN(res.AzureAnswer, "\n", 2)[0])
-			}
-			if err != nil {
+				if len(remove) > 0 {
+					// removing replicas is always this explicit step: publish and
+					// replicate never drop a region by omission
+					removed, err := g.RemoveRegions(cmd.Context(), id, remove)
+					if err != nil {
+						return err
+					}
+					if !jsonOutput() {
+						what := strings.Join(removed, ", ")
+						if what == "" {
+							what = "no region (none of them was a target)"
+						}
+						fmt.Fprintf(stdout, "removed %s from %s\n", what, id.Version)
+					}
+					if len(regions) == 0 {
+						if jsonOutput() {
+							return printJSON(map[string]any{"version_id": id.String(), "removed": removed})
+						}
+						return nil
+					}
+				}
+				s.pub.OnEvent = progressReporter(cmd.ErrOrStderr())
+				res, err := g.Replicate(cmd.Context(), id, add, timeout)
+				if res != nil && res.AzureAnswer != "" && !jsonOutput() {
+					fmt.Fprintf(cmd.ErrOrStderr(), "the version's source is gone (%s); Azure %s\n", res.Source.Why, strings.SplitN(res.AzureAnswer, "\n", 2)[0])
+				}
+				if err != nil {
+					return err
+				}
+				if jsonOutput() {
+					return printJSON(res)
+				}
+				if len(res.Added) == 0 {
+					_, err = fmt.Fprintf(stdout, "%s already targets those regions\n", id.Version)
+					return err
+				}
+				_, err = fmt.Fprintf(stdout, "replicated %s to %s\n", id.Version, strings.Join(res.Added, ", "))
 				return err
-			}
-			if jsonOutput() {
-				return printJSON(res)
-			}
-			if len(res.Added) == 0 {
-				_, err = fmt.Fprintf(stdout, "%s already targets those regions\n", id.Version)
-				return err
-			}
-			_, err = fmt.Fprintf(stdout, "replicated %s to %s\n", id.Version, strings.Join(res.Added, ", "))
-			return err
+			})
 		},
 	}
 	f.add(cmd, false)
@@ -157,6 +154,6 @@ version such as 1.2.3 of the file's gallery and definition.`,
 	cmd.Flags().Int32Var(&replicas, "replicas", 1, "replicas in each added region")
 	cmd.Flags().StringVar(&storage, "storage-account-type", "Standard_LRS", "Standard_LRS, Standard_ZRS or Premium_LRS")
 	durationVar(cmd.Flags(), &timeout, "replication-timeout", 0, "how long to wait for replication (default: the file's, or 3h)")
-	cmd.Flags().StringVar(&catalogLoc, "catalog", "", "catalog whose region copies of the version are updated (default: the file's catalog block, $"+catalogEnv+", else the per-user one if it exists)")
+	cmd.Flags().String("catalog", "", "catalog whose region copies of the version are updated (default: the file's catalog block, $"+catalogEnv+", else the per-user one if it exists)")
 	return cmd
 }

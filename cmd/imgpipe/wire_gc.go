@@ -7,11 +7,9 @@ package main
 import (
 	"context"
 	"os"
-	"strings"
 
 	"imgpipe/internal/azure"
 	"imgpipe/internal/catalog"
-	"imgpipe/internal/config"
 	"imgpipe/internal/pipeline"
 )
 
@@ -24,39 +22,6 @@ func connectAzure(sub string) (*azure.Publisher, error) {
 	return s.pub, nil
 }
 
-// fleet acts on copies in the subscriptions of the pipeline file's azure
-// blocks and $AZURE_SUBSCRIPTION_ID (and, for ids naming another, that one).
-func fleet(file *config.File) *pipeline.Fleet {
-	f := &pipeline.Fleet{Connect: connectAzure}
-	seen := map[string]bool{}
-	add := func(sub string) {
-		if sub != "" && !seen[strings.ToLower(sub)] {
-			seen[strings.ToLower(sub)] = true
-			f.Subscriptions = append(f.Subscriptions, sub)
-		}
-	}
-	if file != nil {
-		for _, az := range file.Azure {
-			add(az.Subscription)
-		}
-	}
-	add(os.Getenv("AZURE_SUBSCRIPTION_ID"))
-	return f
-}
-
-// wireGC connects gc to the fleet. Without any subscription gc plans from
-// the catalog only (nil source and executor).
-func wireGC(ctx context.Context, file *config.File) (catalog.InUseSource, catalog.Executor, error) {
-	f := fleet(file)
-	if len(f.Subscriptions) == 0 {
-		return nil, nil, nil
-	}
-	if err := f.Connected(); err != nil {
-		return nil, nil, err
-	}
-	return f, f, nil
-}
-
 // revokerFor is the revoker of a copy kind (false: done by hand). Tests
 // replace it.
 var revokerFor = fleetRevoker
@@ -64,7 +29,9 @@ var revokerFor = fleetRevoker
 func fleetRevoker(kind catalog.CopyKind) (func(ctx context.Context) (catalog.Revoker, error), bool) {
 	switch kind {
 	case catalog.KindGalleryVersion, catalog.KindOnprem:
-		return func(ctx context.Context) (catalog.Revoker, error) { return fleet(nil), nil }, true
+		return func(ctx context.Context) (catalog.Revoker, error) {
+			return pipeline.NewFleet(connectAzure, nil, os.Getenv("AZURE_SUBSCRIPTION_ID")), nil
+		}, true
 	}
 	return nil, false
 }

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"imgpipe/internal/atomicfile"
-	"imgpipe/internal/azure"
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
 	"imgpipe/internal/pipeline"
@@ -32,24 +31,6 @@ func openPublishCatalog(ctx context.Context, flag string, off bool, file *config
 	}
 	return openCatalogWith(ctx, catalogChoice{flag: flag, file: file, policy: required,
 		hint: "give another --catalog, or --no-catalog to publish without recording the version"})
-}
-
-// recordReplicated records the region copies replicate returned, when the
-// catalog (if present) records the version.
-func recordReplicated(ctx context.Context, flag string, s *azureSession, id azure.ResourceID, res *azure.ReplicateResult) error {
-	if res == nil {
-		return nil
-	}
-	cat, err := openCatalogWith(ctx, catalogChoice{flag: flag, file: s.file, policy: ifPresent})
-	if err != nil || cat == nil {
-		return err // no catalog here: nothing to update
-	}
-	defer cat.Close()
-	image := id.Definition
-	if s.image != nil {
-		image = s.image.Name
-	}
-	return pipeline.RecordRegions(ctx, cat, image, id.String(), res.Regions)
 }
 
 // wiring is a pipeline file's destinations for one image.
@@ -194,14 +175,4 @@ func readPlan(path string) (*pipeline.Saved, error) {
 // configured or the per-user one exists.
 func (w *wiring) catalogIfPresent(ctx context.Context) (*catalog.Catalog, error) {
 	return openCatalogWith(ctx, catalogChoice{file: w.file, policy: ifPresent})
-}
-
-// refreshRegions records the version's region copies as Azure now holds
-// them (after replicate --remove-region, which returns only the names).
-func refreshRegions(ctx context.Context, flag string, s *azureSession, id azure.ResourceID) error {
-	st, err := s.pub.DescribeVersion(ctx, id)
-	if err != nil {
-		return err
-	}
-	return recordReplicated(ctx, flag, s, id, &azure.ReplicateResult{VersionID: st.ID, Regions: st.Regions})
 }
