@@ -75,6 +75,10 @@ passed is promoted to promote_to. One rebuild runs per image at a time: a
 second trigger during a run is recorded as a wait. A failed step never
 promotes and stops the loop for the image.
 
+imgpipe serve --reconcile pipeline.hcl runs the same every
+--reconcile-interval; replicas sharing the catalog take turns (one claims
+each round in the catalog).
+
 --dry-run prints the decisions and changes nothing, in the catalog or
 anywhere else. Exit status: 0, or 1 when a rebuild failed.`,
 		Example: `  imgpipe reconcile -f pipeline.hcl --dry-run
@@ -91,44 +95,30 @@ anywhere else. Exit status: 0, or 1 when a rebuild failed.`,
 			}
 			defer cat.Close()
 			r := &reconcile.Reconciler{File: f, Catalog: cat}
-			if !dryRun {
-				r.Events = &events.Emitter{Cat: cat}
-			}
-			ds, err := r.Decide(ctx)
-			if err != nil {
-				return err
-			}
 			if dryRun {
-				return showDecisions(true, ds, nil)
-			}
-			if ds, err = r.Record(ctx, ds); err != nil {
-				return err
-			}
-			var outcomes []reconcile.Outcome
-			failed := false
-			for _, d := range ds {
-				if d.Action != catalog.DecisionRebuild {
-					continue
-				}
-				var log io.Writer
-				if !jsonOutput() {
-					log = cmd.ErrOrStderr()
-				}
-				run := reconcilePipeline(f, file, cat, log, accel)
-				if !jsonOutput() {
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", d.Image, d.Reason)
-				}
-				out, err := r.Rebuild(ctx, d, run)
+				ds, err := r.Decide(ctx)
 				if err != nil {
 					return err
 				}
-				outcomes = append(outcomes, out)
-				failed = failed || out.State == catalog.RebuildFailed
+				return showDecisions(true, ds, nil)
 			}
-			if err := showDecisions(false, ds, outcomes); err != nil {
+			r.Events = &events.Emitter{Cat: cat}
+			var log io.Writer
+			if !jsonOutput() {
+				log = cmd.ErrOrStderr()
+			}
+			rd, err := r.Reconcile(ctx, reconcilePipeline(f, file, cat, log, accel), func(d reconcile.Decision) {
+				if log != nil {
+					fmt.Fprintf(log, "%s: %s\n", d.Image, d.Reason)
+				}
+			})
+			if err != nil {
 				return err
 			}
-			if failed {
+			if err := showDecisions(false, rd.Decisions, rd.Outcomes); err != nil {
+				return err
+			}
+			if rd.Failed() {
 				return errors.New("a rebuild failed: its loop is stopped (imgpipe reconcile history shows why)")
 			}
 			return nil

@@ -23,6 +23,7 @@ func newServeCmd() *cobra.Command {
 		token, tokenFile, channel           string
 		subs                                []string
 		azureInterval, staleAfter           time.Duration
+		rec                                 serveReconcile // serve_reconcile.go
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -101,6 +102,9 @@ AZURE_AUTHORITY_HOST and IMGPIPE_CA_CERT point it elsewhere (the variables
 			if err != nil {
 				return err
 			}
+			if err := rec.start(ctx, cat); err != nil {
+				return err
+			}
 			// Events queued by any imgpipe against this catalog go out from
 			// here; replicas share the work through the outbox's claims.
 			go (&events.Deliverer{Cat: cat}).Run(ctx, 5*time.Second, func(r events.Result, err error) {
@@ -138,6 +142,7 @@ AZURE_AUTHORITY_HOST and IMGPIPE_CA_CERT point it elsewhere (the variables
 	f.StringArrayVar(&subs, "azure-subscription", nil, "pull VMs and scale sets of this subscription (repeatable)")
 	durationVar(f, &azureInterval, "azure-interval", 10*time.Minute, "time between Azure pulls")
 	durationVar(f, &staleAfter, "stale-after", 24*time.Hour, "mark hosts not heard from for this long as stale")
+	rec.add(f)
 	cmd.AddCommand(newServeRevokeAgentCmd())
 	return cmd
 }

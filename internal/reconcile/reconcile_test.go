@@ -210,6 +210,7 @@ func runSuite(t *testing.T, loc func(t *testing.T) string) {
 	t.Run("DecideChangesNothing", func(t *testing.T) { testDecideChangesNothing(t, loc(t)) })
 	t.Run("RepeatedWaitNotRecorded", func(t *testing.T) { testRepeatedWait(t, loc(t)) })
 	t.Run("DeadClaimant", func(t *testing.T) { testDeadClaimant(t, loc(t)) })
+	t.Run("ReplicasTakeTurns", func(t *testing.T) { testReplicasTakeTurns(t, loc(t)) })
 }
 
 func testDecisions(t *testing.T, loc func(t *testing.T) string) {
@@ -643,5 +644,44 @@ func testDeadClaimant(t *testing.T, loc string) {
 	e.cat.DB().QueryRowContext(e.ctx, "SELECT state FROM reconcile_decisions WHERE id = "+fmt.Sprint(dead.ID)).Scan(&state)
 	if state != catalog.RebuildAbandoned {
 		t.Fatalf("dead claim is %q", state)
+	}
+}
+
+// Two serve replicas on one catalog: one round per interval is evaluated,
+// by whichever claims it; the rebuild it starts runs build -> publish ->
+// test -> promote once.
+func testReplicasTakeTurns(t *testing.T, loc string) {
+	e := newEnv(t, loc, `rebuild {
+  on_revoke = true
+  cooldown  = "1h"
+}`)
+	e.version("web", "1.0.0", nil)
+	e.promote("1.0.0")
+	if _, err := e.cat.Revoke(e.ctx, catalog.RevokeRequest{Ref: catalog.Ref{Image: "web", Version: "1.0.0"}, Reason: "CVE", By: "sec"}); err != nil {
+		t.Fatal(err)
+	}
+	run := &fakeRunner{e: e}
+	a := &Loop{Reconciler: e.rec, Runner: run, Interval: 10 * time.Minute}
+	b := &Loop{Reconciler: e.rec, Runner: run, Interval: 10 * time.Minute}
+	rd, err := a.Once(e.ctx)
+	if err != nil || rd.Skipped || len(rd.Outcomes) != 1 || rd.Outcomes[0].State != catalog.RebuildSucceeded || rd.Failed() {
+		t.Fatalf("first round: %+v %v", rd, err)
+	}
+	if run.builds != 1 || run.tests != 1 || len(run.promoted) != 1 || run.promoted[0] != "web@1.0.1->prod" {
+		t.Fatalf("runner %+v", run)
+	}
+	if rd, err := b.Once(e.ctx); err != nil || !rd.Skipped || len(rd.Decisions) != 0 {
+		t.Fatalf("the other replica in the same interval: %+v %v", rd, err)
+	}
+	e.clk.Advance(10 * time.Minute)
+	rd, err = b.Once(e.ctx)
+	if err != nil || rd.Skipped || len(rd.Decisions) != 1 || rd.Decisions[0].Action != ActionNone {
+		t.Fatalf("the next interval: %+v %v", rd, err)
+	}
+	if rd, err := a.Once(e.ctx); err != nil || !rd.Skipped {
+		t.Fatalf("a, in b's interval: %+v %v", rd, err)
+	}
+	if run.builds != 1 {
+		t.Fatalf("%d builds", run.builds)
 	}
 }

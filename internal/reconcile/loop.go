@@ -1,0 +1,104 @@
+package reconcile
+
+import (
+	"context"
+	"time"
+
+	"imgpipe/internal/catalog"
+)
+
+// Round is one evaluation of every policy and the rebuilds it started.
+type Round struct {
+	Decisions []Decision `json:"decisions"`
+	Outcomes  []Outcome  `json:"outcomes,omitempty"`
+	// Skipped: another replica holds this interval's round (Loop only).
+	Skipped bool `json:"skipped,omitempty"`
+}
+
+// Failed says whether a rebuild of the round failed.
+func (r Round) Failed() bool {
+	for _, o := range r.Outcomes {
+		if o.State == catalog.RebuildFailed {
+			return true
+		}
+	}
+	return false
+}
+
+// Reconcile decides, records, and carries out each rebuild decision with
+// run, in file order (imgpipe reconcile without --dry-run). starting, when
+// set, hears each rebuild before it starts.
+func (r *Reconciler) Reconcile(ctx context.Context, run Runner, starting func(Decision)) (Round, error) {
+	var rd Round
+	ds, err := r.Decide(ctx)
+	if err != nil {
+		return rd, err
+	}
+	if rd.Decisions, err = r.Record(ctx, ds); err != nil {
+		return rd, err
+	}
+	for _, d := range rd.Decisions {
+		if d.Action != catalog.DecisionRebuild {
+			continue
+		}
+		if starting != nil {
+			starting(d)
+		}
+		out, err := r.Rebuild(ctx, d, run)
+		if err != nil {
+			return rd, err
+		}
+		rd.Outcomes = append(rd.Outcomes, out)
+	}
+	return rd, nil
+}
+
+// RoundName is the catalog's name for the reconciler's rounds in serve.
+const RoundName = "reconcile"
+
+// Loop runs the reconciler every Interval inside a long-running process
+// (imgpipe serve). Replicas sharing the catalog take turns: each round is
+// claimed in the catalog first (Catalog.ClaimRound), so one replica
+// evaluates the policies per interval; whichever runs a rebuild, the
+// catalog keeps one running per image (ClaimRebuild).
+type Loop struct {
+	Reconciler *Reconciler
+	Runner     Runner
+	Interval   time.Duration // default 10 minutes
+	// Report hears every round this process ran (not the skipped ones) and
+	// its error (nil: silent).
+	Report func(Round, error)
+}
+
+func (l *Loop) interval() time.Duration {
+	if l.Interval > 0 {
+		return l.Interval
+	}
+	return 10 * time.Minute
+}
+
+// Once claims this interval's round and, when it got it, reconciles.
+func (l *Loop) Once(ctx context.Context) (Round, error) {
+	ok, err := l.Reconciler.Catalog.ClaimRound(ctx, RoundName, catalog.Claimant(), l.interval())
+	if err != nil || !ok {
+		return Round{Skipped: !ok}, err
+	}
+	return l.Reconciler.Reconcile(ctx, l.Runner, nil)
+}
+
+// Run reconciles at once and then every Interval until ctx ends.
+func (l *Loop) Run(ctx context.Context) {
+	t := time.NewTicker(l.interval())
+	defer t.Stop()
+	for {
+		rd, err := l.Once(ctx)
+		if l.Report != nil && !rd.Skipped && ctx.Err() == nil {
+			l.Report(rd, err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
