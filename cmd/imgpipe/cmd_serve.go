@@ -20,6 +20,7 @@ func init() { register(newServeCmd) }
 func newServeCmd() *cobra.Command {
 	var (
 		listen, catalogLoc, tlsCert, tlsKey string
+		debugListen                         string
 		token, tokenFile, channel           string
 		subs                                []string
 		azureInterval, staleAfter           time.Duration
@@ -114,7 +115,7 @@ AZURE_AUTHORITY_HOST and IMGPIPE_CA_CERT point it elsewhere (the variables
 					slog.Warn("event delivery", "delivered", r.Delivered, "failed", r.Failed, "first_error", r.Errors[0])
 				}
 			})
-			return srv.ListenAndServe(ctx, server.ServeOptions{Listen: listen, TLSCert: tlsCert, TLSKey: tlsKey,
+			return srv.ListenAndServe(ctx, server.ServeOptions{Listen: listen, TLSCert: tlsCert, TLSKey: tlsKey, DebugListen: debugListen,
 				OnListening: func(addr string) {
 					scheme := "http"
 					if withTLS {
@@ -134,6 +135,7 @@ AZURE_AUTHORITY_HOST and IMGPIPE_CA_CERT point it elsewhere (the variables
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on (non-loopback needs --tls-cert and --tls-key)")
 	addCatalogFlag(cmd, &catalogLoc)
+	f.StringVar(&debugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this loopback address")
 	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate (chain) for HTTPS")
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key for HTTPS")
 	f.StringVar(&token, "agent-token", "", "bearer token agents must send (prefer --agent-token-file or $"+agentTokenEnv+")")

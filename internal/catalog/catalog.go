@@ -101,7 +101,10 @@ func Open(ctx context.Context, location string, opts ...Option) (*Catalog, error
 		c.location = redactURL(location)
 		c.db, err = sql.Open("pgx", location)
 		if err == nil {
+			// keep the pool's connections open: database/sql's default of
+			// two idle connections makes every burst start PostgreSQL backends
 			c.db.SetMaxOpenConns(20)
+			c.db.SetMaxIdleConns(20)
 			c.db.SetConnMaxIdleTime(time.Minute)
 		}
 	} else {
@@ -126,6 +129,8 @@ func Open(ctx context.Context, location string, opts ...Option) (*Catalog, error
 		c.db, err = sql.Open("sqlite", dsn)
 		if err == nil && path == ":memory:" {
 			c.db.SetMaxOpenConns(1) // every connection would otherwise be its own empty database
+		} else if err == nil {
+			c.db.SetMaxIdleConns(16) // reused, not reopened (and re-pragma'd) per burst
 		}
 	}
 	if err != nil {

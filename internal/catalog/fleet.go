@@ -20,38 +20,14 @@ const (
 // MaxDriftSummary bounds the drift summary stored per host.
 const MaxDriftSummary = 64 << 10
 
-// ReportHost records (or refreshes) what a host runs and its drift summary.
-// LastReport defaults to now. An empty ResourceID keeps the one recorded.
+// ReportHost records (or refreshes) what a host runs and its drift summary,
+// and its history (ReportHosts). LastReport defaults to now. An empty
+// ResourceID keeps the one recorded.
 func (c *Catalog) ReportHost(ctx context.Context, h Host) error {
-	if h.Name == "" || len(h.Name) > 255 {
-		return fmt.Errorf("%w: host name must be 1-255 characters", ErrInvalid)
-	}
-	if h.Platform != PlatformOnprem && h.Platform != PlatformAzure {
-		return fmt.Errorf("%w: host platform %q: use onprem or azure", ErrInvalid, h.Platform)
-	}
-	summary := "{}"
-	if len(h.DriftSummary) > 0 {
-		if len(h.DriftSummary) > MaxDriftSummary {
-			return fmt.Errorf("%w: drift summary of %s is %d bytes, the limit is %d", ErrInvalid, h.Name, len(h.DriftSummary), MaxDriftSummary)
+	if err := c.ReportHosts(ctx, []Host{h}); err != nil {
+		if errors.Is(err, ErrInvalid) {
+			return err
 		}
-		if !json.Valid(h.DriftSummary) {
-			return fmt.Errorf("%w: drift summary of %s is not valid JSON", ErrInvalid, h.Name)
-		}
-		summary = string(h.DriftSummary)
-	}
-	at := fmtTime(h.LastReport)
-	if at == "" {
-		at = c.nowText()
-	}
-	fl := flagsOf(summary)
-	_, err := c.db.ExecContext(ctx, c.q(`INSERT INTO hosts (name, platform, image, version, resource_id, last_report, drift_summary, drifted, failed, source)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, image = excluded.image,
-		drifted = excluded.drifted, failed = excluded.failed, source = excluded.source,
-		version = excluded.version,
-		resource_id = CASE WHEN excluded.resource_id = '' THEN hosts.resource_id ELSE excluded.resource_id END, last_report = excluded.last_report,
-		drift_summary = excluded.drift_summary`), h.Name, h.Platform, h.Image, h.Version, h.ResourceID, at, summary,
-		boolInt(fl.Drifted), boolInt(fl.Error != ""), fl.Source)
-	if err != nil {
 		return fmt.Errorf("record host %s: %w", h.Name, err)
 	}
 	return nil
@@ -62,16 +38,21 @@ type HostFilter struct {
 	Image, Version, Platform string
 }
 
-// Hosts lists the fleet, by name.
-func (c *Catalog) Hosts(ctx context.Context, f HostFilter) ([]Host, error) {
-	var where []string
-	var args []any
-	for _, p := range []struct{ col, val string }{{"image", f.Image}, {"version", f.Version}, {"platform", f.Platform}} {
+// equalities are the conditions image = ?, version = ?, platform = ? for
+// the values given (an empty one matches everything).
+func equalities(image, version, platform string) (where []string, args []any) {
+	for _, p := range []struct{ col, val string }{{"image", image}, {"version", version}, {"platform", platform}} {
 		if p.val != "" {
 			where = append(where, p.col+" = ?")
 			args = append(args, p.val)
 		}
 	}
+	return where, args
+}
+
+// Hosts lists the fleet, by name.
+func (c *Catalog) Hosts(ctx context.Context, f HostFilter) ([]Host, error) {
+	where, args := equalities(f.Image, f.Version, f.Platform)
 	query := "SELECT name, platform, image, version, resource_id, last_report, drift_summary FROM hosts"
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")

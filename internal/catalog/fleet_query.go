@@ -175,14 +175,7 @@ func (c *Catalog) FleetHosts(ctx context.Context, channel string, f FleetFilter)
 	if f.State != "" && stateRank(f.State) < 0 {
 		return FleetPage{}, fmt.Errorf("%w: state %q: use one of %s", ErrInvalid, f.State, strings.Join(HostStates, ", "))
 	}
-	var where []string
-	var args []any
-	for _, p := range []struct{ col, val string }{{"image", f.Image}, {"version", f.Version}, {"platform", f.Platform}} {
-		if p.val != "" {
-			where = append(where, p.col+" = ?")
-			args = append(args, p.val)
-		}
-	}
+	where, args := equalities(f.Image, f.Version, f.Platform)
 	if f.Search != "" {
 		where = append(where, "name LIKE ? ESCAPE '!'")
 		esc := strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(f.Search)
@@ -196,7 +189,7 @@ func (c *Catalog) FleetHosts(ctx context.Context, channel string, f FleetFilter)
 	// The matching hosts, grouped by the columns their state depends on
 	// (one scan of the hosts_fleet index); each group's state is decided
 	// here, so counts need no row, and a page is read state by state.
-	groups, err := c.hostGroups(ctx, where, args, f.StaleBefore)
+	groups, err := c.hostGroups(ctx, f, where, args, f.StaleBefore)
 	if err != nil {
 		return FleetPage{}, err
 	}
@@ -209,8 +202,8 @@ func (c *Catalog) FleetHosts(ctx context.Context, channel string, f FleetFilter)
 	parts := map[string][]part{}
 	counts := map[string]int{}
 	for _, g := range groups {
-		cond := "(image = ? AND version = ? AND drifted = ? AND failed = ? AND source = ?"
-		gargs := []any{g.image, g.version, g.drifted, g.failed, g.source}
+		cond := "(image = ? AND version = ? AND drifted = ? AND failed = ? AND source = ? AND platform = ?"
+		gargs := []any{g.image, g.version, g.drifted, g.failed, g.source, g.platform}
 		st, splits := g.state(byVersion)
 		if !splits {
 			parts[st] = append(parts[st], part{cond + ")", gargs})
@@ -366,20 +359,12 @@ func (c *Catalog) FleetSummary(ctx context.Context, channel string, staleBefore 
 	for _, f := range facts {
 		byVersion[key{f.image, f.version}] = f
 	}
-	// grouped in the index's order (no sort); staleness counted per group
-	rows, err := c.db.QueryContext(ctx, c.q(`SELECT image, version, drifted, failed, source, platform,
-		COUNT(*), SUM(CASE WHEN last_report < ? THEN 1 ELSE 0 END)
-		FROM hosts GROUP BY image, version, drifted, failed, source, platform`), fmtTime(staleBefore))
+	groups, err := c.countGroups(ctx, FleetFilter{}, staleBefore)
 	if err != nil {
-		return out, fmt.Errorf("count the fleet: %w", err)
+		return out, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var image, version, source, platform string
-		var drifted, failed, n, stale int
-		if err := rows.Scan(&image, &version, &drifted, &failed, &source, &platform, &n, &stale); err != nil {
-			return out, err
-		}
+	for _, g := range groups {
+		image, version, drifted, failed, source, platform, n, stale := g.image, g.version, g.drifted, g.failed, g.source, g.platform, g.n, g.stale
 		f, known := byVersion[key{image, version}]
 		add := func(st string, k int) {
 			out.ByState[st] += k
@@ -415,13 +400,13 @@ func (c *Catalog) FleetSummary(ctx context.Context, channel string, staleBefore 
 			out.Revoked += n
 		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 type hostGroup struct {
-	image, version, source string
-	drifted, failed        int
-	n, stale               int
+	image, version, source, platform string
+	drifted, failed                  int
+	n, stale                         int
 }
 
 type factKey struct{ image, version string }
@@ -456,13 +441,18 @@ func (g hostGroup) state(facts map[factKey]versionFact) (string, bool) {
 }
 
 // hostGroups groups the hosts matching where by the columns a state
-// depends on, counting those last heard from before staleBefore.
-func (c *Catalog) hostGroups(ctx context.Context, where []string, args []any, staleBefore time.Time) ([]hostGroup, error) {
-	q := "SELECT image, version, drifted, failed, source, COUNT(*), SUM(CASE WHEN last_report < ? THEN 1 ELSE 0 END) FROM hosts"
+// depends on, counting those last heard from before staleBefore. Without a
+// name search it reads the counts table (countGroups); a search scans the
+// narrow hosts_fleet index.
+func (c *Catalog) hostGroups(ctx context.Context, f FleetFilter, where []string, args []any, staleBefore time.Time) ([]hostGroup, error) {
+	if f.Search == "" {
+		return c.countGroups(ctx, f, staleBefore)
+	}
+	q := "SELECT image, version, drifted, failed, source, platform, COUNT(*), SUM(CASE WHEN last_report < ? THEN 1 ELSE 0 END) FROM hosts"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	rows, err := c.db.QueryContext(ctx, c.q(q+" GROUP BY image, version, drifted, failed, source"), append([]any{fmtTime(staleBefore)}, args...)...)
+	rows, err := c.db.QueryContext(ctx, c.q(q+" GROUP BY image, version, drifted, failed, source, platform"), append([]any{fmtTime(staleBefore)}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("group the fleet: %w", err)
 	}
@@ -470,9 +460,59 @@ func (c *Catalog) hostGroups(ctx context.Context, where []string, args []any, st
 	var out []hostGroup
 	for rows.Next() {
 		var g hostGroup
-		if err := rows.Scan(&g.image, &g.version, &g.drifted, &g.failed, &g.source, &g.n, &g.stale); err != nil {
+		if err := rows.Scan(&g.image, &g.version, &g.drifted, &g.failed, &g.source, &g.platform, &g.n, &g.stale); err != nil {
 			return nil, err
 		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// countGroups reads the fleet's groups (image, version, drift, failure,
+// source, platform) from the counts table the hosts triggers keep, and
+// counts each group's stale hosts through the last_report index: a few
+// rows, plus the stale hosts, whatever the fleet's size.
+func (c *Catalog) countGroups(ctx context.Context, f FleetFilter, staleBefore time.Time) ([]hostGroup, error) {
+	where, args := equalities(f.Image, f.Version, f.Platform)
+	cond := ""
+	if len(where) > 0 {
+		cond = " AND " + strings.Join(where, " AND ")
+	}
+	type key struct {
+		image, version, source, platform string
+		drifted, failed                  int
+	}
+	stale := map[key]int{}
+	rows, err := c.db.QueryContext(ctx, c.q(`SELECT image, version, drifted, failed, source, platform, COUNT(*) FROM hosts
+		WHERE last_report < ?`+cond+` GROUP BY image, version, drifted, failed, source, platform`), append([]any{fmtTime(staleBefore)}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("count stale hosts: %w", err)
+	}
+	for rows.Next() {
+		var k key
+		var n int
+		if err := rows.Scan(&k.image, &k.version, &k.drifted, &k.failed, &k.source, &k.platform, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		stale[k] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = c.db.QueryContext(ctx, c.q(`SELECT image, version, drifted, failed, source, platform, n FROM fleet_counts WHERE n > 0`+cond), args...)
+	if err != nil {
+		return nil, fmt.Errorf("count the fleet: %w", err)
+	}
+	defer rows.Close()
+	var out []hostGroup
+	for rows.Next() {
+		var g hostGroup
+		if err := rows.Scan(&g.image, &g.version, &g.drifted, &g.failed, &g.source, &g.platform, &g.n); err != nil {
+			return nil, err
+		}
+		g.stale = stale[key{g.image, g.version, g.source, g.platform, g.drifted, g.failed}]
 		out = append(out, g)
 	}
 	return out, rows.Err()

@@ -295,15 +295,20 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 	// an empty resource id keeps the one the Azure pull found
 	h := catalog.Host{Name: rep.Host, Platform: rep.Platform, Image: rep.Image, Version: rep.Version,
 		LastReport: s.cfg.Now().UTC(), DriftSummary: raw}
-	if err := s.cfg.Catalog.ReportHost(r.Context(), h); err != nil {
-		if errors.Is(err, catalog.ErrInvalid) {
-			s.reject(w, RejectInvalid, http.StatusBadRequest, "%v", err)
+	if err := catalog.CheckHost(h); err != nil {
+		s.reject(w, RejectInvalid, http.StatusBadRequest, "%v", err)
+		return
+	}
+	// acknowledged only once the batch holding it has committed
+	if err := s.queue.submit(r.Context(), h); err != nil {
+		if errors.Is(err, errQueueFull) {
+			s.reject(w, RejectBusy, http.StatusServiceUnavailable, "too many reports waiting to be stored; retry later")
 			return
 		}
 		s.reject(w, RejectStore, http.StatusServiceUnavailable, "the report could not be stored; retry later")
 		return
 	}
-	s.accepted.Add(1)
+	s.metrics.accepted.Inc()
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted", "host": rep.Host})
 }
 

@@ -126,14 +126,14 @@ func (s *Server) apiEnroll(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.cfg.Catalog.EnrollHost(r.Context(), req.Host, credentialDigest(cred)); err != nil {
 		if errors.Is(err, catalog.ErrConflict) {
-			s.enrolRefused.Add(1)
+			s.metrics.enrolments.WithLabelValues("refused").Inc()
 			writeError(w, http.StatusConflict, "%v", err)
 			return
 		}
 		s.catalogError(w, err)
 		return
 	}
-	s.enrolled.Add(1)
+	s.metrics.enrolments.WithLabelValues("enrolled").Inc()
 	writeJSON(w, http.StatusCreated, agent.EnrollResponse{Host: req.Host, Credential: cred})
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"strings"
 	"time"
@@ -39,6 +40,9 @@ type ServeOptions struct {
 	TLSCert, TLSKey string
 	ShutdownTimeout time.Duration
 	OnListening     func(addr string) // called with the bound address
+	// DebugListen, when set, serves Go's profiler (net/http/pprof) on this
+	// loopback address, apart from the API.
+	DebugListen string
 }
 
 // ListenAndServe serves s until ctx ends, then shuts down gracefully. It
@@ -75,6 +79,12 @@ func (s *Server) ListenAndServe(ctx context.Context, o ServeOptions) error {
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	if o.DebugListen != "" {
+		if err := serveDebug(runCtx, o.DebugListen); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	go s.Run(runCtx)
 	errc := make(chan error, 1)
 	go func() {
@@ -86,6 +96,7 @@ func (s *Server) ListenAndServe(ctx context.Context, o ServeOptions) error {
 	}()
 	select {
 	case err := <-errc:
+		s.Close()
 		return err
 	case <-ctx.Done():
 	}
@@ -95,11 +106,35 @@ func (s *Server) ListenAndServe(ctx context.Context, o ServeOptions) error {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), to)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
+	// handlers waiting for their batch's commit finish first; then the
+	// intake's writers stop
+	err = hs.Shutdown(sctx)
+	s.Close()
+	if err != nil {
 		return err
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	return nil
+}
+
+// serveDebug serves the profiler on a loopback address until ctx ends.
+func serveDebug(ctx context.Context, addr string) error {
+	if err := CheckListen(addr, false); err != nil {
+		return fmt.Errorf("--debug-listen: %w", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s for the profiler: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	context.AfterFunc(ctx, func() { hs.Close() })
 	return nil
 }

@@ -1,93 +1,139 @@
 package server
 
 import (
-	"bytes"
-	"fmt"
-	"log/slog"
+	"context"
 	"net/http"
-	"sort"
-	"strconv"
-	"strings"
+	"runtime/debug"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metrics writes the Prometheus text exposition format (version 0.0.4).
-// Fleet gauges are computed from the catalog on every scrape.
-func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
-	sum, err := s.cfg.Catalog.FleetSummary(r.Context(), s.cfg.Channel, s.staleBefore())
-	if err != nil {
-		slog.Error("metrics: fleet", "err", err)
-		http.Error(w, "catalog error", http.StatusInternalServerError)
-		return
-	}
-	byPlatform, byStatus := sum.ByPlatform, sum.ByState
-	drifted, behind, revoked := sum.Drifted, sum.Behind, sum.Revoked
-	var b bytes.Buffer
-	family := func(name, typ, help string) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-	}
-	sample := func(name string, labels map[string]string, v int64) {
-		b.WriteString(name)
-		if len(labels) > 0 {
-			keys := make([]string, 0, len(labels))
-			for k := range labels {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			b.WriteByte('{')
-			for i, k := range keys {
-				if i > 0 {
-					b.WriteByte(',')
-				}
-				fmt.Fprintf(&b, "%s=\"%s\"", k, escapeLabel(labels[k]))
-			}
-			b.WriteByte('}')
-		}
-		b.WriteByte(' ')
-		b.WriteString(strconv.FormatInt(v, 10))
-		b.WriteByte('\n')
-	}
-	labelled := func(name, label string, m map[string]int) {
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			sample(name, map[string]string{label: k}, int64(m[k]))
-		}
-	}
-	family("imgpipe_hosts", "gauge", "Hosts in the fleet, by platform.")
-	labelled("imgpipe_hosts", "platform", byPlatform)
-	family("imgpipe_hosts_by_status", "gauge", "Hosts by the worst state of their row on the dashboard.")
-	labelled("imgpipe_hosts_by_status", "status", byStatus)
-	family("imgpipe_hosts_drifted", "gauge", "Hosts whose last check found configuration drift.")
-	sample("imgpipe_hosts_drifted", nil, int64(drifted))
-	family("imgpipe_hosts_behind", "gauge", "Hosts running a version older than their channel's ("+s.cfg.Channel+").")
-	sample("imgpipe_hosts_behind", map[string]string{"channel": s.cfg.Channel}, int64(behind))
-	family("imgpipe_hosts_revoked", "gauge", "Hosts running a revoked version.")
-	sample("imgpipe_hosts_revoked", nil, int64(revoked))
-	family("imgpipe_reports_accepted_total", "counter", "Agent reports accepted and stored.")
-	sample("imgpipe_reports_accepted_total", nil, s.accepted.Load())
-	family("imgpipe_reports_rejected_total", "counter", "Agent reports rejected, by reason.")
-	s.rejMu.Lock()
-	rej := make(map[string]int, len(s.rejected))
-	for k, v := range s.rejected {
-		rej[k] = int(v)
-	}
-	s.rejMu.Unlock()
-	labelled("imgpipe_reports_rejected_total", "reason", rej)
-	family("imgpipe_azure_pulls_total", "counter", "Azure fleet pulls run.")
-	sample("imgpipe_azure_pulls_total", nil, s.pulls.Load())
-	family("imgpipe_azure_pull_errors_total", "counter", "Azure fleet pulls that failed.")
-	sample("imgpipe_azure_pull_errors_total", nil, s.pullErrors.Load())
-	if p := s.lastPull.Load(); p != nil {
-		family("imgpipe_azure_last_pull_timestamp_seconds", "gauge", "When the last successful Azure pull finished.")
-		sample("imgpipe_azure_last_pull_timestamp_seconds", nil, p.Finished.Unix())
-	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	_, _ = w.Write(b.Bytes())
+// The metrics, through prometheus/client_golang, with bounded cardinality:
+// no series per host. The fleet's gauges are read from the catalog's
+// counts at each scrape (the same on every replica); counters count what
+// this replica did (sum them across replicas).
+type serverMetrics struct {
+	reg          *prometheus.Registry
+	accepted     prometheus.Counter
+	rejected     *prometheus.CounterVec
+	enrolments   *prometheus.CounterVec
+	batchReports prometheus.Histogram
+	commit       prometheus.Histogram
+	pulls        prometheus.Counter
+	pullErrors   prometheus.Counter
 }
 
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+// ReportAgeBounds are the buckets of imgpipe_hosts_by_report_age.
+var ReportAgeBounds = []struct {
+	Label string
+	Age   time.Duration
+}{{"5m", 5 * time.Minute}, {"15m", 15 * time.Minute}, {"1h", time.Hour}, {"6h", 6 * time.Hour}, {"24h", 24 * time.Hour}, {"7d", 7 * 24 * time.Hour}}
 
-func escapeLabel(s string) string { return labelEscaper.Replace(s) }
+func newServerMetrics(s *Server) *serverMetrics {
+	m := &serverMetrics{reg: prometheus.NewRegistry()}
+	m.accepted = prometheus.NewCounter(prometheus.CounterOpts{Name: "imgpipe_reports_accepted_total",
+		Help: "Agent reports accepted: committed to the catalog, then answered 202 (this replica)."})
+	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "imgpipe_reports_rejected_total",
+		Help: "Agent reports and enrolments refused, by reason (this replica)."}, []string{"reason"})
+	for _, r := range rejectReasons {
+		m.rejected.WithLabelValues(r)
+	}
+	m.enrolments = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "imgpipe_enrolments_total",
+		Help: "Agent enrolments, by outcome: enrolled, or refused because the host holds a credential (this replica)."}, []string{"outcome"})
+	m.enrolments.WithLabelValues("enrolled")
+	m.enrolments.WithLabelValues("refused")
+	m.batchReports = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "imgpipe_intake_batch_reports",
+		Help: "Reports stored per catalog transaction (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 10)})
+	m.commit = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "imgpipe_intake_commit_seconds",
+		Help: "Time to store one batch of reports.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
+	m.pulls = prometheus.NewCounter(prometheus.CounterOpts{Name: "imgpipe_azure_pulls_total", Help: "Azure fleet pulls run by this replica."})
+	m.pullErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "imgpipe_azure_pull_errors_total", Help: "Azure fleet pulls of this replica that failed."})
+	version, revision := "(devel)", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version = bi.Main.Version
+		for _, st := range bi.Settings {
+			if st.Key == "vcs.revision" {
+				revision = st.Value
+			}
+		}
+	}
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "imgpipe_build_info",
+		Help: "Always 1: the imgpipe build serving, by version and revision."}, []string{"version", "revision", "goversion"})
+	buildInfo.WithLabelValues(version, revision, goVersion()).Set(1)
+	m.reg.MustRegister(m.accepted, m.rejected, m.enrolments, m.batchReports, m.commit, m.pulls, m.pullErrors, buildInfo,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), fleetCollector{s})
+	return m
+}
+
+func goVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.GoVersion
+	}
+	return ""
+}
+
+func (m *serverMetrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError, Timeout: 20 * time.Second})
+}
+
+// fleetCollector reads the fleet's gauges from the catalog at scrape time.
+type fleetCollector struct{ s *Server }
+
+var (
+	descHosts = prometheus.NewDesc("imgpipe_hosts",
+		"Hosts by image, version, platform and state (the worst that applies, against channel: revoked, error, drifted, behind, unknown, stale, no-agent, ok).",
+		[]string{"channel", "image", "version", "platform", "state"}, nil)
+	descAge = prometheus.NewDesc("imgpipe_hosts_by_report_age",
+		"Hosts by the age of their last report: age=\"15m\" counts those older than 5m and at most 15m old, age=\"older\" those beyond 7d.", []string{"age"}, nil)
+	descLastPull = prometheus.NewDesc("imgpipe_azure_last_pull_timestamp_seconds",
+		"When the last successful Azure pull of any replica finished.", nil, nil)
+)
+
+func (fc fleetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descHosts
+	ch <- descAge
+	ch <- descLastPull
+}
+
+func (fc fleetCollector) Collect(ch chan<- prometheus.Metric) {
+	s := fc.s
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	groups, err := s.cfg.Catalog.FleetBreakdown(ctx, s.cfg.Channel, s.staleBefore())
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descHosts, err)
+		return
+	}
+	for _, g := range groups {
+		ch <- prometheus.MustNewConstMetric(descHosts, prometheus.GaugeValue, float64(g.Hosts), s.cfg.Channel, g.Image, g.Version, g.Platform, g.State)
+	}
+	bounds := make([]time.Duration, len(ReportAgeBounds))
+	for i, b := range ReportAgeBounds {
+		bounds[i] = b.Age
+	}
+	ages, err := s.cfg.Catalog.ReportAges(ctx, s.cfg.Now(), bounds)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descAge, err)
+		return
+	}
+	for i, n := range ages {
+		age := "older"
+		if i < len(ReportAgeBounds) {
+			age = ReportAgeBounds[i].Label
+		}
+		ch <- prometheus.MustNewConstMetric(descAge, prometheus.GaugeValue, float64(n), age)
+	}
+	if s.cfg.Azure != nil {
+		done, err := s.cfg.Catalog.JobDone(ctx, jobAzurePull)
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(descLastPull, err)
+			return
+		}
+		if !done.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descLastPull, prometheus.GaugeValue, float64(done.Unix()))
+		}
+	}
+}

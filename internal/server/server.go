@@ -1,17 +1,24 @@
 // Package server is imgpipe's fleet server: the HTTP API and agent intake,
 // a server-rendered dashboard, Prometheus metrics, and the pull of Azure's
 // view of the fleet (VMs and scale sets and the gallery versions they run).
-// Everything it shows comes from the catalog; it keeps only counters itself.
+// Everything it shows comes from the catalog; it keeps only counters
+// itself, so replicas on one PostgreSQL catalog answer alike, and the
+// periodic work (snapshots, pruning, the Azure pull) is claimed in the
+// catalog by one replica at a time.
 package server
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +47,10 @@ type Config struct {
 	AzureInterval time.Duration
 	// StaleAfter marks hosts not heard from for this long (default 24h).
 	StaleAfter time.Duration
+	// JobTick is how often Run looks for periodic work (default 30s).
+	JobTick time.Duration
+	// Replica names this server in job claims (default host:pid:random).
+	Replica string
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -49,22 +60,18 @@ type Server struct {
 	cfg Config
 	mux *http.ServeMux
 
-	accepted atomic.Int64
-	rejMu    sync.Mutex
-	rejected map[string]int64
+	metrics *serverMetrics
 
-	// intake bounds the reports being stored at once; beyond it agents get
-	// 503 with Retry-After and come back later
+	// intake bounds the reports being handled at once; beyond it agents
+	// get 503 with Retry-After and come back later
 	intake chan struct{}
 	// readers bounds the bodies being received at once (before a slot)
 	readers chan struct{}
+	// queue commits reports in batches (group commit)
+	queue *reportQueue
 
-	enrolled, enrolRefused atomic.Int64
-
-	pullMu     sync.Mutex // one Azure pull at a time
-	pulls      atomic.Int64
-	pullErrors atomic.Int64
-	lastPull   atomic.Pointer[PullResult]
+	pullMu   sync.Mutex // one Azure pull at a time in this process
+	lastPull atomic.Pointer[PullResult]
 }
 
 // Reasons a report is rejected (the metrics label).
@@ -83,8 +90,9 @@ const (
 
 var rejectReasons = []string{RejectUnauthorized, RejectTooLarge, RejectBadJSON, RejectInvalid, RejectMediaType, RejectDisabled, RejectStore, RejectBusy, RejectWrongHost, RejectSlowBody}
 
-// MaxConcurrentReports bounds the agent reports processed at once.
-const MaxConcurrentReports = 32
+// MaxConcurrentReports bounds the agent reports handled at once (most of
+// them wait for their batch's commit, which is cheap).
+const MaxConcurrentReports = 256
 
 // New builds a server.
 func New(cfg Config) (*Server, error) {
@@ -106,13 +114,40 @@ func New(cfg Config) (*Server, error) {
 	if cfg.BodyTimeout <= 0 {
 		cfg.BodyTimeout = DefaultBodyTimeout
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), rejected: map[string]int64{},
-		intake: make(chan struct{}, MaxConcurrentReports), readers: make(chan struct{}, MaxBodyReaders)}
-	for _, r := range rejectReasons {
-		s.rejected[r] = 0
+	if cfg.JobTick <= 0 {
+		cfg.JobTick = 30 * time.Second
 	}
+	if cfg.Replica == "" {
+		cfg.Replica = replicaName()
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(),
+		intake: make(chan struct{}, MaxConcurrentReports), readers: make(chan struct{}, MaxBodyReaders)}
+	s.metrics = newServerMetrics(s)
+	// SQLite has one writer at a time; on PostgreSQL a second writer
+	// fills its batch while the first one commits
+	writers := 1
+	if cfg.Catalog.Backend() == "postgres" {
+		writers = 2
+	}
+	s.queue = newReportQueue(cfg.Catalog, writers, func(n int, d time.Duration, err error) {
+		if err == nil {
+			s.metrics.batchReports.Observe(float64(n))
+			s.metrics.commit.Observe(d.Seconds())
+		}
+	})
 	s.routes()
 	return s, nil
+}
+
+// Close stops the intake's writers (after ListenAndServe returned, or in
+// tests). Reports still waiting are refused; their agents retry.
+func (s *Server) Close() { s.queue.close() }
+
+func replicaName() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b))
 }
 
 // Handler returns the server's HTTP handler.
@@ -128,7 +163,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/reports", s.apiReport)
 	m.HandleFunc("POST /api/enroll", s.apiEnroll)
 	m.HandleFunc("POST /api/azure/refresh", s.apiAzureRefresh)
-	m.HandleFunc("GET /metrics", s.metrics)
+	m.Handle("GET /metrics", s.metrics.handler())
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	m.Handle("GET /static/", http.FileServerFS(staticFS))
 	m.HandleFunc("GET /{$}", s.pageFleet)
@@ -148,18 +183,24 @@ func securityHeaders(h http.Handler) http.Handler {
 	})
 }
 
-// Run pulls Azure (when configured) now and every AzureInterval until ctx
-// ends. Failures are logged and counted, never fatal.
+// Names of the periodic jobs replicas share through the catalog.
+const (
+	jobAzurePull = "azure-pull"
+	jobPrune     = "fleet-history-prune"
+)
+
+// Run does the fleet's periodic work until ctx ends, shared with any other
+// replica through the catalog: a snapshot of the fleet's counts every
+// catalog.SnapshotEvery (one per instant, whoever writes it), the history
+// pruned hourly and the Azure pull (when configured) every AzureInterval,
+// each run by the one replica that claims it. Failures are logged, never
+// fatal.
 func (s *Server) Run(ctx context.Context) {
-	if s.cfg.Azure == nil {
-		<-ctx.Done()
-		return
-	}
 	for {
-		if _, err := s.PullAzure(ctx); err != nil && ctx.Err() == nil {
-			slog.Warn("azure pull failed", "err", err)
-		}
-		t := time.NewTimer(s.cfg.AzureInterval)
+		s.periodic(ctx)
+		// jittered, so replicas started together do not tick together
+		d := s.cfg.JobTick/2 + time.Duration(mrand.Int64N(int64(s.cfg.JobTick)))
+		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -169,20 +210,62 @@ func (s *Server) Run(ctx context.Context) {
 	}
 }
 
-// PullAzure runs one Azure pull (serialised with any other).
-func (s *Server) PullAzure(ctx context.Context) (*PullResult, error) {
+func (s *Server) periodic(ctx context.Context) {
+	cat := s.cfg.Catalog
+	if err := cat.SnapshotFleet(ctx, s.cfg.Now()); err != nil && ctx.Err() == nil {
+		slog.Warn("fleet snapshot failed", "err", err)
+	}
+	if ok, err := cat.ClaimJob(ctx, jobPrune, s.cfg.Replica, time.Hour, 10*time.Minute); err != nil && ctx.Err() == nil {
+		slog.Warn("claim the history prune", "err", err)
+	} else if ok {
+		if _, err := cat.PruneFleetHistory(ctx, s.cfg.Now()); err != nil {
+			slog.Warn("prune the fleet history", "err", err)
+			_ = cat.ReleaseJob(context.WithoutCancel(ctx), jobPrune, s.cfg.Replica)
+		} else {
+			_ = cat.FinishJob(context.WithoutCancel(ctx), jobPrune, s.cfg.Replica)
+		}
+	}
+	if s.cfg.Azure == nil {
+		return
+	}
+	if _, err := s.pullAzure(ctx, s.cfg.AzureInterval); err != nil && !errors.Is(err, errPullClaimed) && ctx.Err() == nil {
+		slog.Warn("azure pull failed", "err", err)
+	}
+}
+
+// errPullClaimed: another replica runs the Azure pull, or ran it recently.
+var errPullClaimed = errors.New("another replica is pulling Azure now")
+
+// PullAzure runs one Azure pull now, unless another replica is running one.
+func (s *Server) PullAzure(ctx context.Context) (*PullResult, error) { return s.pullAzure(ctx, 0) }
+
+// pullAzure pulls Azure when no replica is pulling and none finished a
+// pull in the last every.
+func (s *Server) pullAzure(ctx context.Context, every time.Duration) (*PullResult, error) {
 	if s.cfg.Azure == nil {
 		return nil, errors.New("no Azure subscriptions configured: start serve with --azure-subscription")
 	}
 	s.pullMu.Lock()
 	defer s.pullMu.Unlock()
-	s.pulls.Add(1)
-	res, err := s.cfg.Azure.Pull(ctx, s.cfg.Catalog)
+	cat := s.cfg.Catalog
+	ok, err := cat.ClaimJob(ctx, jobAzurePull, s.cfg.Replica, every, max(s.cfg.AzureInterval, 10*time.Minute))
 	if err != nil {
-		s.pullErrors.Add(1)
+		return nil, err
+	}
+	if !ok {
+		return nil, errPullClaimed
+	}
+	s.metrics.pulls.Inc()
+	res, err := s.cfg.Azure.Pull(ctx, cat)
+	if err != nil {
+		s.metrics.pullErrors.Inc()
+		_ = cat.ReleaseJob(context.WithoutCancel(ctx), jobAzurePull, s.cfg.Replica)
 		return res, err
 	}
 	s.lastPull.Store(res)
+	if err := cat.FinishJob(context.WithoutCancel(ctx), jobAzurePull, s.cfg.Replica); err != nil {
+		return res, err
+	}
 	return res, nil
 }
 
@@ -228,9 +311,7 @@ func (s *Server) bearerOK(r *http.Request) bool {
 }
 
 func (s *Server) reject(w http.ResponseWriter, reason string, status int, format string, a ...any) {
-	s.rejMu.Lock()
-	s.rejected[reason]++
-	s.rejMu.Unlock()
+	s.metrics.rejected.WithLabelValues(reason).Inc()
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "2")
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,10 @@ import (
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/drift"
 	"imgpipe/internal/testenv"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 const testToken = "s3cret-agent-token-0123456789"
@@ -81,6 +86,7 @@ func newFixture(t *testing.T, b backend, cfg Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(srv.Close)
 	return &fixture{cat: cat, srv: srv, ts: newTLS(t, srv), creds: map[string]string{}}
 }
 
@@ -284,11 +290,11 @@ func testConcurrentAgents(t *testing.T, b backend) {
 			t.Errorf("%s (%s): behind %d revoked %v", c.host, c.version, r.VersionsBehind, r.Revoked)
 		}
 	}
-	if got := f.srv.accepted.Load(); got != n {
+	if got := f.srv.acceptedCount(); got != n {
 		t.Errorf("accepted counter %d, want %d", got, n)
 	}
 	// a busy database answers 503 and the agents retry; say how often
-	t.Logf("%d agents over TLS: %d reports stored, %d store retries", n, f.srv.accepted.Load(), f.srv.rejectedCount(RejectStore))
+	t.Logf("%d agents over TLS: %d reports stored, %d store retries", n, f.srv.acceptedCount(), f.srv.rejectedCount(RejectStore))
 }
 
 func getJSON[T any](t *testing.T, f *fixture, path string, want int) T {
@@ -477,10 +483,10 @@ func testRejections(t *testing.T, b backend) {
 }
 
 func (s *Server) rejectedCount(reason string) int64 {
-	s.rejMu.Lock()
-	defer s.rejMu.Unlock()
-	return s.rejected[reason]
+	return int64(testutil.ToFloat64(s.metrics.rejected.WithLabelValues(reason)))
 }
+
+func (s *Server) acceptedCount() int64 { return int64(testutil.ToFloat64(s.metrics.accepted)) }
 
 func report(t *testing.T, f *fixture, r agent.Report) {
 	t.Helper()
@@ -543,16 +549,55 @@ func testAPI(t *testing.T, b backend) {
 	}
 }
 
-// metricValue finds one sample in an exposition.
+// metricValue sums the samples of a family whose labels include the given
+// ones: `imgpipe_hosts{platform="azure"}` adds up every azure series.
 func metricValue(t *testing.T, text, series string) string {
 	t.Helper()
-	for _, line := range strings.Split(text, "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			return v
+	name, sel, _ := strings.Cut(strings.TrimSuffix(series, "}"), "{")
+	want := map[string]string{}
+	for _, kv := range strings.Split(sel, ",") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			want[k] = strings.Trim(v, `"`)
 		}
 	}
-	t.Fatalf("metric %s not found in:\n%s", series, text)
-	return ""
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("exposition does not parse: %v\n%s", err, text)
+	}
+	fam, ok := fams[name]
+	if !ok {
+		t.Fatalf("metric %s not found in:\n%s", series, text)
+	}
+	var sum float64
+	found := false
+samples:
+	for _, m := range fam.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if have[k] != v {
+				continue samples
+			}
+		}
+		found = true
+		switch {
+		case m.Gauge != nil:
+			sum += m.GetGauge().GetValue()
+		case m.Counter != nil:
+			sum += m.GetCounter().GetValue()
+		case m.Untyped != nil:
+			sum += m.GetUntyped().GetValue()
+		case m.Histogram != nil: // its count of observations
+			sum += float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	if !found {
+		return "0"
+	}
+	return strconv.FormatFloat(sum, 'f', -1, 64)
 }
 
 func scrape(t *testing.T, f *fixture) string {
@@ -567,11 +612,15 @@ func scrape(t *testing.T, f *fixture) string {
 	return string(b)
 }
 
+// testMetrics: the exposition (client_golang) parses, carries build_info
+// and the Go and process collectors, counts hosts by image, version,
+// platform and state from the catalog, counts intake outcomes, and has no
+// series per host.
 func testMetrics(t *testing.T, b backend) {
 	f := newFixture(t, b, Config{})
 	seedCatalog(t, f.cat)
 	m := scrape(t, f)
-	if metricValue(t, m, `imgpipe_hosts{platform="onprem"}`) != "0" || metricValue(t, m, `imgpipe_reports_rejected_total{reason="unauthorized"}`) != "0" {
+	if strings.Contains(m, "\nimgpipe_hosts{") || metricValue(t, m, `imgpipe_reports_rejected_total{reason="unauthorized"}`) != "0" {
 		t.Fatalf("fresh metrics:\n%s", m)
 	}
 	r := validReport("a")
@@ -588,43 +637,47 @@ func testMetrics(t *testing.T, b backend) {
 	post(t, f, testToken, "application/json", []byte("{"))
 	m = scrape(t, f)
 	for series, want := range map[string]string{
-		`imgpipe_hosts{platform="onprem"}`:                      "2",
-		`imgpipe_hosts{platform="azure"}`:                       "1",
-		`imgpipe_hosts_drifted`:                                 "1",
-		`imgpipe_hosts_behind{channel="prod"}`:                  "2",
-		`imgpipe_hosts_revoked`:                                 "1",
-		`imgpipe_hosts_by_status{status="ok"}`:                  "1",
-		`imgpipe_hosts_by_status{status="revoked"}`:             "1",
-		`imgpipe_hosts_by_status{status="behind"}`:              "1",
-		`imgpipe_reports_accepted_total`:                        "3",
-		`imgpipe_reports_rejected_total{reason="unauthorized"}`: "1",
-		`imgpipe_reports_rejected_total{reason="bad_json"}`:     "1",
-		`imgpipe_reports_rejected_total{reason="too_large"}`:    "0",
+		`imgpipe_hosts{platform="onprem"}`: "2",
+		`imgpipe_hosts{platform="azure"}`:  "1",
+		`imgpipe_hosts{channel="prod"}`:    "3",
+		`imgpipe_hosts{state="ok"}`:        "1",
+		`imgpipe_hosts{state="revoked"}`:   "1",
+		`imgpipe_hosts{state="behind"}`:    "1",
+		`imgpipe_hosts{state="drifted"}`:   "0", // b drifted, but revoked is worse
+		`imgpipe_hosts{channel="prod",image="web",version="1.0.0",platform="onprem",state="revoked"}`: "1",
+		`imgpipe_hosts{image="web",version="1.1.0",state="behind"}`:                                   "1",
+		`imgpipe_hosts_by_report_age{age="5m"}`:                                                       "3",
+		`imgpipe_hosts_by_report_age{age="older"}`:                                                    "0",
+		`imgpipe_reports_accepted_total`:                                                              "3",
+		`imgpipe_reports_rejected_total{reason="unauthorized"}`:                                       "1",
+		`imgpipe_reports_rejected_total{reason="bad_json"}`:                                           "1",
+		`imgpipe_reports_rejected_total{reason="too_large"}`:                                          "0",
+		`imgpipe_enrolments_total{outcome="enrolled"}`:                                                "4", // and probe-host
+		`imgpipe_build_info`:                                                                          "1",
+		`go_goroutines{}`:                                                                             metricValue(t, m, "go_goroutines"),
 	} {
 		if got := metricValue(t, m, series); got != want {
 			t.Errorf("%s = %s, want %s", series, got, want)
 		}
 	}
-	// every family is declared once, and every sample line parses
-	seen := map[string]bool{}
-	for _, line := range strings.Split(strings.TrimSpace(m), "\n") {
-		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
-			name := strings.Fields(rest)[0]
-			if seen[name] {
-				t.Errorf("family %s declared twice", name)
-			}
-			seen[name] = true
-			continue
+	if n, _ := strconv.Atoi(metricValue(t, m, "imgpipe_intake_batch_reports")); n < 1 || n > 3 {
+		t.Errorf("%d intake batches for 3 reports", n)
+	}
+	for _, fam := range []string{"go_goroutines", "go_memstats_alloc_bytes", "process_cpu_seconds_total", "imgpipe_intake_commit_seconds_bucket"} {
+		if !strings.Contains(m, "\n"+fam) {
+			t.Errorf("no %s in the exposition", fam)
 		}
+	}
+	// bounded cardinality: no label names a host
+	for _, line := range strings.Split(m, "\n") {
 		if strings.HasPrefix(line, "#") {
 			continue
 		}
-		if fs := strings.Fields(line); len(fs) != 2 {
-			t.Errorf("bad sample line %q", line)
+		for _, host := range []string{`"a"`, `"b"`, `"c"`} {
+			if strings.Contains(line, host) {
+				t.Errorf("a series per host: %s", line)
+			}
 		}
-	}
-	if escapeLabel("a\"b\\c\nd") != `a\"b\\c\nd` {
-		t.Error("label escaping")
 	}
 }
 

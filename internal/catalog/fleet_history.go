@@ -1,0 +1,201 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// HostReport is one row of a host's history: what it ran and whether it
+// had drifted or failed its check, as reported at At.
+type HostReport struct {
+	At       time.Time `json:"at"`
+	Platform string    `json:"platform"`
+	Image    string    `json:"image,omitempty"`
+	Version  string    `json:"version,omitempty"`
+	Drifted  bool      `json:"drifted,omitempty"`
+	Failed   bool      `json:"failed,omitempty"`
+	Source   string    `json:"source,omitempty"`
+}
+
+// HostHistory returns host's history since the given time (zero: all that
+// is kept), newest first, at most limit rows (0: 100; at most 1,000).
+func (c *Catalog) HostHistory(ctx context.Context, host string, since time.Time, limit int) ([]HostReport, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, HistoryPerHost)
+	rows, err := c.db.QueryContext(ctx, c.q(fmt.Sprintf(`SELECT at, platform, image, version, drifted, failed, source FROM host_reports
+		WHERE host = ? AND at >= ? ORDER BY at DESC, id DESC LIMIT %d`, limit)), host, fmtTime(since))
+	if err != nil {
+		return nil, fmt.Errorf("read the history of %s: %w", host, err)
+	}
+	defer rows.Close()
+	out := []HostReport{}
+	for rows.Next() {
+		var r HostReport
+		var at string
+		var drifted, failed int
+		if err := rows.Scan(&at, &r.Platform, &r.Image, &r.Version, &drifted, &failed, &r.Source); err != nil {
+			return nil, err
+		}
+		r.At, r.Drifted, r.Failed = parseTime(at), drifted == 1, failed == 1
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// DriftedSince says since when host has been drifted without a break (its
+// first drifted report after a clean one), or the zero time when its last
+// report found no drift. ErrNotFound for an unknown host.
+func (c *Catalog) DriftedSince(ctx context.Context, host string) (time.Time, error) {
+	var since string
+	err := c.db.QueryRowContext(ctx, c.q("SELECT drifted_since FROM hosts WHERE name = ?"), host).Scan(&since)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, fmt.Errorf("%w: host %q", ErrNotFound, host)
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read host %s: %w", host, err)
+	}
+	return parseTime(since), nil
+}
+
+// SnapshotEvery is the spacing of fleet snapshots (FleetSeries).
+const SnapshotEvery = 5 * time.Minute
+
+// SnapshotFleet records the fleet's counts (by image, version, drift and
+// failure) at now rounded down to SnapshotEvery, once: replicas that take
+// the same snapshot agree, and the second one writes nothing. It reads
+// the few rows of the counts table, not the hosts.
+func (c *Catalog) SnapshotFleet(ctx context.Context, now time.Time) error {
+	at := fmtTime(now.UTC().Truncate(SnapshotEvery))
+	_, err := c.db.ExecContext(ctx, c.q(`INSERT INTO fleet_snapshots (at, image, version, drifted, failed, n)
+		SELECT ?, image, version, drifted, failed, SUM(n) FROM fleet_counts WHERE n > 0 GROUP BY image, version, drifted, failed
+		ON CONFLICT (at, image, version, drifted, failed) DO NOTHING`), at)
+	if err != nil {
+		return fmt.Errorf("snapshot the fleet: %w", err)
+	}
+	return nil
+}
+
+// FleetPoint is the fleet (or one image's hosts) at one snapshot.
+type FleetPoint struct {
+	At      time.Time `json:"at"`
+	Hosts   int       `json:"hosts"`
+	Drifted int       `json:"drifted"`
+	Failed  int       `json:"failed"`
+	// Versions counts the hosts on each version (with an image only).
+	Versions map[string]int `json:"versions,omitempty"`
+}
+
+// FleetSeries returns the snapshots taken since the given time, oldest
+// first: of image's hosts, or of the whole fleet when image is "".
+func (c *Catalog) FleetSeries(ctx context.Context, image string, since time.Time) ([]FleetPoint, error) {
+	q := "SELECT at, version, drifted, failed, n FROM fleet_snapshots WHERE at >= ?"
+	args := []any{fmtTime(since)}
+	if image != "" {
+		q += " AND image = ?"
+		args = append(args, image)
+	}
+	rows, err := c.db.QueryContext(ctx, c.q(q+" ORDER BY at"), args...)
+	if err != nil {
+		return nil, fmt.Errorf("read fleet snapshots: %w", err)
+	}
+	defer rows.Close()
+	out := []FleetPoint{}
+	for rows.Next() {
+		var at, version string
+		var drifted, failed, n int
+		if err := rows.Scan(&at, &version, &drifted, &failed, &n); err != nil {
+			return nil, err
+		}
+		t := parseTime(at)
+		if len(out) == 0 || !out[len(out)-1].At.Equal(t) {
+			out = append(out, FleetPoint{At: t})
+			if image != "" {
+				out[len(out)-1].Versions = map[string]int{}
+			}
+		}
+		p := &out[len(out)-1]
+		p.Hosts += n
+		if drifted == 1 {
+			p.Drifted += n
+		}
+		if failed == 1 {
+			p.Failed += n
+		}
+		if p.Versions != nil {
+			p.Versions[version] += n
+		}
+	}
+	return out, rows.Err()
+}
+
+// PruneFleetHistory deletes history rows and snapshots older than
+// HistoryRetention before now, and reports how many rows went.
+func (c *Catalog) PruneFleetHistory(ctx context.Context, now time.Time) (int64, error) {
+	cut := fmtTime(now.Add(-HistoryRetention))
+	var total int64
+	for _, table := range []string{"host_reports", "fleet_snapshots"} {
+		res, err := c.db.ExecContext(ctx, c.q("DELETE FROM "+table+" WHERE at < ?"), cut)
+		if err != nil {
+			return total, fmt.Errorf("prune %s: %w", table, err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+	}
+	return total, nil
+}
+
+// ClaimJob claims the job name for holder when nobody holds an unexpired
+// claim on it and it last finished at least every ago: the way replicas
+// sharing one catalog run a periodic job (the Azure pull) once between
+// them. The claim lasts ttl; a holder that dies loses it then. FinishRun
+// records the run's end.
+func (c *Catalog) ClaimJob(ctx context.Context, name, holder string, every, ttl time.Duration) (bool, error) {
+	now := c.now()
+	res, err := c.db.ExecContext(ctx, c.q(`INSERT INTO leases (name, holder, expires_at, done_at) VALUES (?, ?, ?, '')
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+		WHERE leases.expires_at < ? AND leases.done_at <= ?`),
+		name, holder, fmtTime(now.Add(ttl)), fmtTime(now), fmtTime(now.Add(-every)))
+	if err != nil {
+		return false, fmt.Errorf("claim job %s: %w", name, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// FinishJob records that holder's run of name ended now and releases the
+// claim (a claim another holder took over meanwhile is left alone).
+func (c *Catalog) FinishJob(ctx context.Context, name, holder string) error {
+	_, err := c.db.ExecContext(ctx, c.q("UPDATE leases SET expires_at = '', done_at = ? WHERE name = ? AND holder = ?"), c.nowText(), name, holder)
+	if err != nil {
+		return fmt.Errorf("finish job %s: %w", name, err)
+	}
+	return nil
+}
+
+// JobDone returns when name last finished (FinishJob), or the zero time.
+func (c *Catalog) JobDone(ctx context.Context, name string) (time.Time, error) {
+	var done string
+	err := c.db.QueryRowContext(ctx, c.q("SELECT done_at FROM leases WHERE name = ?"), name).Scan(&done)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read job %s: %w", name, err)
+	}
+	return parseTime(done), nil
+}
+
+// ReleaseJob gives up holder's claim on name without recording a finished
+// run (a failed one): the next claim may come at once.
+func (c *Catalog) ReleaseJob(ctx context.Context, name, holder string) error {
+	_, err := c.db.ExecContext(ctx, c.q("UPDATE leases SET expires_at = '' WHERE name = ? AND holder = ?"), name, holder)
+	if err != nil {
+		return fmt.Errorf("release job %s: %w", name, err)
+	}
+	return nil
+}

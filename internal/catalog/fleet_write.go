@@ -1,0 +1,206 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// History of host reports: a host gets a row in host_reports when what its
+// state depends on changes (platform, image, version, drift, failure,
+// source), and otherwise at most one every HistoryEvery. Rows older than
+// HistoryRetention go (PruneFleetHistory), and a host keeps at most
+// HistoryPerHost rows, so the table is bounded by the fleet's size.
+const (
+	HistoryEvery     = time.Hour
+	HistoryRetention = 30 * 24 * time.Hour
+	HistoryPerHost   = 1000
+)
+
+// MaxReportBatch bounds the hosts ReportHosts writes in one transaction.
+const MaxReportBatch = 512
+
+// CheckHost validates a host record as ReportHost would store it.
+func CheckHost(h Host) error {
+	if h.Name == "" || len(h.Name) > 255 {
+		return fmt.Errorf("%w: host name must be 1-255 characters", ErrInvalid)
+	}
+	if h.Platform != PlatformOnprem && h.Platform != PlatformAzure {
+		return fmt.Errorf("%w: host platform %q: use onprem or azure", ErrInvalid, h.Platform)
+	}
+	if len(h.DriftSummary) > 0 {
+		if len(h.DriftSummary) > MaxDriftSummary {
+			return fmt.Errorf("%w: drift summary of %s is %d bytes, the limit is %d", ErrInvalid, h.Name, len(h.DriftSummary), MaxDriftSummary)
+		}
+		if !json.Valid(h.DriftSummary) {
+			return fmt.Errorf("%w: drift summary of %s is not valid JSON", ErrInvalid, h.Name)
+		}
+	}
+	return nil
+}
+
+// hostState is what a host's state and history depend on.
+type hostState struct {
+	platform, image, version, source string
+	drifted, failed                  int
+}
+
+type hostWrite struct {
+	Host
+	at, summary             string
+	st                      hostState
+	driftedSince, historyAt string
+	history                 bool
+}
+
+type hostPrev struct {
+	st                      hostState
+	driftedSince, historyAt string
+}
+
+// ReportHosts records a batch of host reports in one transaction (at most
+// MaxReportBatch): each host's row (the batch's last report of a host
+// wins, as if written one after another) and its history. Either all are
+// stored or none (an invalid host fails the batch before anything is
+// written). A deadlock with another writer is retried.
+func (c *Catalog) ReportHosts(ctx context.Context, hs []Host) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	if len(hs) > MaxReportBatch {
+		return fmt.Errorf("%w: %d hosts in one batch, the limit is %d", ErrInvalid, len(hs), MaxReportBatch)
+	}
+	ws := make([]hostWrite, 0, len(hs))
+	for _, h := range hs {
+		if err := CheckHost(h); err != nil {
+			return err
+		}
+		w := hostWrite{Host: h, summary: "{}", at: fmtTime(h.LastReport)}
+		if len(h.DriftSummary) > 0 {
+			w.summary = string(h.DriftSummary)
+		}
+		if w.at == "" {
+			w.at = c.nowText()
+		}
+		fl := flagsOf(w.summary)
+		w.st = hostState{platform: h.Platform, image: h.Image, version: h.Version, source: fl.Source,
+			drifted: boolInt(fl.Drifted), failed: boolInt(fl.Error != "")}
+		ws = append(ws, w)
+	}
+	// one order for every writer: rows are locked by name, so two batches
+	// never wait on each other in a cycle over host rows
+	sort.SliceStable(ws, func(i, j int) bool { return ws[i].Name < ws[j].Name })
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		err = c.tx(ctx, func(tx *sql.Tx) error { return c.writeHosts(ctx, tx, ws) })
+		if !retryable(err) {
+			break
+		}
+	}
+	return err
+}
+
+// retryable reports a PostgreSQL deadlock or serialization failure.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
+func (c *Catalog) writeHosts(ctx context.Context, tx *sql.Tx, ws []hostWrite) error {
+	names := make([]any, 0, len(ws))
+	for i, w := range ws {
+		if i == 0 || ws[i-1].Name != w.Name {
+			names = append(names, w.Name)
+		}
+	}
+	in := placeholders(len(names))
+	rows, err := tx.QueryContext(ctx, c.q("SELECT name, platform, image, version, source, drifted, failed, drifted_since, history_at FROM hosts WHERE name IN ("+in+")"), names...)
+	if err != nil {
+		return fmt.Errorf("read hosts before recording reports: %w", err)
+	}
+	prev := make(map[string]hostPrev, len(names))
+	for rows.Next() {
+		var name string
+		var p hostPrev
+		if err := rows.Scan(&name, &p.st.platform, &p.st.image, &p.st.version, &p.st.source, &p.st.drifted, &p.st.failed, &p.driftedSince, &p.historyAt); err != nil {
+			rows.Close()
+			return err
+		}
+		prev[name] = p
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var history, capped []*hostWrite
+	for i := range ws {
+		w := &ws[i]
+		p, known := prev[w.Name]
+		switch {
+		case w.st.drifted == 0:
+			w.driftedSince = ""
+		case known && p.st.drifted == 1 && p.driftedSince != "":
+			w.driftedSince = p.driftedSince
+		default:
+			w.driftedSince = w.at
+		}
+		w.historyAt = p.historyAt
+		if !known || p.st != w.st || p.historyAt == "" || parseTime(w.at).Sub(parseTime(p.historyAt)) >= HistoryEvery {
+			w.history, w.historyAt = true, w.at
+			history = append(history, w)
+			if known {
+				capped = append(capped, w)
+			}
+		}
+		prev[w.Name] = hostPrev{st: w.st, driftedSince: w.driftedSince, historyAt: w.historyAt}
+	}
+	// the last write of each host
+	var vals []string
+	var args []any
+	for i := range ws {
+		if i+1 < len(ws) && ws[i+1].Name == ws[i].Name {
+			continue
+		}
+		w := &ws[i]
+		vals = append(vals, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, w.Name, w.Platform, w.Image, w.Version, w.ResourceID, w.at, w.summary,
+			w.st.drifted, w.st.failed, w.st.source, w.driftedSince, w.historyAt)
+	}
+	_, err = tx.ExecContext(ctx, c.q(`INSERT INTO hosts (name, platform, image, version, resource_id, last_report, drift_summary, drifted, failed, source, drifted_since, history_at)
+		VALUES `+strings.Join(vals, ", ")+` ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, image = excluded.image,
+		drifted = excluded.drifted, failed = excluded.failed, source = excluded.source, version = excluded.version,
+		resource_id = CASE WHEN excluded.resource_id = '' THEN hosts.resource_id ELSE excluded.resource_id END, last_report = excluded.last_report,
+		drift_summary = excluded.drift_summary, drifted_since = excluded.drifted_since, history_at = excluded.history_at`), args...)
+	if err != nil {
+		return fmt.Errorf("record %d hosts: %w", len(vals), err)
+	}
+	if len(history) == 0 {
+		return nil
+	}
+	vals, args = vals[:0], args[:0]
+	for _, w := range history {
+		vals = append(vals, "(?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, w.Name, w.at, w.Platform, w.Image, w.Version, w.st.drifted, w.st.failed, w.st.source)
+	}
+	if _, err := tx.ExecContext(ctx, c.q("INSERT INTO host_reports (host, at, platform, image, version, drifted, failed, source) VALUES "+strings.Join(vals, ", ")), args...); err != nil {
+		return fmt.Errorf("record the history of %d hosts: %w", len(history), err)
+	}
+	// at most HistoryPerHost rows a host: one indexed look-up per known
+	// host that got a row (hourly, or when its state changed)
+	for _, w := range capped {
+		if _, err := tx.ExecContext(ctx, c.q(`DELETE FROM host_reports WHERE host = ? AND at < (SELECT at FROM host_reports WHERE host = ? ORDER BY at DESC LIMIT 1 OFFSET ?)`),
+			w.Name, w.Name, HistoryPerHost-1); err != nil {
+			return fmt.Errorf("bound the history of %s: %w", w.Name, err)
+		}
+	}
+	return nil
+}
+
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }

@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"imgpipe/internal/catalog"
+)
+
+// reportQueue is the group commit of agent reports. A handler hands its
+// report in and waits; the writer takes every report waiting (up to
+// catalog.MaxReportBatch) and stores them in one transaction, then
+// answers each. A report is acknowledged (202) only after the transaction
+// holding it committed, so a server killed at any point has lost no
+// report it accepted: the agents of unanswered ones send them again.
+// Batches form by themselves: while one commits, the next one queues.
+type reportQueue struct {
+	cat     *catalog.Catalog
+	in      chan *pendingReport
+	writers int
+	timeout time.Duration // of one batch's transaction
+	observe func(n int, d time.Duration, err error)
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+type pendingReport struct {
+	host catalog.Host
+	done chan error
+}
+
+// errQueueFull: more reports are waiting than the queue holds.
+var errQueueFull = errors.New("intake queue full")
+
+// QueueDepth bounds the reports waiting for a commit (beyond it agents get
+// 503 with Retry-After).
+const QueueDepth = 4096
+
+func newReportQueue(cat *catalog.Catalog, writers int, observe func(int, time.Duration, error)) *reportQueue {
+	ctx, stop := context.WithCancel(context.Background())
+	q := &reportQueue{cat: cat, in: make(chan *pendingReport, QueueDepth), writers: writers, timeout: 30 * time.Second, observe: observe, stop: stop}
+	for range writers {
+		q.wg.Add(1)
+		go q.run(ctx)
+	}
+	return q
+}
+
+// submit queues h and waits until it is committed (nil) or failed. A ctx
+// that ends first returns its error; the report may still be committed.
+func (q *reportQueue) submit(ctx context.Context, h catalog.Host) error {
+	p := &pendingReport{host: h, done: make(chan error, 1)}
+	select {
+	case q.in <- p:
+	default:
+		return errQueueFull
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (q *reportQueue) run(ctx context.Context) {
+	defer q.wg.Done()
+	batch := make([]*pendingReport, 0, catalog.MaxReportBatch)
+	hosts := make([]catalog.Host, 0, catalog.MaxReportBatch)
+	for {
+		var first *pendingReport
+		select {
+		case first = <-q.in:
+		case <-ctx.Done():
+			return
+		}
+		batch, hosts = append(batch[:0], first), append(hosts[:0], first.host)
+	gather:
+		for len(batch) < catalog.MaxReportBatch {
+			select {
+			case p := <-q.in:
+				batch, hosts = append(batch, p), append(hosts, p.host)
+			default:
+				break gather
+			}
+		}
+		t0 := time.Now()
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.timeout)
+		err := q.cat.ReportHosts(bctx, hosts)
+		cancel()
+		if q.observe != nil {
+			q.observe(len(batch), time.Since(t0), err)
+		}
+		for _, p := range batch {
+			p.done <- err
+		}
+	}
+}
+
+// close stops the writers once the batch they hold is answered; reports
+// still queued are answered with an error (their agents retry).
+func (q *reportQueue) close() {
+	q.stop()
+	q.wg.Wait()
+	for {
+		select {
+		case p := <-q.in:
+			p.done <- errors.New("server shutting down")
+		default:
+			return
+		}
+	}
+}
