@@ -5,21 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
-	"imgpipe/internal/build"
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
-	"imgpipe/internal/disk"
 	"imgpipe/internal/onprem"
 	"imgpipe/internal/pipeline"
 	"imgpipe/internal/progress"
-	"imgpipe/internal/source"
 )
 
 func init() { register(newOnpremCmd) }
@@ -124,71 +117,35 @@ current directory, as Packer wrote them), with custom_data "generation" and
 
 func runOnpremAdd(cmd *cobra.Command, args []string, f onpremAddFlags) error {
 	ctx := cmd.Context()
-	var path string
-	custom := map[string]string{}
-	runID := ""
+	md := onprem.ManifestDisk{CustomData: map[string]string{}}
 	switch {
 	case f.manifest != "" && len(args) == 1:
 		return errors.New("give either FILE or --manifest, not both")
-	case f.manifest != "":
-		p, b, err := diskFromManifest(f.manifest)
-		if err != nil {
-			return err
-		}
-		path, custom, runID = p, b.CustomData, b.PackerRunUUID
 	case len(args) == 1:
-		path = args[0]
-	default:
+		md.Path = args[0]
+	case f.manifest == "":
 		return errors.New("nothing to add: give a disk FILE or --manifest packer-manifest.json")
 	}
 	if f.format != "vhdx" && f.format != "keep" {
 		return fmt.Errorf("--format %q: use vhdx or keep", f.format)
 	}
-	osName := cmp.Or(f.osName, custom["os"], "linux")
+	if f.manifest != "" {
+		m, err := onprem.DiskFromManifest(f.manifest)
+		if err != nil {
+			return err
+		}
+		md = m
+	}
 	lib, err := openLibrary(f.library)
 	if err != nil {
 		return err
 	}
-	// one read of the input: its digests, generation and size
-	hbar, hfinish := newProgressBar("hash input", 0)
-	info, err := source.InspectProgress(ctx, path, hbar)
-	hfinish()
-	if err != nil {
-		return err
-	}
-	var genErr error
-	if info.GenerationErr != "" {
-		genErr = errors.New(info.GenerationErr)
-	}
-	vsize, generation, inputSum := info.VirtualSize, info.Generation, info.SHA256
-	switch {
-	case genErr == nil && f.generation != "" && f.generation != generation:
-		return fmt.Errorf("--generation %s contradicts the disk, whose partition table says %s: a Generation %s VM would not boot it", f.generation, generation, strings.TrimPrefix(f.generation, "V"))
-	case genErr != nil && f.generation != "":
-		generation = f.generation
-	case genErr != nil && custom["generation"] != "":
-		generation = custom["generation"]
-	case genErr != nil:
-		return fmt.Errorf("%s: %w (--generation V1 or V2)", path, genErr)
-	}
-
-	convert := ""
-	if f.format == "vhdx" {
-		convert = string(disk.FormatVHDX)
-	}
-	fp := f.fingerprint
-	if fp == "" {
-		fp = "sha256:" + inputSum
-		if runID != "" {
-			fp = "packer-run:" + runID + " " + fp
-		}
-	}
+	osName := cmp.Or(f.osName, md.CustomData["os"], "linux")
 	step, finish := stepBars()
-	res, err := lib.AddFile(ctx, path, onprem.AddOptions{
-		Image: f.image, Version: f.version, Channels: f.channels,
-		Convert: convert, VirtualSize: vsize, Generation: generation, OS: osName,
-		SourceFingerprint: fp, InputSHA256: inputSum, KeepLatest: f.keepLatest, Step: step,
-		Labels: map[string]string{"sourceFile": filepath.Base(path)},
+	res, info, err := onprem.AddDisk(ctx, lib, onprem.DiskRequest{
+		Path: md.Path, Image: f.image, Version: f.version, Channels: f.channels, Keep: f.format == "keep",
+		Generation: f.generation, FallbackGeneration: md.CustomData["generation"], OS: osName,
+		SourceFingerprint: f.fingerprint, PackerRunID: md.RunID, KeepLatest: f.keepLatest, Step: step,
 	})
 	finish()
 	if err != nil {
@@ -199,86 +156,24 @@ func runOnpremAdd(cmd *cobra.Command, args []string, f onpremAddFlags) error {
 	if err != nil {
 		return fmt.Errorf("the disk is in the library, but the catalog: %w (run the same add again once it opens: it is a no-op for the library)", err)
 	}
-	recorded, note := "", ""
-	if _, verr := catalog.ParseVersion(f.version); cat != nil && verr != nil {
-		// library versions are free names; catalog versions are MAJOR.MINOR.PATCH
-		note = fmt.Sprintf("not recorded in the catalog %s: %v", cat.Location(), verr)
-		cat.Close()
-		cat = nil
-	}
+	note := ""
 	if cat != nil {
 		defer cat.Close()
-		info.Generation = generation
-		img := &config.Image{Name: f.image, OSType: osType(osName), HyperVGeneration: generation}
-		if err := pipeline.RecordLibraryAdd(ctx, cat, img, f.version, info, lib.Root(), res); err != nil {
+		img := &config.Image{Name: f.image, OSType: onprem.OSType(osName), HyperVGeneration: info.Generation}
+		if _, verr := catalog.ParseVersion(f.version); verr != nil {
+			// library versions are free names; catalog versions are MAJOR.MINOR.PATCH
+			note = fmt.Sprintf("  not recorded in the catalog %s: %v\n", cat.Location(), verr)
+		} else if err := pipeline.RecordLibraryAdd(ctx, cat, img, f.version, info, lib.Root(), res); err != nil {
 			return fmt.Errorf("the disk is in the library, but recording it in the catalog %s failed: %w", cat.Location(), err)
+		} else {
+			note = "  recorded in catalog " + cat.Location() + "\n"
 		}
-		recorded = cat.Location()
 	}
 	if jsonOutput() {
 		return printJSON(res)
 	}
-	verb := "added"
-	if res.Existed {
-		verb = "already present (same SHA-256), unchanged"
-	}
-	md := res.Metadata
-	_, err = fmt.Fprintf(stdout, "%s %s %s: %s\n  %s, %s, Generation %s, %s, sha256 %s\n",
-		md.Image, md.Version, verb, res.Path, md.Format, sizeIEC(md.VirtualSize), strings.TrimPrefix(md.Generation, "V"), md.OS, md.SHA256)
-	if err == nil && len(f.channels) > 0 {
-		_, err = fmt.Fprintf(stdout, "  channels: %s\n", strings.Join(f.channels, ", "))
-	}
-	if err == nil && recorded != "" {
-		_, err = fmt.Fprintf(stdout, "  recorded in catalog %s\n", recorded)
-	}
-	if err == nil && note != "" {
-		_, err = fmt.Fprintf(stdout, "  %s\n", note)
-	}
+	_, err = fmt.Fprint(stdout, res.Text(f.channels)+note)
 	return err
-}
-
-// osType is the pipeline file's os_type for an on-prem OS name.
-func osType(os string) string {
-	if strings.EqualFold(os, "windows") {
-		return "Windows"
-	}
-	return "Linux"
-}
-
-// diskFromManifest picks the one disk artifact of the manifest's last run.
-func diskFromManifest(path string) (string, build.ManifestBuild, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", build.ManifestBuild{}, fmt.Errorf("read Packer manifest: %w", err)
-	}
-	m, err := build.ParseManifest(b)
-	if err != nil {
-		return "", build.ManifestBuild{}, fmt.Errorf("%s: %w", path, err)
-	}
-	type cand struct {
-		path string
-		b    build.ManifestBuild
-	}
-	var disks []cand
-	for _, mb := range m.LastRun() {
-		for _, file := range mb.Files {
-			if _, ok := build.InspectDisk(file.Name); ok {
-				disks = append(disks, cand{file.Name, mb})
-			}
-		}
-	}
-	switch len(disks) {
-	case 0:
-		return "", build.ManifestBuild{}, fmt.Errorf("the last run in %s lists no disk image (VHDX, VHD, .raw or .img): check the template's artifacts", path)
-	case 1:
-		return disks[0].path, disks[0].b, nil
-	default:
-		var names []string
-		for _, d := range disks {
-			names = append(names, d.path)
-		}
-		return "", build.ManifestBuild{}, fmt.Errorf("the last run in %s lists several disks (%s): pass the one to add as FILE", path, strings.Join(names, ", "))
-	}
 }
 
 func newOnpremListCmd() *cobra.Command {
@@ -295,36 +190,15 @@ func newOnpremListCmd() *cobra.Command {
 				return err
 			}
 			infos, err := lib.List()
-			if err != nil {
+			switch {
+			case err != nil:
 				return err
-			}
-			if jsonOutput() {
-				if infos == nil {
-					infos = []onprem.ImageInfo{}
-				}
+			case jsonOutput() && infos == nil:
+				return printJSON([]onprem.ImageInfo{})
+			case jsonOutput():
 				return printJSON(infos)
 			}
-			var rows [][]string
-			for _, im := range infos {
-				for _, v := range im.Versions {
-					var marks []string
-					if im.Latest == v.Version {
-						marks = append(marks, "latest")
-					}
-					for ch, ver := range im.Channels {
-						if ver == v.Version {
-							marks = append(marks, ch)
-						}
-					}
-					state := "ok"
-					if v.Revoked {
-						state = "revoked: " + v.RevokedReason
-					}
-					rows = append(rows, []string{im.Image, v.Version, v.Generation, v.OS, v.Format, sizeIEC(v.VirtualSize),
-						strings.Join(slices.Sorted(slices.Values(marks)), ","), v.Created.Format("2006-01-02 15:04"), v.SHA256[:min(12, len(v.SHA256))], state})
-				}
-			}
-			return printTable([]string{"IMAGE", "VERSION", "GEN", "OS", "FORMAT", "SIZE", "POINTERS", "CREATED", "SHA256", "STATE"}, rows)
+			return printTable(onprem.ListHeader, onprem.ListRows(infos))
 		},
 	}
 	addLibraryFlag(c, &library)
@@ -337,76 +211,36 @@ func newOnpremVerifyCmd() *cobra.Command {
 		Use:   "verify [IMAGE [VERSION]]",
 		Short: "Re-read library disks and check them against their recorded SHA-256",
 		Long: `Verify reads every disk in the library (or one image, or one version) and
-compares its size and SHA-256 with metadata.json. It exits with status 1 when
+compares its size and SHA-256 with metadata.json. It exits with status 2 when
 any disk does not match; restore such a version from another copy or revoke it.`,
 		Example: `  imgpipe onprem verify --library /mnt/images
-  imgpipe onprem verify --library /mnt/images web 1.4.0`,
+  imgpipe onprem verify --library /mnt/images web
+  imgpipe onprem verify --library /mnt/images web 1.4.0 -o json`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lib, err := openLibrary(library)
 			if err != nil {
 				return err
 			}
-			type target struct{ image, version string }
-			var targets []target
-			switch len(args) {
-			case 2:
-				targets = []target{{args[0], args[1]}}
-			case 1:
-				vs, err := lib.Versions(args[0])
-				if err != nil {
-					return err
-				}
-				for _, v := range vs {
-					targets = append(targets, target{v.Image, v.Version})
-				}
-			default:
-				infos, err := lib.List()
-				if err != nil {
-					return err
-				}
-				for _, im := range infos {
-					for _, v := range im.Versions {
-						targets = append(targets, target{v.Image, v.Version})
-					}
-				}
+			args = append(args, "", "")
+			step, finish := stepBars()
+			results, err := lib.VerifyAll(cmd.Context(), args[0], args[1], step)
+			finish()
+			if err != nil {
+				return err
 			}
-			type result struct {
-				Image   string `json:"image"`
-				Version string `json:"version"`
-				OK      bool   `json:"ok"`
-				Error   string `json:"error,omitempty"`
-			}
-			var results []result
 			bad := 0
-			for _, tg := range targets {
-				bar, finish := newProgressBar("verify "+tg.image+" "+tg.version, 0)
-				err := lib.Verify(cmd.Context(), tg.image, tg.version, bar)
-				finish()
-				if cmd.Context().Err() != nil {
-					return cmd.Context().Err()
-				}
-				r := result{Image: tg.image, Version: tg.version, OK: err == nil}
-				if err != nil {
-					r.Error = err.Error()
+			for _, r := range results {
+				if !r.OK {
 					bad++
 				}
-				results = append(results, r)
+				if !jsonOutput() {
+					fmt.Fprint(stdout, r.Text())
+				}
 			}
 			if jsonOutput() {
-				if results == nil {
-					results = []result{}
-				}
 				if err := printJSON(results); err != nil {
 					return err
-				}
-			} else {
-				for _, r := range results {
-					if r.OK {
-						fmt.Fprintf(stdout, "ok       %s %s\n", r.Image, r.Version)
-					} else {
-						fmt.Fprintf(stdout, "FAILED   %s %s: %s\n", r.Image, r.Version, r.Error)
-					}
 				}
 			}
 			if bad > 0 {
@@ -505,20 +339,10 @@ commands. --host-path is the library as the Hyper-V host sees it
 			if err != nil {
 				return err
 			}
-			md, err := lib.Resolve(args[0], args[1])
-			if err != nil {
+			if o.MemoryBytes, err = onprem.ParseMemorySize(memory); err != nil {
 				return err
 			}
-			if o.MemoryBytes, err = parseMemorySize(memory); err != nil {
-				return err
-			}
-			if o.HostLibraryPath == "" {
-				o.HostLibraryPath = lib.Root()
-				if abs, err := filepath.Abs(lib.Root()); err == nil {
-					o.HostLibraryPath = abs
-				}
-			}
-			script, err := onprem.DeployScript(md, o)
+			script, err := lib.DeployScriptFor(args[0], args[1], o)
 			if err != nil {
 				return err
 			}
@@ -537,28 +361,8 @@ commands. --host-path is the library as the Hyper-V host sees it
 	return c
 }
 
-// parseMemorySize reads "4GB", "4096MB", "4GiB" or a byte count. GB and MB
-// are binary units, as in Hyper-V's PowerShell.
-func parseMemorySize(s string) (int64, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"GIB", 1 << 30}, {"MIB", 1 << 20}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"G", 1 << 30}, {"M", 1 << 20}} {
-		if v, ok := strings.CutSuffix(t, u.suffix); ok {
-			t, mult = strings.TrimSpace(v), u.m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n <= 0 || n > (1<<44)/mult {
-		return 0, fmt.Errorf("--memory %q: give a size like 2GB, 4096MB or a number of bytes", s)
-	}
-	return n * mult, nil
-}
-
-// stepBars draws one progress bar per pass of a library add (onprem.AddOptions.Step).
+// stepBars draws one progress bar per pass of a library add or verify
+// (onprem.AddOptions.Step).
 func stepBars() (func(name string) progress.Func, func()) {
 	finish := func() {}
 	return func(name string) progress.Func {

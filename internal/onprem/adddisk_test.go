@@ -1,0 +1,154 @@
+package onprem
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"imgpipe/internal/progress"
+)
+
+// bootableRaw writes a raw disk whose MBR has boot code and a signature
+// (Hyper-V Generation 1) and some data at 1 MiB.
+func bootableRaw(t *testing.T, path string, size int64, payload string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteAt([]byte{0xeb, 0x63, 0x90}, 0)
+	f.WriteAt([]byte{0x55, 0xaa}, 510)
+	f.WriteAt([]byte(payload), 1<<20)
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAddDiskNeedsGeneration: a disk whose partition table does not tell
+// needs a declared generation; a declared one contradicting the table is
+// refused. (Moved from the CLI's TestOnpremAddNeedsGeneration.)
+func TestAddDiskNeedsGeneration(t *testing.T) {
+	dir := t.TempDir()
+	blank := filepath.Join(dir, "blank.raw")
+	os.WriteFile(blank, make([]byte, 1<<20), 0o644)
+	lib, err := Open(filepath.Join(dir, "lib"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := AddDisk(t.Context(), lib, DiskRequest{Path: blank, Image: "x", Version: "1"}); err == nil || !strings.Contains(err.Error(), "--generation") {
+		t.Errorf("add of a disk without a partition table = %v, want a request for --generation", err)
+	}
+	res, info, err := AddDisk(t.Context(), lib, DiskRequest{Path: blank, Image: "x", Version: "1", Generation: "V2"})
+	if err != nil {
+		t.Fatalf("with --generation: %v", err)
+	}
+	if res.Metadata.Generation != "V2" || info.Generation != "V2" || res.Metadata.OS != "linux" || res.Metadata.Format != "vhdx" {
+		t.Errorf("added %+v, source %+v", res.Metadata, info)
+	}
+	// the fallback (a manifest's custom_data) after the declared one
+	if res, _, err := AddDisk(t.Context(), lib, DiskRequest{Path: blank, Image: "x", Version: "1b", FallbackGeneration: "V1", Keep: true}); err != nil || res.Metadata.Generation != "V1" || res.Metadata.Format != "raw" {
+		t.Errorf("fallback generation, kept format: %+v, %v", res, err)
+	}
+	boot := filepath.Join(dir, "boot.raw")
+	bootableRaw(t, boot, 2<<20, "x")
+	if _, _, err := AddDisk(t.Context(), lib, DiskRequest{Path: boot, Image: "x", Version: "2", Generation: "V2"}); err == nil || !strings.Contains(err.Error(), "contradicts") {
+		t.Errorf("--generation contradicting the disk = %v", err)
+	}
+	// the partition table wins over the fallback; the fingerprint names the Packer run
+	res, _, err = AddDisk(t.Context(), lib, DiskRequest{Path: boot, Image: "x", Version: "3", FallbackGeneration: "V2", PackerRunID: "run-1"})
+	if err != nil || res.Metadata.Generation != "V1" || res.Metadata.SourceFingerprint != "packer-run:run-1 sha256:"+res.Metadata.InputSHA256 {
+		t.Errorf("add with a readable partition table: %+v, %v", res, err)
+	}
+}
+
+func TestDiskFromManifest(t *testing.T) {
+	dir := t.TempDir()
+	disk1, disk2 := filepath.Join(dir, "a.raw"), filepath.Join(dir, "b.raw")
+	bootableRaw(t, disk1, 2<<20, "a")
+	bootableRaw(t, disk2, 2<<20, "b")
+	write := func(body string) string {
+		p := filepath.Join(t.TempDir(), "packer-manifest.json")
+		os.WriteFile(p, []byte(body), 0o644)
+		return p
+	}
+	one := write(`{"last_run_uuid":"r2","builds":[
+		{"packer_run_uuid":"r1","files":[{"name":"` + disk2 + `"}]},
+		{"packer_run_uuid":"r2","files":[{"name":"` + disk1 + `"},{"name":"` + filepath.Join(dir, "missing.txt") + `"}],"custom_data":{"generation":"V2","os":"windows"}}]}`)
+	md, err := DiskFromManifest(one)
+	if err != nil || md.Path != disk1 || md.RunID != "r2" || md.CustomData["generation"] != "V2" || md.CustomData["os"] != "windows" {
+		t.Errorf("DiskFromManifest = %+v, %v", md, err)
+	}
+	two := write(`{"builds":[{"files":[{"name":"` + disk1 + `"},{"name":"` + disk2 + `"}]}]}`)
+	if _, err := DiskFromManifest(two); err == nil || !strings.Contains(err.Error(), "several disks") {
+		t.Errorf("two disks: %v", err)
+	}
+	none := write(`{"builds":[{"files":[]}]}`)
+	if _, err := DiskFromManifest(none); err == nil || !strings.Contains(err.Error(), "no disk image") {
+		t.Errorf("no disk: %v", err)
+	}
+	if _, err := DiskFromManifest(filepath.Join(dir, "nope.json")); err == nil {
+		t.Error("a missing manifest was read")
+	}
+}
+
+func TestParseMemorySize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{{"2GB", 2 << 30}, {"4096MB", 4 << 30}, {"1GiB", 1 << 30}, {"512m", 512 << 20}, {"1073741824", 1 << 30}, {"x", 0}, {"-1GB", 0}, {"", 0}} {
+		got, err := ParseMemorySize(tc.in)
+		if (err != nil) != (tc.want == 0) || got != tc.want {
+			t.Errorf("ParseMemorySize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// TestVerifyAll: every version, one image, one version; a corrupted disk is
+// a failed result, not an error.
+func TestVerifyAll(t *testing.T) {
+	dir := t.TempDir()
+	lib, err := Open(filepath.Join(dir, "lib"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := filepath.Join(dir, "web.raw")
+	bootableRaw(t, raw, 4<<20, "web")
+	for _, v := range []string{"1.0", "1.1"} {
+		if _, _, err := AddDisk(t.Context(), lib, DiskRequest{Path: raw, Image: "web", Version: v, Keep: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var steps []string
+	rs, err := lib.VerifyAll(t.Context(), "", "", func(name string) progress.Func { steps = append(steps, name); return nil })
+	if err != nil || len(rs) != 2 || !rs[0].OK || !rs[1].OK || strings.Join(steps, ",") != "verify web 1.0,verify web 1.1" {
+		t.Fatalf("VerifyAll = %+v, %v (steps %v)", rs, err, steps)
+	}
+	p := filepath.Join(lib.Root(), "web", "1.1", "web-1.1.raw")
+	b, _ := os.ReadFile(p)
+	b[1<<20] ^= 1
+	os.WriteFile(p, b, 0o644)
+	rs, err = lib.VerifyAll(t.Context(), "web", "", nil)
+	if err != nil || len(rs) != 2 || !rs[0].OK || rs[1].OK || !strings.HasPrefix(rs[1].Text(), "FAILED   web 1.1: ") || rs[0].Text() != "ok       web 1.0\n" {
+		t.Fatalf("after corruption: %+v, %v", rs, err)
+	}
+	if rs, err := lib.VerifyAll(t.Context(), "web", "1.0", nil); err != nil || len(rs) != 1 || !rs[0].OK {
+		t.Fatalf("one version: %+v, %v", rs, err)
+	}
+	if _, err := lib.VerifyAll(t.Context(), "nope", "", nil); err == nil {
+		t.Fatal("verify of an unknown image succeeded")
+	}
+	if rows := ListRows(mustList(t, lib)); len(rows) != 2 || rows[0][0] != "web" || rows[0][6] != "" || rows[1][6] != "latest" || len(rows[1]) != len(ListHeader) {
+		t.Fatalf("ListRows = %v", rows)
+	}
+}
+
+func mustList(t *testing.T, l *Library) []ImageInfo {
+	t.Helper()
+	infos, err := l.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return infos
+}
