@@ -7,19 +7,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"runtime/debug"
-	"strings"
 
 	"github.com/spf13/cobra"
 
-	cdx "github.com/CycloneDX/cyclonedx-go"
-
-	"imgpipe/internal/attest"
 	"imgpipe/internal/catalog"
-	"imgpipe/internal/drift"
-	"imgpipe/internal/sbom"
 	"imgpipe/internal/supplychain"
 )
 
@@ -28,25 +19,6 @@ func init() {
 	register(newSBOMCmd)
 	register(newAttestCmd)
 	register(newVerifyCmd)
-}
-
-// toolVersion names this imgpipe build in documents it writes.
-func toolVersion() string {
-	v, rev := "dev", ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				rev = s.Value
-			}
-		}
-	}
-	if rev != "" {
-		return v + "+" + rev
-	}
-	return v
 }
 
 func newKeyCmd() *cobra.Command {
@@ -68,22 +40,11 @@ on promotion to prod needs a provenance signed by a trusted key.`,
 		Short: "Make an ed25519 signing key pair: PREFIX.pem (private, mode 0600) and PREFIX.pub.pem",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if out == "" {
-				return fmt.Errorf("say where with --out PREFIX (writes PREFIX.pem and PREFIX.pub.pem)")
-			}
-			if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {
-				return err
-			}
-			priv, pub := out+".pem", out+".pub.pem"
-			kid, err := attest.GenerateKey(priv, pub)
+			k, err := supplychain.GenerateKeyPair(out)
 			if err != nil {
 				return err
 			}
-			if jsonOutput() {
-				return printJSON(map[string]string{"key_id": kid, "private_key": priv, "public_key": pub})
-			}
-			_, err = fmt.Fprintf(stdout, "key %s\n  private: %s (keep it secret; mode 0600)\n  public:  %s (give it to verifiers; `imgpipe key trust %s`)\n", kid, priv, pub, pub)
-			return err
+			return draw(k, k.Text())
 		},
 	}
 	gen.Flags().StringVar(&out, "out", "", "path prefix of the key files")
@@ -162,27 +123,16 @@ image version and its artifact digest as the subject.`,
 			if err != nil {
 				return err
 			}
-			if baseline == "" {
-				return fmt.Errorf("give the version's baseline with --baseline FILE (written by `imgpipe baseline capture` into etc/imgpipe/baseline.bin of the image)")
-			}
-			b, err := drift.ReadBaselineFile(baseline)
-			if err != nil {
-				return err
-			}
 			c, err := openCatalog(cmd.Context(), loc)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			d, err := supplychain.RecordSBOM(cmd.Context(), c, ref, b, toolVersion())
+			r, err := supplychain.RecordSBOMFile(cmd.Context(), c, ref, baseline, toolVersion())
 			if err != nil {
 				return err
 			}
-			if jsonOutput() {
-				return printJSON(d)
-			}
-			_, err = fmt.Fprintf(stdout, "SBOM of %s: %d packages, %s (sha256:%s)\n", ref, len(b.Packages), sizeIEC(int64(len(d.Data))), d.SHA256)
-			return err
+			return draw(r.Document, r.Text(ref))
 		},
 	}
 	addCatalogFlag(record, &loc)
@@ -215,41 +165,25 @@ image version and its artifact digest as the subject.`,
 				return err
 			}
 			defer c.Close()
-			var boms [2]*cdx.BOM
-			for i, v := range args[1:] {
-				ref, err := parseRef([]string{args[0], v})
-				if err != nil {
-					return err
-				}
-				d, err := c.Document(cmd.Context(), ref, catalog.DocSBOM)
-				if err != nil {
-					return err
-				}
-				b, err := sbom.Decode(d.Data)
-				if err != nil {
-					return fmt.Errorf("SBOM of %s: %w", ref, err)
-				}
-				boms[i] = b
+			from, err := parseRef(args[:2])
+			if err != nil {
+				return err
 			}
-			d := sbom.Compare(boms[0], boms[1])
-			if jsonOutput() {
+			to, err := parseRef([]string{args[0], args[2]})
+			if err != nil {
+				return err
+			}
+			d, err := supplychain.DiffSBOM(cmd.Context(), c, from, to)
+			switch {
+			case err != nil:
+				return err
+			case jsonOutput():
 				return printJSON(d)
-			}
-			if d.Empty() {
+			case d.Empty():
 				_, err := fmt.Fprintf(stdout, "%s %s and %s have the same packages\n", args[0], args[1], args[2])
 				return err
 			}
-			var rows [][]string
-			for _, p := range d.Added {
-				rows = append(rows, []string{"added", p.Name, "", p.Version})
-			}
-			for _, p := range d.Removed {
-				rows = append(rows, []string{"removed", p.Name, p.Version, ""})
-			}
-			for _, ch := range d.Changed {
-				rows = append(rows, []string{"upgraded", ch.Name, ch.From, ch.To})
-			}
-			return printTable([]string{"CHANGE", "PACKAGE", strings.ToUpper(args[1]), strings.ToUpper(args[2])}, rows)
+			return printTable(supplychain.DiffRows(d, args[1], args[2]))
 		},
 	}
 	addCatalogFlag(diff, &loc)
@@ -276,27 +210,16 @@ on-prem library copy.`,
 			if err != nil {
 				return err
 			}
-			if key == "" {
-				return fmt.Errorf("give the signing key with --key PRIVATE.pem (make one with `imgpipe key generate`)")
-			}
-			s, err := attest.LoadSigner(key)
+			pm, err := supplychain.ParseParams(params)
 			if err != nil {
 				return err
-			}
-			pm := map[string]string{}
-			for _, p := range params {
-				k, v, ok := strings.Cut(p, "=")
-				if !ok {
-					return fmt.Errorf("--param %q: want NAME=VALUE", p)
-				}
-				pm[k] = v
 			}
 			c, err := openCatalog(cmd.Context(), loc)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			d, files, err := supplychain.SignProvenance(cmd.Context(), c, ref, s, supplychain.ProvenanceInput{
+			d, files, err := supplychain.SignProvenanceWith(cmd.Context(), c, ref, key, supplychain.ProvenanceInput{
 				ImgpipeVersion: toolVersion(), Template: template, Parameters: pm})
 			if err != nil {
 				return err
@@ -344,31 +267,12 @@ Exit status: 0 verified, 2 not verified (each failing check says why).`,
 				return err
 			}
 			defer c.Close()
-			vs, err := supplychain.Verifiers(cmd.Context(), c, key)
+			r, err := supplychain.VerifyWithKey(cmd.Context(), c, ref, key, requireTest)
 			if err != nil {
 				return err
 			}
-			r, err := supplychain.Verify(cmd.Context(), c, ref, supplychain.VerifyOptions{Verifiers: vs, RequireTest: requireTest})
-			if err != nil {
+			if err := draw(r, r.Text(ref)); err != nil {
 				return err
-			}
-			if jsonOutput() {
-				if err := printJSON(r); err != nil {
-					return err
-				}
-			} else {
-				for _, ch := range r.Checks {
-					mark := "ok  "
-					if !ch.OK {
-						mark = "FAIL"
-					}
-					fmt.Fprintf(stdout, "%s %s: %s\n", mark, ch.Name, ch.Detail)
-				}
-				if r.Verified {
-					fmt.Fprintf(stdout, "%s verified: signed by %s for %s\n", ref, r.KeyID, r.Digest)
-				} else {
-					fmt.Fprintf(stdout, "%s NOT verified\n", ref)
-				}
 			}
 			if !r.Verified {
 				return negative(nil)
@@ -385,59 +289,44 @@ Exit status: 0 verified, 2 not verified (each failing check says why).`,
 // printDocument writes a stored document of a version as it is (show --sbom,
 // show --provenance).
 func printDocument(cmd *cobra.Command, c *catalog.Catalog, ref catalog.Ref, kind string) error {
-	d, err := c.Document(cmd.Context(), ref, kind)
-	if err != nil {
-		hint := "imgpipe sbom record " + ref.Image + " " + ref.Version + " --baseline FILE"
-		if kind == catalog.DocProvenance {
-			hint = "imgpipe attest " + ref.Image + " " + ref.Version + " --key KEY"
-		}
-		return fmt.Errorf("%w (make it with `%s`)", err, hint)
+	b, err := supplychain.Document(cmd.Context(), c, ref, kind)
+	if err == nil {
+		_, err = stdout.Write(b)
 	}
-	_, err = stdout.Write(d.Data)
 	return err
 }
 
-// provenanceCheck is what check-deploy says of a version's signed
-// provenance; nil when the catalog does not know the version or trusts no key.
-type provenanceCheck struct {
-	Ref      catalog.Ref         `json:"ref"`
-	Verified bool                `json:"verified"`
-	Report   *supplychain.Report `json:"report"`
-}
+// provenanceCheck is supplychain.ProvenanceCheck as check-deploy draws it.
+type provenanceCheck struct{ *supplychain.ProvenanceCheck }
 
-func (p *provenanceCheck) ok() bool { return p == nil || p.Verified }
+func (p *provenanceCheck) ok() bool { return p == nil || p.OK() }
 
 func (p *provenanceCheck) text() string {
 	if p == nil {
 		return ""
 	}
-	if p.Verified {
-		return fmt.Sprintf("ok   provenance of %s: signed by %s for %s\n", p.Ref, p.Report.KeyID, p.Report.Digest)
-	}
-	return fmt.Sprintf("FAIL provenance of %s does not verify: %s (imgpipe verify %s %s)\n", p.Ref, p.Report.Failed(), p.Ref.Image, p.Ref.Version)
+	return p.Text()
 }
 
-// provenanceOf verifies the signed provenance of the catalog version a
-// gallery version id belongs to, when a catalog is present, records it and
-// trusts a key.
+// provenanceOf is supplychain.ProvenanceOf on the catalog, when one is present.
 func provenanceOf(ctx context.Context, flag, resourceID string) (*provenanceCheck, error) {
 	c, err := openCatalogWith(ctx, catalogChoice{flag: flag, policy: ifPresent})
 	if err != nil || c == nil {
 		return nil, err
 	}
 	defer c.Close()
-	copies, err := c.FindCopies(ctx, catalog.KindGalleryVersion, resourceID)
-	if err != nil || len(copies) == 0 {
+	p, err := supplychain.ProvenanceOf(ctx, c, resourceID)
+	if err != nil || p == nil {
 		return nil, err
 	}
-	ref := copies[0].Ref
-	vs, err := supplychain.Verifiers(ctx, c, "")
-	if err != nil || len(vs) == 0 {
-		return nil, err
+	return &provenanceCheck{p}, nil
+}
+
+// draw prints v as JSON under -o json, else text.
+func draw(v any, text string) error {
+	if jsonOutput() {
+		return printJSON(v)
 	}
-	r, err := supplychain.Verify(ctx, c, ref, supplychain.VerifyOptions{Verifiers: vs})
-	if err != nil {
-		return nil, err
-	}
-	return &provenanceCheck{Ref: ref, Verified: r.Verified, Report: r}, nil
+	_, err := fmt.Fprint(stdout, text)
+	return err
 }
