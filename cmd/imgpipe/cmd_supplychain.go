@@ -54,20 +54,13 @@ on promotion to prod needs a provenance signed by a trusted key.`,
 		Short: "Trust a public key: prod promotions then need provenance it signed",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := openCatalog(cmd.Context(), loc)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			k, err := supplychain.Trust(cmd.Context(), c, args[0], whoAmI(by))
-			if err != nil {
-				return err
-			}
-			if jsonOutput() {
-				return printJSON(k)
-			}
-			_, err = fmt.Fprintf(stdout, "trusted key %s: promotion to prod now needs a provenance it signed\n", k.KeyID)
-			return err
+			return withCatalog(cmd, required, func(c *catalog.Catalog) error {
+				k, err := supplychain.Trust(cmd.Context(), c, args[0], whoAmI(by))
+				if err != nil {
+					return err
+				}
+				return draw(k, fmt.Sprintf("trusted key %s: promotion to prod now needs a provenance it signed\n", k.KeyID))
+			})
 		},
 	}
 	addCatalogFlag(trust, &loc)
@@ -77,23 +70,20 @@ on promotion to prod needs a provenance signed by a trusted key.`,
 		Short: "List the keys the catalog trusts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := openCatalog(cmd.Context(), loc)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ks, err := c.TrustedKeys(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if jsonOutput() {
-				return printJSON(ks)
-			}
-			var rows [][]string
-			for _, k := range ks {
-				rows = append(rows, []string{k.KeyID, dash(k.AddedBy), fmtWhen(k.AddedAt)})
-			}
-			return printTable([]string{"KEY", "ADDED BY", "ADDED"}, rows)
+			return withCatalog(cmd, required, func(c *catalog.Catalog) error {
+				ks, err := c.TrustedKeys(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if jsonOutput() {
+					return printJSON(ks)
+				}
+				var rows [][]string
+				for _, k := range ks {
+					rows = append(rows, []string{k.KeyID, dash(k.AddedBy), fmtWhen(k.AddedAt)})
+				}
+				return printTable([]string{"KEY", "ADDED BY", "ADDED"}, rows)
+			})
 		},
 	}
 	addCatalogFlag(list, &loc)
@@ -119,20 +109,13 @@ image version and its artifact digest as the subject.`,
 		Short: "Make the SBOM of a version from its baseline file and store it in the catalog",
 		Args:  refArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseRef(args)
-			if err != nil {
-				return err
-			}
-			c, err := openCatalog(cmd.Context(), loc)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			r, err := supplychain.RecordSBOMFile(cmd.Context(), c, ref, baseline, toolVersion())
-			if err != nil {
-				return err
-			}
-			return draw(r.Document, r.Text(ref))
+			return withVersion(cmd, args, func(c *catalog.Catalog, ref catalog.Ref) error {
+				r, err := supplychain.RecordSBOMFile(cmd.Context(), c, ref, baseline, toolVersion())
+				if err != nil {
+					return err
+				}
+				return draw(r.Document, r.Text(ref))
+			})
 		},
 	}
 	addCatalogFlag(record, &loc)
@@ -142,16 +125,9 @@ image version and its artifact digest as the subject.`,
 		Short: "Print the stored CycloneDX document of a version",
 		Args:  refArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseRef(args)
-			if err != nil {
-				return err
-			}
-			c, err := openCatalog(cmd.Context(), loc)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return printDocument(cmd, c, ref, catalog.DocSBOM)
+			return withVersion(cmd, args, func(c *catalog.Catalog, ref catalog.Ref) error {
+				return printDocument(cmd, c, ref, catalog.DocSBOM)
+			})
 		},
 	}
 	addCatalogFlag(show, &loc)
@@ -160,30 +136,23 @@ image version and its artifact digest as the subject.`,
 		Short: "Name the packages added, removed and upgraded between two versions",
 		Args:  cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := openCatalog(cmd.Context(), loc)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			from, err := parseRef(args[:2])
-			if err != nil {
-				return err
-			}
 			to, err := parseRef([]string{args[0], args[2]})
 			if err != nil {
 				return err
 			}
-			d, err := supplychain.DiffSBOM(cmd.Context(), c, from, to)
-			switch {
-			case err != nil:
-				return err
-			case jsonOutput():
-				return printJSON(d)
-			case d.Empty():
-				_, err := fmt.Fprintf(stdout, "%s %s and %s have the same packages\n", args[0], args[1], args[2])
-				return err
-			}
-			return printTable(supplychain.DiffRows(d, args[1], args[2]))
+			return withVersion(cmd, args[:2], func(c *catalog.Catalog, from catalog.Ref) error {
+				d, err := supplychain.DiffSBOM(cmd.Context(), c, from, to)
+				switch {
+				case err != nil:
+					return err
+				case jsonOutput():
+					return printJSON(d)
+				case d.Empty():
+					_, err := fmt.Fprintf(stdout, "%s %s and %s have the same packages\n", args[0], args[1], args[2])
+					return err
+				}
+				return printTable(supplychain.DiffRows(d, args[1], args[2]))
+			})
 		},
 	}
 	addCatalogFlag(diff, &loc)
@@ -206,32 +175,18 @@ on-prem library copy.`,
   imgpipe attest web 1.4.0 --key signing.pem --param release=bookworm`,
 		Args: refArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseRef(args)
-			if err != nil {
-				return err
-			}
 			pm, err := supplychain.ParseParams(params)
 			if err != nil {
 				return err
 			}
-			c, err := openCatalog(cmd.Context(), loc)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			d, files, err := supplychain.SignProvenanceWith(cmd.Context(), c, ref, key, supplychain.ProvenanceInput{
-				ImgpipeVersion: toolVersion(), Template: template, Parameters: pm})
-			if err != nil {
-				return err
-			}
-			if jsonOutput() {
-				return printJSON(map[string]any{"document": d, "files": files})
-			}
-			fmt.Fprintf(stdout, "provenance of %s signed by %s (envelope sha256:%s)\n", ref, d.KeyID, d.SHA256)
-			for _, f := range files {
-				fmt.Fprintf(stdout, "  written beside the library copy: %s\n", f)
-			}
-			return nil
+			return withVersion(cmd, args, func(c *catalog.Catalog, ref catalog.Ref) error {
+				d, files, err := supplychain.SignProvenanceWith(cmd.Context(), c, ref, key, supplychain.ProvenanceInput{
+					ImgpipeVersion: toolVersion(), Template: template, Parameters: pm})
+				if err != nil {
+					return err
+				}
+				return draw(map[string]any{"document": d, "files": files}, supplychain.SignedText(ref, d, files))
+			})
 		},
 	}
 	addCatalogFlag(cmd, &loc)
@@ -258,26 +213,16 @@ Exit status: 0 verified, 2 not verified (each failing check says why).`,
   imgpipe verify web@1.4.0 --require-test -o json`,
 		Args: refArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseRef(args)
-			if err != nil {
+			return withVersion(cmd, args, func(c *catalog.Catalog, ref catalog.Ref) error {
+				r, err := supplychain.VerifyWithKey(cmd.Context(), c, ref, key, requireTest)
+				if err == nil {
+					err = draw(r, r.Text(ref))
+				}
+				if err == nil && !r.Verified {
+					err = negative(nil)
+				}
 				return err
-			}
-			c, err := openCatalog(cmd.Context(), loc)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			r, err := supplychain.VerifyWithKey(cmd.Context(), c, ref, key, requireTest)
-			if err != nil {
-				return err
-			}
-			if err := draw(r, r.Text(ref)); err != nil {
-				return err
-			}
-			if !r.Verified {
-				return negative(nil)
-			}
-			return nil
+			})
 		},
 	}
 	addCatalogFlag(cmd, &loc)

@@ -9,7 +9,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -44,26 +43,17 @@ webhooks like any other (through a relay that reshapes the JSON).`,
 	add := &cobra.Command{
 		Use:   "add NAME URL",
 		Short: "Add (or replace) a webhook",
-		Args:  cobra.ExactArgs(2),
+		Example: `  imgpipe webhook add ops https://hooks.example.internal/imgpipe --secret-file /etc/imgpipe/ops.secret
+  imgpipe webhook add chat https://relay.internal/teams --type dev.imgpipe.promotion`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			u, err := url.Parse(args[1])
-			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-				return fmt.Errorf("webhook URL %q: want an http(s) URL", args[1])
-			}
-			c, err := openCatalog(cmd.Context(), loc)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			w := catalog.Webhook{Name: args[0], URL: args[1], SecretFile: secret, Types: types}
-			if err := c.PutWebhook(cmd.Context(), w); err != nil {
-				return err
-			}
-			if jsonOutput() {
-				return printJSON(w)
-			}
-			_, err = fmt.Fprintf(stdout, "webhook %s: events from now on go to %s\n", w.Name, w.URL)
-			return err
+			return withCatalog(cmd, required, func(c *catalog.Catalog) error {
+				w, err := events.AddWebhook(cmd.Context(), c, args[0], args[1], secret, types)
+				if err != nil {
+					return err
+				}
+				return draw(w, fmt.Sprintf("webhook %s: events from now on go to %s\n", w.Name, w.URL))
+			})
 		},
 	}
 	add.Flags().StringVar(&secret, "secret-file", "", "file holding the HMAC secret (mode 0600) on the delivering machines")
@@ -73,40 +63,16 @@ webhooks like any other (through a relay that reshapes the JSON).`,
 		Short: "List the webhooks and their deliveries (pending, delivered, last error)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := openCatalog(cmd.Context(), loc)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			hooks, err := c.Webhooks(cmd.Context())
-			if err != nil {
-				return err
-			}
-			st, err := c.Outbox(cmd.Context())
-			if err != nil {
-				return err
-			}
-			by := map[string]catalog.OutboxStatus{}
-			for _, s := range st {
-				by[s.Webhook] = s
-			}
-			if jsonOutput() {
-				type row struct {
-					catalog.Webhook
-					catalog.OutboxStatus
+			return withCatalog(cmd, required, func(c *catalog.Catalog) error {
+				ws, err := events.Webhooks(cmd.Context(), c)
+				if err != nil {
+					return err
 				}
-				var out []row
-				for _, h := range hooks {
-					out = append(out, row{h, by[h.Name]})
+				if jsonOutput() {
+					return printJSON(ws)
 				}
-				return printJSON(out)
-			}
-			var rows [][]string
-			for _, h := range hooks {
-				s := by[h.Name]
-				rows = append(rows, []string{h.Name, h.URL, fmt.Sprint(s.Pending), fmt.Sprint(s.Delivered), dash(s.LastError)})
-			}
-			return printTable([]string{"NAME", "URL", "PENDING", "DELIVERED", "LAST ERROR"}, rows)
+				return printTable(events.WebhookHeader, events.WebhookRows(ws))
+			})
 		},
 	}
 	remove := &cobra.Command{
@@ -114,12 +80,7 @@ webhooks like any other (through a relay that reshapes the JSON).`,
 		Short: "Remove a webhook (its undelivered events are dropped)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := openCatalog(cmd.Context(), loc)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return c.DeleteWebhook(cmd.Context(), args[0])
+			return withCatalog(cmd, required, func(c *catalog.Catalog) error { return c.DeleteWebhook(cmd.Context(), args[0]) })
 		},
 	}
 	deliver := &cobra.Command{
@@ -127,23 +88,13 @@ webhooks like any other (through a relay that reshapes the JSON).`,
 		Short: "Deliver the events that are due, once (for cron; imgpipe serve does it continuously)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := openCatalog(cmd.Context(), loc)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			res, err := (&events.Deliverer{Cat: c}).DeliverDue(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if jsonOutput() {
-				return printJSON(res)
-			}
-			fmt.Fprintf(stdout, "delivered %d, failed %d (retried later)\n", res.Delivered, res.Failed)
-			for _, e := range res.Errors {
-				fmt.Fprintf(stdout, "  %s\n", e)
-			}
-			return nil
+			return withCatalog(cmd, required, func(c *catalog.Catalog) error {
+				res, err := (&events.Deliverer{Cat: c}).DeliverDue(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return draw(res, res.Text())
+			})
 		},
 	}
 	for _, c := range []*cobra.Command{add, list, remove, deliver} {
@@ -153,22 +104,14 @@ webhooks like any other (through a relay that reshapes the JSON).`,
 	return cmd
 }
 
-// emitEvent queues an event in the catalog's outbox and tries to deliver
-// what is due at once, for a few seconds; what does not go now stays queued
-// for imgpipe serve or `webhook deliver`. A failure to queue is returned: the
-// change happened, and the caller says so.
+// emitEvent queues an event and tries to deliver it for a few seconds (see
+// events.EmitNow).
 func emitEvent(ctx context.Context, c *catalog.Catalog, typ, subject string, data any) error {
-	if _, err := (&events.Emitter{Cat: c}).Emit(ctx, "", typ, subject, data); err != nil {
-		return fmt.Errorf("the event %s was not queued: %w", typ, err)
-	}
-	deliverQueued(ctx, c)
-	return nil
+	return events.EmitNow(ctx, c, 5*time.Second, typ, subject, data)
 }
 
 // deliverQueued tries to deliver what is due at once, for a few seconds
 // (after a change whose event the catalog queued with its record).
 func deliverQueued(ctx context.Context, c *catalog.Catalog) {
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	_, _ = (&events.Deliverer{Cat: c}).DeliverDue(dctx)
+	events.DeliverNow(ctx, c, 5*time.Second)
 }

@@ -213,3 +213,13 @@ func ProvenanceOf(ctx context.Context, cat *catalog.Catalog, resourceID string) 
 	}
 	return &ProvenanceCheck{Ref: ref, Verified: r.Verified, Report: r}, nil
 }
+
+// SignedText says what attest signed and where it wrote the envelope
+// besides the catalog.
+func SignedText(ref catalog.Ref, d catalog.Document, files []string) string {
+	s := fmt.Sprintf("provenance of %s signed by %s (envelope sha256:%s)\n", ref, d.KeyID, d.SHA256)
+	for _, f := range files {
+		s += fmt.Sprintf("  written beside the library copy: %s\n", f)
+	}
+	return s
+}
