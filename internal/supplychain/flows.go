@@ -203,12 +203,8 @@ func ProvenanceOf(ctx context.Context, cat *catalog.Catalog, resourceID string) 
 		return nil, err
 	}
 	ref := copies[0].Ref
-	vs, err := Verifiers(ctx, cat, "")
-	if err != nil || len(vs) == 0 {
-		return nil, err
-	}
-	r, err := Verify(ctx, cat, ref, VerifyOptions{Verifiers: vs})
-	if err != nil {
+	r, err := verifyTrusted(ctx, cat, ref)
+	if err != nil || r == nil {
 		return nil, err
 	}
 	return &ProvenanceCheck{Ref: ref, Verified: r.Verified, Report: r}, nil

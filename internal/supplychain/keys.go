@@ -64,16 +64,22 @@ func CheckPromotion(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref, 
 	if channel != "prod" {
 		return nil, nil
 	}
-	vs, err := Verifiers(ctx, cat, "")
-	if err != nil || len(vs) == 0 {
-		return nil, err
-	}
-	r, err := Verify(ctx, cat, ref, VerifyOptions{Verifiers: vs})
-	if err != nil {
+	r, err := verifyTrusted(ctx, cat, ref)
+	if err != nil || r == nil {
 		return nil, err
 	}
 	if !r.Verified {
 		return r, fmt.Errorf("%w: %s cannot go to prod: the catalog trusts a signing key and its provenance does not verify: %s", ErrNotVerified, ref, r.Failed())
 	}
 	return r, nil
+}
+
+// verifyTrusted verifies ref with the keys the catalog trusts; nil when it
+// trusts none (signing is opt-in).
+func verifyTrusted(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref) (*Report, error) {
+	vs, err := Verifiers(ctx, cat, "")
+	if err != nil || len(vs) == 0 {
+		return nil, err
+	}
+	return Verify(ctx, cat, ref, VerifyOptions{Verifiers: vs})
 }
