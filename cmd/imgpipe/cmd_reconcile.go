@@ -254,7 +254,14 @@ func showDecisions(dryRun bool, ds []reconcile.Decision, outcomes []reconcile.Ou
 		case o.Stopped != "":
 			fmt.Fprintf(stdout, "%s: %s\n", o.Image, o.Stopped)
 		default:
-			fmt.Fprintf(stdout, "%s: rebuilt %s (run %d), promoted to %s\n", o.Image, o.Version, o.RunID, o.Promoted)
+			fmt.Fprintf(stdout, "%s: rebuilt %s (run %d), promoted to %s", o.Image, o.Version, o.RunID, o.Promoted)
+			if o.Rollout != 0 {
+				fmt.Fprintf(stdout, ", rollout %d (imgpipe rollout status --id %d)", o.Rollout, o.Rollout)
+			}
+			if o.RolloutError != "" {
+				fmt.Fprintf(stdout, ": %s", o.RolloutError)
+			}
+			fmt.Fprintln(stdout)
 		}
 	}
 	if dryRun {

@@ -38,9 +38,23 @@ type Pipeline struct {
 	By string
 	// Progress hears Packer's UI lines (nil: silent).
 	Progress func(string)
+	// Rollout rolls a promoted version out (nil: the version is promoted
+	// and nothing is rolled out); see Roller.
+	Rollout func(ctx context.Context, ref catalog.Ref, channel string) (int64, error)
 }
 
-var _ Runner = (*Pipeline)(nil)
+// Roll rolls the promoted version out through Rollout, if set.
+func (p *Pipeline) Roll(ctx context.Context, ref catalog.Ref, channel string) (int64, error) {
+	if p.Rollout == nil {
+		return 0, nil
+	}
+	return p.Rollout(ctx, ref, channel)
+}
+
+var (
+	_ Runner = (*Pipeline)(nil)
+	_ Roller = (*Pipeline)(nil)
+)
 
 func (p *Pipeline) by() string {
 	if p.By != "" {

@@ -27,6 +27,15 @@ type Runner interface {
 	Promote(ctx context.Context, ref catalog.Ref, channel string) error
 }
 
+// Roller is a Runner that also rolls a promoted version out to what runs
+// the image (the pipeline file's rollout block). Roll returns the rollout's
+// record (0: nothing to roll out) once it is done or waits only on agents
+// and people; an error (an unhealthy batch paused it) does not undo the
+// promotion.
+type Roller interface {
+	Roll(ctx context.Context, ref catalog.Ref, channel string) (rolloutID int64, err error)
+}
+
 // Outcome is how a rebuild went.
 type Outcome struct {
 	Image    string `json:"image"`
@@ -40,6 +49,10 @@ type Outcome struct {
 	Stopped string `json:"stopped,omitempty"`
 	// Running is the rebuild that was running when this one was not claimed.
 	Running *catalog.Decision `json:"running,omitempty"`
+	// Rollout is the rollout of the promoted version (0: none), and
+	// RolloutError why it stopped short.
+	Rollout      int64  `json:"rollout_id,omitempty"`
+	RolloutError string `json:"rollout_error,omitempty"`
 }
 
 // Rebuild carries out a rebuild decision: it claims the image's one running
@@ -127,7 +140,17 @@ func (r *Reconciler) Rebuild(ctx context.Context, d Decision, run Runner) (Outco
 		return out, err
 	}
 	claim.State, claim.Version, claim.RunID = catalog.RebuildSucceeded, version, runID
-	return out, r.emit(ctx, claim, version)
+	if err := r.emit(ctx, claim, version); err != nil {
+		return out, err
+	}
+	if rr, ok := run.(Roller); ok {
+		id, err := rr.Roll(ctx, ref, pol.PromoteTo)
+		out.Rollout = id
+		if err != nil {
+			out.RolloutError = err.Error()
+		}
+	}
+	return out, nil
 }
 
 // Resume records that a person resumed the stopped loop of image.
