@@ -8,6 +8,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/build"
+	"imgpipe/internal/catalog"
+	"imgpipe/internal/pipeline"
+	"imgpipe/internal/view"
 )
 
 func init() { register(newBuildCmd) }
@@ -16,7 +19,7 @@ func newBuildCmd() *cobra.Command {
 	var o build.Options
 	var vars []string
 	var quiet, fromManifest bool
-	var catalogFlag, image, version string
+	var image, version string
 	c := &cobra.Command{
 		Use:   "build TEMPLATE",
 		Short: "Run Packer on a template, find its disk artifacts and record their provenance",
@@ -81,52 +84,28 @@ recorded) is printed as one JSON document.`,
 			if err != nil {
 				return err
 			}
-			recorded, notes, err := recordBuild(cmd.Context(), catalogFlag, res, image, version)
-			if err != nil {
-				return err
-			}
+			todo, notes := pipeline.BuildVersions(res, image, version)
 			for _, n := range notes {
 				fmt.Fprintln(os.Stderr, "note:", n)
 			}
-			if jsonOutput() {
-				return printJSON(struct {
-					*build.Result
-					Recorded []buildRecord `json:"recorded"`
-				}{res, recorded})
-			}
-			var rows [][]string
-			for _, a := range res.Artifacts {
-				gen := a.Generation
-				if a.GenerationFrom != "" {
-					gen += " (" + a.GenerationFrom + ")"
+			var recorded []pipeline.BuildRecord
+			if len(todo) > 0 {
+				err = withCatalog(cmd, required, func(c *catalog.Catalog) (err error) {
+					recorded, err = pipeline.RecordBuild(cmd.Context(), c, res.Provenance, todo)
+					return err
+				})
+				if err != nil {
+					return err
 				}
-				format := a.Format
-				if format == "" {
-					format = "-"
-				}
-				rows = append(rows, []string{a.Build, a.Path, format, sizeIEC(a.Size), gen, a.SHA256})
 			}
-			if err := printTable([]string{"BUILD", "ARTIFACT", "FORMAT", "SIZE", "GENERATION", "SHA256"}, rows); err != nil {
-				return err
-			}
-			p := res.Provenance
-			commit := p.GitCommit
-			switch {
-			case commit == "":
-				commit = "(not in a git repository)"
-			case p.GitDirty:
-				commit += " (uncommitted changes under the template's folder)"
-			}
-			fmt.Fprintf(stdout, "\ntemplate   %s\ncommit     %s\npacker     %s (run %s)\nbuilt      %s, %s\n",
-				p.Template, commit, p.PackerVersion, p.PackerRunUUID,
-				p.Finished.Format("2006-01-02 15:04:05Z"), p.Finished.Sub(p.Started).Round(100_000_000))
-			for _, f := range p.TemplateFiles {
-				fmt.Fprintf(stdout, "file       %s sha256 %s\n", f.Path, f.SHA256)
-			}
+			var lines []string
 			for _, r := range recorded {
-				fmt.Fprintf(stdout, "recorded   %s %s in %s\n", r.Image, r.Version, r.Catalog)
+				lines = append(lines, r.Image+" "+r.Version+" in "+r.Catalog)
 			}
-			return nil
+			return show(struct {
+				*build.Result
+				Recorded []pipeline.BuildRecord `json:"recorded"`
+			}{res, recorded}, text(view.Build(res, lines)))
 		},
 	}
 	c.Flags().StringArrayVar(&vars, "var", nil, "template variable name=value (repeatable)")
@@ -141,6 +120,6 @@ recorded) is printed as one JSON document.`,
 	c.Flags().BoolVar(&fromManifest, "from-manifest", false, "do not run Packer: record the artifacts of the earlier run in --manifest")
 	c.Flags().StringVar(&image, "image", "", "image name to record the disk under (default: the manifest's custom_data image)")
 	c.Flags().StringVar(&version, "version", "", "version to record the disk as (default: the manifest's custom_data version)")
-	addCatalogFlag(c, &catalogFlag)
+	addCatalogFlag(c, nil)
 	return c
 }

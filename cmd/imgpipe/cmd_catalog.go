@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/view"
 )
 
 const catalogEnv = "IMGPIPE_CATALOG"
@@ -110,24 +111,7 @@ func refArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// fmtWhen formats a time for tables (UTC, to the minute), "-" when unset.
-func fmtWhen(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format("2006-01-02 15:04Z")
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func shortHash(s string) string {
-	if len(s) > 19 {
-		return s[:19] + "…"
-	}
-	return s
-}
+// fmtWhen, dash and shortHash are view's, for the verbs' own lines.
+func fmtWhen(t time.Time) string { return view.When(t) }
+func dash(s string) string       { return view.Dash(s) }
+func shortHash(s string) string  { return view.Short(s) }

@@ -11,6 +11,7 @@ import (
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
 	"imgpipe/internal/pipeline"
+	"imgpipe/internal/view"
 )
 
 func init() { register(newGCCmd) }
@@ -97,7 +98,7 @@ moves back; a version a library channel points at is refused).`,
 						}{rep.Plan, rep.AzureConsulted, false}); err != nil {
 							return err
 						}
-					} else if err := printGCPlan(rep.Plan, rep.AzureConsulted); err != nil {
+					} else if err := draw(text(view.GCPlan(rep.Plan, rep.AzureConsulted))); err != nil {
 						return err
 					}
 					return err
@@ -112,13 +113,9 @@ moves back; a version a library channel points at is refused).`,
 					return err
 				}
 				if rep.Plan != nil {
-					_ = printGCPlan(rep.Plan, true)
+					_ = draw(text(view.GCPlan(rep.Plan, true)))
 				}
-				res := rep.Result
-				fmt.Fprintf(stdout, "\napplied in run %d: %d done, %d failed, %d skipped\n", res.RunID, len(res.Done), len(res.Failed), len(res.Skipped))
-				for _, s := range res.Skipped {
-					fmt.Fprintf(stdout, "  skipped: %s\n", s)
-				}
+				_ = draw(text(view.GCResult(rep.Result)))
 				return err
 			})
 		},
@@ -136,54 +133,4 @@ moves back; a version a library channel points at is refused).`,
 	f.StringVarP(&pipelineFile, "file", "f", "", "pipeline file: its retention block (where no flag is given), catalog block and azure subscriptions")
 	addLockTimeoutFlag(cmd)
 	return cmd
-}
-
-func printGCPlan(p *catalog.GCPlan, azureConsulted bool) error {
-	w := stdout
-	fmt.Fprintf(w, "retention plan at %s: keep %d newest, older than %s, grace %s\n",
-		p.Now.Format(time.RFC3339), p.Policy.KeepNewest, catalog.FormatAge(p.Policy.OlderThan), catalog.FormatAge(p.Policy.Grace))
-	if !azureConsulted {
-		fmt.Fprintln(w, "note: Azure was not asked which VMs and scale sets use a version; in use = fleet hosts in the catalog only")
-	}
-	if len(p.Steps) == 0 {
-		fmt.Fprintln(w, "\nnothing to do")
-	} else {
-		fmt.Fprintln(w, "\nsteps, in order:")
-		rows := make([][]string, 0, len(p.Steps))
-		for _, s := range p.Steps {
-			kind, res := "(catalog)", ""
-			if s.Copy != nil {
-				kind, res = string(s.Copy.Kind), s.Copy.ResourceID
-			}
-			rows = append(rows, []string{s.Stage, s.Ref.String(), kind, res, s.Reason})
-		}
-		if err := printTable([]string{"STAGE", "VERSION", "COPY", "RESOURCE", "WHY"}, rows); err != nil {
-			return err
-		}
-	}
-	if len(p.Waiting) > 0 {
-		fmt.Fprintln(w, "\ndeprecated, waiting for the grace period:")
-		rows := make([][]string, 0, len(p.Waiting))
-		for _, k := range p.Waiting {
-			rows = append(rows, []string{k.Ref.String(), "deletable from " + fmtWhen(k.Until)})
-		}
-		if err := printTable([]string{"VERSION", "WHEN"}, rows); err != nil {
-			return err
-		}
-	}
-	if len(p.Kept) > 0 {
-		fmt.Fprintln(w, "\nkept:")
-		rows := make([][]string, 0, len(p.Kept))
-		for _, k := range p.Kept {
-			what := k.Ref.String()
-			if k.Copy != nil {
-				what += " " + string(k.Copy.Kind)
-			}
-			rows = append(rows, []string{what, strings.Join(k.Reasons, "; ")})
-		}
-		if err := printTable([]string{"VERSION", "WHY"}, rows); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"sort"
-	"strconv"
-	"strings"
-
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/view"
 )
 
 func init() { register(newImagesCmd) }
@@ -28,19 +25,7 @@ not counted), the newest usable version, and which version each channel
 				if err != nil {
 					return err
 				}
-				if jsonOutput() {
-					return printJSON(imgs)
-				}
-				rows := make([][]string, 0, len(imgs))
-				for _, im := range imgs {
-					var chs []string
-					for name, v := range im.Channels {
-						chs = append(chs, name+"="+v)
-					}
-					sort.Strings(chs)
-					rows = append(rows, []string{im.Name, strconv.Itoa(im.Versions), dash(im.Latest), dash(strings.Join(chs, " "))})
-				}
-				return printTable([]string{"IMAGE", "VERSIONS", "NEWEST", "CHANNELS"}, rows)
+				return show(imgs, view.Images(imgs))
 			})
 		},
 	}

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
-	"text/tabwriter"
 
 	"golang.org/x/term"
+
+	"imgpipe/internal/view"
 )
 
 // printJSON writes v as indented JSON to stdout.
@@ -20,12 +20,26 @@ func printJSON(v any) error {
 
 // printTable writes rows under a header as aligned columns.
 func printTable(header []string, rows [][]string) error {
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
-	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	return draw(view.Table{Header: header, Rows: rows})
+}
+
+// draw writes what a view rendered (a view.Table, or text) to stdout.
+func draw(v fmt.Stringer) error {
+	_, err := fmt.Fprint(stdout, v.String())
+	return err
+}
+
+// text is rendered text, for draw.
+type text string
+
+func (t text) String() string { return string(t) }
+
+// show prints v as JSON under --output json, else what the view made of it.
+func show(v any, rendered fmt.Stringer) error {
+	if jsonOutput() {
+		return printJSON(v)
 	}
-	return tw.Flush()
+	return draw(rendered)
 }
 
 // isTerminal reports whether w is an interactive terminal (progress bars are
@@ -36,15 +50,4 @@ func isTerminal(w io.Writer) bool {
 }
 
 // sizeIEC renders a byte count for people: 512 B, 1.5 MiB, 2.0 GiB.
-func sizeIEC(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func sizeIEC(n int64) string { return view.Size(n) }

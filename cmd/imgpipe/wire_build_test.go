@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"imgpipe/internal/pipeline"
 )
 
 // TestBuildRecordsProvenance records an earlier build from its manifest (no
@@ -39,7 +41,7 @@ func TestBuildRecordsProvenance(t *testing.T) {
 		t.Fatalf("build --from-manifest: %v\n%s", err, out)
 	}
 	var res struct {
-		Recorded []buildRecord `json:"recorded"`
+		Recorded []pipeline.BuildRecord `json:"recorded"`
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Recorded) != 1 || res.Recorded[0].Version != "1.2.3" {
 		t.Fatalf("recorded: %+v %v\n%s", res, err, out)

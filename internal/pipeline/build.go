@@ -1,6 +1,10 @@
-package main
+package pipeline
+
+// Recording what a Packer build made: each disk artifact becomes an image
+// version with its provenance and its artifact copy.
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,44 +16,50 @@ import (
 	"imgpipe/internal/catalog"
 )
 
-// buildRecord is what `imgpipe build` stored in the catalog for one disk.
-type buildRecord struct {
+// BuildVersion is a disk artifact of a build and the version it is.
+type BuildVersion struct {
+	Ref      catalog.Ref
+	Artifact build.Artifact
+}
+
+// BuildRecord is what was recorded in the catalog for one disk.
+type BuildRecord struct {
 	Image   string `json:"image"`
 	Version string `json:"version"`
 	Path    string `json:"path"`
 	Catalog string `json:"catalog"`
 }
 
-// recordBuild records each disk artifact of res as an image version with its
-// provenance and its artifact copy. The image and version come from the flags
-// or from the manifest's custom_data ("image", "version"); a disk that names
-// neither is not recorded and the returned note says why.
-func recordBuild(ctx context.Context, catalogFlag string, res *build.Result, image, version string) ([]buildRecord, []string, error) {
-	var todo []build.Artifact
+// BuildVersions picks the disks of res that can be recorded: their image
+// and version come from image and version (the flags) or from the
+// manifest's custom_data ("image", "version"). Each other disk gets a note
+// saying why it is not recorded.
+func BuildVersions(res *build.Result, image, version string) ([]BuildVersion, []string) {
+	var todo []BuildVersion
 	var notes []string
 	for _, a := range res.Disks() {
-		if cmpOr(image, a.CustomData["image"]) == "" || cmpOr(version, a.CustomData["version"]) == "" {
+		ref := catalog.Ref{Image: cmp.Or(image, a.CustomData["image"]), Version: cmp.Or(version, a.CustomData["version"])}
+		if ref.Image == "" || ref.Version == "" {
 			notes = append(notes, fmt.Sprintf("%s not recorded in the catalog: give --image and --version, or set custom_data image and version in the manifest post-processor", a.Path))
 			continue
 		}
-		todo = append(todo, a)
+		todo = append(todo, BuildVersion{Ref: ref, Artifact: a})
 	}
-	if len(todo) == 0 {
-		return nil, notes, nil
-	}
-	cat, err := openCatalogWith(ctx, catalogChoice{flag: catalogFlag, policy: required})
-	if err != nil {
-		return nil, notes, err
-	}
-	defer cat.Close()
-	p := res.Provenance
+	return todo, notes
+}
+
+// RecordBuild records each of todo in cat as an image version with the
+// build's provenance p and its artifact copy. Recording the same version
+// with the same artifact again changes nothing; with another artifact it is
+// refused (versions are immutable).
+func RecordBuild(ctx context.Context, cat *catalog.Catalog, p build.Provenance, todo []BuildVersion) ([]BuildRecord, error) {
 	commit := p.GitCommit
 	if commit != "" && p.GitDirty {
 		commit += "-dirty"
 	}
-	var out []buildRecord
-	for _, a := range todo {
-		ref := catalog.Ref{Image: cmpOr(image, a.CustomData["image"]), Version: cmpOr(version, a.CustomData["version"])}
+	var out []BuildRecord
+	for _, b := range todo {
+		a, ref := b.Artifact, b.Ref
 		_, err := cat.AddVersion(ctx, catalog.NewVersion{Image: ref.Image, Version: ref.Version, Provenance: catalog.Provenance{
 			GitCommit:        commit,
 			TemplateHash:     templateHash(p.TemplateFiles),
@@ -61,15 +71,15 @@ func recordBuild(ctx context.Context, catalogFlag string, res *build.Result, ima
 			OSType:           osTypeName(a.OS),
 		}})
 		if err != nil {
-			return out, notes, fmt.Errorf("record %s: %w", ref, err)
+			return out, fmt.Errorf("record %s: %w", ref, err)
 		}
 		if _, err := cat.PutCopy(ctx, ref, catalog.Copy{Kind: catalog.KindArtifact, ResourceID: a.Path,
 			Fingerprint: "sha256:" + a.SHA256, State: catalog.StatePresent}); err != nil {
-			return out, notes, fmt.Errorf("record the artifact of %s: %w", ref, err)
+			return out, fmt.Errorf("record the artifact of %s: %w", ref, err)
 		}
-		out = append(out, buildRecord{Image: ref.Image, Version: ref.Version, Path: a.Path, Catalog: cat.Location()})
+		out = append(out, BuildRecord{Image: ref.Image, Version: ref.Version, Path: a.Path, Catalog: cat.Location()})
 	}
-	return out, notes, nil
+	return out, nil
 }
 
 // templateHash is one SHA-256 over the template files' names and hashes, so a
@@ -94,11 +104,4 @@ func osTypeName(os string) string {
 		return "Windows"
 	}
 	return os
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
