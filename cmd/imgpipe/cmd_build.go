@@ -102,10 +102,10 @@ recorded) is printed as one JSON document.`,
 			for _, r := range recorded {
 				lines = append(lines, r.Image+" "+r.Version+" in "+r.Catalog)
 			}
-			return show(struct {
+			return draw(struct {
 				*build.Result
 				Recorded []pipeline.BuildRecord `json:"recorded"`
-			}{res, recorded}, text(view.Build(res, lines)))
+			}{res, recorded}, view.Build(res, lines))
 		},
 	}
 	c.Flags().StringArrayVar(&vars, "var", nil, "template variable name=value (repeatable)")

@@ -98,7 +98,7 @@ moves back; a version a library channel points at is refused).`,
 						}{rep.Plan, rep.AzureConsulted, false}); err != nil {
 							return err
 						}
-					} else if err := draw(text(view.GCPlan(rep.Plan, rep.AzureConsulted))); err != nil {
+					} else if err := printText(view.GCPlan(rep.Plan, rep.AzureConsulted)); err != nil {
 						return err
 					}
 					return err
@@ -113,9 +113,9 @@ moves back; a version a library channel points at is refused).`,
 					return err
 				}
 				if rep.Plan != nil {
-					_ = draw(text(view.GCPlan(rep.Plan, true)))
+					_ = printText(view.GCPlan(rep.Plan, true))
 				}
-				_ = draw(text(view.GCResult(rep.Result)))
+				_ = printText(view.GCResult(rep.Result))
 				return err
 			})
 		},

@@ -25,7 +25,7 @@ not counted), the newest usable version, and which version each channel
 				if err != nil {
 					return err
 				}
-				return show(imgs, view.Images(imgs))
+				return draw(imgs, view.Images(imgs).String())
 			})
 		},
 	}

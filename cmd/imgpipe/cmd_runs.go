@@ -30,7 +30,7 @@ step, its outcome and the resources it made (what a resumed publish relies on).`
 					if err != nil {
 						return err
 					}
-					return show(r, text(view.Run(r)))
+					return draw(r, view.Run(r))
 				}
 				f := catalog.RunFilter{Kind: kind, Status: status, Limit: limit}
 				if len(args) == 1 {
@@ -43,7 +43,7 @@ step, its outcome and the resources it made (what a resumed publish relies on).`
 				if runs == nil {
 					runs = []catalog.Run{}
 				}
-				return show(runs, view.Runs(runs))
+				return draw(runs, view.Runs(runs).String())
 			})
 		},
 	}

@@ -40,7 +40,7 @@ fingerprint and state. The version may also be written IMAGE@VERSION.`,
 				if jsonOutput() {
 					return printJSON(l)
 				}
-				if err := draw(text(view.Lineage(l))); err != nil {
+				if err := printText(view.Lineage(l)); err != nil {
 					return err
 				}
 				return printTestRuns(l.Tests)

@@ -36,7 +36,7 @@ revoked, or its parent is revoked or behind its channel (rebuild it).`,
 						return err
 					}
 				}
-				return show(vs, view.Versions(vs, tested))
+				return draw(vs, view.Versions(vs, tested).String())
 			})
 		},
 	}

@@ -20,26 +20,13 @@ func printJSON(v any) error {
 
 // printTable writes rows under a header as aligned columns.
 func printTable(header []string, rows [][]string) error {
-	return draw(view.Table{Header: header, Rows: rows})
+	return printText(view.Table{Header: header, Rows: rows}.String())
 }
 
-// draw writes what a view rendered (a view.Table, or text) to stdout.
-func draw(v fmt.Stringer) error {
-	_, err := fmt.Fprint(stdout, v.String())
+// printText writes what a view rendered to stdout.
+func printText(s string) error {
+	_, err := fmt.Fprint(stdout, s)
 	return err
-}
-
-// text is rendered text, for draw.
-type text string
-
-func (t text) String() string { return string(t) }
-
-// show prints v as JSON under --output json, else what the view made of it.
-func show(v any, rendered fmt.Stringer) error {
-	if jsonOutput() {
-		return printJSON(v)
-	}
-	return draw(rendered)
 }
 
 // isTerminal reports whether w is an interactive terminal (progress bars are
