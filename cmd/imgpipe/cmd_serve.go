@@ -25,6 +25,7 @@ func newServeCmd() *cobra.Command {
 		subs                                []string
 		azureInterval, staleAfter           time.Duration
 		rec                                 serveReconcile // serve_reconcile.go
+		auth                                *serveAuthFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -92,6 +93,9 @@ AZURE_AUTHORITY_HOST and IMGPIPE_CA_CERT point it elsewhere (the variables
 			}
 			defer cat.Close()
 			cfg := server.Config{Catalog: cat, AgentToken: tok, Channel: channel, AzureInterval: azureInterval, StaleAfter: staleAfter}
+			if cfg.Auth, err = auth.config(listen); err != nil {
+				return err
+			}
 			if len(subs) > 0 {
 				cred, co, err := azure.ConnectionFromEnv().Open()
 				if err != nil {
@@ -146,6 +150,7 @@ AZURE_AUTHORITY_HOST and IMGPIPE_CA_CERT point it elsewhere (the variables
 	durationVar(f, &staleAfter, "stale-after", 24*time.Hour, "mark hosts not heard from for this long as stale")
 	rec.add(f)
 	cmd.AddCommand(newServeRevokeAgentCmd())
+	auth = addServeAuth(cmd)
 	return cmd
 }
 

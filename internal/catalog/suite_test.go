@@ -67,6 +67,7 @@ func runCatalogSuite(t *testing.T, b backend) {
 		fn   func(t *testing.T, b backend)
 	}{
 		{"VersionsAndLineage", testVersionsAndLineage},
+		{"AccessTokens", testAccessTokens},
 		{"Promote", testPromote},
 		{"Revoke", testRevoke},
 		{"Outdated", testOutdated},

@@ -151,6 +151,10 @@ type page struct {
 func (p *page) base() *page { return p }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, data any) {
+	s.renderStatus(w, r, http.StatusOK, name, data)
+}
+
+func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	id := identityOf(r)
 	switch d := data.(type) {
 	case interface{ base() *page }:
@@ -165,6 +169,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, dat
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
 	_, _ = w.Write(b.Bytes())
 }
 
@@ -179,8 +184,7 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		slog.Error("dashboard", "err", err)
 	}
-	w.WriteHeader(status)
-	s.render(w, r, "error.html", map[string]any{"Title": "error", "Status": status, "Message": msg})
+	s.renderStatus(w, r, status, "error.html", map[string]any{"Title": "error", "Status": status, "Message": msg})
 }
 
 // pageFleet is the triage page: worst state first, filters and search in
@@ -228,7 +232,7 @@ func (s *Server) pageFleet(w http.ResponseWriter, r *http.Request) {
 		next.Offset = f.Offset + PageSize
 		p.Next = next.URL()
 	}
-	s.render(w, r, "fleet.html", p)
+	s.render(w, r, "fleet.html", &p)
 }
 
 func (s *Server) pageImages(w http.ResponseWriter, r *http.Request) {

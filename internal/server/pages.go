@@ -55,7 +55,7 @@ func (s *Server) pageImage(w http.ResponseWriter, r *http.Request) {
 	for _, v := range iv.Versions {
 		p.Hosts += v.Hosts
 	}
-	s.render(w, r, "image.html", p)
+	s.render(w, r, "image.html", &p)
 }
 
 // versionPage is one version: status, provenance, lineage, tests,
@@ -134,7 +134,7 @@ func (s *Server) pageVersion(w http.ResponseWriter, r *http.Request) {
 	if p.Matched > len(p.Hosts) {
 		p.More = fleetURL(p.Filter, "", 0)
 	}
-	s.render(w, r, "version.html", p)
+	s.render(w, r, "version.html", &p)
 }
 
 // hostPage is a host with what to do about it and the rollouts that
@@ -217,5 +217,5 @@ func (s *Server) pageHost(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	s.render(w, r, "host.html", p)
+	s.render(w, r, "host.html", &p)
 }

@@ -53,6 +53,8 @@ type Config struct {
 	Replica string
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// Auth says who may read (auth.go); the zero value is open.
+	Auth AuthConfig
 }
 
 // Server serves the API, the dashboard and the metrics.
@@ -72,6 +74,8 @@ type Server struct {
 
 	pullMu   sync.Mutex // one Azure pull at a time in this process
 	lastPull atomic.Pointer[PullResult]
+
+	oidc *oidcAuth // people's sign-in, when configured
 }
 
 // Reasons a report is rejected (the metrics label).
@@ -122,6 +126,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(),
 		intake: make(chan struct{}, MaxConcurrentReports), readers: make(chan struct{}, MaxBodyReaders)}
+	if err := s.setupAuth(); err != nil {
+		return nil, err
+	}
 	s.metrics = newServerMetrics(s)
 	// SQLite has one writer at a time; on PostgreSQL a second writer
 	// fills its batch while the first one commits
@@ -151,7 +158,7 @@ func replicaName() string {
 }
 
 // Handler returns the server's HTTP handler.
-func (s *Server) Handler() http.Handler { return securityHeaders(s.mux) }
+func (s *Server) Handler() http.Handler { return securityHeaders(s.authenticate(s.mux)) }
 
 func (s *Server) routes() {
 	m := s.mux
