@@ -490,5 +490,3 @@ func countRows(t *testing.T, loc, query string) int {
 	}
 	return n
 }
-
-
