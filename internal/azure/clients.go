@@ -94,6 +94,7 @@ type ScaleSetVMsAPI interface {
 type RollingUpgradesAPI interface {
 	BeginStartOSUpgrade(ctx context.Context, rg, name string, o *armcompute.VirtualMachineScaleSetRollingUpgradesClientBeginStartOSUpgradeOptions) (*runtime.Poller[armcompute.VirtualMachineScaleSetRollingUpgradesClientStartOSUpgradeResponse], error)
 	GetLatest(ctx context.Context, rg, name string, o *armcompute.VirtualMachineScaleSetRollingUpgradesClientGetLatestOptions) (armcompute.VirtualMachineScaleSetRollingUpgradesClientGetLatestResponse, error)
+	BeginCancel(ctx context.Context, rg, name string, o *armcompute.VirtualMachineScaleSetRollingUpgradesClientBeginCancelOptions) (*runtime.Poller[armcompute.VirtualMachineScaleSetRollingUpgradesClientCancelResponse], error)
 }
 
 // RoleAssignmentsAPI is the part of armauthorization.RoleAssignmentsClient used here.

@@ -83,6 +83,10 @@ func Parse(src []byte, filename string) (*File, error) {
 	if d.HasErrors() {
 		return nil, &Error{d}
 	}
+	rawRollouts, rest, d := parseRollouts(rest)
+	if d.HasErrors() {
+		return nil, &Error{d}
+	}
 	var raw rawFile
 	if d := gohcl.DecodeBody(rest, nil, &raw); d.HasErrors() {
 		return nil, &Error{d}
@@ -95,6 +99,7 @@ func Parse(src []byte, filename string) (*File, error) {
 	out := v.file(&raw, filename, dir)
 	out.Tests = v.tests(rawTests, out)
 	out.Rebuilds = v.rebuilds(rawRebuilds, out)
+	out.Rollouts = v.rollouts(rawRollouts, out)
 	if v.diags.HasErrors() {
 		return nil, &Error{v.diags}
 	}

@@ -20,6 +20,7 @@ type File struct {
 	Retention *Retention
 	Tests     []Test    // test blocks (tests.go)
 	Rebuilds  []Rebuild // rebuild blocks (rebuild.go)
+	Rollouts  []Rollout // rollout blocks (rollout.go)
 }
 
 // Image declares one image and where its bits come from.
