@@ -1,4 +1,4 @@
--- imgpipe catalog, schema version 12: rollouts driven by a policy
+-- imgpipe catalog, schema version 14: rollouts driven by a policy
 -- (internal/rollout): a rollout names the channel it follows, the version the
 -- targets ran before (for rollback), the policy it was started with, and how
 -- many steps it has recorded (each step is an event, named by this count).
