@@ -134,7 +134,11 @@ func (plan *Plan) copies(ap *applied, res *Result) []Made {
 			detail[k] = *v
 		}
 	}
-	out = append(out, Made{Kind: KindVersion, ID: plan.VersionID, Location: loc, Fingerprint: tag(vtags, TagSourceDigest),
+	vfp := tag(vtags, TagSourceDigest)
+	if plan.d != nil && plan.d.Source != nil && plan.d.Source.Is(vfp) {
+		vfp = plan.d.Source.Digest // one notion in the lineage, also for a version an earlier release tagged
+	}
+	out = append(out, Made{Kind: KindVersion, ID: plan.VersionID, Location: loc, Fingerprint: vfp,
 		State: vstate, Parent: parent, Detail: detail})
 	regions := res.Regions
 	if len(regions) == 0 && ap.version == nil {

@@ -108,7 +108,7 @@ func resolveVersion(d *Desired, versions []*armcompute.GalleryImageVersion) (str
 		if v == nil || v.Name == nil {
 			continue
 		}
-		if d.Source != nil && tag(v.Tags, TagSourceDigest) == d.Source.Digest {
+		if d.Source != nil && d.Source.Is(tag(v.Tags, TagSourceDigest)) {
 			return *v.Name, nil
 		}
 		n, ok := parseVersion(*v.Name)

@@ -143,7 +143,7 @@ func (p *Publisher) planOnce(ctx context.Context, d *Desired) (*Plan, error) {
 		case state == "Failed":
 			add(Step{Action: ActDelete, Kind: KindVersion, Name: version, ID: id.String(), Reason: "left in Failed state by an earlier run; it is made again"})
 			needSource = true
-		case d.Source != nil && tag(v.Tags, TagSourceDigest) != d.Source.Digest:
+		case d.Source != nil && !d.Source.Is(tag(v.Tags, TagSourceDigest)):
 			made := tag(v.Tags, TagSourceDigest)
 			if made == "" {
 				made = "a source imgpipe did not record"
@@ -292,7 +292,7 @@ func (p *Publisher) planSources(ctx context.Context, plan *Plan, version string)
 			return fmt.Errorf("read managed image %s: %w", imgName, err)
 		} else if ok {
 			st.image = &img.Image
-			if got := tag(img.Tags, TagSourceDigest); got != d.Source.Digest {
+			if got := tag(img.Tags, TagSourceDigest); !d.Source.Is(got) {
 				return planErrorf("managed image %s already exists but was made from %s, not from this disk (%s); delete it or bump the version",
 					imgName, orUnknown(got), d.Source.Digest)
 			}
@@ -312,7 +312,7 @@ func (p *Publisher) planSources(ctx context.Context, plan *Plan, version string)
 		}
 		st.blob = b
 	}
-	if st.blob != nil && st.blob.Metadata[metaDigest] == d.Source.Digest && st.blob.Size == d.Source.VHDSize {
+	if st.blob != nil && d.Source.Is(st.blob.Metadata[metaDigest]) && st.blob.Size == d.Source.VHDSize {
 		plan.Steps = append(plan.Steps, Step{Action: ActKeep, Kind: KindBlob, Name: d.blobName(version), ID: blobURL, Reason: "already holds this disk"})
 	} else {
 		reason := ""
@@ -444,10 +444,10 @@ func (p *Publisher) planDisk(ctx context.Context, plan *Plan, version string) er
 			state = string(*st.disk.Properties.DiskState)
 		}
 		switch got := tag(st.disk.Tags, TagSourceDigest); {
-		case got == d.Source.Digest && state != string(armcompute.DiskStateReadyToUpload) && state != string(armcompute.DiskStateActiveUpload):
+		case d.Source.Is(got) && state != string(armcompute.DiskStateReadyToUpload) && state != string(armcompute.DiskStateActiveUpload):
 			plan.Steps = append(plan.Steps, Step{Action: ActKeep, Kind: KindDisk, Name: name, ID: id, Reason: "already holds this disk"})
 			return nil
-		case got != "" && got != d.Source.Digest:
+		case got != "" && !d.Source.Is(got):
 			return planErrorf("managed disk %s already exists and holds %s, not this disk (%s); delete it or bump the version", name, got, d.Source.Digest)
 		default:
 			plan.Steps = append(plan.Steps, Step{Action: ActDelete, Kind: KindDisk, Name: name, ID: id,

@@ -14,6 +14,7 @@ import (
 
 	"imgpipe/internal/build"
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/source"
 )
 
 // BuildVersion is a disk artifact of a build and the version it is.
@@ -74,7 +75,7 @@ func RecordBuild(ctx context.Context, cat *catalog.Catalog, p build.Provenance, 
 			return out, fmt.Errorf("record %s: %w", ref, err)
 		}
 		if _, err := cat.PutCopy(ctx, ref, catalog.Copy{Kind: catalog.KindArtifact, ResourceID: a.Path,
-			Fingerprint: "sha256:" + a.SHA256, State: catalog.StatePresent}); err != nil {
+			Fingerprint: source.DigestOf(a.SHA256), State: catalog.StatePresent}); err != nil {
 			return out, fmt.Errorf("record the artifact of %s: %w", ref, err)
 		}
 		out = append(out, BuildRecord{Image: ref.Image, Version: ref.Version, Path: a.Path, Catalog: cat.Location()})

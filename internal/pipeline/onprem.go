@@ -16,6 +16,7 @@ import (
 	"imgpipe/internal/disk"
 	"imgpipe/internal/onprem"
 	"imgpipe/internal/progress"
+	"imgpipe/internal/source"
 )
 
 // Onprem adds the disk (converted to VHDX) to one on-prem library.
@@ -165,7 +166,7 @@ func (o *Onprem) SetChannel(ctx context.Context, image, version, channel string)
 
 // LibraryCopy is the catalog copy of a disk in a library.
 func LibraryCopy(root string, res *onprem.AddResult) Copy {
-	return Copy{Kind: catalog.KindOnprem, Location: root, ID: res.Path, Fingerprint: "sha256:" + res.Metadata.SHA256, State: catalog.StatePresent}
+	return Copy{Kind: catalog.KindOnprem, Location: root, ID: res.Path, Fingerprint: source.DigestOf(res.Metadata.SHA256), State: catalog.StatePresent}
 }
 
 // AddToLibrary adds the disk at path to the library at root as version of
@@ -184,7 +185,7 @@ func AddToLibrary(ctx context.Context, root string, img *config.Image, version, 
 	return lib.AddFile(ctx, path, onprem.AddOptions{
 		Image: img.Name, Version: version, Convert: string(disk.FormatVHDX), VirtualSize: vsize,
 		Generation: gen, OS: strings.ToLower(cmp.Or(img.OSType, "Linux")),
-		SourceFingerprint: "sha256:" + sha256, InputSHA256: sha256, Step: step,
+		SourceFingerprint: source.DigestOf(sha256), InputSHA256: sha256, Step: step,
 		Labels: map[string]string{"sourceFile": filepath.Base(path)},
 	})
 }

@@ -170,7 +170,7 @@ func RecordArtifact(ctx context.Context, cat *catalog.Catalog, img *config.Image
 		abs = src.Path
 	}
 	detail, _ := json.Marshal(map[string]string{"digest": src.Digest})
-	return cat.PutCopy(ctx, ref, catalog.Copy{Kind: catalog.KindArtifact, ResourceID: abs, Fingerprint: "sha256:" + src.SHA256,
+	return cat.PutCopy(ctx, ref, catalog.Copy{Kind: catalog.KindArtifact, ResourceID: abs, Fingerprint: src.Digest,
 		State: catalog.StatePresent, Detail: detail})
 }
 

@@ -89,7 +89,7 @@ func (s *Saved) CheckInputs(fileSHA256 string, r Request) error {
 		return fmt.Errorf("%w: the plan was made before the image was built; %s exists now: make the plan again", ErrPlanChanged, r.Source.Path)
 	case s.Source != nil && r.Source == nil:
 		return fmt.Errorf("%w: the source %s is gone", ErrPlanChanged, s.Source.Path)
-	case s.Source != nil && r.Source.Digest != s.Source.Digest:
+	case s.Source != nil && !r.Source.Is(s.Source.Digest):
 		return fmt.Errorf("%w: the source %s changed since the plan was made (it was %s, it is now %s): make the plan again",
 			ErrPlanChanged, r.Source.Path, s.Source.Digest, r.Source.Digest)
 	}

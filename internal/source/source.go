@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/zeebo/blake3"
 
@@ -20,14 +21,19 @@ import (
 // Info describes the local disk image being published.
 type Info struct {
 	Path string `json:"path"`
-	// Digest identifies the bytes of the source file ("blake3:HEX"). It is
-	// recorded on the blob, the managed image and the version, so a re-run
-	// knows what it already made from this very disk.
+	// Digest identifies the bytes of the source file: "sha256:HEX"
+	// (DigestOf), the one fingerprint of a source in the catalog's lineage,
+	// on the blob, the managed image and the version in Azure, and in the
+	// on-prem library, so a re-run knows what it already made from this
+	// very disk.
 	Digest string `json:"digest"`
-	// SHA256 is the hex SHA-256 of the same bytes, the catalog's artifact
-	// checksum (and the on-prem library's input checksum). Both come from
-	// one read of the file.
+	// SHA256 is the hex of the same SHA-256 (the catalog's artifact
+	// checksum, the on-prem library's input checksum).
 	SHA256 string `json:"sha256"`
+	// Legacy are the digests earlier imgpipe releases recorded for the same
+	// bytes ("blake3:HEX"), so what they made is still recognised (Is).
+	// Every digest comes from one read of the file.
+	Legacy []string `json:"legacy_digests,omitempty"`
 	// Generation is what the partition table says ("V1", "V2"), or "" when
 	// it cannot tell.
 	Generation string `json:"generation,omitempty"`
@@ -56,15 +62,29 @@ func InspectProgress(ctx context.Context, path string, p progress.Func) (*Info, 
 	} else {
 		s.GenerationErr = err.Error()
 	}
-	s.Digest, s.SHA256, err = fileDigests(ctx, path, p)
+	legacy, sha, err := fileDigests(ctx, path, p)
 	if err != nil {
 		return nil, err
 	}
+	s.Digest, s.SHA256, s.Legacy = DigestOf(sha), sha, []string{legacy}
 	return s, nil
 }
 
-// fileDigests reads the file once and returns its "blake3:HEX" digest and
-// its hex SHA-256.
+// DigestOf is the digest of bytes whose SHA-256 is sha256Hex: "sha256:HEX".
+func DigestOf(sha256Hex string) string { return "sha256:" + sha256Hex }
+
+// Is reports whether recorded (a tag, blob metadata, a lineage
+// fingerprint) names the bytes of this source: its digest, or a digest an
+// earlier release recorded for them.
+func (s *Info) Is(recorded string) bool {
+	if recorded == "" {
+		return false
+	}
+	return recorded == s.Digest || slices.Contains(s.Legacy, recorded)
+}
+
+// fileDigests reads the file once and returns its legacy "blake3:HEX"
+// digest and its hex SHA-256.
 func fileDigests(ctx context.Context, path string, p progress.Func) (digest, sha string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
