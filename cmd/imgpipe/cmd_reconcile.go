@@ -61,10 +61,11 @@ The policy:
   }
 
 A channel's hosts are the hosts of the image running a version the channel
-has pointed at. The catalog keeps each host's last report only, so "for"
-is judged from reconcile's own evaluations: since the first one that saw the
-threshold met, reset by any that saw it not met (run reconcile from cron
-often enough, e.g. every 10 minutes).
+has pointed at. "for" is judged from the fleet's per-host history: the
+threshold has held since the host whose drift made the count reach it began
+to drift (its first drifted report after a clean one). Hosts whose history
+does not say count from reconcile's first evaluation that saw the threshold
+met, reset by any that saw it not met.
 
 Without --dry-run, wait and stopped decisions are recorded in the catalog
 (never repeated inside the cool-down) and emitted as events

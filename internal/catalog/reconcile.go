@@ -303,3 +303,25 @@ func (c *Catalog) ClaimRound(ctx context.Context, name, holder string, every tim
 	}
 	return true, nil
 }
+
+// DriftedSinceOf returns, for each host of image whose last report found
+// drift, since when it has been drifted without a break (the fleet's
+// per-host history, migration 12). Hosts without that time are left out.
+func (c *Catalog) DriftedSinceOf(ctx context.Context, image string) (map[string]time.Time, error) {
+	rows, err := c.db.QueryContext(ctx, c.q("SELECT name, drifted_since FROM hosts WHERE image = ? AND drifted_since <> ''"), image)
+	if err != nil {
+		return nil, fmt.Errorf("read since when the hosts of %s drifted: %w", image, err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var name, since string
+		if err := rows.Scan(&name, &since); err != nil {
+			return nil, err
+		}
+		if t := parseTime(since); !t.IsZero() {
+			out[name] = t
+		}
+	}
+	return out, rows.Err()
+}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -348,11 +349,12 @@ func (r *Reconciler) newestActive(ctx context.Context, image string) (string, er
 }
 
 // driftObservation counts the drifted hosts of the policy's channel and
-// says since when the threshold has held, as the reconciler saw it: the
-// first evaluation that saw it met (kept in the catalog by Record), reset by
-// any evaluation that saw it not met. The catalog keeps each host's last
-// report only, not a history of reports, so persistence is judged from the
-// reconciler's own evaluations.
+// says since when the threshold has held: since the first report of the
+// host whose drift made the count reach the threshold (the fleet's per-host
+// history: each host's drifted-since). A host whose history does not say
+// (reported before the history was kept) counts from the reconciler's own
+// first evaluation that saw the threshold met, kept by Record and reset by
+// any evaluation that saw it not met.
 func (r *Reconciler) driftObservation(ctx context.Context, p *config.Rebuild, cur *catalog.Version, now time.Time) (*DriftCount, error) {
 	od := p.OnDrift
 	if od == nil {
@@ -375,6 +377,11 @@ func (r *Reconciler) driftObservation(ctx context.Context, p *config.Rebuild, cu
 	if err != nil {
 		return nil, err
 	}
+	history, err := r.Catalog.DriftedSinceOf(ctx, p.Image)
+	if err != nil {
+		return nil, err
+	}
+	var sinces []time.Time // of the drifted hosts; zero: the history does not say
 	for _, h := range hosts {
 		if !inChannel[h.Version] {
 			continue
@@ -382,6 +389,7 @@ func (r *Reconciler) driftObservation(ctx context.Context, p *config.Rebuild, cu
 		dc.Hosts++
 		if Counts(od, h.DriftSummary) {
 			dc.Drifted++
+			sinces = append(sinces, history[h.Name])
 		}
 	}
 	if od.Hosts > 0 {
@@ -393,16 +401,24 @@ func (r *Reconciler) driftObservation(ctx context.Context, p *config.Rebuild, cu
 		}
 	}
 	dc.Met = dc.Hosts > 0 && dc.Drifted >= dc.Needed
-	if dc.Met {
-		since, err := r.Catalog.DriftSince(ctx, p.Image, od.Channel)
-		if err != nil {
-			return nil, err
-		}
-		if since.IsZero() || since.After(now) {
-			since = now
-		}
-		dc.Since = since
+	if !dc.Met {
+		return dc, nil
 	}
+	observed, err := r.Catalog.DriftSince(ctx, p.Image, od.Channel)
+	if err != nil {
+		return nil, err
+	}
+	if observed.IsZero() || observed.After(now) {
+		observed = now
+	}
+	for i, s := range sinces {
+		if s.IsZero() || s.After(now) {
+			sinces[i] = observed
+		}
+	}
+	slices.SortFunc(sinces, func(a, b time.Time) int { return a.Compare(b) })
+	// the threshold has held since the needed-th host began to drift
+	dc.Since = sinces[dc.Needed-1]
 	return dc, nil
 }
 

@@ -203,6 +203,7 @@ func TestReconcilePostgres(t *testing.T) {
 func runSuite(t *testing.T, loc func(t *testing.T) string) {
 	t.Run("Decisions", func(t *testing.T) { testDecisions(t, loc) })
 	t.Run("DriftMustPersist", func(t *testing.T) { testDriftMustPersist(t, loc(t)) })
+	t.Run("DriftWithoutHistory", func(t *testing.T) { testDriftWithoutHistory(t, loc(t)) })
 	t.Run("RebuildThenCooldownThenCap", func(t *testing.T) { testCooldownAndCap(t, loc(t)) })
 	t.Run("FailedTestStopsTheLoop", func(t *testing.T) { testFailedTestStops(t, loc(t)) })
 	t.Run("NoGateNeverPromotes", func(t *testing.T) { testNoGate(t, loc(t)) })
@@ -356,14 +357,43 @@ func testDriftMustPersist(t *testing.T, loc string) {
 	if d := e.record(e.decide()); d.Action != ActionNone {
 		t.Fatalf("dip: %+v", d)
 	}
+	// the twelfth host drifts again at 11:00: from the fleet's per-host
+	// history the threshold holds since then, though no evaluation saw it
+	// until 12:30
 	e.hosts("h", "1.0.0", 40, 12, 1, 0)
 	e.clk.Advance(90 * time.Minute)
-	if d := e.record(e.decide()); d.Action != catalog.DecisionWait || !strings.Contains(d.Reason, "since 2026-11-30T12:30Z") {
+	if d := e.record(e.decide()); d.Action != catalog.DecisionWait || !strings.Contains(d.Reason, "since 2026-11-30T11:00Z") || !strings.Contains(d.Reason, "(until 2026-11-30T13:00Z)") {
 		t.Fatalf("back over: %+v", d)
 	}
-	e.clk.Advance(2 * time.Hour)
+	e.clk.Advance(30 * time.Minute)
 	if d := e.decide(); d.Action != catalog.DecisionRebuild || d.Reason != "12 of 40 prod hosts drifted for 2h: rebuild" {
 		t.Fatalf("after 2h: %+v", d)
+	}
+}
+
+// Hosts whose history does not say since when they drifted (reported
+// before it was kept) count from the reconciler's first evaluation that
+// saw the threshold met.
+func testDriftWithoutHistory(t *testing.T, loc string) {
+	e := newEnv(t, loc, `rebuild {
+  on_drift {
+    hosts = 3
+    for   = "1h"
+  }
+}`)
+	e.version("web", "1.0.0", nil)
+	e.promote("1.0.0")
+	e.hosts("h", "1.0.0", 5, 3, 1, 0)
+	if _, err := e.cat.DB().ExecContext(e.ctx, "UPDATE hosts SET drifted_since = ''"); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Advance(5 * time.Hour) // the reports are old; nothing saw the drift yet
+	if d := e.record(e.decide()); d.Action != catalog.DecisionWait || !strings.Contains(d.Reason, "since 2026-11-30T15:00Z") {
+		t.Fatalf("first sight: %+v", d)
+	}
+	e.clk.Advance(time.Hour)
+	if d := e.decide(); d.Action != catalog.DecisionRebuild || d.Reason != "3 of 5 prod hosts drifted for 1h: rebuild" {
+		t.Fatalf("after 1h: %+v", d)
 	}
 }
 
@@ -554,9 +584,10 @@ func testDecideChangesNothing(t *testing.T, loc string) {
 	for _, tb := range tables {
 		before[tb] = e.count(tb)
 	}
-	for i := 0; i < 3; i++ {
-		if d := e.decide(); d.Action != catalog.DecisionWait {
-			t.Fatalf("%+v", d)
+	// persistence comes from the hosts' history, not from what Decide saw
+	for i, want := range []string{catalog.DecisionWait, catalog.DecisionRebuild, catalog.DecisionRebuild} {
+		if d := e.decide(); d.Action != want {
+			t.Fatalf("evaluation %d: %+v", i, d)
 		}
 		e.clk.Advance(time.Hour)
 	}
