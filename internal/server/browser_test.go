@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/oauth2-proxy/mockoidc"
 
 	"imgpipe/internal/agent"
 	"imgpipe/internal/catalog"
@@ -16,14 +17,18 @@ import (
 	"imgpipe/internal/testenv"
 )
 
-// TestDashboardInBrowser loads the dashboard with seeded data in headless
-// Chromium, checks the fleet table and a host's drift detail, and writes
-// screenshots to testdata/out for review.
+// TestDashboardInBrowser signs in to a server that requires it (through a
+// local OIDC provider) in headless Chromium, checks the fleet table and a
+// host's drift detail, walks the triage flow (drifted hosts of one image ->
+// a host -> its version -> the image, and back), signs out, and writes
+// screenshots to testdata/out (or $IMGPIPE_SCREENSHOTS) for review.
 func TestDashboardInBrowser(t *testing.T) {
 	chromium := testenv.RequireTool(t, "chromium")
-	f := newFixture(t, backend{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "catalog.db") }}, Config{})
-	seedCatalog(t, f.cat)
+	idp := startOIDC(t)
+	clk := &testClock{}
+	f := oidcFixture(t, idp, clk, func(o *OIDCConfig) { o.AllowedGroups = []string{"fleet-readers"} })
 	ctx := context.Background()
+	must(t, f.cat.SnapshotFleet(ctx, clk.Now().Add(-3*time.Hour)))
 
 	// real agents: one clean on the channel's version, one drifted and behind
 	for _, a := range []struct {
@@ -48,6 +53,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	db := validReport("db-1")
 	db.Image, db.Version = "db", "2.0.0"
 	report(t, f, db)
+	must(t, f.cat.SnapshotFleet(ctx, clk.Now().Add(-2*time.Hour)))
+	// a drifted host of another image: the triage filter leaves it out
+	db.Host, db.Drifted, db.Summary = "db-2", true, drift.Summary{FilesAdded: 1}
+	db.Changes = []agent.Change{{Area: "file", Kind: "added", Name: "var/lib/db/dump.sh"}}
+	report(t, f, db)
 	// an Azure VM seen only through the Azure pull
 	st, _ := jsonMarshal(HostState{Source: SourceAzure, AzureKind: "vm", Location: "westeurope", ImageResolved: "catalog copy",
 		ImageRef: "/subscriptions/1111/resourceGroups/apps/providers/Microsoft.Compute/galleries/gal/images/web/versions/1.1.0"})
@@ -55,6 +65,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		ResourceID: "/subscriptions/1111/resourceGroups/apps/providers/Microsoft.Compute/virtualMachines/vm-azure-7", DriftSummary: st}); err != nil {
 		t.Fatal(err)
 	}
+	must(t, f.cat.SnapshotFleet(ctx, clk.Now()))
+	idp.QueueUser(&mockoidc.MockUser{Subject: "ops-1", Email: "ops@contoso.example", EmailVerified: true, PreferredUsername: "ops@contoso.example", Groups: []string{"fleet-readers"}})
 
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium),
@@ -67,6 +79,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		// pages restored from the back-forward cache are not seen by
+		// chromedp's DOM tracking; back then reloads, as without a cache
+		chromedp.Flag("disable-features", "BackForwardCache"),
 		chromedp.Flag("ignore-certificate-errors", true), // the test server's own certificate
 		chromedp.WindowSize(1400, 900),
 	}
@@ -109,12 +124,36 @@ func TestDashboardInBrowser(t *testing.T) {
 		return b
 	}
 
-	do("load the fleet page", chromedp.Navigate(f.ts.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#fleet tbody tr`)))
+	where := func() string {
+		t.Helper()
+		v, err := chromedp.Run(bctx, chromedp.Evaluate[string](`location.pathname + location.search`))
+		must(t, err)
+		return v
+	}
+	// follow clicks sel and waits until the browser is at want (path and query)
+	follow := func(sel, want string) {
+		t.Helper()
+		do("click "+sel, chromedp.Click(chromedp.CSS(sel)))
+		deadline := time.Now().Add(20 * time.Second)
+		for where() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("after clicking %s the browser is at %s, want %s", sel, where(), want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		do("load "+want, chromedp.WaitReady(chromedp.CSS(`footer, main`)))
+	}
+
+	// signing in: the dashboard sends the browser to the provider and back
+	do("sign in and load the fleet page", chromedp.Navigate(f.ts.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#fleet tbody tr`)))
+	if at, who := where(), text(`#who`); at != "/" || !strings.Contains(who, "ops@contoso.example") {
+		t.Errorf("after sign-in at %s as %q", at, who)
+	}
 	title, err := chromedp.Run(bctx, chromedp.Title())
 	must(t, err)
 	hosts := list(`Array.from(document.querySelectorAll('#fleet tbody td.host')).map(td => td.textContent.trim())`)
 	// worst first: revoked, drifted, behind, then ok by name
-	if want := "web-legacy,web-prod-2,vm-azure-7,db-1,web-prod-1"; strings.Join(hosts, ",") != want {
+	if want := "web-legacy,db-2,web-prod-2,vm-azure-7,db-1,web-prod-1"; strings.Join(hosts, ",") != want {
 		t.Errorf("fleet rows %v, want %s", hosts, want)
 	}
 	legacyState, legacyRevoked := text(`tr[data-host="web-legacy"] .badge`), text(`tr[data-host="web-legacy"] td.revoked`)
@@ -125,14 +164,14 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("azure row: %q", azureCells)
 	}
 	rowStates := list(`Array.from(document.querySelectorAll('#fleet tbody tr')).map(tr => tr.dataset.host + '=' + tr.querySelector('.badge').textContent + '/' + tr.querySelector('td.behind').textContent)`)
-	if want := "web-legacy=revoked/2,web-prod-2=drifted/1,vm-azure-7=behind/1,db-1=ok/0,web-prod-1=ok/0"; strings.Join(rowStates, ",") != want {
+	if want := "web-legacy=revoked/2,db-2=drifted/0,web-prod-2=drifted/1,vm-azure-7=behind/1,db-1=ok/0,web-prod-1=ok/0"; strings.Join(rowStates, ",") != want {
 		t.Errorf("row states %v, want %s", rowStates, want)
 	}
 	fleetPNG := shot()
 
 	// triage: the summary's "drifted" count filters the table (in the URL)
 	do("filter to drifted", chromedp.Click(chromedp.CSS(`#summary a.st-drifted`)), chromedp.WaitVisible(chromedp.CSS(`#summary a.st-drifted.current`)))
-	if got := list(`Array.from(document.querySelectorAll('#fleet tbody td.host')).map(td => td.textContent.trim())`); strings.Join(got, ",") != "web-prod-2" {
+	if got := list(`Array.from(document.querySelectorAll('#fleet tbody td.host')).map(td => td.textContent.trim())`); strings.Join(got, ",") != "db-2,web-prod-2" {
 		t.Errorf("drifted filter shows %v", got)
 	}
 	loc, err := chromedp.Run(bctx, chromedp.Evaluate[string](`location.search`))
@@ -167,17 +206,80 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("web-prod-2 changes %q, want %q once among 3", got, w)
 		}
 	}
+	// the triage flow, by clicks: the drifted hosts of image web, one of
+	// them, its version, the image, and back
+	do("fleet page", chromedp.Navigate(f.ts.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#fleet tbody tr`)))
+	if n := list(`Array.from(document.querySelectorAll('#drift-trend svg path')).map(p => p.getAttribute('class'))`); len(n) < 2 {
+		t.Errorf("drift chart areas: %v", n)
+	}
+	follow(`tr[data-host="web-prod-2"] td.image a`, "/?image=web")
+	follow(`#summary a.st-drifted`, "/?image=web&state=drifted")
+	if got := list(`Array.from(document.querySelectorAll('#fleet tbody td.host')).map(td => td.textContent.trim())`); strings.Join(got, ",") != "web-prod-2" {
+		t.Errorf("drifted hosts of web: %v", got)
+	}
+	triagePNG := shot()
+	follow(`tr[data-host="web-prod-2"] td.host a`, "/hosts/web-prod-2")
+	if advice := text(`#advice`); !strings.Contains(advice, "redeploy to 1.2.0") {
+		t.Errorf("web-prod-2 advice: %q", advice)
+	}
+	if hist := list(`Array.from(document.querySelectorAll('#history tbody tr')).map(tr => tr.cells[3].textContent)`); len(hist) != 1 || hist[0] != "drifted" {
+		t.Errorf("web-prod-2 history: %v", hist)
+	}
+	triageHostPNG := shot()
+	follow(`#version-link`, "/images/web/versions/1.1.0")
+	if h, hostsOf := text(`h1`), list(`Array.from(document.querySelectorAll('#version-hosts td.host')).map(td => td.textContent.trim())`); !strings.Contains(h, "web 1.1.0") || strings.Join(hostsOf, ",") != "web-prod-2,vm-azure-7" {
+		t.Errorf("version page %q lists %v", h, hostsOf)
+	}
+	versionPNG := shot()
+	follow(`#image-link`, "/images/web")
+	if bars := list(`Array.from(document.querySelectorAll('figure.chart rect')).map(r => r.querySelector('title').textContent)`); len(bars) != 3 {
+		t.Errorf("image chart bars: %v", bars)
+	}
+	imagePNG := shot()
+	// the browser's back button
+	if _, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`history.back(), true`)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); where() != "/images/web/versions/1.1.0"; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("back: at %s", where())
+		}
+	}
+	do("back to the version", chromedp.WaitVisible(chromedp.CSS(`#version-hosts`)))
+	follow(`#version-hosts tr[data-host="web-prod-2"] a`, "/hosts/web-prod-2")
+	if h := text(`h1`); !strings.HasPrefix(h, "web-prod-2") {
+		t.Errorf("back on the host page: %q", h)
+	}
+
 	do("open images", chromedp.Navigate(f.ts.URL+"/images"), chromedp.WaitVisible(chromedp.CSS(`table.versions`)))
 	if row := text(`#image-web table.versions tbody tr`); !strings.Contains(row, "northeurope") || !strings.Contains(row, "prod") {
 		t.Errorf("images page first version row: %q", row)
 	}
 	imagesPNG := shot()
-	out := filepath.Join("testdata", "out")
+
+	// signing out ends the session: the next page load asks to sign in again
+	follow(`#who button`, "/auth/logout")
+	if m := text(`#message`); !strings.Contains(m, "session has ended") {
+		t.Errorf("sign-out page: %q", m)
+	}
+	signedOutPNG := shot()
+	idp.QueueUser(&mockoidc.MockUser{Subject: "x", Groups: []string{"visitors"}})
+	do("load after sign-out", chromedp.Navigate(f.ts.URL+"/images"), chromedp.WaitVisible(chromedp.CSS(`#message`)))
+	if m := text(`#message`); !strings.Contains(m, "none of the allowed groups") {
+		t.Errorf("a person outside the allowed groups: %q", m)
+	}
+
+	out := os.Getenv("IMGPIPE_SCREENSHOTS")
+	if out == "" {
+		out = filepath.Join("testdata", "out")
+	}
 	must(t, os.MkdirAll(out, 0o755))
-	for name, png := range map[string][]byte{"dashboard.png": fleetPNG, "drifted.png": driftedPNG, "host.png": hostPNG, "images.png": imagesPNG} {
+	for name, png := range map[string][]byte{"dashboard.png": fleetPNG, "drifted.png": driftedPNG, "host.png": hostPNG, "images.png": imagesPNG,
+		"triage-drifted-web.png": triagePNG, "triage-host.png": triageHostPNG, "triage-version.png": versionPNG, "triage-image.png": imagePNG, "signed-out.png": signedOutPNG} {
 		if len(png) < 1000 {
 			t.Errorf("%s: screenshot of %d bytes", name, len(png))
 		}
 		must(t, os.WriteFile(filepath.Join(out, name), png, 0o644))
 	}
+	t.Logf("screenshots in %s", out)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
+	"time"
 
 	"imgpipe/internal/catalog"
 )
@@ -126,4 +128,177 @@ func versionsChart(channel string, images ...*ImageVersions) *barChart {
 		}
 	}
 	return c
+}
+
+// areaChart is series stacked over time (drawn as areas, bottom first).
+type areaChart struct {
+	Width, Height int
+	Left, Top     int // the plot's origin
+	PlotW, PlotH  int
+	Areas         []area
+	YMax          int
+	XLabels       []axisLabel
+	Legend        []legendItem
+	Caption       string
+}
+
+type area struct {
+	Class, Label, D string
+}
+
+type axisLabel struct {
+	X      int
+	Text   string
+	Anchor string
+}
+
+// series is one stacked quantity of an areaChart.
+type series struct {
+	Class, Label string
+	Values       []int
+}
+
+// maxPoints bounds the points drawn: buckets of neighbouring snapshots
+// keep their last value.
+const maxPoints = 240
+
+// newAreaChart stacks series (same length as at) over time.
+func newAreaChart(at []time.Time, ss []series, caption string) *areaChart {
+	if len(at) < 2 {
+		return nil
+	}
+	// thin out to at most maxPoints
+	if n := len(at); n > maxPoints {
+		step := (n + maxPoints - 1) / maxPoints
+		var keep []int
+		for i := step - 1; i < n; i += step {
+			keep = append(keep, i)
+		}
+		if keep[len(keep)-1] != n-1 {
+			keep = append(keep, n-1)
+		}
+		at2 := make([]time.Time, len(keep))
+		for j, i := range keep {
+			at2[j] = at[i]
+		}
+		for k := range ss {
+			v := make([]int, len(keep))
+			for j, i := range keep {
+				v[j] = ss[k].Values[i]
+			}
+			ss[k].Values = v
+		}
+		at = at2
+	}
+	c := &areaChart{Width: chartWidth, Height: 180, Left: 44, Top: 8, Caption: caption}
+	c.PlotW, c.PlotH = c.Width-c.Left-12, c.Height-c.Top-24
+	tot := make([]int, len(at))
+	for _, s := range ss {
+		for i, v := range s.Values {
+			tot[i] += v
+		}
+	}
+	c.YMax = max(slices.Max(tot), 1)
+	t0, t1 := at[0], at[len(at)-1]
+	span := t1.Sub(t0)
+	if span <= 0 {
+		return nil
+	}
+	x := func(t time.Time) float64 {
+		return float64(c.Left) + float64(t.Sub(t0))/float64(span)*float64(c.PlotW)
+	}
+	y := func(v int) float64 { return float64(c.Top+c.PlotH) - float64(v)/float64(c.YMax)*float64(c.PlotH) }
+	low := make([]int, len(at))
+	for _, s := range ss {
+		high := make([]int, len(at))
+		for i := range at {
+			high[i] = low[i] + s.Values[i]
+		}
+		if slices.Max(s.Values) > 0 {
+			var b strings.Builder
+			for i := range at {
+				cmd := "L"
+				if i == 0 {
+					cmd = "M"
+				}
+				fmt.Fprintf(&b, "%s%.1f,%.1f ", cmd, x(at[i]), y(high[i]))
+			}
+			for i := len(at) - 1; i >= 0; i-- {
+				fmt.Fprintf(&b, "L%.1f,%.1f ", x(at[i]), y(low[i]))
+			}
+			b.WriteString("Z")
+			c.Areas = append(c.Areas, area{Class: s.Class, Label: s.Label, D: b.String()})
+			c.Legend = append(c.Legend, legendItem{s.Class, s.Label})
+		}
+		low = high
+	}
+	layout := "15:04"
+	if span > 36*time.Hour {
+		layout = "Jan 2"
+	}
+	c.XLabels = []axisLabel{{c.Left, t0.UTC().Format(layout), "start"}, {c.Left + c.PlotW/2, t0.Add(span / 2).UTC().Format(layout), "middle"},
+		{c.Left + c.PlotW, t1.UTC().Format(layout) + " UTC", "end"}}
+	return c
+}
+
+// driftChart draws drifted (and failed) hosts against the clean rest over
+// the snapshots.
+func driftChart(points []catalog.FleetPoint) *areaChart {
+	if len(points) < 2 {
+		return nil
+	}
+	at := make([]time.Time, len(points))
+	drifted, failed, clean := series{"seg-revoked", "drifted", nil}, series{"seg-behind", "check failed", nil}, series{"seg-clean", "no drift", nil}
+	for i, p := range points {
+		at[i] = p.At
+		// a host can be both; count it as drifted
+		f := min(max(p.Failed, 0), max(p.Hosts-p.Drifted, 0))
+		drifted.Values = append(drifted.Values, p.Drifted)
+		failed.Values = append(failed.Values, f)
+		clean.Values = append(clean.Values, max(p.Hosts-p.Drifted-f, 0))
+	}
+	last := points[len(points)-1]
+	return newAreaChart(at, []series{drifted, failed, clean}, fmt.Sprintf("now %d drifted of %d hosts", last.Drifted, last.Hosts))
+}
+
+// versionsOverTime draws an image's hosts by version over the snapshots.
+func versionsOverTime(iv *ImageVersions, channel string, points []catalog.FleetPoint) *areaChart {
+	if len(points) < 2 {
+		return nil
+	}
+	cv := channelVersion(iv, channel)
+	status := map[string]VersionRow{}
+	for _, v := range iv.Versions {
+		status[v.Version] = v
+	}
+	var names []string
+	for _, p := range points {
+		for v := range p.Versions {
+			if !slices.Contains(names, v) {
+				names = append(names, v)
+			}
+		}
+	}
+	slices.SortFunc(names, catalog.CompareVersions)
+	at := make([]time.Time, len(points))
+	for i, p := range points {
+		at[i] = p.At
+	}
+	var ss []series
+	for _, n := range names {
+		row, ok := status[n]
+		if !ok {
+			row = VersionRow{Version: n}
+		}
+		cls := "unknown"
+		if ok {
+			cls = versionClass(row, cv)
+		}
+		s := series{Class: "seg-" + cls, Label: n}
+		for _, p := range points {
+			s.Values = append(s.Values, p.Versions[n])
+		}
+		ss = append(ss, s)
+	}
+	return newAreaChart(at, ss, "")
 }

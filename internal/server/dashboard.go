@@ -84,6 +84,7 @@ type fleetPage struct {
 	Prev    string // URLs of the neighbouring pages ("" at the ends)
 	Next    string
 	Now     time.Time
+	Drift   *areaChart // the fleet's drift over the last day
 }
 
 // PageSize is the number of hosts on a dashboard page.
@@ -222,6 +223,13 @@ func (s *Server) pageFleet(w http.ResponseWriter, r *http.Request) {
 	}
 	p := fleetPage{page: page{Title: "fleet", Refresh: 60}, Channel: channel, Hosts: rows, Counts: sum.ByState, Total: sum.Total,
 		Matched: fp.Total, Q: q, First: f.Offset + 1, Last: f.Offset + len(rows), Now: s.cfg.Now()}
+	// drift over the last day, from the snapshots (a few rows each)
+	points, err := s.cfg.Catalog.FleetSeries(r.Context(), "", s.cfg.Now().Add(-24*time.Hour))
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	p.Drift = driftChart(points)
 	if f.Offset > 0 {
 		prev := q
 		prev.Offset = max(f.Offset-PageSize, 0)

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"imgpipe/internal/catalog"
 )
@@ -37,6 +38,8 @@ type imagePage struct {
 	Image   *ImageVersions
 	Chart   *barChart
 	Hosts   int
+	// the last week, from the fleet snapshots
+	Drift, Versions *areaChart
 }
 
 func (s *Server) pageImage(w http.ResponseWriter, r *http.Request) {
@@ -55,6 +58,12 @@ func (s *Server) pageImage(w http.ResponseWriter, r *http.Request) {
 	for _, v := range iv.Versions {
 		p.Hosts += v.Hosts
 	}
+	points, err := s.cfg.Catalog.FleetSeries(r.Context(), iv.Image, s.cfg.Now().Add(-7*24*time.Hour))
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	p.Drift, p.Versions = driftChart(points), versionsOverTime(iv, s.cfg.Channel, points)
 	s.render(w, r, "image.html", &p)
 }
 
@@ -145,7 +154,13 @@ type hostPage struct {
 	Host     *HostRow
 	Advice   []string
 	Rollouts []hostRollout
+	History  []catalog.HostReport // newest first
+	// DriftedSince: drifted without a break since (zero when clean)
+	DriftedSince time.Time
 }
+
+// HostHistoryRows is the number of reports listed on a host's page.
+const HostHistoryRows = 50
 
 type hostRollout struct {
 	catalog.Rollout
@@ -199,6 +214,16 @@ func (s *Server) pageHost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := hostPage{page: page{Title: h.Name}, Host: h, Channel: s.cfg.Channel, Advice: advice(h, s.cfg.Channel)}
+	if p.History, err = s.cfg.Catalog.HostHistory(r.Context(), h.Name, time.Time{}, HostHistoryRows); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	if h.State.Drifted {
+		if p.DriftedSince, err = s.cfg.Catalog.DriftedSince(r.Context(), h.Name); err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+	}
 	if h.Image != "" {
 		rollouts, err := s.cfg.Catalog.Rollouts(r.Context(), h.Image, 20)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/drift"
@@ -53,9 +54,16 @@ func hasLink(page, href string) bool {
 // chart, lineage and tests of a version, the hosts running it, and a
 // host's advice and rollout.
 func TestPagesLinkBothWays(t *testing.T) {
-	f := newFixture(t, sqliteBackend(), Config{})
+	clk := &testClock{}
+	f := newFixture(t, sqliteBackend(), Config{Now: clk.Now})
 	seedCatalog(t, f.cat)
 	ctx := context.Background()
+	// web-3 was clean on 1.1.0 before it drifted; the fleet was snapshot then
+	first := validReport("web-3")
+	first.Version = "1.1.0"
+	report(t, f, first)
+	must(t, f.cat.SnapshotFleet(ctx, clk.Now()))
+	clk.Advance(2 * time.Hour)
 	for _, h := range []struct{ name, version string }{{"web-1", "1.2.0"}, {"web-2", "1.1.0"}, {"web-3", "1.1.0"}, {"web-old", "1.0.0"}} {
 		r := validReport(h.name)
 		r.Version = h.version
@@ -64,6 +72,7 @@ func TestPagesLinkBothWays(t *testing.T) {
 		}
 		report(t, f, r)
 	}
+	must(t, f.cat.SnapshotFleet(ctx, clk.Now()))
 	ref := catalog.Ref{Image: "web", Version: "1.2.0"}
 	_, err := f.cat.AddTestRun(ctx, catalog.TestRun{Ref: ref, Test: "boot", Runner: "qemu", Passed: true,
 		Checks: []catalog.TestCheck{{Name: "ssh-up", Passed: true}}})
@@ -124,6 +133,17 @@ func TestPagesLinkBothWays(t *testing.T) {
 	if !strings.Contains(drifted, "drifted from its image: redeploy to 1.2.0") {
 		t.Errorf("host page of web-3 lacks the drift advice")
 	}
+	// its report history: drifted now, clean two hours before; drifted since the second report
+	hist := regexp.MustCompile(`(?s)<table id="history">.*?</table>`).FindString(drifted)
+	if rows := strings.Count(hist, "<tr class="); rows != 2 || strings.Index(hist, "drifted</span>") > strings.Index(hist, "clean") {
+		t.Errorf("web-3 history (%d rows):\n%s", rows, hist)
+	}
+	if !strings.Contains(drifted, `id="drifted-since"`) || !strings.Contains(drifted, clk.Now().UTC().Format("2006-01-02T15")) {
+		t.Errorf("web-3 page lacks when it started drifting")
+	}
+	if !strings.Contains(image, "Versions over the last week") || !strings.Contains(image, "Drift over the last week") || strings.Count(image, "<path class=") < 3 {
+		t.Errorf("image page lacks its charts over time")
+	}
 	if ok := getPage(t, f, "/hosts/web-1", 200); strings.Contains(ok, `id="advice"`) {
 		t.Errorf("a host on the channel's version without drift gets advice")
 	}
@@ -131,6 +151,9 @@ func TestPagesLinkBothWays(t *testing.T) {
 	// the fleet page: filters in the URL, links to images and versions,
 	// the channel measured against is one of them
 	fleet := getPage(t, f, "/?image=web&state=behind", 200)
+	if !strings.Contains(fleet, `id="drift-trend"`) || !strings.Contains(fleet, "now 1 drifted of 4 hosts") || !strings.Contains(fleet, `<path class="seg-revoked"`) {
+		t.Errorf("fleet page lacks the drift chart")
+	}
 	if !hasLink(fleet, "/hosts/web-2") || hasLink(fleet, "/hosts/web-3") || !hasLink(fleet, "/images/web/versions/1.1.0") {
 		t.Errorf("fleet behind links: %v", hrefs(fleet))
 	}
