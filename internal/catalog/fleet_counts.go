@@ -2,7 +2,11 @@ package catalog
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -86,4 +90,41 @@ func (c *Catalog) ReportAges(ctx context.Context, now time.Time, bounds []time.D
 		prev = n
 	}
 	return out, nil
+}
+
+type storedAges struct {
+	Bounds []time.Duration `json:"bounds_ns"`
+	Counts []int           `json:"counts"`
+}
+
+// CachedReportAges is ReportAges as stored in the catalog by the last
+// replica that computed it, and when that was; a stored figure older than
+// maxAge (or for other bounds) is computed again at now and stored. A
+// scrape thus reads one row, and the fleet is read at most about once per
+// maxAge whatever the number of replicas and scrapers.
+func (c *Catalog) CachedReportAges(ctx context.Context, now time.Time, bounds []time.Duration, maxAge time.Duration) ([]int, time.Time, error) {
+	const name = "report_ages"
+	var data, at string
+	err := c.db.QueryRowContext(ctx, c.q("SELECT data, computed_at FROM fleet_aggregates WHERE name = ?"), name).Scan(&data, &at)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, time.Time{}, fmt.Errorf("read stored report ages: %w", err)
+	}
+	if err == nil {
+		var st storedAges
+		if json.Unmarshal([]byte(data), &st) == nil && slices.Equal(st.Bounds, bounds) && len(st.Counts) == len(bounds)+1 {
+			if t := parseTime(at); now.Sub(t) < maxAge && !t.After(now.Add(maxAge)) {
+				return st.Counts, t, nil
+			}
+		}
+	}
+	counts, err := c.ReportAges(ctx, now, bounds)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	b, _ := json.Marshal(storedAges{Bounds: bounds, Counts: counts})
+	if _, err := c.db.ExecContext(ctx, c.q(`INSERT INTO fleet_aggregates (name, data, computed_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET data = excluded.data, computed_at = excluded.computed_at`), name, string(b), fmtTime(now)); err != nil {
+		return nil, time.Time{}, fmt.Errorf("store report ages: %w", err)
+	}
+	return counts, now, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ func runFleetScale(t *testing.T, b backend) {
 		{"HostHistory", testHostHistory},
 		{"Snapshots", testSnapshots},
 		{"JobsRunOnceAcrossReplicas", testJobs},
+		{"AgentReportsAuthenticatedAsABatch", testAgentReports},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
 	}
@@ -286,4 +288,35 @@ func testJobs(t *testing.T, b backend) {
 		t.Fatal(err)
 	}
 	claim(r2, "r2", false)
+}
+
+// testAgentReports: one batch with a right, a foreign and an unknown
+// credential stores only the report whose credential is its host's.
+func testAgentReports(t *testing.T, b backend) {
+	ctx := context.Background()
+	c := openAt(t, b.newLocation(t))
+	a, bb := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	for host, d := range map[string]string{"web-1": a, "web-2": bb} {
+		if err := c.EnrollHost(ctx, host, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := func(name string) Host {
+		return Host{Name: name, Platform: PlatformOnprem, Image: "web", Version: "1.0.0"}
+	}
+	owners, err := c.RecordAgentReports(ctx, []AgentReport{
+		{CredentialSHA256: bb, Host: h("web-1")},                      // web-2's credential
+		{CredentialSHA256: strings.ToUpper(a), Host: h("web-1")},      // its own
+		{CredentialSHA256: strings.Repeat("c", 64), Host: h("web-3")}, // nobody's
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(owners, []string{"web-2", "web-1", ""}) {
+		t.Fatalf("owners %q", owners)
+	}
+	hs, err := c.Hosts(ctx, HostFilter{})
+	if err != nil || len(hs) != 1 || hs[0].Name != "web-1" {
+		t.Fatalf("stored %+v (%v), want web-1 only", hs, err)
+	}
 }

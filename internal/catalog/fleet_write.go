@@ -54,6 +54,8 @@ type hostState struct {
 
 type hostWrite struct {
 	Host
+	idx                     int    // in the caller's batch
+	cred                    string // credential digest (agent reports)
 	at, summary             string
 	st                      hostState
 	driftedSince, historyAt string
@@ -71,18 +73,44 @@ type hostPrev struct {
 // stored or none (an invalid host fails the batch before anything is
 // written). A deadlock with another writer is retried.
 func (c *Catalog) ReportHosts(ctx context.Context, hs []Host) error {
-	if len(hs) == 0 {
-		return nil
+	rs := make([]AgentReport, len(hs))
+	for i, h := range hs {
+		rs[i].Host = h
 	}
-	if len(hs) > MaxReportBatch {
-		return fmt.Errorf("%w: %d hosts in one batch, the limit is %d", ErrInvalid, len(hs), MaxReportBatch)
+	_, err := c.recordHosts(ctx, rs, false)
+	return err
+}
+
+// AgentReport is a host's record as its agent sent it, with the SHA-256
+// (hex) of the credential the agent presented.
+type AgentReport struct {
+	CredentialSHA256 string
+	Host             Host
+}
+
+// RecordAgentReports checks each report's credential and stores, in one
+// transaction as ReportHosts does, the reports whose credential was issued
+// to their host. owners[i] is the host report i's credential belongs to
+// ("" for an unknown or revoked one): report i was stored exactly when it
+// equals the report's host name. One look-up serves the whole batch.
+func (c *Catalog) RecordAgentReports(ctx context.Context, rs []AgentReport) (owners []string, err error) {
+	return c.recordHosts(ctx, rs, true)
+}
+
+func (c *Catalog) recordHosts(ctx context.Context, rs []AgentReport, authenticate bool) ([]string, error) {
+	if len(rs) == 0 {
+		return nil, nil
 	}
-	ws := make([]hostWrite, 0, len(hs))
-	for _, h := range hs {
+	if len(rs) > MaxReportBatch {
+		return nil, fmt.Errorf("%w: %d hosts in one batch, the limit is %d", ErrInvalid, len(rs), MaxReportBatch)
+	}
+	ws := make([]hostWrite, 0, len(rs))
+	for i, r := range rs {
+		h := r.Host
 		if err := CheckHost(h); err != nil {
-			return err
+			return nil, err
 		}
-		w := hostWrite{Host: h, summary: "{}", at: fmtTime(h.LastReport)}
+		w := hostWrite{Host: h, idx: i, cred: strings.ToLower(r.CredentialSHA256), summary: "{}", at: fmtTime(h.LastReport)}
 		if len(h.DriftSummary) > 0 {
 			w.summary = string(h.DriftSummary)
 		}
@@ -97,14 +125,72 @@ func (c *Catalog) ReportHosts(ctx context.Context, hs []Host) error {
 	// one order for every writer: rows are locked by name, so two batches
 	// never wait on each other in a cycle over host rows
 	sort.SliceStable(ws, func(i, j int) bool { return ws[i].Name < ws[j].Name })
+	owners := make([]string, len(rs))
 	var err error
 	for attempt := 0; attempt < 4; attempt++ {
-		err = c.tx(ctx, func(tx *sql.Tx) error { return c.writeHosts(ctx, tx, ws) })
+		err = c.tx(ctx, func(tx *sql.Tx) error {
+			mine := ws
+			if authenticate {
+				var err error
+				if mine, err = c.authenticate(ctx, tx, ws, owners); err != nil {
+					return err
+				}
+			} else {
+				for _, w := range ws {
+					owners[w.idx] = w.Name
+				}
+			}
+			if len(mine) == 0 {
+				return nil
+			}
+			return c.writeHosts(ctx, tx, mine)
+		})
 		if !retryable(err) {
 			break
 		}
 	}
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return owners, nil
+}
+
+// authenticate looks up the batch's credentials at once, fills owners and
+// returns the writes whose credential belongs to their host.
+func (c *Catalog) authenticate(ctx context.Context, tx *sql.Tx, ws []hostWrite, owners []string) ([]hostWrite, error) {
+	seen := map[string]bool{}
+	var digests []any
+	for _, w := range ws {
+		if !seen[w.cred] {
+			seen[w.cred] = true
+			digests = append(digests, w.cred)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, c.q("SELECT token_sha256, host FROM host_credentials WHERE token_sha256 IN ("+placeholders(len(digests))+")"), digests...)
+	if err != nil {
+		return nil, fmt.Errorf("look up agent credentials: %w", err)
+	}
+	owner := map[string]string{}
+	for rows.Next() {
+		var d, h string
+		if err := rows.Scan(&d, &h); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		owner[d] = h
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	mine := make([]hostWrite, 0, len(ws))
+	for _, w := range ws {
+		owners[w.idx] = owner[w.cred]
+		if owner[w.cred] == w.Name {
+			mine = append(mine, w)
+		}
+	}
+	return mine, nil
 }
 
 // retryable reports a PostgreSQL deadlock or serialization failure.

@@ -239,8 +239,9 @@ func (s *Server) apiVersions(w http.ResponseWriter, r *http.Request) {
 // apiReport takes an agent's report: a host credential, JSON only, at
 // most agent.MaxReportBytes read under a deadline before an intake slot is
 // taken, strict decoding (unknown fields and trailing data refused), every
-// field validated, and the report's host must be the credential's; anything
-// wrong gets a 4xx and nothing is stored.
+// field validated, and the report's host must be the credential's (checked
+// with the batch's other credentials, in its transaction); anything wrong
+// gets a 4xx and nothing is stored.
 func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.AgentToken == "" {
 		s.reject(w, RejectDisabled, http.StatusServiceUnavailable, "agent intake is disabled: start serve with --agent-token or --agent-token-file")
@@ -254,7 +255,7 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	host, ok := s.reportHost(w, r)
+	cred, ok := s.reportCredential(w, r)
 	if !ok {
 		return
 	}
@@ -265,10 +266,6 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := rep.Validate(); err != nil {
 		s.reject(w, RejectInvalid, http.StatusBadRequest, "%v", err)
-		return
-	}
-	if rep.Host != host {
-		s.reject(w, RejectWrongHost, http.StatusForbidden, "this credential was issued to host %s, not %s", host, rep.Host)
 		return
 	}
 	select {
@@ -299,13 +296,21 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, RejectInvalid, http.StatusBadRequest, "%v", err)
 		return
 	}
-	// acknowledged only once the batch holding it has committed
-	if err := s.queue.submit(r.Context(), h); err != nil {
-		if errors.Is(err, errQueueFull) {
-			s.reject(w, RejectBusy, http.StatusServiceUnavailable, "too many reports waiting to be stored; retry later")
-			return
-		}
+	// the credential is checked, and the report acknowledged, once the
+	// batch holding it has committed
+	owner, err := s.queue.submit(r.Context(), catalog.AgentReport{CredentialSHA256: credentialDigest(cred), Host: h})
+	switch {
+	case errors.Is(err, errQueueFull):
+		s.reject(w, RejectBusy, http.StatusServiceUnavailable, "too many reports waiting to be stored; retry later")
+		return
+	case err != nil:
 		s.reject(w, RejectStore, http.StatusServiceUnavailable, "the report could not be stored; retry later")
+		return
+	case owner == "":
+		s.reject(w, RejectUnauthorized, http.StatusUnauthorized, "unknown or revoked host credential: enrol again")
+		return
+	case owner != rep.Host:
+		s.reject(w, RejectWrongHost, http.StatusForbidden, "this credential was issued to host %s, not %s", owner, rep.Host)
 		return
 	}
 	s.metrics.accepted.Inc()

@@ -137,9 +137,10 @@ func (s *Server) apiEnroll(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, agent.EnrollResponse{Host: req.Host, Credential: cred})
 }
 
-// reportHost authenticates a report's credential: the host it was issued
-// to, or ok false after answering.
-func (s *Server) reportHost(w http.ResponseWriter, r *http.Request) (string, bool) {
+// reportCredential checks the form of a report's credential (the
+// catalog checks whose it is, with its batch): the credential, or ok false
+// after answering.
+func (s *Server) reportCredential(w http.ResponseWriter, r *http.Request) (string, bool) {
 	tok, ok := bearer(r)
 	if !ok {
 		s.reject(w, RejectUnauthorized, http.StatusUnauthorized, "missing bearer token: enrol with the fleet token at %s, then send the host credential", agent.EnrollPath)
@@ -153,16 +154,7 @@ func (s *Server) reportHost(w http.ResponseWriter, r *http.Request) (string, boo
 		s.reject(w, RejectUnauthorized, http.StatusUnauthorized, "wrong bearer token")
 		return "", false
 	}
-	host, err := s.cfg.Catalog.HostForCredential(r.Context(), credentialDigest(tok))
-	if errors.Is(err, catalog.ErrNotFound) {
-		s.reject(w, RejectUnauthorized, http.StatusUnauthorized, "unknown or revoked host credential: enrol again")
-		return "", false
-	}
-	if err != nil {
-		s.reject(w, RejectStore, http.StatusServiceUnavailable, "the credential could not be checked; retry later")
-		return "", false
-	}
-	return host, true
+	return tok, true
 }
 
 func decodeStrict(body []byte, v any) error {

@@ -11,8 +11,8 @@ import (
 
 // reportQueue is the group commit of agent reports. A handler hands its
 // report in and waits; the writer takes every report waiting (up to
-// catalog.MaxReportBatch) and stores them in one transaction, then
-// answers each. A report is acknowledged (202) only after the transaction
+// catalog.MaxReportBatch), checks their credentials with one look-up and
+// stores them in one transaction, then answers each. A report is acknowledged (202) only after the transaction
 // holding it committed, so a server killed at any point has lost no
 // report it accepted: the agents of unanswered ones send them again.
 // Batches form by themselves: while one commits, the next one queues.
@@ -28,8 +28,16 @@ type reportQueue struct {
 }
 
 type pendingReport struct {
-	host catalog.Host
-	done chan error
+	rep  catalog.AgentReport
+	done chan result
+}
+
+// result is a report's outcome: the host its credential was issued to
+// ("" for none; the report was stored when it is the report's host), or
+// the error that failed its batch.
+type result struct {
+	owner string
+	err   error
 }
 
 // errQueueFull: more reports are waiting than the queue holds.
@@ -49,27 +57,28 @@ func newReportQueue(cat *catalog.Catalog, writers int, observe func(int, time.Du
 	return q
 }
 
-// submit queues h and waits until it is committed (nil) or failed. A ctx
-// that ends first returns its error; the report may still be committed.
-func (q *reportQueue) submit(ctx context.Context, h catalog.Host) error {
-	p := &pendingReport{host: h, done: make(chan error, 1)}
+// submit queues a report and waits until its batch committed or failed,
+// and returns the credential's owner. A ctx that ends first returns its
+// error; the report may still be committed.
+func (q *reportQueue) submit(ctx context.Context, rep catalog.AgentReport) (string, error) {
+	p := &pendingReport{rep: rep, done: make(chan result, 1)}
 	select {
 	case q.in <- p:
 	default:
-		return errQueueFull
+		return "", errQueueFull
 	}
 	select {
-	case err := <-p.done:
-		return err
+	case r := <-p.done:
+		return r.owner, r.err
 	case <-ctx.Done():
-		return ctx.Err()
+		return "", ctx.Err()
 	}
 }
 
 func (q *reportQueue) run(ctx context.Context) {
 	defer q.wg.Done()
 	batch := make([]*pendingReport, 0, catalog.MaxReportBatch)
-	hosts := make([]catalog.Host, 0, catalog.MaxReportBatch)
+	reps := make([]catalog.AgentReport, 0, catalog.MaxReportBatch)
 	for {
 		var first *pendingReport
 		select {
@@ -77,25 +86,29 @@ func (q *reportQueue) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		batch, hosts = append(batch[:0], first), append(hosts[:0], first.host)
+		batch, reps = append(batch[:0], first), append(reps[:0], first.rep)
 	gather:
 		for len(batch) < catalog.MaxReportBatch {
 			select {
 			case p := <-q.in:
-				batch, hosts = append(batch, p), append(hosts, p.host)
+				batch, reps = append(batch, p), append(reps, p.rep)
 			default:
 				break gather
 			}
 		}
 		t0 := time.Now()
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.timeout)
-		err := q.cat.ReportHosts(bctx, hosts)
+		owners, err := q.cat.RecordAgentReports(bctx, reps)
 		cancel()
 		if q.observe != nil {
 			q.observe(len(batch), time.Since(t0), err)
 		}
-		for _, p := range batch {
-			p.done <- err
+		for i, p := range batch {
+			if err != nil {
+				p.done <- result{err: err}
+			} else {
+				p.done <- result{owner: owners[i]}
+			}
 		}
 	}
 }
@@ -108,7 +121,7 @@ func (q *reportQueue) close() {
 	for {
 		select {
 		case p := <-q.in:
-			p.done <- errors.New("server shutting down")
+			p.done <- result{err: errors.New("server shutting down")}
 		default:
 			return
 		}

@@ -26,6 +26,11 @@ type serverMetrics struct {
 	pullErrors   prometheus.Counter
 }
 
+// AgesEvery is how old imgpipe_hosts_by_report_age may be: the figure is
+// computed (from every host's last report) by the first replica scraped
+// after it expired and shared through the catalog.
+const AgesEvery = 30 * time.Second
+
 // ReportAgeBounds are the buckets of imgpipe_hosts_by_report_age.
 var ReportAgeBounds = []struct {
 	Label string
@@ -87,7 +92,7 @@ var (
 		"Hosts by image, version, platform and state (the worst that applies, against channel: revoked, error, drifted, behind, unknown, stale, no-agent, ok).",
 		[]string{"channel", "image", "version", "platform", "state"}, nil)
 	descAge = prometheus.NewDesc("imgpipe_hosts_by_report_age",
-		"Hosts by the age of their last report: age=\"15m\" counts those older than 5m and at most 15m old, age=\"older\" those beyond 7d.", []string{"age"}, nil)
+		"Hosts by the age of their last report (as of at most 30s ago): age=\"15m\" counts those older than 5m and at most 15m old, age=\"older\" those beyond 7d.", []string{"age"}, nil)
 	descLastPull = prometheus.NewDesc("imgpipe_azure_last_pull_timestamp_seconds",
 		"When the last successful Azure pull of any replica finished.", nil, nil)
 )
@@ -114,7 +119,8 @@ func (fc fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	for i, b := range ReportAgeBounds {
 		bounds[i] = b.Age
 	}
-	ages, err := s.cfg.Catalog.ReportAges(ctx, s.cfg.Now(), bounds)
+	// read every row: kept in the catalog for AgesEvery, for every replica
+	ages, _, err := s.cfg.Catalog.CachedReportAges(ctx, s.cfg.Now(), bounds, AgesEvery)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(descAge, err)
 		return
