@@ -617,7 +617,10 @@ func scrape(t *testing.T, f *fixture) string {
 // platform and state from the catalog, counts intake outcomes, and has no
 // series per host.
 func testMetrics(t *testing.T, b backend) {
-	f := newFixture(t, b, Config{})
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	f := newFixture(t, b, Config{Now: clock})
 	seedCatalog(t, f.cat)
 	m := scrape(t, f)
 	if strings.Contains(m, "\nimgpipe_hosts{") || metricValue(t, m, `imgpipe_reports_rejected_total{reason="unauthorized"}`) != "0" {
@@ -635,6 +638,15 @@ func testMetrics(t *testing.T, b backend) {
 	report(t, f, r)
 	post(t, f, "bad", "application/json", []byte("{}"))
 	post(t, f, testToken, "application/json", []byte("{"))
+	m = scrape(t, f)
+	// hosts by report age are as of the first scrape (none then) until
+	// AgesEvery has passed
+	if got := metricValue(t, m, `imgpipe_hosts_by_report_age{age="5m"}`); got != "0" {
+		t.Errorf("report ages recomputed before AgesEvery: %s hosts within 5m", got)
+	}
+	mu.Lock()
+	now = now.Add(AgesEvery)
+	mu.Unlock()
 	m = scrape(t, f)
 	for series, want := range map[string]string{
 		`imgpipe_hosts{platform="onprem"}`: "2",
