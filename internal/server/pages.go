@@ -225,7 +225,7 @@ func (s *Server) pageHost(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if h.Image != "" {
-		rollouts, err := s.cfg.Catalog.Rollouts(r.Context(), h.Image, 20)
+		rollouts, err := s.cfg.Catalog.Rollouts(r.Context(), h.Image, 10)
 		if err != nil {
 			s.pageError(w, r, err)
 			return
