@@ -12,6 +12,8 @@ import (
 
 	"imgpipe/internal/azure"
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/config"
+	"imgpipe/internal/rollout"
 )
 
 func init() { register(newRolloutCmd) }
@@ -19,209 +21,432 @@ func init() { register(newRolloutCmd) }
 func newRolloutCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rollout",
-		Short: "Roll a promoted version out to what runs the image (Azure scale sets), and follow it",
-		Long: `rollout moves the machines that run an image to a version, in batches, and
-records each step in the catalog.
+		Short: "Roll a promoted version out to what runs the image, and follow, pause, resume or roll it back",
+		Long: `rollout moves what runs an image to a version and records each step in the
+catalog (and as an event for the webhooks).
 
-An Azure virtual machine scale set: the model's imageReference is set to the
-version (left alone when it references the gallery definition, i.e. "latest":
-then the version must be what latest resolves to), and the instances are
-upgraded in batches by the scale set's rollingUpgradePolicy
-(maxBatchInstancePercent, maxUnhealthyUpgradedInstancePercent,
-pauseTimeBetweenBatches; Azure's defaults 20%, 20%, PT0S). With upgrade mode
-Rolling, Azure runs the rolling upgrade and imgpipe follows it; with Manual,
-imgpipe upgrades each batch itself (UpdateInstances) and checks instance health
-after it. A batch whose instances are unhealthy stops the rollout: the rest stay
-on the version they run, and the rollout is recorded as failed.
+Targets come from the pipeline file's rollout block (or flags):
+  - Azure scale sets: the model's imageReference is set to the version (left
+    alone when it references the gallery definition and "latest" resolves to
+    the version; pinned to the version otherwise), then the instances move in
+    batches. Upgrade mode Rolling: Azure's rolling upgrade, with the policy's
+    batch share, unhealthy share and pause written into the scale set's
+    rollingUpgradePolicy. Manual: one batch per step through UpdateInstances,
+    imgpipe checking the health of every upgraded instance after each batch.
+    A batch whose instances are unhealthy pauses the rollout.
+  - Azure standalone VMs cannot change image in place: each is listed with
+    the plan to replace it and the check-deploy verdict for the version in its
+    subscription and region; done when a VM of that id runs the version.
+  - On-prem Hyper-V hosts (the hosts of the image that run an older version):
+    each gets a replacement script (imgpipe rollout scripts); done when its
+    agent reports the version.
 
-Not yet: standalone VMs (replace-each plans), Hyper-V hosts, pause/resume and
-rollback.`,
+A rollout advances one step at a time, so it can be paused, resumed and
+rolled back (to the version the channel pointed at before) between any two.`,
 	}
-	cmd.AddCommand(newRolloutStartCmd(), newRolloutStatusCmd())
+	cmd.AddCommand(newRolloutStartCmd(), newRolloutStatusCmd(), newRolloutAdvanceCmd(),
+		newRolloutPauseCmd(), newRolloutResumeCmd(), newRolloutRollbackCmd(), newRolloutScriptsCmd())
 	return cmd
+}
+
+// rolloutFlags are the flags of the verbs that drive a rollout.
+type rolloutFlags struct {
+	az     azureFlags
+	poll   time.Duration
+	noWait bool
+}
+
+func (f *rolloutFlags) add(cmd *cobra.Command, wait bool) {
+	f.az.add(cmd, false)
+	addCatalogFlag(cmd, nil)
+	cmd.Flags().DurationVar(&f.poll, "poll", 5*time.Second, "how often to look at the upgrade's progress")
+	if wait {
+		cmd.Flags().BoolVar(&f.noWait, "no-wait", false, "record the step and return; imgpipe rollout advance or the reconciler carries on")
+	}
+}
+
+// driver connects a rollout driver to the catalog and to Azure (through
+// the pipeline file's azure block, or the environment), one connection per
+// subscription; its progress lines go to stderr.
+func (f *rolloutFlags) driver(cmd *cobra.Command, cat *catalog.Catalog) *rollout.Driver {
+	conns := map[string]*azure.Clients{}
+	errw := cmd.ErrOrStderr()
+	return &rollout.Driver{Cat: cat, Poll: f.poll,
+		Azure: func(_ context.Context, sub string) (*azure.Clients, error) {
+			if c := conns[sub]; c != nil {
+				return c, nil
+			}
+			s, err := openAzure(f.az, sub)
+			if err != nil {
+				return nil, err
+			}
+			conns[sub] = s.pub.Clients
+			return s.pub.Clients, nil
+		},
+		Report: func(s rollout.Step) {
+			if !jsonOutput() {
+				fmt.Fprintln(errw, stepLine(s))
+			}
+		}}
+}
+
+func stepLine(s rollout.Step) string {
+	line := fmt.Sprintf("rollout %d step %d: %s", s.Rollout, s.N, s.Action)
+	if s.Target != "" {
+		line += " " + shortTarget(s.Target)
+	}
+	if s.Total > 0 {
+		line += fmt.Sprintf(" (%d/%d on %s)", s.Done, s.Total, s.Version)
+	}
+	if s.Detail != "" {
+		line += ": " + s.Detail
+	}
+	return line
+}
+
+func shortTarget(t string) string {
+	if strings.HasPrefix(t, "/subscriptions/") {
+		return t[strings.LastIndex(t, "/")+1:]
+	}
+	return t
+}
+
+// drive runs the rollout (unless --no-wait) and draws where it ended.
+func (f *rolloutFlags) drive(cmd *cobra.Command, d *rollout.Driver, r catalog.Rollout) error {
+	var err error
+	if !f.noWait {
+		r, err = d.Run(cmd.Context(), r.ID)
+	}
+	if perr := drawRollout(r, true); perr != nil {
+		return errors.Join(err, perr)
+	}
+	return err
 }
 
 func newRolloutStartCmd() *cobra.Command {
 	var (
-		f          azureFlags
-		scaleSet   string
-		catalogLoc string
-		poll       time.Duration
+		f           rolloutFlags
+		scaleSets   []string
+		vms         []string
+		channel     string
+		previous    string
+		maxBatch    int
+		maxBad      int
+		pause       time.Duration
+		hostChannel string
 	)
 	cmd := &cobra.Command{
-		Use:   "start IMAGE VERSION --scale-set ID",
-		Short: "Roll a scale set to a version in batches and wait until it is done or stopped",
-		Long: `start rolls the scale set --scale-set to VERSION of IMAGE and returns when
-every instance runs it (exit 0) or when the rollout stopped (exit 1: an
-unhealthy batch, a cancelled upgrade, an error). Progress goes to stderr, one
-line per change; the catalog keeps the rollout and each instance's state
-(imgpipe rollout status).
+		Use:   "start IMAGE VERSION",
+		Short: "Start a rollout of a version and follow it until imgpipe has done what it can",
+		Long: `start records a rollout of VERSION of IMAGE to the targets of the pipeline
+file's rollout block (-f), or to --scale-set / --vm, and runs it: scale sets
+batch by batch until every instance runs the version (exit 0) or a batch is
+unhealthy (the rollout pauses; exit 1). VMs and on-prem hosts get their
+replacement plans and scripts; they complete when a replaced VM runs the
+version or a host's agent reports it (imgpipe rollout advance, or the
+reconciler, looks again). --no-wait records the first step and returns.
 
-VERSION is a full gallery image version id, or with -f pipeline.hcl a bare
-version such as 1.2.3. IMAGE is the image's name in the catalog; the version
-must be recorded there.`,
-		Example: `  imgpipe rollout start web 1.4.2 -f pipeline.hcl \
-      --scale-set /subscriptions/1111.../resourceGroups/prod/providers/Microsoft.Compute/virtualMachineScaleSets/web
+VERSION is a version such as 1.2.3 (its gallery version comes from the
+catalog, or -f's azure block) or a full gallery image version id. The
+version the channel pointed at before (--channel, default prod) is recorded
+for rollout rollback; --previous names it when the channel has no history.
+Without --max-batch / --max-unhealthy / --pause, a scale set's own
+rollingUpgradePolicy applies (Azure's defaults: 20%, 20%, none).`,
+		Example: `  imgpipe rollout start web 1.4.2 -f pipeline.hcl
+  imgpipe rollout start web 1.4.2 --scale-set /subscriptions/1111.../virtualMachineScaleSets/web --max-batch 25
   imgpipe rollout start web /subscriptions/.../galleries/g/images/web/versions/1.4.2 --scale-set ID -o json`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if scaleSet == "" {
-				return errors.New("--scale-set is required: the resource id of the scale set to roll")
-			}
-			ver, err := resolveVersionArg(f, args[1])
-			if err != nil {
-				return err
-			}
-			if ver.Kind() != "version" {
-				return fmt.Errorf("%s is not a gallery image version", args[1])
-			}
-			sub := strings.Split(strings.Trim(scaleSet, "/"), "/")
-			if len(sub) < 2 || !strings.EqualFold(sub[0], "subscriptions") {
-				return fmt.Errorf("--scale-set %q is not a scale set id (/subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Compute/virtualMachineScaleSets/NAME)", scaleSet)
-			}
-			cat, err := openCatalog(cmd.Context(), catalogLoc)
-			if err != nil {
-				return err
-			}
-			defer cat.Close()
-			s, err := openAzure(f, sub[1])
-			if err != nil {
-				return err
-			}
-			rec, err := cat.StartRollout(cmd.Context(), catalog.Ref{Image: args[0], Version: ver.Version}, catalog.RolloutScaleSet, scaleSet)
-			if err != nil {
-				return err
-			}
-			errw := cmd.ErrOrStderr()
-			// the record outlives an interrupt: written with a context that is not cancelled
-			recCtx := context.WithoutCancel(cmd.Context())
-			report := func(p azure.RolloutProgress) {
-				fmt.Fprintf(errw, "rollout %d: %s batch %d: %d upgraded, %d unhealthy, %d upgrading, %d pending\n",
-					rec.ID, p.Status, p.Batch, p.Successful, p.Failed, p.InProgress, p.Pending)
-				_ = cat.UpdateRollout(recCtx, rec.ID, catalog.RolloutRunning, fmt.Sprintf("%s, batch %d", p.Status, p.Batch), members(p.Instances))
-			}
-			res, rerr := azure.RollScaleSet(cmd.Context(), s.pub.Clients, azure.ScaleSetRollout{ScaleSetID: scaleSet, VersionID: ver.String(), PollInterval: poll}, report)
-			state, detail := catalog.RolloutCompleted, "every instance runs "+ver.Version
-			var insts []azure.RolloutInstance
-			if res != nil {
-				insts = res.Instances
-			}
-			if rerr != nil {
-				state, detail = catalog.RolloutFailed, rerr.Error()
-			}
-			if err := cat.UpdateRollout(recCtx, rec.ID, state, detail, members(insts)); err != nil {
-				return errors.Join(rerr, err)
-			}
-			out := struct {
-				ID int64 `json:"rollout_id"`
-				*azure.RolloutResult
-				Error string `json:"error,omitempty"`
-			}{rec.ID, res, ""}
-			if rerr != nil {
-				out.Error = rerr.Error()
-			}
-			if jsonOutput() && res != nil {
-				if err := printJSON(out); err != nil {
-					return err
-				}
-			} else if res != nil {
-				fmt.Fprintf(stdout, "rollout %d of %s %s to %s: %s (%s mode, model updated: %v)\n", rec.ID, args[0], ver.Version, scaleSet, state, res.Mode, res.ModelUpdated)
-				if err := printInstances(res.Instances); err != nil {
+			var file *config.File
+			if f.az.file != "" {
+				var err error
+				if file, err = config.Load(f.az.file); err != nil {
 					return err
 				}
 			}
-			return rerr
+			t := rollout.Targets{ScaleSets: scaleSets, VMs: vms, HostsChannel: hostChannel}
+			if cmd.Flags().Changed("max-batch") {
+				t.MaxBatchPercent = &maxBatch
+			}
+			if cmd.Flags().Changed("max-unhealthy") {
+				t.MaxUnhealthyPercent = &maxBad
+			}
+			if cmd.Flags().Changed("pause") {
+				t.Pause = &pause
+			}
+			pol, err := rollout.PolicyFor(file, args[0], t)
+			if err != nil {
+				return err
+			}
+			ref, o, err := rolloutVersion(f.az, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			o.Channel, o.Previous = channel, previous
+			return withCatalogOf(cmd, file, required, func(cat *catalog.Catalog) error {
+				d := f.driver(cmd, cat)
+				r, err := d.Start(cmd.Context(), pol, ref, o)
+				if err != nil {
+					return err
+				}
+				return f.drive(cmd, d, r)
+			})
 		},
 	}
-	f.add(cmd, false)
-	addCatalogFlag(cmd, &catalogLoc)
-	cmd.Flags().StringVar(&scaleSet, "scale-set", "", "resource id of the scale set to roll")
-	cmd.Flags().DurationVar(&poll, "poll", 5*time.Second, "how often to read the upgrade's progress")
+	f.add(cmd, true)
+	cmd.Flags().StringArrayVar(&scaleSets, "scale-set", nil, "resource id of a scale set to roll (repeatable; replaces the file's targets)")
+	cmd.Flags().StringArrayVar(&vms, "vm", nil, "resource id of a standalone VM to replace (repeatable)")
+	cmd.Flags().StringVar(&hostChannel, "hosts", "", "also the on-prem hosts of this channel (needs -f for the library)")
+	cmd.Flags().StringVar(&channel, "channel", "prod", "the channel the version was promoted to (finds the version to roll back to)")
+	cmd.Flags().StringVar(&previous, "previous", "", "the version to roll back to (default: the channel's version before this one)")
+	cmd.Flags().IntVar(&maxBatch, "max-batch", 0, "percent of a scale set's instances upgraded at once, 5-100")
+	cmd.Flags().IntVar(&maxBad, "max-unhealthy", 0, "percent of upgraded instances that may be unhealthy before the rollout pauses, 0-100")
+	cmd.Flags().DurationVar(&pause, "pause", 0, "wait between batches")
 	return cmd
 }
 
-func members(insts []azure.RolloutInstance) []catalog.RolloutMember {
-	out := make([]catalog.RolloutMember, 0, len(insts))
-	for _, in := range insts {
-		out = append(out, catalog.RolloutMember{Member: in.InstanceID, Version: in.ExactVersion, State: in.State, Healthy: in.Healthy})
+// rolloutVersion reads VERSION: a bare version (the gallery version from
+// -f's azure block when given, else from the catalog), or a version id.
+func rolloutVersion(f azureFlags, image, arg string) (catalog.Ref, rollout.StartOptions, error) {
+	ref := catalog.Ref{Image: image, Version: arg}
+	if !strings.HasPrefix(arg, "/") && f.file == "" {
+		if !config.ValidVersion(arg) {
+			return ref, rollout.StartOptions{}, fmt.Errorf("%q is not a version (Major.Minor.Patch) or a gallery image version id", arg)
+		}
+		return ref, rollout.StartOptions{}, nil
 	}
-	return out
+	id, err := resolveVersionArg(f, arg)
+	if err != nil {
+		return ref, rollout.StartOptions{}, err
+	}
+	if id.Kind() != "version" {
+		return ref, rollout.StartOptions{}, fmt.Errorf("%s is not a gallery image version", arg)
+	}
+	ref.Version = id.Version
+	return ref, rollout.StartOptions{VersionID: id.String()}, nil
 }
 
-func printInstances(insts []azure.RolloutInstance) error {
-	rows := make([][]string, 0, len(insts))
-	for _, in := range insts {
-		rows = append(rows, []string{in.InstanceID, dash(in.ExactVersion), in.State, strconv.FormatBool(in.Healthy)})
+// drawRollout prints a rollout: -o json the record, else a summary and a
+// row per member (with its plan's first line when it has one).
+func drawRollout(r catalog.Rollout, withMembers bool) error {
+	if jsonOutput() {
+		return printJSON(r)
 	}
-	return printTable([]string{"INSTANCE", "VERSION", "STATE", "HEALTHY"}, rows)
+	fmt.Fprintf(stdout, "rollout %d: %s %s to %s: %s (%s)\nstarted %s, updated %s, %d steps", r.ID, r.Ref.Image, r.Ref.Version, r.Target, r.State, dash(r.Detail),
+		fmtWhen(r.StartedAt), fmtWhen(r.UpdatedAt), r.Steps)
+	if r.Previous != "" {
+		fmt.Fprintf(stdout, ", rolls back to %s", r.Previous)
+	}
+	if r.RollbackOf != 0 {
+		fmt.Fprintf(stdout, ", rollback of rollout %d", r.RollbackOf)
+	}
+	fmt.Fprintln(stdout)
+	if len(r.Targets) > 1 {
+		rows := make([][]string, 0, len(r.Targets))
+		for _, t := range r.Targets {
+			rows = append(rows, []string{shortTarget(t.Target), t.Kind, t.State, strconv.Itoa(t.Batch), dash(t.Detail)})
+		}
+		if err := printTable([]string{"TARGET", "KIND", "STATE", "BATCH", "DETAIL"}, rows); err != nil {
+			return err
+		}
+	}
+	if !withMembers {
+		return nil
+	}
+	rows := make([][]string, 0, len(r.Members))
+	for _, m := range r.Members {
+		plan, _, _ := strings.Cut(m.Plan, "\n")
+		rows = append(rows, []string{m.Member, shortTarget(m.Target), dash(m.Version), m.State, strconv.FormatBool(m.Healthy), dash(plan)})
+	}
+	return printTable([]string{"MEMBER", "TARGET", "VERSION", "STATE", "HEALTHY", "PLAN"}, rows)
+}
+
+func rolloutID(arg string) (int64, error) {
+	id, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%q is not a rollout id (imgpipe rollout status lists them)", arg)
+	}
+	return id, nil
 }
 
 func newRolloutStatusCmd() *cobra.Command {
 	var (
-		catalogLoc string
-		id         int64
-		limit      int
+		id    int64
+		limit int
 	)
 	cmd := &cobra.Command{
 		Use:   "status [IMAGE]",
-		Short: "List recorded rollouts, or show one with each instance's state",
+		Short: "List recorded rollouts, or show one with each target and member",
 		Long: `status lists the rollouts recorded in the catalog, newest first (of IMAGE
-when given). --id shows one rollout with every instance: the version it runs
-and its state (pending, upgrading, upgraded, unhealthy).`,
+when given). --id shows one rollout with its targets and every member: the
+version it runs and its state (pending, upgrading, upgraded, unhealthy;
+replace or blocked for VMs and hosts waiting for their plan or script;
+missing when gone).`,
 		Example: `  imgpipe rollout status web
   imgpipe rollout status --id 3 -o json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cat, err := openCatalog(cmd.Context(), catalogLoc)
-			if err != nil {
-				return err
-			}
-			defer cat.Close()
-			if id > 0 {
-				r, err := cat.RolloutByID(cmd.Context(), id)
+			return withCatalog(cmd, required, func(cat *catalog.Catalog) error {
+				if id > 0 {
+					r, err := cat.RolloutByID(cmd.Context(), id)
+					if err != nil {
+						return err
+					}
+					return drawRollout(r, true)
+				}
+				image := ""
+				if len(args) == 1 {
+					image = args[0]
+				}
+				rs, err := cat.Rollouts(cmd.Context(), image, limit)
 				if err != nil {
 					return err
 				}
 				if jsonOutput() {
-					return printJSON(r)
+					if rs == nil {
+						rs = []catalog.Rollout{}
+					}
+					return printJSON(rs)
 				}
-				fmt.Fprintf(stdout, "rollout %d: %s %s to %s: %s (%s)\nstarted %s, updated %s\n", r.ID, r.Ref.Image, r.Ref.Version, r.Target, r.State, dash(r.Detail), fmtWhen(r.StartedAt), fmtWhen(r.UpdatedAt))
-				rows := make([][]string, 0, len(r.Members))
-				for _, m := range r.Members {
-					rows = append(rows, []string{m.Member, dash(m.Version), m.State, strconv.FormatBool(m.Healthy)})
+				rows := make([][]string, 0, len(rs))
+				for _, r := range rs {
+					up := 0
+					for _, m := range r.Members {
+						if m.State == azure.InstanceUpgraded {
+							up++
+						}
+					}
+					rows = append(rows, []string{strconv.FormatInt(r.ID, 10), r.Ref.Image, r.Ref.Version, r.Kind, shortTarget(r.Target), r.State,
+						fmt.Sprintf("%d/%d", up, len(r.Members)), fmtWhen(r.StartedAt), dash(r.Detail)})
 				}
-				return printTable([]string{"INSTANCE", "VERSION", "STATE", "HEALTHY"}, rows)
-			}
-			image := ""
-			if len(args) == 1 {
-				image = args[0]
-			}
-			rs, err := cat.Rollouts(cmd.Context(), image, limit)
+				return printTable([]string{"ID", "IMAGE", "VERSION", "KIND", "TARGET", "STATE", "UPGRADED", "STARTED", "DETAIL"}, rows)
+			})
+		},
+	}
+	addCatalogFlag(cmd, nil)
+	cmd.Flags().Int64Var(&id, "id", 0, "show this rollout with each target and member")
+	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many rollouts")
+	return cmd
+}
+
+// newRolloutVerb makes the verbs that act on one recorded rollout.
+func newRolloutVerb(use, short, long, example string, wait bool, act func(ctx context.Context, d *rollout.Driver, id int64, reason string) (catalog.Rollout, error)) *cobra.Command {
+	var (
+		f      rolloutFlags
+		reason string
+	)
+	cmd := &cobra.Command{
+		Use: use, Short: short, Long: long, Example: example,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := rolloutID(args[0])
 			if err != nil {
 				return err
 			}
-			if jsonOutput() {
-				if rs == nil {
-					rs = []catalog.Rollout{}
+			return withCatalog(cmd, required, func(cat *catalog.Catalog) error {
+				d := f.driver(cmd, cat)
+				r, err := act(cmd.Context(), d, id, reason)
+				if err != nil {
+					return err
 				}
-				return printJSON(rs)
-			}
-			rows := make([][]string, 0, len(rs))
-			for _, r := range rs {
-				up := 0
-				for _, m := range r.Members {
-					if m.State == azure.InstanceUpgraded {
-						up++
-					}
+				if !wait {
+					return drawRollout(r, false)
 				}
-				rows = append(rows, []string{strconv.FormatInt(r.ID, 10), r.Ref.Image, r.Ref.Version, r.Kind, r.Target, r.State,
-					fmt.Sprintf("%d/%d", up, len(r.Members)), fmtWhen(r.StartedAt), dash(r.Detail)})
-			}
-			return printTable([]string{"ID", "IMAGE", "VERSION", "KIND", "TARGET", "STATE", "UPGRADED", "STARTED", "DETAIL"}, rows)
+				return f.drive(cmd, d, r)
+			})
 		},
 	}
-	addCatalogFlag(cmd, &catalogLoc)
-	cmd.Flags().Int64Var(&id, "id", 0, "show this rollout with each instance")
-	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many rollouts")
+	f.add(cmd, wait)
+	if strings.HasPrefix(use, "pause") {
+		cmd.Flags().StringVar(&reason, "reason", "", "why (recorded, and shown by status)")
+	}
+	return cmd
+}
+
+func newRolloutAdvanceCmd() *cobra.Command {
+	return newRolloutVerb("advance ID", "Look again: do the next step of a running rollout (for cron; the reconciler does it too)",
+		`advance does what start does after its first step: the next batch of each
+scale set, a fresh look at the replaced VMs and at the hosts' agent reports;
+it returns when imgpipe has done what it can (or at once with --no-wait).`,
+		"  imgpipe rollout advance 7 -f pipeline.hcl", true,
+		func(ctx context.Context, d *rollout.Driver, id int64, _ string) (catalog.Rollout, error) {
+			return d.Get(ctx, id)
+		})
+}
+
+func newRolloutPauseCmd() *cobra.Command {
+	return newRolloutVerb("pause ID", "Pause a running rollout before its next batch",
+		`pause stops a rollout between batches: a scale set's rolling upgrade in
+progress is cancelled (instances already upgraded stay so). resume continues.`,
+		`  imgpipe rollout pause 7 --reason "change freeze"`, false,
+		func(ctx context.Context, d *rollout.Driver, id int64, reason string) (catalog.Rollout, error) {
+			return d.Pause(ctx, id, reason)
+		})
+}
+
+func newRolloutResumeCmd() *cobra.Command {
+	return newRolloutVerb("resume ID", "Resume a paused rollout (after an unhealthy batch is fixed, or by hand)",
+		`resume runs a paused rollout again from where it stopped: a scale set in
+Rolling mode gets a new rolling upgrade, which leaves the instances already on
+the version alone. Instances still unhealthy pause it again.`,
+		"  imgpipe rollout resume 7", true,
+		func(ctx context.Context, d *rollout.Driver, id int64, _ string) (catalog.Rollout, error) {
+			return d.Resume(ctx, id)
+		})
+}
+
+func newRolloutRollbackCmd() *cobra.Command {
+	return newRolloutVerb("rollback ID", "Roll the targets of a rollout back to the version they ran before",
+		`rollback ends the rollout (pausing it first) and starts a rollout of the
+version recorded as previous to the same targets: scale-set models pinned to
+that version, replacement plans and scripts for VMs and hosts.`,
+		"  imgpipe rollout rollback 7", true,
+		func(ctx context.Context, d *rollout.Driver, id int64, _ string) (catalog.Rollout, error) {
+			return d.Rollback(ctx, id)
+		})
+}
+
+func newRolloutScriptsCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "scripts ID --dir DIR",
+		Short: "Write the replacement scripts (hosts) and plans (VMs) of a rollout, one file per member",
+		Long: `scripts writes DIR/MEMBER.ps1 for each on-prem host waiting for its
+replacement (run it on the host's Hyper-V server) and DIR/MEMBER.txt for
+each standalone VM's replacement plan. Each file is written whole or not at all.`,
+		Example: "  imgpipe rollout scripts 7 --dir ./replace",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := rolloutID(args[0])
+			if err != nil {
+				return err
+			}
+			if dir == "" {
+				return errors.New("--dir is required: the folder to write the scripts to")
+			}
+			return withCatalog(cmd, required, func(cat *catalog.Catalog) error {
+				r, err := cat.RolloutByID(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				written, err := rollout.WriteScripts(r, dir)
+				if err != nil {
+					return err
+				}
+				if jsonOutput() {
+					return printJSON(struct {
+						ID    int64    `json:"rollout_id"`
+						Files []string `json:"files"`
+					}{r.ID, written})
+				}
+				for _, p := range written {
+					fmt.Fprintln(stdout, p)
+				}
+				return nil
+			})
+		},
+	}
+	addCatalogFlag(cmd, nil)
+	cmd.Flags().StringVar(&dir, "dir", "", "folder to write the scripts and plans to")
 	return cmd
 }

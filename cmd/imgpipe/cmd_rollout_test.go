@@ -102,22 +102,19 @@ func TestRolloutVerbAgainstEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rollout start: %v\n%s", err, out)
 	}
-	var res struct {
-		ID        int64  `json:"rollout_id"`
-		Status    string `json:"status"`
-		Instances []struct {
-			ExactVersion string `json:"exact_version"`
-			State        string `json:"state"`
-		} `json:"instances"`
-	}
+	var res catalog.Rollout
 	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &res); err != nil {
 		t.Fatalf("rollout start -o json: %v\n%s", err, out)
 	}
-	if res.Status != "Completed" || len(res.Instances) != 4 || res.Instances[3].ExactVersion != "2.0.0" {
+	if res.ID != 1 || res.State != catalog.RolloutCompleted || len(res.Members) != 4 || res.Members[3].Version != "2.0.0" || res.Targets[0].Mode != "Rolling" {
 		t.Fatalf("rollout result %+v", res)
 	}
-	if !strings.Contains(out, "RollingForward batch 1: 2 upgraded") {
-		t.Fatalf("progress did not show the first batch of 2:\n%s", out)
+	// the scale set's own policy (50% of 4) made batches of 2
+	if res.Targets[0].Batch != 2 {
+		t.Fatalf("%d batches, want 2: %+v", res.Targets[0].Batch, res.Targets[0])
+	}
+	if out, err = runCLI(t, "rollout", "rollback", "1"); err == nil || !strings.Contains(err.Error(), "no previous version") {
+		t.Fatalf("rollout rollback without a previous version: %v\n%s", err, out)
 	}
 	out, err = runCLI(t, "rollout", "status", "--id", "1", "-o", "json")
 	if err != nil {
@@ -127,22 +124,38 @@ func TestRolloutVerbAgainstEmulator(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if r.State != catalog.RolloutCompleted || len(r.Members) != 4 || r.Members[0].Version != "2.0.0" || r.Members[0].State != "upgraded" {
+	if r.State != catalog.RolloutCompleted || len(r.Members) != 4 || r.Members[0].Version != "2.0.0" || r.Members[0].State != "upgraded" || r.Steps < 2 {
 		t.Fatalf("recorded rollout %+v", r)
 	}
 
-	// an unhealthy version: exit 1, the error names it, recorded as failed
+	// an unhealthy version: exit 1, the error names it, the rollout paused
 	env.Server.SetFaults(azemu.Faults{UnhealthyVersions: []string{"3.0.0"}})
-	out, err = runCLI(t, "rollout", "start", "web", *def.ID+"/versions/3.0.0", "--scale-set", *ss.ID, "--poll", "100ms")
+	out, err = runCLI(t, "rollout", "start", "web", *def.ID+"/versions/3.0.0", "--scale-set", *ss.ID, "--previous", "2.0.0", "--poll", "100ms")
 	if err == nil || exitStatus(err) != 1 || !strings.Contains(err.Error(), "unhealthy") || !strings.Contains(err.Error(), "3.0.0") {
 		t.Fatalf("rollout to an unhealthy version: %v\n%s", err, out)
 	}
+	if !strings.Contains(out, "step 1: started") || !strings.Contains(out, "paused web") {
+		t.Fatalf("progress lines:\n%s", out)
+	}
 	out, err = runCLI(t, "rollout", "status", "web")
-	if err != nil || !strings.Contains(out, "failed") || !strings.Contains(out, "completed") || !strings.Contains(out, "0/4") {
+	if err != nil || !strings.Contains(out, "paused") || !strings.Contains(out, "completed") || !strings.Contains(out, "0/4") {
 		t.Fatalf("rollout status: %v\n%s", err, out)
 	}
 	out, err = runCLI(t, "rollout", "status", "--id", "2")
 	if err != nil || strings.Count(out, "unhealthy") < 2 || !strings.Contains(out, "pending") {
 		t.Fatalf("rollout status --id 2: %v\n%s", err, out)
+	}
+	// roll it back: every instance on 2.0.0 again, the paused rollout rolled back
+	out, err = runCLI(t, "rollout", "rollback", "2", "--poll", "100ms")
+	if err != nil || !strings.Contains(out, "rollback of rollout 2") || !strings.Contains(out, ": completed") {
+		t.Fatalf("rollout rollback: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "rollout", "status", "--id", "2")
+	if err != nil || !strings.Contains(out, "rolled_back") {
+		t.Fatalf("rolled back rollout: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "rollout", "status", "--id", "3", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.RollbackOf != 2 || r.State != catalog.RolloutCompleted || r.Members[0].Version != "2.0.0" || r.Members[3].Version != "2.0.0" {
+		t.Fatalf("rollback rollout %v %+v", err, r)
 	}
 }

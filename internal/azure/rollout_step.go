@@ -1,8 +1,7 @@
 package azure
 
 // Rollout steps: the operations internal/rollout drives one at a time, so a
-// rollout can be paused, resumed and rolled back between any two of them
-// (RollScaleSet in rollout.go runs a whole rollout in one call).
+// rollout can be paused, resumed and rolled back between any two of them.
 //
 // Sources, besides those in rollout.go:
 //   - Cancel: VirtualMachineScaleSetRollingUpgrades_Cancel (POST
@@ -102,8 +101,7 @@ func ReadScaleSet(ctx context.Context, c *Clients, id, target string) (*ScaleSet
 			}
 		}
 	}
-	ro := &roller{c: c, rg: rg, name: name, target: target}
-	if v.Insts, err = ro.instances(ctx, nil); err != nil {
+	if v.Insts, err = listInstances(ctx, c, rg, name, target); err != nil {
 		return nil, err
 	}
 	st, err := c.RollingUpgrades.GetLatest(ctx, rg, name, nil)

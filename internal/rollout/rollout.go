@@ -575,3 +575,60 @@ func (d *Driver) clients(ctx context.Context, id string) (*azure.Clients, error)
 	}
 	return d.Azure(ctx, strings.ToLower(parts[1]))
 }
+
+// Targets are the targets and policy values given on a command line; they
+// replace or refine a pipeline file's rollout block.
+type Targets struct {
+	ScaleSets, VMs []string
+	// HostsChannel adds the on-prem hosts of this channel, through each
+	// onprem block of the image (their libraries hold the versions).
+	HostsChannel string
+	// MaxBatchPercent, MaxUnhealthyPercent and Pause override the policy when set.
+	MaxBatchPercent     *int
+	MaxUnhealthyPercent *int
+	Pause               *time.Duration
+}
+
+// PolicyFor is the policy of image: the file's rollout block when no
+// target is given, else the targets given; then the overrides.
+func PolicyFor(file *config.File, image string, t Targets) (Policy, error) {
+	var p Policy
+	if file != nil && len(t.ScaleSets)+len(t.VMs) == 0 && t.HostsChannel == "" {
+		ro := file.Rollout(image)
+		if ro == nil {
+			return p, fmt.Errorf("%s has no rollout block for image %s: add rollout { scale_sets = [...] } or give the targets", file.Path, image)
+		}
+		p = PolicyOf(ro)
+	}
+	p.ScaleSets = append(p.ScaleSets, t.ScaleSets...)
+	p.VMs = append(p.VMs, t.VMs...)
+	if t.HostsChannel != "" {
+		if file == nil {
+			return p, errors.New("on-prem hosts need the pipeline file: its onprem block's library holds the versions")
+		}
+		for _, o := range file.OnPrem {
+			if o.Image == image {
+				p.Hosts = append(p.Hosts, config.RolloutHost{Channel: t.HostsChannel, OnPrem: o.Name, Library: o.Library, HostLibraryPath: o.Library})
+			}
+		}
+		if len(p.Hosts) == 0 {
+			return p, fmt.Errorf("%s has no onprem block for image %s: its library holds the versions the hosts' scripts deploy", file.Path, image)
+		}
+	}
+	if t.MaxBatchPercent != nil {
+		if *t.MaxBatchPercent < 5 || *t.MaxBatchPercent > 100 {
+			return p, fmt.Errorf("max batch %d%%: use 5 to 100", *t.MaxBatchPercent)
+		}
+		p.MaxBatchPercent = *t.MaxBatchPercent
+	}
+	if t.MaxUnhealthyPercent != nil {
+		if *t.MaxUnhealthyPercent < 0 || *t.MaxUnhealthyPercent > 100 {
+			return p, fmt.Errorf("max unhealthy %d%%: use 0 to 100", *t.MaxUnhealthyPercent)
+		}
+		p.MaxUnhealthyPercent = t.MaxUnhealthyPercent
+	}
+	if t.Pause != nil {
+		p.Pause = *t.Pause
+	}
+	return p, nil
+}

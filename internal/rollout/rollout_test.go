@@ -75,6 +75,7 @@ func TestRollouts(t *testing.T) {
 		{"ManualScaleSetBatches", testManualScaleSetBatches},
 		{"RollbackOfPausedRollout", testRollbackOfPausedRollout},
 		{"RollingScaleSet", testRollingScaleSet},
+		{"RollingUnhealthyPauses", testRollingUnhealthyPauses},
 		{"LatestModel", testLatestModel},
 		{"StandaloneVMPlan", testStandaloneVMPlan},
 		{"StartErrors", testStartErrors},
@@ -348,6 +349,43 @@ func testRollingScaleSet(t *testing.T, e *env) {
 	}
 	if got := versionsOf(e.instances(t, ss)); got["3.0.0"] != 4 {
 		t.Fatalf("after resume: %v", got)
+	}
+}
+
+// testRollingUnhealthyPauses: Azure faults the rolling upgrade after the
+// first batch (its instances report unhealthy): the rollout pauses and says
+// which scale set, version and instances.
+func testRollingUnhealthyPauses(t *testing.T, e *env) {
+	ctx := context.Background()
+	ss := e.fleet.ScaleSet(t, "bad", e.fleet.VersionID("2.0.0"), 4, armcompute.UpgradeModeRolling,
+		&armcompute.RollingUpgradePolicy{MaxBatchInstancePercent: to.Ptr[int32](25), MaxUnhealthyInstancePercent: to.Ptr[int32](50)})
+	e.az.Server.SetFaults(azemu.Faults{UnhealthyVersions: []string{"3.0.0"}})
+	r, err := e.d.Start(ctx, Policy{ScaleSets: []string{ss}}, ref("3.0.0"), StartOptions{Previous: "2.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err = e.d.Run(ctx, r.ID)
+	if !errors.Is(err, ErrUnhealthy) || r.State != catalog.RolloutPaused {
+		t.Fatalf("rolling rollout to an unhealthy version: %v %s", err, r.State)
+	}
+	for _, want := range []string{"bad", "3.0.0", "unhealthy", "MaxUnhealthyUpgradedInstancePercent"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("error does not say %q: %v", want, err)
+		}
+	}
+	bad, old := 0, 0
+	for _, m := range r.Members {
+		switch {
+		case m.State == azure.InstanceUnhealthy && m.Version == "3.0.0" && !m.Healthy:
+			bad++
+		case m.State == azure.InstancePending && m.Version == "2.0.0":
+			old++
+		default:
+			t.Fatalf("member %+v", m)
+		}
+	}
+	if bad != 1 || old != 3 {
+		t.Fatalf("%d unhealthy on 3.0.0, %d left on 2.0.0; want 1 and 3 (the first batch stops it)", bad, old)
 	}
 }
 
