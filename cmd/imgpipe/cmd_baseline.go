@@ -1,9 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -69,80 +67,18 @@ see bench/drift.sh); --hash sha256 when a policy requires it.`,
   imgpipe baseline capture --root /srv/tree --no-identity --path . --out /tmp/tree.baseline`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if root == "" {
-				return fmt.Errorf("--root is required (use --root / on the image itself)")
-			}
-			if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-				return fmt.Errorf("--root %s is not a directory", root)
-			}
-			if !noIdentity && (id.Image == "" || id.Version == "") {
-				return fmt.Errorf("--image and --version are required to write the identity (or give --no-identity)")
-			}
-			r := drift.DefaultRules(runtime.GOOS)
-			if len(rules.Paths) > 0 {
-				r.Paths = rules.Paths
-			}
-			if noDefaultExclude {
-				r.Exclude = nil
-			}
-			r.Exclude = append(r.Exclude, rules.Exclude...)
-			r.Include = rules.Include
-			var idRes drift.IdentityResult
-			opts := drift.CaptureOptions{Rules: r, Hash: hash, Workers: workers}
+			tc := drift.TreeCapture{Root: root, Out: out, Rules: rules, NoDefaultExcludes: noDefaultExclude, Hash: hash, Workers: workers}
 			if !noIdentity {
-				id.CapturedAt = time.Now().UTC().Format(time.RFC3339)
-				var err error
-				if idRes, err = drift.WriteIdentity(root, id); err != nil {
-					return fmt.Errorf("write identity: %w", err)
-				}
-				opts.Identity = &id
+				tc.Identity = &id
 			}
-			if out == "" {
-				p, err := drift.BaselinePath(root)
-				if err != nil {
-					return err
-				}
-				out = p
-			}
-			pf, finish := driftCountBar("capturing baseline")
-			opts.Progress = pf
-			b, err := drift.Capture(cmd.Context(), root, opts)
+			var finish func()
+			tc.Progress, finish = driftCountBar("capturing baseline")
+			res, err := drift.CaptureTree(cmd.Context(), tc)
 			finish()
 			if err != nil {
 				return err
 			}
-			size, err := drift.WriteBaselineFile(out, b)
-			if err != nil {
-				return err
-			}
-			res := map[string]any{
-				"baseline_file": out, "baseline_bytes": size, "hash": b.Hash,
-				"stats": b.Stats, "packages": len(b.Packages), "services": len(b.Services),
-				"collectors": b.Collectors, "problems": b.Problems, "rules": b.Rules,
-			}
-			if !noIdentity {
-				res["identity"] = b.Identity
-				res["identity_file"] = idRes.IdentityFile
-				res["os_release"] = idRes.OSRelease
-			}
-			if jsonOutput() {
-				return printJSON(res)
-			}
-			if !noIdentity {
-				fmt.Fprintf(stdout, "identity: %s %s written to %s", id.Image, id.Version, idRes.IdentityFile)
-				if idRes.OSRelease != "" {
-					fmt.Fprintf(stdout, " and %s", idRes.OSRelease)
-				}
-				fmt.Fprintln(stdout)
-			}
-			fmt.Fprintf(stdout, "baseline: %d entries (%d hashed, %s, %s) written to %s (%s)\n",
-				b.Stats.Entries, b.Stats.Hashed, sizeIEC(b.Stats.BytesHashed), b.Hash, out, sizeIEC(size))
-			fmt.Fprintf(stdout, "packages: %d, services: %d\n", len(b.Packages), len(b.Services))
-			for _, c := range b.Collectors {
-				fmt.Fprintf(stdout, "  %-8s %-15s %s\n", c.Name, c.Status, c.Detail)
-			}
-			printDriftProblems(b.Problems, 20)
-			return nil
+			return draw(res, res.Text())
 		},
 	}
 	f := cmd.Flags()
@@ -175,73 +111,14 @@ func newBaselineShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if jsonOutput() {
-				type fileJSON struct {
-					Path  drift.Name     `json:"path"`
-					Type  drift.FileType `json:"type"`
-					Mode  string         `json:"mode"`
-					UID   uint32         `json:"uid"`
-					GID   uint32         `json:"gid"`
-					Size  int64          `json:"size"`
-					Link  drift.Name     `json:"target,omitempty"`
-					Hash  string         `json:"hash,omitempty"`
-					Error string         `json:"error,omitempty"`
-				}
-				v := struct {
-					*drift.Baseline
-					Entries int        `json:"entries"`
-					Files   []fileJSON `json:"files,omitempty"`
-				}{Baseline: b, Entries: len(b.Files)}
-				if files {
-					for _, e := range b.Files {
-						fj := fileJSON{Path: e.Path, Type: e.Type, Mode: fmt.Sprintf("%04o", e.Mode), UID: e.UID, GID: e.GID, Size: e.Size, Link: drift.Name(e.Link), Error: e.Err}
-						if e.HasHash {
-							fj.Hash = fmt.Sprintf("%x", e.Hash)
-						}
-						v.Files = append(v.Files, fj)
-					}
-				}
-				return printJSON(v)
+			if err := draw(b.View(files), b.Text()); err != nil || !files || jsonOutput() {
+				return err
 			}
-			if b.Identity != nil {
-				fmt.Fprintf(stdout, "image:      %s %s (build %s, catalog %s)\n", b.Identity.Image, b.Identity.Version, b.Identity.BuildID, b.Identity.CatalogID)
-			}
-			fmt.Fprintf(stdout, "captured:   %s on %s, hash %s\n", b.CapturedAt.Format(time.RFC3339), b.Platform, b.Hash)
-			fmt.Fprintf(stdout, "paths:      %v\nexcludes:   %v\n", b.Rules.Paths, b.Rules.Exclude)
-			fmt.Fprintf(stdout, "entries:    %d\npackages:   %d\nservices:   %d\n", len(b.Files), len(b.Packages), len(b.Services))
-			for _, c := range b.Collectors {
-				fmt.Fprintf(stdout, "  %-8s %-15s %s\n", c.Name, c.Status, c.Detail)
-			}
-			if files {
-				rows := make([][]string, 0, len(b.Files))
-				for _, e := range b.Files {
-					h := ""
-					if e.HasHash {
-						h = fmt.Sprintf("%x", e.Hash[:8])
-					}
-					rows = append(rows, []string{e.Path.String(), e.Type.String(), fmt.Sprintf("%04o", e.Mode), fmt.Sprintf("%d:%d", e.UID, e.GID), fmt.Sprint(e.Size), h})
-				}
-				return printTable([]string{"PATH", "TYPE", "MODE", "OWNER", "SIZE", "HASH"}, rows)
-			}
-			return nil
+			return printTable(drift.FileHeader, b.FileRows())
 		},
 	}
 	cmd.Flags().BoolVar(&files, "files", false, "list every recorded entry")
 	return cmd
-}
-
-func printDriftProblems(ps []drift.Problem, max int) {
-	if len(ps) == 0 {
-		return
-	}
-	fmt.Fprintf(stdout, "problems: %d entries could not be fully examined\n", len(ps))
-	for i, p := range ps {
-		if i == max {
-			fmt.Fprintf(stdout, "  ... %d more (use --output json for all)\n", len(ps)-max)
-			break
-		}
-		fmt.Fprintf(stdout, "  %s: %s\n", p.Path, p.Err)
-	}
 }
 
 // driftCountBar draws an entry-count progress bar on a terminal (total may be

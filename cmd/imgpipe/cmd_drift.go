@@ -1,10 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"runtime/pprof"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -71,41 +69,20 @@ var/cache, tmp, per-instance files and imgpipe's own files).`,
 				}
 				defer stop()
 			}
-			if baseline == "" {
-				p, err := drift.BaselinePath(root)
-				if err != nil {
-					return err
-				}
-				baseline = p
-			}
-			b, err := drift.ReadBaselineFile(baseline)
-			if err != nil {
-				return err
-			}
 			depth := drift.Full
 			if quick {
 				depth = drift.Quick
 			}
 			pf, finish := driftCountBar("checking")
-			r, err := drift.Check(cmd.Context(), root, b, drift.CheckOptions{Depth: depth, Ignore: ignore, Workers: workers, Progress: pf})
+			r, err := drift.CheckFile(cmd.Context(), root, baseline, limit, drift.CheckOptions{Depth: depth, Ignore: ignore, Workers: workers, Progress: pf})
 			finish()
-			if err != nil {
-				return err
+			if err == nil {
+				err = draw(r, r.Text())
 			}
-			if limit > 0 {
-				r.Limit(limit)
-			}
-			if jsonOutput() {
-				if err := printJSON(r); err != nil {
-					return err
-				}
-			} else {
-				printDriftReport(r)
-			}
-			if r.Drifted {
+			if err == nil && r.Drifted {
 				return negative(nil)
 			}
-			return nil
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -120,64 +97,6 @@ var/cache, tmp, per-instance files and imgpipe's own files).`,
 	return cmd
 }
 
-func printDriftReport(r *drift.Report) {
-	w := stdout
-	if r.Identity != nil {
-		fmt.Fprintf(w, "image %s %s, baseline of %s\n", r.Identity.Image, r.Identity.Version, r.BaselineAt.Format("2006-01-02 15:04:05Z07:00"))
-	}
-	for _, f := range r.Files {
-		switch f.Kind {
-		case drift.Changed:
-			fmt.Fprintf(w, "changed  %s (%s)%s\n", f.Path, strings.Join(f.Changed, ", "), changeDetail(f))
-		case drift.Added:
-			fmt.Fprintf(w, "added    %s (%s)\n", f.Path, f.New.Type)
-		default:
-			fmt.Fprintf(w, "removed  %s (%s)\n", f.Path, f.Old.Type)
-		}
-	}
-	for _, p := range r.Packages {
-		name := p.Manager + ":" + p.Name
-		if p.Arch != "" {
-			name += ":" + p.Arch
-		}
-		switch p.Kind {
-		case drift.Added:
-			fmt.Fprintf(w, "package  added    %s %s\n", name, p.New)
-		case drift.Removed:
-			fmt.Fprintf(w, "package  removed  %s %s\n", name, p.Old)
-		default:
-			fmt.Fprintf(w, "package  changed  %s %s -> %s\n", name, p.Old, p.New)
-		}
-	}
-	for _, s := range r.Services {
-		switch s.Kind {
-		case drift.Added:
-			fmt.Fprintf(w, "service  added    %s %s\n", s.Unit, s.New)
-		case drift.Removed:
-			fmt.Fprintf(w, "service  removed  %s %s\n", s.Unit, s.Old)
-		default:
-			fmt.Fprintf(w, "service  changed  %s %s -> %s\n", s.Unit, s.Old, s.New)
-		}
-	}
-	for _, c := range r.Collectors {
-		if c.Status != drift.CollectorOK && c.Status != drift.CollectorAbsent {
-			fmt.Fprintf(w, "note     %s: %s (%s)\n", c.Name, c.Status, c.Detail)
-		}
-	}
-	printDriftProblems(r.Problems, 50)
-	if r.Truncated > 0 {
-		fmt.Fprintf(w, "(%d findings left out by --limit)\n", r.Truncated)
-	}
-	verdict := "no drift"
-	if r.Drifted {
-		verdict = "DRIFTED"
-	}
-	s := r.Summary
-	fmt.Fprintf(w, "%s: %d added, %d removed, %d changed files; %d package and %d service changes; %d problems (%s check of %d entries, %d hashed, %.1fs)\n",
-		verdict, s.FilesAdded, s.FilesRemoved, s.FilesChanged, s.Packages, s.Services, s.Problems,
-		r.Depth, r.Stats.Entries, r.Stats.Hashed, float64(r.DurationMS)/1000)
-}
-
 // startCPUProfile writes a pprof CPU profile to path until stop is called.
 func startCPUProfile(path string) (stop func(), err error) {
 	f, err := os.Create(path)
@@ -189,27 +108,4 @@ func startCPUProfile(path string) (stop func(), err error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
-}
-
-func changeDetail(f drift.FileChange) string {
-	if f.Old == nil || f.New == nil {
-		return ""
-	}
-	var d []string
-	for _, a := range f.Changed {
-		switch a {
-		case drift.AttrMode:
-			d = append(d, "mode "+f.Old.Mode+" -> "+f.New.Mode)
-		case drift.AttrOwner:
-			d = append(d, fmt.Sprintf("owner %d:%d -> %d:%d", f.Old.UID, f.Old.GID, f.New.UID, f.New.GID))
-		case drift.AttrType:
-			d = append(d, "type "+f.Old.Type.String()+" -> "+f.New.Type.String())
-		case drift.AttrTarget:
-			d = append(d, "target "+f.Old.Link.String()+" -> "+f.New.Link.String())
-		}
-	}
-	if len(d) == 0 {
-		return ""
-	}
-	return ": " + strings.Join(d, "; ")
 }
