@@ -3,7 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"strings"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -33,15 +33,6 @@ whether a file already is one and what to do if not.`,
 	return c
 }
 
-type diskInspection struct {
-	Path string `json:"path"`
-	disk.Info
-	AllocatedBytes int64           `json:"allocated_bytes"`
-	Generation     string          `json:"generation,omitempty"`
-	GenerationNote string          `json:"generation_note,omitempty"`
-	Azure          *disk.Readiness `json:"azure"`
-}
-
 func newDiskInspectCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "inspect FILE",
@@ -58,98 +49,20 @@ replaying the log in memory; the file itself is never modified.`,
   imgpipe disk inspect --output json out/image.vhd | jq .azure.ready`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := args[0]
-			img, err := disk.OpenContext(cmd.Context(), path)
+			r, err := disk.Inspect(cmd.Context(), args[0])
 			if err != nil {
-				return err
-			}
-			defer img.Close()
-			r := diskInspection{Path: path}
-			if d, ok := img.(disk.Describer); ok {
-				r.Info = d.Info()
-			} else {
-				r.Info = disk.Info{Format: img.Format(), VirtualSize: img.Size()}
-			}
-			ext, err := img.Extents()
-			if err != nil {
-				return fmt.Errorf("read allocation map: %w", err)
-			}
-			r.AllocatedBytes = disk.AllocatedBytes(ext)
-			if g, err := disk.DetectGeneration(img); err == nil {
-				r.Generation = string(g)
-			} else {
-				r.GenerationNote = err.Error()
-			}
-			if r.Azure, err = disk.CheckAzureVHD(path); err != nil {
 				return err
 			}
 			if jsonOutput() {
 				return printJSON(r)
 			}
-			rows := [][]string{
-				{"format", string(r.Format)},
-				{"virtual size", sizeText(r.VirtualSize)},
-				{"file size", sizeText(r.FileSize)},
-				{"allocated", sizeText(r.AllocatedBytes)},
-			}
-			if r.BlockSize > 0 {
-				rows = append(rows, []string{"block size", sizeText(r.BlockSize)})
-			}
-			rows = append(rows, []string{"sector size", fmt.Sprintf("%d logical, %d physical", r.LogicalSectorSize, r.PhysicalSectorSize)})
-			rows = append(rows, formatRows(r.Info)...)
-			if r.DiskID != "" {
-				rows = append(rows, []string{"disk id", r.DiskID})
-			}
-			if r.LeaveBlocksAllocated {
-				rows = append(rows, []string{"vhdx type", "fixed (blocks left allocated)"})
-			}
-			if r.LogReplayed {
-				rows = append(rows, []string{"log", "replayed in memory (file not modified; open it in Hyper-V to replay it for good)"})
-			}
-			gen := r.Generation
-			if gen == "" {
-				gen = "unknown (" + r.GenerationNote + ")"
-			}
-			rows = append(rows, []string{"generation", gen})
-			rows = append(rows, []string{"azure ready", readyText(r.Azure)})
-			if err := printTable([]string{"PROPERTY", "VALUE"}, rows); err != nil {
+			if err := printTable([]string{"PROPERTY", "VALUE"}, r.Rows()); err != nil {
 				return err
 			}
-			return printFindings(r.Azure)
+			_, err = fmt.Fprint(stdout, r.Azure.FindingsText())
+			return err
 		},
 	}
-}
-
-func readyText(r *disk.Readiness) string {
-	if r.Ready {
-		return "yes"
-	}
-	return "no"
-}
-
-func printFindings(r *disk.Readiness) error {
-	for _, f := range r.Findings {
-		if _, err := fmt.Fprintf(stdout, "%s: %s: %s\n", f.Severity, f.Check, f.Message); err != nil {
-			return err
-		}
-		if f.Fix != "" {
-			fmt.Fprintf(stdout, "  fix: %s\n", f.Fix)
-		}
-	}
-	return nil
-}
-
-func sizeText(n int64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	v, u := float64(n), 0
-	for v >= 1024 && u < len(units)-1 {
-		v /= 1024
-		u++
-	}
-	if u == 0 {
-		return fmt.Sprintf("%d B", n)
-	}
-	return fmt.Sprintf("%.2f %s (%d bytes)", v, units[u], n)
 }
 
 func newDiskConvertCmd() *cobra.Command {
@@ -178,40 +91,19 @@ complete and synced; an existing OUT is kept unless --force is given.`,
   imgpipe disk convert old.vhd new.raw --to raw --force`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			format := disk.Format(strings.ToLower(to))
-			switch format {
-			case disk.FormatVHDFixed, disk.FormatVHDX, disk.FormatRaw:
-			case "":
-				return errors.New("--to is required: vhd-fixed, vhdx or raw")
-			default:
-				return fmt.Errorf("--to %q is not supported: use vhd-fixed, vhdx or raw", to)
-			}
-			src, err := disk.OpenContext(cmd.Context(), args[0])
+			format, err := disk.ParseOutputFormat(to)
 			if err != nil {
 				return err
 			}
-			defer src.Close()
-			warnDisk(src)
-			ext, err := src.Extents()
-			if err != nil {
-				return err
-			}
-			bar, finish := newProgressBar("converting", disk.AllocatedBytes(ext))
-			res, err := disk.Convert(cmd.Context(), src, args[1], disk.ConvertOptions{
+			bar, finish := newProgressBar("converting", 0)
+			res, err := disk.ConvertPath(cmd.Context(), args[0], args[1], disk.ConvertOptions{
 				To: format, Overwrite: force, Progress: bar, BlockSize: blockSize,
-			})
+			}, func(w string) { fmt.Fprintln(os.Stderr, "imgpipe: warning:", w) })
 			finish()
 			if err != nil {
 				return err
 			}
-			if jsonOutput() {
-				return printJSON(res)
-			}
-			for _, p := range res.RemovedPartial {
-				fmt.Fprintf(stdout, "removed %s, left by an earlier conversion that was killed\n", p)
-			}
-			_, err = fmt.Fprintf(stdout, "wrote %s: %s, virtual size %s, %s of data\n", args[1], res.Format, sizeText(res.VirtualSize), sizeText(res.DataBytes))
-			return err
+			return draw(res, res.Text(args[1]))
 		},
 	}
 	c.Flags().StringVar(&to, "to", "", "output format: vhd-fixed, vhdx or raw (required)")
@@ -246,19 +138,12 @@ so scripts can gate an upload on it.`,
 			if err != nil {
 				return err
 			}
-			if jsonOutput() {
-				if err := printJSON(r); err != nil {
-					return err
-				}
-			} else {
-				if r.Ready {
-					fmt.Fprintf(stdout, "%s is ready for Azure\n", args[0])
-				} else {
-					fmt.Fprintf(stdout, "%s is NOT ready for Azure\n", args[0])
-				}
-				if err := printFindings(r); err != nil {
-					return err
-				}
+			verdict := " is NOT ready for Azure\n"
+			if r.Ready {
+				verdict = " is ready for Azure\n"
+			}
+			if err := draw(r, args[0]+verdict+r.FindingsText()); err != nil {
+				return err
 			}
 			if !r.Ready {
 				return negative(fmt.Errorf("%s is not ready for Azure (%d finding(s))", args[0], len(r.Findings)))
