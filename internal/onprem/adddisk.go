@@ -73,7 +73,7 @@ func AddDisk(ctx context.Context, l *Library, r DiskRequest) (*AddResult, *sourc
 	}
 	fp := r.SourceFingerprint
 	if fp == "" {
-		fp = "sha256:" + info.SHA256
+		fp = source.DigestOf(info.SHA256)
 		if r.PackerRunID != "" {
 			fp = "packer-run:" + r.PackerRunID + " " + fp
 		}
