@@ -112,6 +112,8 @@ type FleetFilter struct {
 type FleetPage struct {
 	Hosts []HostView `json:"hosts"`
 	Total int        `json:"total"` // hosts matching the filter
+	// ByState counts the hosts matching the filter but its state, by state
+	ByState map[string]int `json:"by_state,omitempty"`
 }
 
 // fleetSQL builds the common part of the fleet queries: the version facts
@@ -219,7 +221,7 @@ func (c *Catalog) FleetHosts(ctx context.Context, channel string, f FleetFilter)
 			counts[st] += g.n - g.stale
 		}
 	}
-	var page FleetPage
+	page := FleetPage{ByState: counts}
 	skip, want := max(f.Offset, 0), limit
 	var names []any
 	for _, st := range HostStates {

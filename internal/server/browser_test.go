@@ -213,6 +213,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("drift chart areas: %v", n)
 	}
 	follow(`tr[data-host="web-prod-2"] td.image a`, "/?image=web")
+	if pill := text(`#summary a.st-drifted`); pill != "drifted 1" {
+		t.Errorf("drifted hosts of web in the summary: %q (db-2 counted?)", pill)
+	}
 	follow(`#summary a.st-drifted`, "/?image=web&state=drifted")
 	if got := list(`Array.from(document.querySelectorAll('#fleet tbody td.host')).map(td => td.textContent.trim())`); strings.Join(got, ",") != "web-prod-2" {
 		t.Errorf("drifted hosts of web: %v", got)

@@ -75,9 +75,10 @@ type fleetPage struct {
 	page
 	Channel string
 	Hosts   []HostRow
-	Counts  map[string]int
-	Total   int // hosts in the fleet
-	Matched int // hosts matching the filter
+	Counts  map[string]int // hosts matching the filter but its state, by state
+	All     int            // their sum
+	Total   int            // hosts in the fleet
+	Matched int            // hosts matching the filter
 	Q       fleetQuery
 	First   int // 1-based index of the first row shown
 	Last    int
@@ -221,8 +222,11 @@ func (s *Server) pageFleet(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	p := fleetPage{page: page{Title: "fleet", Refresh: 60}, Channel: channel, Hosts: rows, Counts: sum.ByState, Total: sum.Total,
+	p := fleetPage{page: page{Title: "fleet", Refresh: 60}, Channel: channel, Hosts: rows, Counts: fp.ByState, Total: sum.Total,
 		Matched: fp.Total, Q: q, First: f.Offset + 1, Last: f.Offset + len(rows), Now: s.cfg.Now()}
+	for _, n := range p.Counts {
+		p.All += n
+	}
 	// drift over the last day, from the snapshots (a few rows each)
 	points, err := s.cfg.Catalog.FleetSeries(r.Context(), "", s.cfg.Now().Add(-24*time.Hour))
 	if err != nil {

@@ -160,6 +160,10 @@ func TestPagesLinkBothWays(t *testing.T) {
 	if !hasLink(fleet, "/?image=web&state=drifted") {
 		t.Errorf("the drifted pill keeps the image filter: %v", hrefs(fleet))
 	}
+	// the summary counts the hosts the other filters match
+	if one := getPage(t, f, "/?q=web-3", 200); !strings.Contains(one, ">all 1</a>") || !strings.Contains(one, ">drifted 1</a>") || strings.Contains(one, ">behind ") {
+		t.Errorf("summary of the hosts named like web-3:\n%s", regexp.MustCompile(`(?s)<p class="legend" id="summary">.*?</p>`).FindString(one))
+	}
 	test := getPage(t, f, "/?channel=test", 200)
 	if !strings.Contains(test, "measured against channel <code>test</code>") || !hasLink(test, "/?channel=test&state=unknown") && !hasLink(test, "/?channel=test&state=ok") {
 		t.Errorf("fleet against channel test: %v", hrefs(test))
