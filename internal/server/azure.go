@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
 
+	"imgpipe/internal/azure"
 	"imgpipe/internal/catalog"
 )
 
@@ -56,25 +57,14 @@ type galleryRef struct {
 	version      string // empty: the definition (latest)
 }
 
-// parseGalleryRef parses /subscriptions/../resourceGroups/../providers/
-// Microsoft.Compute/galleries/G/images/D[/versions/V].
+// parseGalleryRef reads a gallery image (version) id with internal/azure's
+// resource id parser, the one imgpipe reads ARM ids with.
 func parseGalleryRef(id string) (galleryRef, bool) {
-	segs := strings.Split(strings.Trim(id, "/"), "/")
-	for i := 0; i+3 < len(segs); i++ {
-		if strings.EqualFold(segs[i], "galleries") && strings.EqualFold(segs[i+2], "images") {
-			g := galleryRef{definition: segs[i+3], definitionID: strings.ToLower("/" + strings.Join(segs[:i+4], "/"))}
-			rest := segs[i+4:]
-			switch {
-			case len(rest) == 0:
-				return g, g.definition != ""
-			case len(rest) == 2 && strings.EqualFold(rest[0], "versions") && rest[1] != "":
-				g.version = rest[1]
-				return g, true
-			}
-			return galleryRef{}, false
-		}
+	r, err := azure.ParseResourceID(id)
+	if err != nil || r.Gallery == "" || r.Definition == "" {
+		return galleryRef{}, false
 	}
-	return galleryRef{}, false
+	return galleryRef{definitionID: strings.ToLower(r.DefinitionID()), definition: r.Definition, version: r.Version}, true
 }
 
 // copyIndex maps the catalog's gallery versions (and managed images) to
@@ -231,11 +221,7 @@ func (p *AzurePuller) Pull(ctx context.Context, c *catalog.Catalog) (*PullResult
 }
 
 func (p *AzurePuller) list(ctx context.Context, sub string, ix *copyIndex) ([]AzureVM, int, error) {
-	vms, err := armcompute.NewVirtualMachinesClient(sub, p.Credential, p.ClientOptions)
-	if err != nil {
-		return nil, 0, err
-	}
-	sets, err := armcompute.NewVirtualMachineScaleSetsClient(sub, p.Credential, p.ClientOptions)
+	c, err := azure.NewClients(sub, p.Credential, p.ClientOptions) // the clients publish and gc use
 	if err != nil {
 		return nil, 0, err
 	}
@@ -254,7 +240,7 @@ func (p *AzurePuller) list(ctx context.Context, sub string, ix *copyIndex) ([]Az
 		out = append(out, AzureVM{Host: deref(name), Kind: kind, ResourceID: deref(id), Location: deref(loc),
 			ImageRef: deref(ir.ID), Image: ref.Image, Version: ref.Version, Resolved: how})
 	}
-	pager := vms.NewListAllPager(nil)
+	pager := c.VMs.NewListAllPager(nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
@@ -271,7 +257,7 @@ func (p *AzurePuller) list(ctx context.Context, sub string, ix *copyIndex) ([]Az
 			add("vm", vm.ID, vm.Name, vm.Location, ir)
 		}
 	}
-	spager := sets.NewListAllPager(nil)
+	spager := c.ScaleSets.NewListAllPager(nil)
 	for spager.More() {
 		page, err := spager.NextPage(ctx)
 		if err != nil {
