@@ -1,10 +1,10 @@
 package main
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -48,11 +48,16 @@ func addLibraryFlag(c *cobra.Command, p *string) {
 	c.Flags().StringVar(p, "library", os.Getenv("IMGPIPE_LIBRARY"), "library folder (local path or mounted SMB share; default $IMGPIPE_LIBRARY)")
 }
 
-func openLibrary(path string) (*onprem.Library, error) {
+// onLibrary opens the library at path (--library) and runs f with it.
+func onLibrary(path string, f func(*onprem.Library) error) error {
 	if path == "" {
-		return nil, errors.New("no library given: pass --library DIR or set IMGPIPE_LIBRARY")
+		return errors.New("no library given: pass --library DIR or set IMGPIPE_LIBRARY")
 	}
-	return onprem.Open(path)
+	lib, err := onprem.Open(path)
+	if err != nil {
+		return err
+	}
+	return f(lib)
 }
 
 type onpremAddFlags struct {
@@ -116,64 +121,36 @@ current directory, as Packer wrote them), with custom_data "generation" and
 }
 
 func runOnpremAdd(cmd *cobra.Command, args []string, f onpremAddFlags) error {
-	ctx := cmd.Context()
-	md := onprem.ManifestDisk{CustomData: map[string]string{}}
-	switch {
-	case f.manifest != "" && len(args) == 1:
-		return errors.New("give either FILE or --manifest, not both")
-	case len(args) == 1:
-		md.Path = args[0]
-	case f.manifest == "":
-		return errors.New("nothing to add: give a disk FILE or --manifest packer-manifest.json")
-	}
 	if f.format != "vhdx" && f.format != "keep" {
 		return fmt.Errorf("--format %q: use vhdx or keep", f.format)
 	}
-	if f.manifest != "" {
-		m, err := onprem.DiskFromManifest(f.manifest)
-		if err != nil {
-			return err
-		}
-		md = m
-	}
-	lib, err := openLibrary(f.library)
-	if err != nil {
-		return err
-	}
-	osName := cmp.Or(f.osName, md.CustomData["os"], "linux")
-	step, finish := stepBars()
-	res, info, err := onprem.AddDisk(ctx, lib, onprem.DiskRequest{
-		Path: md.Path, Image: f.image, Version: f.version, Channels: f.channels, Keep: f.format == "keep",
-		Generation: f.generation, FallbackGeneration: md.CustomData["generation"], OS: osName,
-		SourceFingerprint: f.fingerprint, PackerRunID: md.RunID, KeepLatest: f.keepLatest, Step: step,
+	// the catalog (when one is configured) records the copy, so promote accepts it
+	return withCatalog(cmd, ifPresent, func(cat *catalog.Catalog) error {
+		return onLibrary(f.library, func(lib *onprem.Library) error {
+			step, finish := stepBars()
+			res, info, err := onprem.AddDisk(cmd.Context(), lib, onprem.DiskRequest{
+				Path: strings.Join(args, ""), Manifest: f.manifest, Image: f.image, Version: f.version, Channels: f.channels,
+				Keep: f.format == "keep", Generation: f.generation, OS: f.osName, SourceFingerprint: f.fingerprint, KeepLatest: f.keepLatest, Step: step,
+			})
+			finish()
+			if err != nil {
+				return err
+			}
+			note := ""
+			if cat != nil {
+				img := &config.Image{Name: f.image, OSType: onprem.OSType(res.Metadata.OS), HyperVGeneration: info.Generation}
+				if _, verr := catalog.ParseVersion(f.version); verr != nil {
+					// library versions are free names; catalog versions are MAJOR.MINOR.PATCH
+					note = fmt.Sprintf("  not recorded in the catalog %s: %v\n", cat.Location(), verr)
+				} else if err := pipeline.RecordLibraryAdd(cmd.Context(), cat, img, f.version, info, lib.Root(), res); err != nil {
+					return fmt.Errorf("the disk is in the library, but recording it in the catalog %s failed: %w (run the same add again: it is a no-op for the library)", cat.Location(), err)
+				} else {
+					note = "  recorded in catalog " + cat.Location() + "\n"
+				}
+			}
+			return draw(res, res.Text(f.channels)+note)
+		})
 	})
-	finish()
-	if err != nil {
-		return err
-	}
-	// the catalog (when one is configured) knows the copy, so promote accepts it
-	cat, err := openCatalogWith(ctx, catalogChoice{flag: f.catalog, policy: ifPresent})
-	if err != nil {
-		return fmt.Errorf("the disk is in the library, but the catalog: %w (run the same add again once it opens: it is a no-op for the library)", err)
-	}
-	note := ""
-	if cat != nil {
-		defer cat.Close()
-		img := &config.Image{Name: f.image, OSType: onprem.OSType(osName), HyperVGeneration: info.Generation}
-		if _, verr := catalog.ParseVersion(f.version); verr != nil {
-			// library versions are free names; catalog versions are MAJOR.MINOR.PATCH
-			note = fmt.Sprintf("  not recorded in the catalog %s: %v\n", cat.Location(), verr)
-		} else if err := pipeline.RecordLibraryAdd(ctx, cat, img, f.version, info, lib.Root(), res); err != nil {
-			return fmt.Errorf("the disk is in the library, but recording it in the catalog %s failed: %w", cat.Location(), err)
-		} else {
-			note = "  recorded in catalog " + cat.Location() + "\n"
-		}
-	}
-	if jsonOutput() {
-		return printJSON(res)
-	}
-	_, err = fmt.Fprint(stdout, res.Text(f.channels)+note)
-	return err
 }
 
 func newOnpremListCmd() *cobra.Command {
@@ -185,20 +162,18 @@ func newOnpremListCmd() *cobra.Command {
   imgpipe onprem list --library /mnt/images --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lib, err := openLibrary(library)
-			if err != nil {
-				return err
-			}
-			infos, err := lib.List()
-			switch {
-			case err != nil:
-				return err
-			case jsonOutput() && infos == nil:
-				return printJSON([]onprem.ImageInfo{})
-			case jsonOutput():
-				return printJSON(infos)
-			}
-			return printTable(onprem.ListHeader, onprem.ListRows(infos))
+			return onLibrary(library, func(lib *onprem.Library) error {
+				infos, err := lib.List()
+				switch {
+				case err != nil:
+					return err
+				case jsonOutput() && infos == nil:
+					return printJSON([]onprem.ImageInfo{})
+				case jsonOutput():
+					return printJSON(infos)
+				}
+				return printTable(onprem.ListHeader, onprem.ListRows(infos))
+			})
 		},
 	}
 	addLibraryFlag(c, &library)
@@ -218,35 +193,19 @@ any disk does not match; restore such a version from another copy or revoke it.`
   imgpipe onprem verify --library /mnt/images web 1.4.0 -o json`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lib, err := openLibrary(library)
-			if err != nil {
-				return err
-			}
 			args = append(args, "", "")
-			step, finish := stepBars()
-			results, err := lib.VerifyAll(cmd.Context(), args[0], args[1], step)
-			finish()
-			if err != nil {
+			return onLibrary(library, func(lib *onprem.Library) error {
+				step, finish := stepBars()
+				results, err := lib.VerifyAll(cmd.Context(), args[0], args[1], step)
+				finish()
+				if err == nil {
+					err = draw(results, results.Text())
+				}
+				if err == nil && results.Err() != nil {
+					return negative(results.Err())
+				}
 				return err
-			}
-			bad := 0
-			for _, r := range results {
-				if !r.OK {
-					bad++
-				}
-				if !jsonOutput() {
-					fmt.Fprint(stdout, r.Text())
-				}
-			}
-			if jsonOutput() {
-				if err := printJSON(results); err != nil {
-					return err
-				}
-			}
-			if bad > 0 {
-				return negative(fmt.Errorf("%d of %d library disks failed verification", bad, len(results)))
-			}
-			return nil
+			})
 		},
 	}
 	addLibraryFlag(c, &library)
@@ -265,17 +224,15 @@ func newOnpremPromoteCmd() *cobra.Command {
 			if len(channels) == 0 {
 				return errors.New("give the channel to point at the version: --channel prod")
 			}
-			lib, err := openLibrary(library)
-			if err != nil {
-				return err
-			}
-			for _, ch := range channels {
-				if err := lib.SetChannel(args[0], args[1], ch); err != nil {
-					return err
+			return onLibrary(library, func(lib *onprem.Library) error {
+				for _, ch := range channels {
+					if err := lib.SetChannel(args[0], args[1], ch); err != nil {
+						return err
+					}
+					fmt.Fprintf(stdout, "%s channel %s -> %s\n", args[0], ch, args[1])
 				}
-				fmt.Fprintf(stdout, "%s channel %s -> %s\n", args[0], ch, args[1])
-			}
-			return nil
+				return nil
+			})
 		},
 	}
 	addLibraryFlag(c, &library)
@@ -294,19 +251,13 @@ not revoked; deploy-script and promote refuse the revoked version.`,
 		Example: `  imgpipe onprem revoke --library /mnt/images web 1.4.0 --reason "CVE-2024-6387 in sshd"`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lib, err := openLibrary(library)
-			if err != nil {
-				return err
-			}
-			md, err := lib.Revoke(args[0], args[1], reason)
-			if err != nil {
-				return err
-			}
-			if jsonOutput() {
-				return printJSON(md)
-			}
-			_, err = fmt.Fprintf(stdout, "%s %s revoked: %s\n", md.Image, md.Version, md.RevokedReason)
-			return err
+			return onLibrary(library, func(lib *onprem.Library) error {
+				md, err := lib.Revoke(args[0], args[1], reason)
+				if err != nil {
+					return err
+				}
+				return draw(md, fmt.Sprintf("%s %s revoked: %s\n", md.Image, md.Version, md.RevokedReason))
+			})
 		},
 	}
 	addLibraryFlag(c, &library)
@@ -335,19 +286,17 @@ commands. --host-path is the library as the Hyper-V host sees it
       --vm-name web-07 --switch External --memory 4GB --cpus 4 > new-web-07.ps1`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lib, err := openLibrary(library)
-			if err != nil {
-				return err
-			}
+			var err error
 			if o.MemoryBytes, err = onprem.ParseMemorySize(memory); err != nil {
 				return err
 			}
-			script, err := lib.DeployScriptFor(args[0], args[1], o)
-			if err != nil {
+			return onLibrary(library, func(lib *onprem.Library) error {
+				script, err := lib.DeployScriptFor(args[0], args[1], o)
+				if err == nil {
+					_, err = fmt.Fprint(stdout, script)
+				}
 				return err
-			}
-			_, err = fmt.Fprint(stdout, script)
-			return err
+			})
 		},
 	}
 	addLibraryFlag(c, &library)

@@ -21,7 +21,11 @@ import (
 
 // DiskRequest is a disk file to add to a library as Image/Version.
 type DiskRequest struct {
-	Path           string
+	Path string
+	// Manifest, instead of Path, names a Packer manifest whose last run
+	// holds the disk (see DiskFromManifest); its custom_data "generation"
+	// and "os" are the defaults, its run id is in the fingerprint.
+	Manifest       string
 	Image, Version string
 	Channels       []string
 	// Source is Path already inspected (digests, generation, size); when
@@ -33,13 +37,12 @@ type DiskRequest struct {
 	Keep bool
 	// Generation is the declared Hyper-V generation ("V1", "V2"): it must
 	// agree with the partition table, and is used when that does not tell.
-	// FallbackGeneration (a Packer manifest's custom_data) is used after it.
-	Generation, FallbackGeneration string
-	OS                             string // "linux" (default) or "windows", lower case
+	Generation string
+	OS         string // "linux" (default) or "windows", lower case
 	// SourceFingerprint identifies the source; default "sha256:HEX" of the
-	// input, "packer-run:ID sha256:HEX" with PackerRunID.
-	SourceFingerprint, PackerRunID string
-	KeepLatest                     bool
+	// input, "packer-run:ID sha256:HEX" from a manifest.
+	SourceFingerprint string
+	KeepLatest        bool
 	// Step, when set, is called as each pass starts ("hash input", "copy
 	// input", "convert to VHDX", ...) and returns its progress function.
 	Step func(name string) progress.Func
@@ -50,6 +53,19 @@ type DiskRequest struct {
 // decided, then AddFile. It returns the result and the inspected input,
 // whose Generation is the one recorded.
 func AddDisk(ctx context.Context, l *Library, r DiskRequest) (*AddResult, *source.Info, error) {
+	md := ManifestDisk{Path: r.Path}
+	switch {
+	case r.Manifest != "" && r.Path != "":
+		return nil, nil, errors.New("give either FILE or --manifest, not both")
+	case r.Manifest != "":
+		var err error
+		if md, err = DiskFromManifest(r.Manifest); err != nil {
+			return nil, nil, err
+		}
+		r.Path, r.OS = md.Path, cmp.Or(r.OS, md.CustomData["os"])
+	case r.Path == "":
+		return nil, nil, errors.New("nothing to add: give a disk FILE or --manifest packer-manifest.json")
+	}
 	info := r.Source
 	if info == nil {
 		var bar progress.Func
@@ -61,7 +77,7 @@ func AddDisk(ctx context.Context, l *Library, r DiskRequest) (*AddResult, *sourc
 			return nil, nil, err
 		}
 	}
-	gen, err := decideGeneration(r, info)
+	gen, err := decideGeneration(r, md.CustomData["generation"], info)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -74,8 +90,8 @@ func AddDisk(ctx context.Context, l *Library, r DiskRequest) (*AddResult, *sourc
 	fp := r.SourceFingerprint
 	if fp == "" {
 		fp = source.DigestOf(info.SHA256)
-		if r.PackerRunID != "" {
-			fp = "packer-run:" + r.PackerRunID + " " + fp
+		if md.RunID != "" {
+			fp = "packer-run:" + md.RunID + " " + fp
 		}
 	}
 	res, err := l.AddFile(ctx, r.Path, AddOptions{
@@ -92,7 +108,7 @@ func AddDisk(ctx context.Context, l *Library, r DiskRequest) (*AddResult, *sourc
 
 // decideGeneration is the partition table's generation, which a declared
 // one must not contradict, else the declared one, else the fallback.
-func decideGeneration(r DiskRequest, info *source.Info) (string, error) {
+func decideGeneration(r DiskRequest, fallback string, info *source.Info) (string, error) {
 	switch {
 	case info.GenerationErr == "" && r.Generation != "" && r.Generation != info.Generation:
 		return "", fmt.Errorf("--generation %s contradicts the disk, whose partition table says %s: a Generation %s VM would not boot it", r.Generation, info.Generation, strings.TrimPrefix(r.Generation, "V"))
@@ -100,8 +116,8 @@ func decideGeneration(r DiskRequest, info *source.Info) (string, error) {
 		return info.Generation, nil
 	case r.Generation != "":
 		return r.Generation, nil
-	case r.FallbackGeneration != "":
-		return r.FallbackGeneration, nil
+	case fallback != "":
+		return fallback, nil
 	}
 	return "", fmt.Errorf("%s: %w (--generation V1 or V2)", r.Path, errors.New(info.GenerationErr))
 }

@@ -48,8 +48,19 @@ func TestAddDiskNeedsGeneration(t *testing.T) {
 		t.Errorf("added %+v, source %+v", res.Metadata, info)
 	}
 	// the fallback (a manifest's custom_data) after the declared one
-	if res, _, err := AddDisk(t.Context(), lib, DiskRequest{Path: blank, Image: "x", Version: "1b", FallbackGeneration: "V1", Keep: true}); err != nil || res.Metadata.Generation != "V1" || res.Metadata.Format != "raw" {
+	manifest := func(disk, gen string) string {
+		p := filepath.Join(t.TempDir(), "packer-manifest.json")
+		os.WriteFile(p, []byte(`{"last_run_uuid":"run-1","builds":[{"packer_run_uuid":"run-1","files":[{"name":"`+disk+`"}],"custom_data":{"generation":"`+gen+`","os":"windows"}}]}`), 0o644)
+		return p
+	}
+	if res, _, err := AddDisk(t.Context(), lib, DiskRequest{Manifest: manifest(blank, "V1"), Image: "x", Version: "1b", Keep: true}); err != nil || res.Metadata.Generation != "V1" || res.Metadata.Format != "raw" || res.Metadata.OS != "windows" {
 		t.Errorf("fallback generation, kept format: %+v, %v", res, err)
+	}
+	if _, _, err := AddDisk(t.Context(), lib, DiskRequest{Manifest: manifest(blank, "V1"), Path: blank, Image: "x", Version: "1c"}); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("FILE and --manifest: %v", err)
+	}
+	if _, _, err := AddDisk(t.Context(), lib, DiskRequest{Image: "x", Version: "1c"}); err == nil || !strings.Contains(err.Error(), "nothing to add") {
+		t.Errorf("neither FILE nor --manifest: %v", err)
 	}
 	boot := filepath.Join(dir, "boot.raw")
 	bootableRaw(t, boot, 2<<20, "x")
@@ -57,8 +68,8 @@ func TestAddDiskNeedsGeneration(t *testing.T) {
 		t.Errorf("--generation contradicting the disk = %v", err)
 	}
 	// the partition table wins over the fallback; the fingerprint names the Packer run
-	res, _, err = AddDisk(t.Context(), lib, DiskRequest{Path: boot, Image: "x", Version: "3", FallbackGeneration: "V2", PackerRunID: "run-1"})
-	if err != nil || res.Metadata.Generation != "V1" || res.Metadata.SourceFingerprint != "packer-run:run-1 sha256:"+res.Metadata.InputSHA256 {
+	res, _, err = AddDisk(t.Context(), lib, DiskRequest{Manifest: manifest(boot, "V2"), OS: "linux", Image: "x", Version: "3"})
+	if err != nil || res.Metadata.Generation != "V1" || res.Metadata.OS != "linux" || res.Metadata.SourceFingerprint != "packer-run:run-1 sha256:"+res.Metadata.InputSHA256 {
 		t.Errorf("add with a readable partition table: %+v, %v", res, err)
 	}
 }

@@ -60,13 +60,39 @@ func (r VerifyResult) Text() string {
 	return fmt.Sprintf("FAILED   %s %s: %s\n", r.Image, r.Version, r.Error)
 }
 
+// Verification is the verification of several versions' disks.
+type Verification []VerifyResult
+
+// Text is one line per version.
+func (v Verification) Text() string {
+	var b strings.Builder
+	for _, r := range v {
+		b.WriteString(r.Text())
+	}
+	return b.String()
+}
+
+// Err is nil when every disk matched, else it says how many did not.
+func (v Verification) Err() error {
+	bad := 0
+	for _, r := range v {
+		if !r.OK {
+			bad++
+		}
+	}
+	if bad == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d of %d library disks failed verification", bad, len(v))
+}
+
 // VerifyAll re-reads the disks of every version in the library, of image
 // when it is not "", or of image/version, and checks each against its
 // metadata (see Verify). A disk that does not match is a result, not an
 // error; the error is for a listing that fails or a cancelled context.
 // step, when set, gives the progress function of each disk's read
 // ("verify IMAGE VERSION").
-func (l *Library) VerifyAll(ctx context.Context, image, version string, step func(name string) progress.Func) ([]VerifyResult, error) {
+func (l *Library) VerifyAll(ctx context.Context, image, version string, step func(name string) progress.Func) (Verification, error) {
 	var targets []Metadata
 	switch {
 	case version != "":
@@ -86,7 +112,7 @@ func (l *Library) VerifyAll(ctx context.Context, image, version string, step fun
 			targets = append(targets, im.Versions...)
 		}
 	}
-	results := []VerifyResult{}
+	results := Verification{}
 	for _, tg := range targets {
 		var bar progress.Func
 		if step != nil {
