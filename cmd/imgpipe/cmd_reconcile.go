@@ -292,6 +292,7 @@ func reconcilePipeline(f *config.File, path string, cat *catalog.Catalog, log io
 			}
 			return w.engine(cat), req, nil
 		}}
+	p.Rollout = reconcile.RolloutWith(rolloutDriver(cat), f)
 	if log != nil {
 		p.Progress = func(s string) { fmt.Fprintln(log, s) }
 		p.Tester.Progress = p.Progress

@@ -20,6 +20,10 @@ import (
 	"testing"
 	"time"
 
+	azruntime "github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
+
 	"imgpipe/internal/azemu"
 	"imgpipe/internal/azemu/azemutest"
 	"imgpipe/internal/catalog"
@@ -227,8 +231,11 @@ func waitServe(t *testing.T, timeout time.Duration, what string, srv *serveProc,
 // killed and started again with the reconciler, which rebuilds with Packer
 // (the repackage template), publishes staged, boots the version in qemu
 // (the test gate, TCG), and promotes it; a second trigger during the run
-// starts nothing; every event queued in the catalog reached the webhook,
-// exactly once after dedupe, including those queued before the restart.
+// starts nothing; the rollout rolls the four-instance scale set in two
+// batches to exactVersion 1.0.1 (internal/rollout) and gives each on-prem
+// host a replacement script, and completes when their agents report 1.0.1;
+// every event queued in the catalog reached the webhook, exactly once after
+// dedupe, including those queued before the restart.
 func TestLoopEndToEnd(t *testing.T) {
 	if testing.Short() && !testenv.InCI() {
 		t.Skip("builds and boots an image (-short)")
@@ -332,6 +339,46 @@ catalog {
 	if out, err := runCLI(t, "promote", "web", "1.0.0", "--to", "prod", "--catalog", loc); err != nil {
 		t.Fatalf("promote 1.0.0: %v\n%s", err, out)
 	}
+	// a scale set of four instances runs it (rolling upgrades, half at a time)
+	versionID := fmt.Sprintf("/subscriptions/%s/resourceGroups/rg-loop/providers/Microsoft.Compute/galleries/loop_gallery/images/web/versions/1.0.0", env.SubscriptionID)
+	cf, err := armcompute.NewClientFactory(env.SubscriptionID, env.Credential(), env.ClientOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := cf.NewVirtualMachineScaleSetsClient().BeginCreateOrUpdate(ctx, "rg-loop", "web-vmss", armcompute.VirtualMachineScaleSet{
+		Location: to.Ptr("westeurope"), SKU: &armcompute.SKU{Name: to.Ptr("Standard_B1s"), Capacity: to.Ptr[int64](4)},
+		Properties: &armcompute.VirtualMachineScaleSetProperties{
+			UpgradePolicy: &armcompute.UpgradePolicy{Mode: to.Ptr(armcompute.UpgradeModeRolling), RollingUpgradePolicy: &armcompute.RollingUpgradePolicy{
+				MaxBatchInstancePercent: to.Ptr[int32](50), MaxUnhealthyInstancePercent: to.Ptr[int32](50)}},
+			VirtualMachineProfile: &armcompute.VirtualMachineScaleSetVMProfile{StorageProfile: &armcompute.VirtualMachineScaleSetStorageProfile{
+				ImageReference: &armcompute.ImageReference{ID: to.Ptr(versionID)}}},
+		},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := sp.PollUntilDone(ctx, &azruntime.PollUntilDoneOptions{Frequency: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the rollout policy: that scale set and the on-prem hosts of prod
+	pf, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(pf, `
+rollout {
+  max_batch_percent     = 50
+  max_unhealthy_percent = 50
+  scale_sets = [%q]
+  hosts {
+    channel = "prod"
+    onprem  = "lab"
+    switch  = "LAN"
+  }
+}
+`, *ss.ID)
+	pf.Close()
 
 	// the fleet server, the agents, their drift
 	token := filepath.Join(dir, "agent.token")
@@ -431,6 +478,69 @@ catalog {
 		t.Errorf("copies of 1.0.1: %s", s)
 	}
 
+	// the rollout: the scale set rolled in batches to 1.0.1; the on-prem
+	// hosts got replacement scripts and wait for their agents
+	var rs []catalog.Rollout
+	waitServe(t, 3*time.Minute, "the scale set rolls", srv, func() bool {
+		rs, _ = cat.Rollouts(ctx, "web", 0)
+		if len(rs) != 1 {
+			return false
+		}
+		r, err := cat.RolloutByID(ctx, rs[0].ID)
+		if err != nil {
+			return false
+		}
+		for _, tg := range r.Targets {
+			if tg.Kind == catalog.RolloutScaleSet && tg.State == catalog.RolloutRunning {
+				return false
+			}
+		}
+		return true
+	})
+	if len(rs) != 1 || rs[0].Ref.Version != "1.0.1" || rs[0].State != catalog.RolloutRunning {
+		t.Fatalf("rollouts %+v\nserve log:\n%s", rs, srv.tail())
+	}
+	ro, err := cat.RolloutByID(ctx, rs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onprem []string
+	for _, m := range ro.Members {
+		switch {
+		case strings.Contains(m.Target, "virtualMachineScaleSets"):
+			if m.Version != "1.0.1" || m.State != "upgraded" {
+				t.Errorf("scale set instance %+v", m)
+			}
+		default:
+			onprem = append(onprem, m.Member)
+			if m.State != "replace" || !strings.Contains(m.Plan, m.Member) || !strings.Contains(m.Plan, "1.0.1") {
+				t.Errorf("on-prem member %s: %s, plan:\n%s", m.Member, m.State, m.Plan)
+			}
+		}
+	}
+	if len(ro.Members) != 6 || len(onprem) != 2 {
+		t.Fatalf("rollout %+v\nserve log:\n%s", ro, srv.tail())
+	}
+	vms, err := cf.NewVirtualMachineScaleSetVMsClient().NewListPager("rg-loop", "web-vmss", nil).NextPage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, vm := range vms.Value {
+		if ir := vm.Properties.StorageProfile.ImageReference; ir == nil || ir.ExactVersion == nil || *ir.ExactVersion != "1.0.1" {
+			t.Errorf("instance %s runs %+v", *vm.InstanceID, ir)
+		}
+	}
+	// the hosts are replaced (the script's new VM boots 1.0.1) and report it:
+	// the rollout completes
+	for _, h := range hosts {
+		h.install(t, "1.0.1")
+		h.report(t, srv.addr, token, 0)
+	}
+	waitServe(t, time.Minute, "the rollout completes when the agents report 1.0.1", srv, func() bool {
+		r, err := cat.RolloutByID(ctx, ro.ID)
+		return err == nil && r.State == catalog.RolloutCompleted
+	})
+
 	// the webhook got every event in the outbox, exactly once after dedupe
 	outbox := map[string]string{}
 	rows, err := cat.DB().QueryContext(ctx, "SELECT event_id, type FROM event_outbox")
@@ -456,7 +566,7 @@ catalog {
 	if len(got) != len(outbox) {
 		t.Errorf("received %d distinct events, the outbox has %d", len(got), len(outbox))
 	}
-	for _, typ := range []string{events.TypeBuild, events.TypePublish, events.TypeTest, events.TypePromotion, events.TypeReconcile} {
+	for _, typ := range []string{events.TypeBuild, events.TypePublish, events.TypeTest, events.TypePromotion, events.TypeReconcile, events.TypeRollout} {
 		if types[typ] == 0 {
 			t.Errorf("no %s event: %v", typ, types)
 		}
@@ -467,6 +577,19 @@ catalog {
 		if ev.Type == events.TypePromotion && json.Unmarshal(ev.Data, &p) == nil && p.Channel == "prod" && p.To == "1.0.1" {
 			prodPromotions++
 		}
+	}
+	batches := map[int]bool{}
+	for _, ev := range got {
+		var st struct {
+			Kind  string `json:"kind"`
+			Batch int    `json:"batch"`
+		}
+		if ev.Type == events.TypeRollout && json.Unmarshal(ev.Data, &st) == nil && st.Kind == catalog.RolloutScaleSet {
+			batches[st.Batch] = true
+		}
+	}
+	if !batches[1] || !batches[2] {
+		t.Errorf("the scale set's rollout steps name batches %v, want 1 and 2 (4 instances, 50%% a batch)", batches)
 	}
 	if prodPromotions != 1 {
 		t.Errorf("%d distinct events for the promotion of 1.0.1 to prod", prodPromotions)

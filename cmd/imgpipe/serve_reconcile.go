@@ -6,14 +6,17 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"imgpipe/internal/azure"
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
 	"imgpipe/internal/events"
 	"imgpipe/internal/reconcile"
+	"imgpipe/internal/rollout"
 )
 
 type serveReconcile struct {
@@ -44,6 +47,7 @@ func (s *serveReconcile) start(ctx context.Context, cat *catalog.Catalog) error 
 	l := &reconcile.Loop{
 		Reconciler: &reconcile.Reconciler{File: f, Catalog: cat, Events: &events.Emitter{Cat: cat}},
 		Runner:     reconcilePipeline(f, s.file, cat, nil, s.accel),
+		Rollouts:   rolloutDriver(cat),
 		Interval:   s.interval,
 		Report: func(rd reconcile.Round, err error) {
 			if err != nil {
@@ -55,10 +59,30 @@ func (s *serveReconcile) start(ctx context.Context, cat *catalog.Catalog) error 
 				}
 			}
 			for _, o := range rd.Outcomes {
-				slog.Info("reconcile rebuild", "image", o.Image, "state", o.State, "version", o.Version, "promoted", o.Promoted, "stopped", o.Stopped)
+				slog.Info("reconcile rebuild", "image", o.Image, "state", o.State, "version", o.Version, "promoted", o.Promoted,
+					"stopped", o.Stopped, "rollout", o.Rollout, "rollout_error", o.RolloutError)
 			}
 		},
 	}
 	go l.Run(ctx)
 	return nil
+}
+
+// rolloutDriver is the rollout driver of the reconciler: Azure reached as
+// the environment says (azure.ConnectionFromEnv), polled every
+// IMGPIPE_POLL_INTERVAL when set.
+func rolloutDriver(cat *catalog.Catalog) *rollout.Driver {
+	d := &rollout.Driver{Cat: cat, Azure: func(ctx context.Context, sub string) (*azure.Clients, error) {
+		cred, opts, err := azure.ConnectionFromEnv().Open()
+		if err != nil {
+			return nil, err
+		}
+		return azure.NewClients(sub, cred, opts)
+	}}
+	if v := os.Getenv("IMGPIPE_POLL_INTERVAL"); v != "" {
+		if p, err := config.ParseDuration(v); err == nil && p > 0 {
+			d.Poll = p
+		}
+	}
+	return d
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/rollout"
 )
 
 // Round is one evaluation of every policy and the rebuilds it started.
@@ -13,6 +14,8 @@ type Round struct {
 	Outcomes  []Outcome  `json:"outcomes,omitempty"`
 	// Skipped: another replica holds this interval's round (Loop only).
 	Skipped bool `json:"skipped,omitempty"`
+	// Rollouts are the running rollouts the round moved on (Loop only).
+	Rollouts []catalog.Rollout `json:"rollouts,omitempty"`
 }
 
 // Failed says whether a rebuild of the round failed.
@@ -68,6 +71,9 @@ type Loop struct {
 	// Report hears every round this process ran (not the skipped ones) and
 	// its error (nil: silent).
 	Report func(Round, error)
+	// Rollouts, when set, moves on the running rollouts of the file's
+	// images after each round (AdvanceRollouts).
+	Rollouts *rollout.Driver
 }
 
 func (l *Loop) interval() time.Duration {
@@ -83,7 +89,12 @@ func (l *Loop) Once(ctx context.Context) (Round, error) {
 	if err != nil || !ok {
 		return Round{Skipped: !ok}, err
 	}
-	return l.Reconciler.Reconcile(ctx, l.Runner, nil)
+	rd, err := l.Reconciler.Reconcile(ctx, l.Runner, nil)
+	if err != nil || l.Rollouts == nil {
+		return rd, err
+	}
+	rd.Rollouts, err = AdvanceRollouts(ctx, l.Rollouts, l.Reconciler.File)
+	return rd, err
 }
 
 // Run reconciles at once and then every Interval until ctx ends.
