@@ -17,6 +17,14 @@ func (s *Server) prepareVM(c *call, res, existing *resource, props map[string]an
 			props["vmId"] = newID()
 		} else {
 			props["vmId"] = str(existing.Body, "properties", "vmId")
+			// A VM's image cannot change in place: Azure answers 409
+			// PropertyChangeNotAllowed "Changing property 'imageReference.id'
+			// is not allowed." (target imageReference.id; seen in
+			// hashicorp/terraform#8796, pulumi/pulumi-azure-native#1117). The
+			// VM is replaced instead (imgpipe rollout's replacement plans).
+			if old := str(existing.Body, "properties", "storageProfile", "imageReference", "id"); old != "" && ref != "" && !strings.EqualFold(old, ref) {
+				return errf(http.StatusConflict, "PropertyChangeNotAllowed", "Changing property 'imageReference.id' is not allowed.").withTarget("imageReference.id")
+			}
 		}
 	} else {
 		if existing != nil {

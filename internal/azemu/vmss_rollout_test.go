@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -313,6 +314,27 @@ func TestScaleSetRollingUpgrade(t *testing.T) {
 		createSS(t, "man", *v2.ID, 2, armcompute.UpgradeModeManual, nil)
 		if n := len(listInstances(t, vmsC, rg, "man")); n != 2 {
 			t.Fatalf("%d instances after scale-in to 2", n)
+		}
+	})
+
+	// A standalone VM's image cannot change in place (Azure: 409
+	// PropertyChangeNotAllowed, target imageReference.id; vms.go cites the
+	// sources): imgpipe rollout replaces VMs. The same image again is accepted.
+	t.Run("VMImageImmutable", func(t *testing.T) {
+		if err := s.createVM(ctx, s.vms, rg, "vm", s.loc, *v1.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.createVM(ctx, s.vms, rg, "vm", s.loc, *v1.ID); err != nil {
+			t.Fatalf("the same image again: %v", err)
+		}
+		_, err := s.vms.BeginCreateOrUpdate(ctx, rg, "vm", s.vm(rg, "vm", s.loc, *v2.ID), nil)
+		wantCode(t, err, http.StatusConflict, "PropertyChangeNotAllowed")
+		if !strings.Contains(err.Error(), "imageReference.id") {
+			t.Fatalf("the error does not name imageReference.id: %v", err)
+		}
+		vm, err := s.vms.Get(ctx, rg, "vm", nil)
+		if err != nil || *vm.Properties.StorageProfile.ImageReference.ExactVersion != "1.0.0" {
+			t.Fatalf("the refused update changed the VM: %v", err)
 		}
 	})
 }
