@@ -9,6 +9,7 @@ import (
 
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/server"
+	"imgpipe/internal/view"
 )
 
 // Who may read the fleet server: serve's sign-in flags and the token verbs.
@@ -36,8 +37,28 @@ func addServeAuth(cmd *cobra.Command) *serveAuthFlags {
 	f.BoolVar(&a.requireAuth, "require-auth", false, "ask readers for a credential on loopback too (e.g. behind a reverse proxy)")
 	durationVar(f, &a.sessionLifetime, "session-lifetime", 12*time.Hour, "how long a browser session lasts after sign-in")
 	cmd.AddCommand(newServeTokenCmd())
+	cmd.Long += serveAuthHelp
 	return a
 }
+
+const serveAuthHelp = `
+
+Triage pages link both ways: /?state=drifted&image=I (filters and search in
+the URL, the summary's counts filter, channel=C measures against another
+channel) -> /images/I (hosts by version; versions and drift over the week)
+-> /images/I/versions/V (lineage, tests, regions, rollouts, hosts running
+it) -> /hosts/NAME (drift, what to do, rollouts, report history).
+
+Who may read: on loopback without the flags below, anyone (as before).
+Off loopback, or with --oidc-issuer or --require-auth, every page, /api/*
+and /metrics needs a credential; agents keep theirs (enrolment) and /healthz
+stays open. People sign in with OpenID Connect (Entra ID: --oidc-issuer
+https://login.microsoftonline.com/TENANT-ID/v2.0, --oidc-client-id APP-ID,
+the secret in --oidc-client-secret-file or $` + oidcSecretEnv + `, the app's
+redirect URI PUBLIC-URL/auth/callback); --oidc-allowed-group and
+--oidc-allowed-domain narrow who gets in. Programs send 'Authorization:
+Bearer TOKEN' with a token from 'imgpipe serve token create NAME'. Sessions
+and tokens are kept in the catalog (SHA-256 only), so replicas share them.`
 
 // config is the server's AuthConfig for a server listening on listen.
 func (a *serveAuthFlags) config(listen string) (server.AuthConfig, error) {
@@ -134,20 +155,7 @@ func newServeTokenListCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if jsonOutput() {
-					return printJSON(ts)
-				}
-				rows := [][]string{}
-				when := func(t time.Time) string {
-					if t.IsZero() {
-						return "-"
-					}
-					return t.UTC().Format(time.RFC3339)
-				}
-				for _, t := range ts {
-					rows = append(rows, []string{t.Name, t.CreatedBy, when(t.CreatedAt), when(t.ExpiresAt), when(t.LastUsed), when(t.RevokedAt)})
-				}
-				return printTable([]string{"NAME", "BY", "CREATED", "EXPIRES", "LAST USED", "REVOKED"}, rows)
+				return draw(ts, view.AccessTokens(ts).String())
 			})
 		},
 	}
@@ -168,11 +176,7 @@ func newServeTokenRevokeCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if jsonOutput() {
-					return printJSON(t)
-				}
-				fmt.Fprintf(stdout, "revoked the bearer token %s\n", t.Name)
-				return nil
+				return draw(t, fmt.Sprintf("revoked the bearer token %s\n", t.Name))
 			})
 		},
 	}
