@@ -1,16 +1,9 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"os"
-	"path/filepath"
-	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,32 +17,8 @@ func init() { register(newAgentCmd) }
 const agentTokenEnv = "IMGPIPE_AGENT_TOKEN"
 
 // readToken picks a token: the flag, else the file, else the environment.
-// With private set, a file that group or others may read is refused.
 func readToken(flag, file, env string, private bool) (string, error) {
-	if flag != "" {
-		return flag, nil
-	}
-	if file != "" {
-		if private {
-			fi, err := os.Stat(file)
-			if err != nil {
-				return "", fmt.Errorf("read the token file: %w", err)
-			}
-			if fi.Mode().Perm()&0o077 != 0 {
-				return "", fmt.Errorf("token file %s is readable by group or others (mode %04o): run chmod 600 %s", file, fi.Mode().Perm(), file)
-			}
-		}
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("read the token file: %w", err)
-		}
-		tok := strings.TrimSpace(string(b))
-		if tok == "" {
-			return "", fmt.Errorf("token file %s is empty", file)
-		}
-		return tok, nil
-	}
-	return strings.TrimSpace(os.Getenv(env)), nil
+	return agent.ReadToken(flag, file, env, private)
 }
 
 func newAgentCmd() *cobra.Command {
@@ -119,27 +88,11 @@ The platform (onprem or azure) is detected from the DMI chassis asset tag;
 				return err
 			}
 			opts.Token = tok
-			if opts.CredentialFile == "" {
-				rel := drift.StateDir(opts.Root) + "/agent.credential"
-				opts.CredentialFile = filepath.Join(opts.Root, filepath.FromSlash(rel))
-				opts.Ignore = append(opts.Ignore, rel) // the agent's own state is not drift
+			opts.DefaultCredentialFile()
+			if opts.HTTPClient, err = agent.HTTPClient(caFile, timeout); err != nil {
+				return err
 			}
-			client := &http.Client{Timeout: timeout}
-			if caFile != "" {
-				pem, err := os.ReadFile(caFile)
-				if err != nil {
-					return fmt.Errorf("read the CA file: %w", err)
-				}
-				pool := x509.NewCertPool()
-				if !pool.AppendCertsFromPEM(pem) {
-					return fmt.Errorf("%s holds no PEM certificate", caFile)
-				}
-				tr := http.DefaultTransport.(*http.Transport).Clone()
-				tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-				client.Transport = tr
-			}
-			opts.HTTPClient = client
-			opts.Version = imgpipeVersion()
+			opts.Version = agent.BuildVersion()
 			a, err := agent.New(opts)
 			if err != nil {
 				return err
@@ -166,17 +119,7 @@ The platform (onprem or azure) is detected from the DMI chassis asset tag;
 					err = perr
 				}
 			} else if r.Error == "" {
-				verdict := "no drift"
-				if r.Drifted {
-					verdict = "DRIFTED"
-				}
-				s := r.Summary
-				sent := "sent"
-				if err != nil {
-					sent = "NOT sent"
-				}
-				fmt.Fprintf(stdout, "%s %s on %s (%s): %s: %d added, %d removed, %d changed files, %d package and %d service changes, %d problems (%s check); report %s\n",
-					r.Image, r.Version, r.Host, r.Platform, verdict, s.FilesAdded, s.FilesRemoved, s.FilesChanged, s.Packages, s.Services, s.Problems, r.Depth, sent)
+				fmt.Fprintln(stdout, r.Line(err == nil))
 			}
 			if err != nil {
 				return err
@@ -213,13 +156,4 @@ The platform (onprem or azure) is detected from the DMI chassis asset tag;
 }
 
 // imgpipeVersion is the version agents report (the VCS revision when known).
-func imgpipeVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				return "dev-" + s.Value[:12]
-			}
-		}
-	}
-	return "dev"
-}
+func imgpipeVersion() string { return agent.BuildVersion() }

@@ -39,13 +39,17 @@ func newServeCmd() *cobra.Command {
   /hosts/NAME                a host's drift detail
   GET  /api/images           images (JSON)
   GET  /api/images/I/versions  versions of I with channels, regions, hosts
-  GET  /api/hosts            the fleet (JSON); /api/hosts/NAME one host
+  GET  /api/hosts            the fleet (JSON), worst first: ?state= &image=
+                             &version= &platform= &q= &limit= &offset=;
+                             /api/hosts/NAME one host
   POST /api/enroll           an agent trades the fleet token for a credential
                              bound to its host name (once per host)
   POST /api/reports          agent reports (host credential, JSON, at most
                              64 KiB, for the credential's host only)
   POST /api/azure/refresh    pull Azure now (bearer token)
-  GET  /metrics              Prometheus text format
+  GET  /metrics              Prometheus: hosts by channel, image, version,
+                             platform and state, by report age, intake
+                             outcomes and batches, build_info, Go, process
 
 It listens on loopback unless given a certificate: a non-loopback --listen
 without --tls-cert/--tls-key is refused. Agents enrol with the fleet token
@@ -53,12 +57,20 @@ without --tls-cert/--tls-key is refused. Agents enrol with the fleet token
 $IMGPIPE_AGENT_TOKEN, or --agent-token); without one the intake answers 503.
 Each host then reports with its own credential; 'imgpipe serve revoke-agent
 NAME' revokes one (a rebuilt machine enrols again). A report's body must
-arrive within 10 seconds and is read before it takes one of the 32 intake
+arrive within 10 seconds and is read before it takes one of the 256 intake
 slots, so slow senders hold only their own connection. Every report is
 validated and size-limited; a bad one gets a 4xx and nothing is stored.
+Reports are stored in batches (one transaction, one credential look-up for
+all of them) and each is answered 202 only once its batch has committed.
 
-With --azure-subscription the server lists the VMs and scale sets of those
-subscriptions at start, every --azure-interval and on POST /api/azure/refresh,
+Replicas: any number of serve processes may share one PostgreSQL catalog
+(behind a load balancer). Everything they show is read from the catalog,
+and the periodic work (the Azure pull, fleet snapshots for charts, pruning
+the report history, kept 30 days) is claimed in the catalog by one replica
+at a time.
+
+With --azure-subscription the server (one replica of them) lists the VMs and
+scale sets of those subscriptions at start, every --azure-interval and on POST /api/azure/refresh,
 and records those whose imageReference is a gallery image version (or a
 definition, meaning its latest version) as azure hosts, so machines without
 an agent still show how stale their image is. It authenticates with the

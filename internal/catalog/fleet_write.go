@@ -130,9 +130,10 @@ func (c *Catalog) recordHosts(ctx context.Context, rs []AgentReport, authenticat
 	for attempt := 0; attempt < 4; attempt++ {
 		err = c.tx(ctx, func(tx *sql.Tx) error {
 			mine := ws
+			var prev map[string]hostPrev
 			if authenticate {
 				var err error
-				if mine, err = c.authenticate(ctx, tx, ws, owners); err != nil {
+				if mine, prev, err = c.authenticate(ctx, tx, ws, owners); err != nil {
 					return err
 				}
 			} else {
@@ -143,7 +144,7 @@ func (c *Catalog) recordHosts(ctx context.Context, rs []AgentReport, authenticat
 			if len(mine) == 0 {
 				return nil
 			}
-			return c.writeHosts(ctx, tx, mine)
+			return c.writeHosts(ctx, tx, mine, prev)
 		})
 		if !retryable(err) {
 			break
@@ -156,8 +157,9 @@ func (c *Catalog) recordHosts(ctx context.Context, rs []AgentReport, authenticat
 }
 
 // authenticate looks up the batch's credentials at once, fills owners and
-// returns the writes whose credential belongs to their host.
-func (c *Catalog) authenticate(ctx context.Context, tx *sql.Tx, ws []hostWrite, owners []string) ([]hostWrite, error) {
+// returns the writes whose credential belongs to their host, with the rows
+// of those hosts before the batch.
+func (c *Catalog) authenticate(ctx context.Context, tx *sql.Tx, ws []hostWrite, owners []string) ([]hostWrite, map[string]hostPrev, error) {
 	seen := map[string]bool{}
 	var digests []any
 	for _, w := range ws {
@@ -166,22 +168,33 @@ func (c *Catalog) authenticate(ctx context.Context, tx *sql.Tx, ws []hostWrite, 
 			digests = append(digests, w.cred)
 		}
 	}
-	rows, err := tx.QueryContext(ctx, c.q("SELECT token_sha256, host FROM host_credentials WHERE token_sha256 IN ("+placeholders(len(digests))+")"), digests...)
+	// the credentials and, in the same query, their hosts' rows as they
+	// were (what the history needs)
+	rows, err := tx.QueryContext(ctx, c.q(`SELECT c.token_sha256, c.host, CASE WHEN h.name IS NULL THEN 0 ELSE 1 END,
+		COALESCE(h.platform, ''), COALESCE(h.image, ''), COALESCE(h.version, ''), COALESCE(h.source, ''), COALESCE(h.drifted, 0), COALESCE(h.failed, 0),
+		COALESCE(h.drifted_since, ''), COALESCE(h.history_at, '')
+		FROM host_credentials c LEFT JOIN hosts h ON h.name = c.host WHERE c.token_sha256 IN (`+placeholders(len(digests))+")"), digests...)
 	if err != nil {
-		return nil, fmt.Errorf("look up agent credentials: %w", err)
+		return nil, nil, fmt.Errorf("look up agent credentials: %w", err)
 	}
 	owner := map[string]string{}
+	prev := map[string]hostPrev{}
 	for rows.Next() {
 		var d, h string
-		if err := rows.Scan(&d, &h); err != nil {
+		var known int
+		var p hostPrev
+		if err := rows.Scan(&d, &h, &known, &p.st.platform, &p.st.image, &p.st.version, &p.st.source, &p.st.drifted, &p.st.failed, &p.driftedSince, &p.historyAt); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		owner[d] = h
+		if known == 1 {
+			prev[h] = p
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mine := make([]hostWrite, 0, len(ws))
 	for _, w := range ws {
@@ -190,7 +203,7 @@ func (c *Catalog) authenticate(ctx context.Context, tx *sql.Tx, ws []hostWrite, 
 			mine = append(mine, w)
 		}
 	}
-	return mine, nil
+	return mine, prev, nil
 }
 
 // retryable reports a PostgreSQL deadlock or serialization failure.
@@ -199,31 +212,14 @@ func retryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
-func (c *Catalog) writeHosts(ctx context.Context, tx *sql.Tx, ws []hostWrite) error {
-	names := make([]any, 0, len(ws))
-	for i, w := range ws {
-		if i == 0 || ws[i-1].Name != w.Name {
-			names = append(names, w.Name)
-		}
-	}
-	in := placeholders(len(names))
-	rows, err := tx.QueryContext(ctx, c.q("SELECT name, platform, image, version, source, drifted, failed, drifted_since, history_at FROM hosts WHERE name IN ("+in+")"), names...)
-	if err != nil {
-		return fmt.Errorf("read hosts before recording reports: %w", err)
-	}
-	prev := make(map[string]hostPrev, len(names))
-	for rows.Next() {
-		var name string
-		var p hostPrev
-		if err := rows.Scan(&name, &p.st.platform, &p.st.image, &p.st.version, &p.st.source, &p.st.drifted, &p.st.failed, &p.driftedSince, &p.historyAt); err != nil {
-			rows.Close()
+// writeHosts stores ws and their history; prev holds the hosts' rows
+// before the batch (nil: read them here).
+func (c *Catalog) writeHosts(ctx context.Context, tx *sql.Tx, ws []hostWrite, prev map[string]hostPrev) error {
+	if prev == nil {
+		var err error
+		if prev, err = c.previousHosts(ctx, tx, ws); err != nil {
 			return err
 		}
-		prev[name] = p
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
 	}
 	var history, capped []*hostWrite
 	for i := range ws {
@@ -259,7 +255,7 @@ func (c *Catalog) writeHosts(ctx context.Context, tx *sql.Tx, ws []hostWrite) er
 		args = append(args, w.Name, w.Platform, w.Image, w.Version, w.ResourceID, w.at, w.summary,
 			w.st.drifted, w.st.failed, w.st.source, w.driftedSince, w.historyAt)
 	}
-	_, err = tx.ExecContext(ctx, c.q(`INSERT INTO hosts (name, platform, image, version, resource_id, last_report, drift_summary, drifted, failed, source, drifted_since, history_at)
+	_, err := tx.ExecContext(ctx, c.q(`INSERT INTO hosts (name, platform, image, version, resource_id, last_report, drift_summary, drifted, failed, source, drifted_since, history_at)
 		VALUES `+strings.Join(vals, ", ")+` ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, image = excluded.image,
 		drifted = excluded.drifted, failed = excluded.failed, source = excluded.source, version = excluded.version,
 		resource_id = CASE WHEN excluded.resource_id = '' THEN hosts.resource_id ELSE excluded.resource_id END, last_report = excluded.last_report,
@@ -287,6 +283,36 @@ func (c *Catalog) writeHosts(ctx context.Context, tx *sql.Tx, ws []hostWrite) er
 		}
 	}
 	return nil
+}
+
+// previousHosts reads the rows of ws's hosts as they are before the batch.
+func (c *Catalog) previousHosts(ctx context.Context, tx *sql.Tx, ws []hostWrite) (map[string]hostPrev, error) {
+	names := make([]any, 0, len(ws))
+	for i, w := range ws {
+		if i == 0 || ws[i-1].Name != w.Name {
+			names = append(names, w.Name)
+		}
+	}
+	in := placeholders(len(names))
+	rows, err := tx.QueryContext(ctx, c.q("SELECT name, platform, image, version, source, drifted, failed, drifted_since, history_at FROM hosts WHERE name IN ("+in+")"), names...)
+	if err != nil {
+		return nil, fmt.Errorf("read hosts before recording reports: %w", err)
+	}
+	prev := make(map[string]hostPrev, len(names))
+	for rows.Next() {
+		var name string
+		var p hostPrev
+		if err := rows.Scan(&name, &p.st.platform, &p.st.image, &p.st.version, &p.st.source, &p.st.drifted, &p.st.failed, &p.driftedSince, &p.historyAt); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		prev[name] = p
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return prev, nil
 }
 
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }

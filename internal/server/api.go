@@ -114,10 +114,10 @@ func (s *Server) host(r *http.Request, name string) (*HostRow, error) {
 }
 
 // apiHosts lists hosts, worst state first, filtered and paged by the
-// query (state, image, version, platform, q, limit <= 10000 (default 1000),
+// query (state, image, version, platform, q, limit <= 10000 (default 100),
 // offset); X-Total-Count says how many match.
 func (s *Server) apiHosts(w http.ResponseWriter, r *http.Request) {
-	f, err := fleetFilter(r, 1000)
+	f, err := fleetFilter(r, 100)
 	if err != nil {
 		s.catalogError(w, err)
 		return

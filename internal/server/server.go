@@ -94,6 +94,10 @@ const (
 
 var rejectReasons = []string{RejectUnauthorized, RejectTooLarge, RejectBadJSON, RejectInvalid, RejectMediaType, RejectDisabled, RejectStore, RejectBusy, RejectWrongHost, RejectSlowBody}
 
+// PostgresWriters is the number of batches committing at once on
+// PostgreSQL (each on its own connection of the pool of 20).
+const PostgresWriters = 4
+
 // MaxConcurrentReports bounds the agent reports handled at once (most of
 // them wait for their batch's commit, which is cheap).
 const MaxConcurrentReports = 256
@@ -130,11 +134,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = newServerMetrics(s)
-	// SQLite has one writer at a time; on PostgreSQL a second writer
-	// fills its batch while the first one commits
+	// SQLite has one writer at a time; on PostgreSQL batches commit side
+	// by side (their host rows are locked in name order: no deadlock), so
+	// a batch's round trips overlap with the others'
 	writers := 1
 	if cfg.Catalog.Backend() == "postgres" {
-		writers = 2
+		writers = PostgresWriters
 	}
 	s.queue = newReportQueue(cfg.Catalog, writers, func(n int, d time.Duration, err error) {
 		if err == nil {
