@@ -207,6 +207,23 @@ func dashOr(s string) string {
 	return s
 }
 
+// rolloutTargets says whether a rollout moves the Azure resource id (a
+// scale set, a VM).
+func rolloutTargets(ro catalog.Rollout, resourceID string) bool {
+	if resourceID == "" {
+		return false
+	}
+	if strings.EqualFold(ro.Target, resourceID) {
+		return true
+	}
+	for _, t := range ro.Targets {
+		if strings.EqualFold(t.Target, resourceID) {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Server) pageHost(w http.ResponseWriter, r *http.Request) {
 	h, err := s.host(r, r.PathValue("name"))
 	if err != nil {
@@ -237,9 +254,24 @@ func (s *Server) pageHost(w http.ResponseWriter, r *http.Request) {
 					hr.Member = &ro.Members[i]
 				}
 			}
-			if hr.Member != nil || (h.ResourceID != "" && strings.EqualFold(ro.Target, h.ResourceID)) {
+			if hr.Member != nil || rolloutTargets(ro, h.ResourceID) {
 				p.Rollouts = append(p.Rollouts, hr)
 			}
+		}
+		// a rollout under way changes what to do: wait for it, or act on its plan
+		for _, ro := range p.Rollouts {
+			if ro.Done() {
+				continue
+			}
+			say := fmt.Sprintf("rollout %d of %s is %s", ro.ID, ro.Ref.Version, ro.State)
+			if m := ro.Member; m != nil {
+				say += fmt.Sprintf(" (this host: %s)", m.State)
+				if m.Plan != "" {
+					say += fmt.Sprintf("; its replacement plan: imgpipe rollout scripts %d", ro.ID)
+				}
+			}
+			p.Advice = append([]string{say}, p.Advice...)
+			break
 		}
 	}
 	s.render(w, r, "host.html", &p)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -120,7 +121,8 @@ func TestPagesLinkBothWays(t *testing.T) {
 	if !hasLink(host, "/images/web/versions/1.1.0") || !hasLink(host, "/images/web") || !hasLink(host, "/images/web/versions/1.2.0") {
 		t.Errorf("host links: %v", hrefs(host))
 	}
-	for _, want := range []string{"1 version(s) behind: redeploy to 1.2.0 (channel prod)", "upgrading, runs 1.1.0", "batch 1 of 2"} {
+	for _, want := range []string{"1 version(s) behind: redeploy to 1.2.0 (channel prod)", "upgrading, runs 1.1.0", "batch 1 of 2",
+		fmt.Sprintf("rollout %d of 1.2.0 is running (this host: upgrading)", ro.ID)} {
 		if !strings.Contains(host, want) {
 			t.Errorf("host page of web-2 lacks %q", want)
 		}
@@ -170,5 +172,11 @@ func TestPagesLinkBothWays(t *testing.T) {
 	}
 	if _, err := http.NewRequest("GET", f.ts.URL+"/?channel="+strings.Repeat("x", 65), nil); err == nil {
 		getPage(t, f, "/?channel="+strings.Repeat("x", 65), 400)
+	}
+	// a scale set seen by the Azure pull is a host whose resource id the rollout targets
+	st, _ := jsonMarshal(HostState{Source: SourceAzure, AzureKind: "vmss", Location: "westeurope"})
+	must(t, f.cat.ReportHost(ctx, catalog.Host{Name: "vmss-web", Platform: catalog.PlatformAzure, Image: "web", Version: "1.1.0", ResourceID: ro.Target, DriftSummary: st}))
+	if vmss := getPage(t, f, "/hosts/vmss-web", 200); !strings.Contains(vmss, "scale set (1 instances)") || !strings.Contains(vmss, fmt.Sprintf("rollout %d of 1.2.0 is running", ro.ID)) {
+		t.Errorf("the scale set's page lacks its rollout")
 	}
 }
