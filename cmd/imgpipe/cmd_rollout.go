@@ -216,6 +216,9 @@ func rolloutVersion(f azureFlags, image, arg string) (catalog.Ref, rollout.Start
 		return ref, rollout.StartOptions{}, nil
 	}
 	id, err := resolveVersionArg(f, arg)
+	if err != nil && !strings.HasPrefix(arg, "/") && config.ValidVersion(arg) {
+		return ref, rollout.StartOptions{}, nil // a file without an azure block: the catalog has the gallery version, if any
+	}
 	if err != nil {
 		return ref, rollout.StartOptions{}, err
 	}

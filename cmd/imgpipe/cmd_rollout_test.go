@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"imgpipe/internal/azemu"
 	"imgpipe/internal/azemu/azemutest"
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/onprem"
 )
 
 // TestRolloutVerbAgainstEmulator rolls an azemu scale set through
@@ -157,5 +159,82 @@ func TestRolloutVerbAgainstEmulator(t *testing.T) {
 	out, err = runCLI(t, "rollout", "status", "--id", "3", "-o", "json")
 	if err := json.Unmarshal([]byte(out), &r); err != nil || r.RollbackOf != 2 || r.State != catalog.RolloutCompleted || r.Members[0].Version != "2.0.0" || r.Members[3].Version != "2.0.0" {
 		t.Fatalf("rollback rollout %v %+v", err, r)
+	}
+}
+
+// TestRolloutHostsVerb: the file's rollout block names on-prem hosts; start
+// gives each host on an older version its replacement script, scripts
+// writes them, and advance completes the rollout once the agents report.
+func TestRolloutHostsVerb(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	catLoc := filepath.Join(dir, "catalog.db")
+	lib, err := onprem.Open(filepath.Join(dir, "lib"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.Open(ctx, catLoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"1.0.0", "2.0.0"} {
+		data := bytes.Repeat([]byte(v), 512)
+		if _, err := lib.Add(ctx, onprem.AddOptions{Image: "web", Version: v, Source: bytes.NewReader(data), Size: int64(len(data)), Format: "vhdx", VirtualSize: 1 << 20, Generation: "V2", OS: "linux"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cat.AddVersion(ctx, catalog.NewVersion{Image: "web", Version: v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, h := range []string{"hv-a", "hv-b"} {
+		if err := cat.ReportHost(ctx, catalog.Host{Name: h, Platform: catalog.PlatformOnprem, Image: "web", Version: "1.0.0"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cat.Close()
+	pf := filepath.Join(dir, "pipeline.hcl")
+	if err := os.WriteFile(pf, []byte(`
+image "web" {
+  source  = "disk.vhdx"
+  os_type = "Linux"
+}
+onprem "lab" {
+  library = "lib"
+}
+rollout {
+  hosts {
+    channel = "prod"
+    switch  = "LAN"
+  }
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "rollout", "start", "web", "2.0.0", "-f", pf, "--catalog", catLoc, "--previous", "1.0.0")
+	if err != nil || !strings.Contains(out, "rollout 1: web 2.0.0 to hosts:prod@lab: running") || strings.Count(out, "replace  true") != 2 {
+		t.Fatalf("rollout start: %v\n%s", err, out)
+	}
+	scripts := filepath.Join(dir, "scripts")
+	if out, err = runCLI(t, "rollout", "scripts", "1", "--dir", scripts, "--catalog", catLoc); err != nil {
+		t.Fatalf("rollout scripts: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(scripts, "hv-a.ps1"))
+	if err != nil || !strings.Contains(string(b), "$OldName  = 'hv-a'") || !strings.Contains(string(b), "-SwitchName 'LAN'") {
+		t.Fatalf("hv-a.ps1: %v\n%s", err, b)
+	}
+	cat, err = catalog.Open(ctx, catLoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"hv-a", "hv-b"} {
+		if err := cat.ReportHost(ctx, catalog.Host{Name: h, Platform: catalog.PlatformOnprem, Image: "web", Version: "2.0.0"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cat.Close()
+	out, err = runCLI(t, "rollout", "advance", "1", "--catalog", catLoc, "-o", "json")
+	var r catalog.Rollout
+	if err != nil || json.Unmarshal([]byte(out), &r) != nil || r.State != catalog.RolloutCompleted || len(r.Members) != 2 {
+		t.Fatalf("rollout advance: %v\n%s", err, out)
 	}
 }
