@@ -151,3 +151,4 @@ else
   say "5. boot check skipped (DEMO_BOOT=1 downloads the uploaded blob and boots it in qemu)"
 fi
 say "done: catalog $IMGPIPE_CATALOG, library $out/library, pipeline $out/demo.hcl"
+scripts/demo-loop.sh "$out"   # the loop: drift -> rebuild -> test -> promote -> rollout (scripts/demo-loop.sh)

@@ -290,7 +290,9 @@ func reconcilePipeline(f *config.File, path string, cat *catalog.Catalog, log io
 			if log != nil {
 				w.progress(log)
 			}
-			return w.engine(cat), req, nil
+			e := w.engine(cat)
+			e.By = "imgpipe reconcile"
+			return e, req, nil
 		}}
 	p.Rollout = reconcile.RolloutWith(rolloutDriver(cat), f)
 	if log != nil {
