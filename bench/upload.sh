@@ -1,31 +1,52 @@
 #!/usr/bin/env bash
-# Side-by-side upload benchmark, in one run, against a freshly started Azurite:
+# Side-by-side upload benchmark, in one run, against freshly started Azurites:
 #
-#   imgpipe: imgpipe upload SRC.vhdx (straight from the VHDX; MD5 included)
+#   imgpipe: imgpipe upload SRC.vhdx (straight from the VHDX; per-request
+#            CRC64, no whole-blob MD5: the default)
 #   peer:    qemu-img convert -O vpc -o subformat=fixed,force_size=on SRC.vhdx fixed.vhd
 #            then az storage blob upload --type page (Debian's azure-cli)
+#   peer 2:  the same fixed.vhd uploaded by AzCopy (azcopy copy --blob-type
+#            PageBlob), when AZCOPY names an azcopy binary (built from its
+#            public source); skipped, and said so, otherwise
+#   publish: imgpipe publish of the same VHDX to `imgpipe emulator
+#            --start-azurite` (upload + managed image + gallery version), to
+#            show publish costs O(data) too (no peer: az cannot talk to the
+#            emulator); BENCH_PUBLISH=0 skips it
 #
-# The source is a 16 GiB-virtual dynamic VHDX holding ~2 GiB of scattered
-# data (4 MiB pieces at 1 MiB-aligned offsets). Each tool gets its own fresh
-# Azurite (in memory, loopback) behind bench/cmd/countproxy, which counts the
-# bytes each client puts on the wire. Reported: wall time (conversion
-# included for the peer), bytes on the wire, peak RSS, temporary disk used,
-# and the ratios against the targets
-#   bytes sent <= 1.01 x data bytes, wall ratio <= 1.0, RSS < 256 MiB, no temp file.
+# The source is a dynamic VHDX holding ~2 GiB of scattered data (4 MiB pieces
+# at 1 MiB-aligned offsets), for each virtual size in BENCH_VIRTUAL_GIB. A
+# size above the baseline (BENCH_BASE_GIB, 16) is measured beside the
+# baseline, so BENCH_VIRTUAL_GIB=127 runs 16 and 127 and prints them side by
+# side. Each tool gets its own fresh Azurite (in memory, loopback) behind
+# bench/cmd/countproxy, which counts the bytes each client puts on the wire.
+# The peer's conversion is done once per size and counted in both peers'
+# times. Reported: wall time, bytes on the wire, peak RSS, temporary disk,
+# and the ratios against the targets:
+#   bytes sent <= 1.01 x data bytes, RSS < 256 MiB, no temp file;
+#   wall ratio imgpipe / (qemu-img + az) <= 1.0 at the baseline, <= 0.5 above;
+#   imgpipe's time at a larger size <= 1.15 x its baseline time;
+#   imgpipe / (qemu-img + AzCopy) <= 0.5 above the baseline (shown at the baseline).
 #
 # Needs: go, qemu-img, az (azure-cli), node_modules/.bin/azurite-blob (npm ci),
-# GNU time. Environment: BENCH_DIR (scratch dir, default a temp dir),
-# BENCH_VIRTUAL_GIB (16), BENCH_DATA_MIB (2048), BENCH_WORKERS (imgpipe
-# --workers, default its own), BENCH_AZ_CONNECTIONS (az --max-connections,
-# default az's own), BENCH_KEEP=1 to keep the scratch dir.
+# GNU time, python3. Environment: BENCH_DIR (scratch dir, default a temp dir),
+# BENCH_VIRTUAL_GIB (16; a list such as "16 64 127" works), BENCH_BASE_GIB
+# (16), BENCH_DATA_MIB (2048), BENCH_WORKERS (imgpipe --workers, default its
+# own), BENCH_AZ_CONNECTIONS (az --max-connections, default az's own),
+# AZCOPY (path to azcopy), BENCH_PUBLISH (1), BENCH_KEEP=1 to keep the
+# scratch dir. Sparse files: a 127 GiB case needs ~5 GiB of real disk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 ROOT=$(pwd)
 
-VIRT_GIB=${BENCH_VIRTUAL_GIB:-16}
+BASE_GIB=${BENCH_BASE_GIB:-16}
+SIZES=$(echo "${BENCH_VIRTUAL_GIB:-$BASE_GIB}" | tr ',' ' ')
+case " $SIZES " in *" $BASE_GIB "*) ;; *) SIZES="$BASE_GIB $SIZES" ;; esac
+SIZES=$(printf '%s\n' $SIZES | sort -n | uniq | tr '\n' ' ')
 DATA_MIB=${BENCH_DATA_MIB:-2048}
+PUBLISH=${BENCH_PUBLISH:-1}
+AZCOPY=${AZCOPY:-}
 WORK=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/imgpipe-upload-bench.XXXXXX")}
 KEEP=${BENCH_KEEP:-0}
 AZURITE="$ROOT/node_modules/.bin/azurite-blob"
@@ -41,22 +62,17 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$WORK"
 
-for tool in go qemu-img az /usr/bin/time "$AZURITE"; do
+for tool in go qemu-img az python3 /usr/bin/time "$AZURITE"; do
   command -v "$tool" >/dev/null || { echo "missing $tool (run scripts/install-deps.sh)" >&2; exit 1; }
 done
+if [ -n "$AZCOPY" ] && ! "$AZCOPY" --version >/dev/null 2>&1; then
+  echo "AZCOPY=$AZCOPY does not run" >&2; exit 1
+fi
 
 echo "== building imgpipe and countproxy"
 go build -o "$WORK/imgpipe" ./cmd/imgpipe
 go build -o "$WORK/countproxy" ./bench/cmd/countproxy
-
-SRC="$WORK/src.vhdx"
-echo "== making a ${VIRT_GIB} GiB dynamic VHDX with ${DATA_MIB} MiB of scattered data"
-make_scattered_vhdx "$SRC" "$VIRT_GIB" "$DATA_MIB" 0
-DATA_BYTES=$(((DATA_MIB / 4) * 4 * 1024 * 1024)) # whole 4 MiB pieces
-VHD_BYTES=$((VIRT_GIB * 1024 * 1024 * 1024 + 512))
-qemu-img info "$SRC" | sed 's/^/   /'
-echo "   data bytes: $DATA_BYTES (+512 footer)"
-cat "$SRC" >/dev/null # warm the page cache the same way for both
+echo "== sizes: $SIZES GiB virtual, $DATA_MIB MiB of data each; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # start_azurite NAME: fresh in-memory Azurite + counting proxy; sets PORT
 # (Azurite) and PROXY (host:port of the proxy).
@@ -82,95 +98,208 @@ start_azurite() {
   az storage container create -n vhds --connection-string "$(conn "127.0.0.1:$PORT")" -o none 2>/dev/null
 }
 stop_azurite() {
-  local name=$1
   kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null || true
   kill "$AZ_PID"; wait "$AZ_PID" 2>/dev/null || true
 }
 conn() { echo "DefaultEndpointsProtocol=http;AccountName=$ACCOUNT;AccountKey=$KEY;BlobEndpoint=http://$1/$ACCOUNT;"; }
 now() { date +%s.%N; }
+since() { awk "BEGIN{print $(now) - $1}"; }
 # peak RSS in KiB from GNU time's output file
 rss() { sed -n 's/^RSS_KB=//p' "$1" | tail -1; }
 onwire() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_to_server"])' "$1"; }
+# put KEY VALUE: one figure of the current case, read back by the report
+put() { echo "$1=$2" >>"$WORK/case-$V.txt"; }
 
-echo "== imgpipe upload (straight from the VHDX)"
-start_azurite imgpipe
-WORKERS_FLAG=()
-[ -n "${BENCH_WORKERS:-}" ] && WORKERS_FLAG=(--workers "$BENCH_WORKERS")
-# Temporary disk: imgpipe writes no image; its only file is the resume
-# checkpoint (a few KiB, deleted on success). Sample its size meanwhile.
-CKPT="$SRC.imgpipe-upload.json"
-( max=0; while [ ! -e "$WORK/imgpipe.done" ]; do
-    s=$(stat -c %s "$CKPT" 2>/dev/null || echo 0); [ "$s" -gt "$max" ] && max=$s; sleep 0.05
-  done; echo "$max" >"$WORK/ckpt.max" ) &
-SAMPLER=$!
-t0=$(now)
-AZURE_STORAGE_KEY="$KEY" /usr/bin/time -f 'RSS_KB=%M' -o "$WORK/time-imgpipe" \
-  "$WORK/imgpipe" upload "$SRC" --account "$ACCOUNT" --blob-endpoint "http://$PROXY/$ACCOUNT" \
-  --container vhds --name imgpipe.vhd "${WORKERS_FLAG[@]}" -o json >"$WORK/imgpipe.json"
-t1=$(now)
-touch "$WORK/imgpipe.done"; wait "$SAMPLER"
-I_WALL=$(awk "BEGIN{print $t1 - $t0}")
-I_RSS=$(rss "$WORK/time-imgpipe")
-I_CKPT=$(cat "$WORK/ckpt.max")
-I_TMP=0
-[ -e "$CKPT" ] && I_TMP=$(stat -c %s "$CKPT")
-stop_azurite imgpipe
-I_WIRE=$(onwire "$WORK/proxy-imgpipe.json")
-python3 - "$WORK/imgpipe.json" <<'PY'
+bench_imgpipe() {
+  echo "-- imgpipe upload (straight from the VHDX)"
+  start_azurite "imgpipe-$V"
+  local workers=() ckpt="$SRC.imgpipe-upload.json"
+  [ -n "${BENCH_WORKERS:-}" ] && workers=(--workers "$BENCH_WORKERS")
+  # Temporary disk: imgpipe writes no image; its only file is the resume
+  # checkpoint (a few KiB, deleted on success). Sample its size meanwhile.
+  rm -f "$WORK/imgpipe.done"
+  ( max=0; while [ ! -e "$WORK/imgpipe.done" ]; do
+      s=$(stat -c %s "$ckpt" 2>/dev/null || echo 0); [ "$s" -gt "$max" ] && max=$s; sleep 0.05
+    done; echo "$max" >"$WORK/ckpt.max" ) &
+  local sampler=$! t0
+  t0=$(now)
+  AZURE_STORAGE_KEY="$KEY" /usr/bin/time -f 'RSS_KB=%M' -o "$WORK/time-imgpipe" \
+    "$WORK/imgpipe" upload "$SRC" --account "$ACCOUNT" --blob-endpoint "http://$PROXY/$ACCOUNT" \
+    --container vhds --name imgpipe.vhd "${workers[@]}" -o json >"$WORK/imgpipe-$V.json"
+  put i_wall "$(since "$t0")"
+  touch "$WORK/imgpipe.done"; wait "$sampler"
+  put i_rss "$(rss "$WORK/time-imgpipe")"
+  put i_ckpt "$(cat "$WORK/ckpt.max")"
+  if [ -e "$ckpt" ]; then put i_tmp "$(stat -c %s "$ckpt")"; else put i_tmp 0; fi
+  stop_azurite
+  put i_wire "$(onwire "$WORK/proxy-imgpipe-$V.json")"
+  python3 - "$WORK/imgpipe-$V.json" <<'PY'
 import json,sys
 r=json.load(open(sys.argv[1]))
-print("   sent %d bytes in %d ranges, %d retries, MD5 %s (hashing %.1fs, waited %.1fs after the last page)" % (
-  r["bytes_sent"], r["ranges"], r["retries"], r.get("md5",""), r.get("md5_seconds",0), r.get("md5_wait_seconds",0)))
+print("   sent %d bytes in %d ranges, %d retries; integrity: %s checked on %d requests%s" % (
+  r["bytes_sent"], r["ranges"], r["retries"], r["integrity"]["request_checksum"], r["integrity"]["checked_ranges"],
+  ", Content-MD5 %s (hashing %.1fs)" % (r["md5"], r.get("md5_seconds", 0)) if r.get("md5") else ", no whole-blob MD5"))
 PY
+}
 
-echo "== peer: qemu-img convert to a fixed VHD, then az storage blob upload --type page"
-start_azurite peer
-PEER_VHD="$WORK/peer-fixed.vhd"
-AZ_FLAGS=()
-[ -n "${BENCH_AZ_CONNECTIONS:-}" ] && AZ_FLAGS=(--max-connections "$BENCH_AZ_CONNECTIONS")
-t0=$(now)
-/usr/bin/time -f 'RSS_KB=%M' -o "$WORK/time-qemu" \
-  qemu-img convert -f vhdx -O vpc -o subformat=fixed,force_size=on "$SRC" "$PEER_VHD"
-t1=$(now)
-P_TMP_ALLOC=$(du -B1 "$PEER_VHD" | cut -f1)
-P_TMP_APPARENT=$(stat -c %s "$PEER_VHD")
-/usr/bin/time -f 'RSS_KB=%M' -o "$WORK/time-az" \
-  az storage blob upload --type page --connection-string "$(conn "$PROXY")" \
-  -c vhds -n peer.vhd -f "$PEER_VHD" "${AZ_FLAGS[@]}" -o none --only-show-errors 2>"$WORK/az.log" ||
-  { echo "az storage blob upload failed:" >&2; tail -20 "$WORK/az.log" >&2; exit 1; }
-t2=$(now)
-stop_azurite peer
-P_CONVERT=$(awk "BEGIN{print $t1 - $t0}")
-P_UPLOAD=$(awk "BEGIN{print $t2 - $t1}")
-P_WALL=$(awk "BEGIN{print $t2 - $t0}")
-Q_RSS=$(rss "$WORK/time-qemu")
-A_RSS=$(rss "$WORK/time-az")
-P_RSS=$(( Q_RSS > A_RSS ? Q_RSS : A_RSS ))
-P_WIRE=$(onwire "$WORK/proxy-peer.json")
-rm -f "$PEER_VHD"
+bench_peers() {
+  echo "-- peer: qemu-img convert to a fixed VHD"
+  local vhd="$WORK/peer-fixed.vhd" t0
+  t0=$(now)
+  /usr/bin/time -f 'RSS_KB=%M' -o "$WORK/time-qemu" \
+    qemu-img convert -f vhdx -O vpc -o subformat=fixed,force_size=on "$SRC" "$vhd"
+  put p_convert "$(since "$t0")"
+  put q_rss "$(rss "$WORK/time-qemu")"
+  put p_tmp_alloc "$(du -B1 "$vhd" | cut -f1)"
+  put p_tmp_apparent "$(stat -c %s "$vhd")"
+
+  echo "-- peer: az storage blob upload --type page"
+  start_azurite "az-$V"
+  local azf=()
+  [ -n "${BENCH_AZ_CONNECTIONS:-}" ] && azf=(--max-connections "$BENCH_AZ_CONNECTIONS")
+  t0=$(now)
+  /usr/bin/time -f 'RSS_KB=%M' -o "$WORK/time-az" \
+    az storage blob upload --type page --connection-string "$(conn "$PROXY")" \
+    -c vhds -n peer.vhd -f "$vhd" "${azf[@]}" -o none --only-show-errors 2>"$WORK/az.log" ||
+    { echo "az storage blob upload failed:" >&2; tail -20 "$WORK/az.log" >&2; exit 1; }
+  put a_upload "$(since "$t0")"
+  put a_rss "$(rss "$WORK/time-az")"
+  stop_azurite
+  put a_wire "$(onwire "$WORK/proxy-az-$V.json")"
+
+  if [ -n "$AZCOPY" ]; then
+    echo "-- peer 2: azcopy copy --blob-type PageBlob ($("$AZCOPY" --version))"
+    start_azurite "azcopy-$V"
+    local sas
+    sas=$(az storage container generate-sas -n vhds --connection-string "$(conn "127.0.0.1:$PORT")" \
+      --permissions racwl --expiry 2099-01-01T00:00:00Z -o tsv)
+    mkdir -p "$WORK/azcopy-logs" "$WORK/azcopy-plans"
+    t0=$(now)
+    AZCOPY_LOG_LOCATION="$WORK/azcopy-logs" AZCOPY_JOB_PLAN_LOCATION="$WORK/azcopy-plans" \
+      /usr/bin/time -f 'RSS_KB=%M' -o "$WORK/time-azcopy" \
+      "$AZCOPY" copy "$vhd" "http://$PROXY/$ACCOUNT/vhds/azcopy.vhd?$sas" --blob-type PageBlob --from-to LocalBlob \
+      --skip-version-check --log-level ERROR --output-level quiet >"$WORK/azcopy.log" 2>&1 ||
+      { echo "azcopy failed:" >&2; tail -20 "$WORK/azcopy.log" >&2; exit 1; }
+    put z_upload "$(since "$t0")"
+    put z_rss "$(rss "$WORK/time-azcopy")"
+    stop_azurite
+    put z_wire "$(onwire "$WORK/proxy-azcopy-$V.json")"
+  fi
+  rm -f "$vhd"
+}
+
+bench_publish() {
+  echo "-- imgpipe publish to imgpipe emulator --start-azurite"
+  local emu="$WORK/emu-$V" t0
+  mkdir -p "$emu"
+  IMGPIPE_AZURITE="$AZURITE" "$WORK/imgpipe" emulator --state "$emu/state" --start-azurite --listen 127.0.0.1:0 \
+    --replication-duration 1s --lro-delay 100ms >"$emu/emulator.log" 2>&1 &
+  local epid=$!
+  PIDS+=("$epid")
+  for _ in $(seq 1 900); do [ -s "$emu/state/emulator.env" ] && break; sleep 0.1; done
+  [ -s "$emu/state/emulator.env" ] || { echo "the emulator did not start:" >&2; cat "$emu/emulator.log" >&2; exit 1; }
+  # the bench disk has no partition table: say its generation
+  sed 's/^  os_type = "Linux"/  os_type = "Linux"\n  hyperv_generation = "V2"/' examples/emulator.hcl >"$emu/pipeline.hcl"
+  grep -q hyperv_generation "$emu/pipeline.hcl"
+  t0=$(now)
+  (cd "$emu" && . state/emulator.env && IMGPIPE_POLL_INTERVAL=100ms HOME="$emu" \
+    /usr/bin/time -f 'RSS_KB=%M' -o "$WORK/time-publish" \
+    "$WORK/imgpipe" publish -f pipeline.hcl --source "$SRC" --yes --catalog "$emu/catalog.db" -o json >publish.json 2>publish.err) ||
+    { echo "publish failed:" >&2; tail -20 "$emu/publish.err" >&2; exit 1; }
+  put b_wall "$(since "$t0")"
+  put b_rss "$(rss "$WORK/time-publish")"
+  kill -INT "$epid"; wait "$epid" 2>/dev/null || true
+}
+
+for V in $SIZES; do
+  echo
+  echo "== ${V} GiB virtual"
+  rm -f "$WORK/case-$V.txt"
+  SRC="$WORK/src-$V.vhdx"
+  make_scattered_vhdx "$SRC" "$V" "$DATA_MIB" 0
+  qemu-img info "$SRC" | sed 's/^/   /'
+  put data $(((DATA_MIB / 4) * 4 * 1024 * 1024)) # whole 4 MiB pieces
+  put load "$(cut -d' ' -f1 /proc/loadavg)"
+  cat "$SRC" >/dev/null # warm the page cache the same way for every tool
+  bench_imgpipe
+  bench_peers
+  [ "$PUBLISH" = 1 ] && bench_publish
+  put load_end "$(cut -d' ' -f1 /proc/loadavg)"
+  rm -f "$SRC"
+done
 
 echo
-echo "== results (data: $DATA_BYTES bytes in a ${VIRT_GIB} GiB virtual disk; $(nproc) cores, shared machine: expect noise)"
-python3 - <<PY
-data=$DATA_BYTES
-rows=[
- ("wall time (s)", $I_WALL, $P_WALL, "%.1f"),
- ("bytes on the wire", $I_WIRE, $P_WIRE, "%d"),
- ("wire / data bytes", $I_WIRE/data, $P_WIRE/data, "%.4f"),
- ("peak RSS (MiB)", $I_RSS/1024, $P_RSS/1024, "%.0f"),
- ("temp disk, allocated (bytes)", $I_CKPT, $P_TMP_ALLOC, "%d"),
- ("temp disk, apparent (bytes)", $I_CKPT, $P_TMP_APPARENT, "%d"),
-]
-print("%-30s %18s %18s %10s" % ("", "imgpipe", "peer", "ratio"))
-for name,a,b,f in rows:
-    r = ("%.3f" % (a/b)) if b else "-"
-    print("%-30s %18s %18s %10s" % (name, f % a, f % b, r))
-print("peer breakdown: qemu-img convert %.1fs (RSS %d MiB), az upload %.1fs (RSS %d MiB)" % ($P_CONVERT, $Q_RSS/1024, $P_UPLOAD, $A_RSS/1024))
-ok=lambda c: "PASS" if c else "FAIL"
-print()
-print("targets:")
-print("  imgpipe bytes on the wire <= 1.01 x data bytes: %.4f  %s" % ($I_WIRE/data, ok($I_WIRE <= 1.01*data)))
-print("  wall-time ratio imgpipe/peer <= 1.0:           %.3f  %s" % ($I_WALL/$P_WALL, ok($I_WALL <= $P_WALL)))
-print("  imgpipe peak RSS < 256 MiB:                    %.0f   %s" % ($I_RSS/1024, ok($I_RSS < 256*1024)))
-print("  imgpipe temporary file:                        %d bytes left, no image written (checkpoint peaked at %d bytes)  %s" % ($I_TMP, $I_CKPT, ok($I_TMP == 0)))
+echo "== results ($(nproc) cores, shared machine: expect noise; load average at the start and end of each case shown)"
+python3 - "$WORK" "$BASE_GIB" "$AZCOPY" $SIZES <<'PY'
+import sys
+work, base, azcopy, sizes = sys.argv[1], int(sys.argv[2]), sys.argv[3], [int(s) for s in sys.argv[4:]]
+cases = {}
+for v in sizes:
+    c = {}
+    for line in open("%s/case-%d.txt" % (work, v)):
+        k, _, val = line.strip().partition("=")
+        c[k] = float(val)
+    cases[v] = c
+ok = lambda b: "PASS" if b else "FAIL"
+for v in sizes:
+    c = cases[v]
+    data = c["data"]
+    p_wall = c["p_convert"] + c["a_upload"]
+    cols = [("imgpipe", c["i_wall"], c["i_wire"], c["i_rss"], c["i_ckpt"], c["i_ckpt"]),
+            ("qemu-img + az", p_wall, c["a_wire"], max(c["q_rss"], c["a_rss"]), c["p_tmp_alloc"], c["p_tmp_apparent"])]
+    if "z_upload" in c:
+        cols.append(("qemu-img + AzCopy", c["p_convert"] + c["z_upload"], c["z_wire"], max(c["q_rss"], c["z_rss"]), c["p_tmp_alloc"], c["p_tmp_apparent"]))
+    print("\n%d GiB virtual, %d data bytes (load %.2f -> %.2f)" % (v, data, c["load"], c["load_end"]))
+    print("%-30s" % "" + "".join("%20s" % col[0] for col in cols))
+    for name, i, f in [("wall time (s)", 1, "%.1f"), ("bytes on the wire", 2, "%d"), ("wire / data bytes", 2, "r"),
+                       ("peak RSS (MiB)", 3, "m"), ("temp disk, allocated (bytes)", 4, "%d"), ("temp disk, apparent (bytes)", 5, "%d")]:
+        cells = []
+        for col in cols:
+            x = col[i]
+            cells.append("%.4f" % (x / data) if f == "r" else "%.0f" % (x / 1024) if f == "m" else f % x)
+        print("%-30s" % name + "".join("%20s" % s for s in cells))
+    br = "peer breakdown: qemu-img convert %.1fs (RSS %d MiB), az upload %.1fs (RSS %d MiB)" % (c["p_convert"], c["q_rss"] / 1024, c["a_upload"], c["a_rss"] / 1024)
+    if "z_upload" in c:
+        br += ", AzCopy upload %.1fs (RSS %d MiB)" % (c["z_upload"], c["z_rss"] / 1024)
+    print(br)
+    if "b_wall" in c:
+        print("imgpipe publish (upload + managed image + version, emulator): %.1fs (RSS %d MiB)" % (c["b_wall"], c["b_rss"] / 1024))
+
+print("\nside by side (wall time, s):")
+hdr = "%-34s" % "" + "".join("%12s" % ("%d GiB" % v) for v in sizes)
+print(hdr)
+rows = [("imgpipe upload", lambda c: c["i_wall"]),
+        ("qemu-img + az", lambda c: c["p_convert"] + c["a_upload"])]
+if azcopy:
+    rows.append(("qemu-img + AzCopy", lambda c: c["p_convert"] + c["z_upload"]))
+if all("b_wall" in cases[v] for v in sizes):
+    rows.append(("imgpipe publish (emulator)", lambda c: c["b_wall"]))
+rows += [("ratio imgpipe / (qemu-img + az)", lambda c: c["i_wall"] / (c["p_convert"] + c["a_upload"]))]
+if azcopy:
+    rows.append(("ratio imgpipe / (qemu-img + AzCopy)", lambda c: c["i_wall"] / (c["p_convert"] + c["z_upload"])))
+for name, f in rows:
+    print("%-34s" % name + "".join("%12.3f" % f(cases[v]) if name.startswith("ratio") else "%12.1f" % f(cases[v]) for v in sizes))
+
+print("\ntargets:")
+b = cases[base]
+for v in sizes:
+    c = cases[v]
+    data, p_wall = c["data"], c["p_convert"] + c["a_upload"]
+    goal = 1.0 if v == base else 0.5
+    print("  %3d GiB: imgpipe bytes on the wire <= 1.01 x data:  %.4f  %s" % (v, c["i_wire"] / data, ok(c["i_wire"] <= 1.01 * data)))
+    print("  %3d GiB: imgpipe / (qemu-img + az) <= %.1f:          %.3f  %s" % (v, goal, c["i_wall"] / p_wall, ok(c["i_wall"] <= goal * p_wall)))
+    if "z_upload" in c:
+        z = c["p_convert"] + c["z_upload"]
+        if v == base:
+            print("  %3d GiB: imgpipe / (qemu-img + AzCopy):              %.3f  (goal <= 0.5 applies above %d GiB)" % (v, c["i_wall"] / z, base))
+        else:
+            print("  %3d GiB: imgpipe / (qemu-img + AzCopy) <= 0.5:       %.3f  %s" % (v, c["i_wall"] / z, ok(c["i_wall"] <= 0.5 * z)))
+    if v != base:
+        print("  %3d GiB: imgpipe upload time / its %d GiB time <= 1.15: %.3f  %s" % (v, base, c["i_wall"] / b["i_wall"], ok(c["i_wall"] <= 1.15 * b["i_wall"])))
+        if "b_wall" in c and "b_wall" in b:
+            print("  %3d GiB: imgpipe publish time / its %d GiB time <= 1.15: %.3f  %s" % (v, base, c["b_wall"] / b["b_wall"], ok(c["b_wall"] <= 1.15 * b["b_wall"])))
+    print("  %3d GiB: imgpipe peak RSS < 256 MiB:                 %.0f   %s" % (v, c["i_rss"] / 1024, ok(c["i_rss"] < 256 * 1024)))
+    print("  %3d GiB: imgpipe temporary file: %d bytes left, no image written (checkpoint peaked at %d bytes)  %s" % (v, c["i_tmp"], c["i_ckpt"], ok(c["i_tmp"] == 0)))
+if not azcopy:
+    print("  qemu-img + AzCopy: skipped (set AZCOPY=/path/to/azcopy; it builds from its public source with go build)")
 PY
