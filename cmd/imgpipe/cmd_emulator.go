@@ -3,70 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"imgpipe/internal/atomicfile"
 	"imgpipe/internal/azemu"
 	"imgpipe/internal/azurite"
 )
 
 func init() { register(newEmulatorCmd) }
-
-// emulatorSubscriptionID is the subscription the emulator suggests; it
-// accepts any well-formed subscription id.
-const emulatorSubscriptionID = "11111111-2222-4333-8444-555555555555"
-
-// emulatorEnv is what a client needs to talk to a running emulator.
-type emulatorEnv struct {
-	Endpoint       string `json:"endpoint"`
-	AuthorityHost  string `json:"authorityHost"`
-	CACertPath     string `json:"caCertPath"`
-	TenantID       string `json:"tenantId"`
-	ClientID       string `json:"clientId"`
-	ClientSecret   string `json:"clientSecret"`
-	ObjectID       string `json:"objectId"`
-	SubscriptionID string `json:"subscriptionId"`
-	BlobEndpoint   string `json:"blobEndpoint,omitempty"`
-	StorageAccount string `json:"storageAccount,omitempty"`
-	// StorageAccountID is the Microsoft.Storage/storageAccounts resource the
-	// blob service belongs to (its resource group goes in storage.resource_group).
-	StorageAccountID string `json:"storageAccountId,omitempty"`
-	RBACDelay        string `json:"rbacDelay"`
-	storageKey       string // written only to the 0600 env file, never printed
-	StateDir         string `json:"stateDir,omitempty"`
-	EnvFile          string `json:"envFile"`
-	// Warnings: listening off loopback.
-	Warnings []string `json:"warnings,omitempty"`
-}
-
-func (e emulatorEnv) shellLines() string {
-	return fmt.Sprintf(`export AZURE_TENANT_ID=%s
-export AZURE_CLIENT_ID=%s
-export AZURE_CLIENT_SECRET=%s
-export AZURE_SUBSCRIPTION_ID=%s
-export AZURE_AUTHORITY_HOST=%s
-export IMGPIPE_ARM_ENDPOINT=%s
-export SSL_CERT_FILE=%s
-`, e.TenantID, e.ClientID, e.ClientSecret, e.SubscriptionID, e.AuthorityHost, e.Endpoint, e.CACertPath) +
-		e.storageLines()
-}
-
-// storageLines exports the Azurite account the emulator's disks and images
-// use, so pipeline files and `imgpipe upload` can reach the same blobs.
-func (e emulatorEnv) storageLines() string {
-	if e.BlobEndpoint == "" {
-		return ""
-	}
-	return fmt.Sprintf("export IMGPIPE_BLOB_ENDPOINT=%s\nexport AZURE_STORAGE_ACCOUNT=%s\nexport AZURE_STORAGE_KEY=%s\n",
-		e.BlobEndpoint, e.StorageAccount, e.storageKey)
-}
 
 func newEmulatorCmd() *cobra.Command {
 	var (
@@ -137,115 +85,34 @@ The emulator runs until interrupted (Ctrl-C).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			start := time.Now()
-			if stateDir == "" {
-				d, err := os.MkdirTemp("", "imgpipe-emulator-*")
-				if err != nil {
-					return err
-				}
-				defer os.RemoveAll(d)
-				opts.StateDir = ""
-				stateDir = d
-			} else {
-				abs, err := filepath.Abs(stateDir)
-				if err != nil {
-					return err
-				}
-				stateDir = abs
-				opts.StateDir = abs
-			}
 			opts.LRODelay, opts.ReplicationDuration, opts.DeleteConflictWindow = lroDelay, replication, conflictW
-			if rbacDelay <= 0 {
-				rbacDelay = -1 // azemu: a negative delay means none (zero picks Azure's 10 minutes)
-			}
 			opts.RBACDelay = rbacDelay
-			opts.Faults = faults
-			if startAzurite {
-				if blobURL != "" {
-					return fmt.Errorf("use either --start-azurite or --azurite-blob, not both")
-				}
-				found, err := azurite.Find()
-				if err != nil {
-					return fmt.Errorf("--start-azurite: %w", err)
-				}
-				if found.Source == "npm exec" && !jsonOutput() {
-					fmt.Fprintf(cmd.ErrOrStderr(), "Azurite is not installed: running %s (npm fetches it the first time; install it with npm install -g azurite@%s)\n", found, azurite.PinnedVersion)
-				}
-				az, stopAz, err := azurite.StartCommand(found, azurite.Options{Port: azuritePort})
-				if err != nil {
-					return fmt.Errorf("start Azurite (%s): %w; %s", found.Source, err, azurite.InstallHint)
-				}
-				defer stopAz()
-				blobURL, blobAccount, blobKey = az.BlobEndpoint, az.AccountName, az.AccountKey
+			if rbacDelay <= 0 {
+				opts.RBACDelay = -1 // azemu: a negative delay means none (zero picks Azure's 10 minutes)
 			}
+			opts.Faults = faults
 			if blobURL != "" {
 				opts.Storage = azemu.Storage{BlobEndpoint: blobURL, AccountName: blobAccount, AccountKey: blobKey}
 			}
-			if azuritePort != 0 && !startAzurite {
-				return fmt.Errorf("--azurite-port needs --start-azurite (with your own Azurite, pass --azurite-blob)")
-			}
-			warnings := listenWarnings(listen, opts)
-			for _, w := range warnings {
-				fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: "+w)
-			}
-			srv, err := azemu.New(opts)
+			local, err := azemu.StartLocal(azemu.LocalOptions{Options: opts, Listen: listen, StateDir: stateDir, StartAzurite: startAzurite,
+				AzuritePort: azuritePort, Notice: func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) }})
 			if err != nil {
 				return err
 			}
-			if err := srv.Start(listen); err != nil {
-				return fmt.Errorf("%w (is another emulator running? pick another --listen port)", err)
-			}
-			defer srv.Close()
-			eff := srv.Options()
-			env := emulatorEnv{
-				Endpoint:       srv.URL(),
-				AuthorityHost:  srv.URL() + "/",
-				CACertPath:     filepath.Join(stateDir, "ca-cert.pem"),
-				TenantID:       eff.TenantID,
-				ClientID:       eff.ClientID,
-				ClientSecret:   eff.ClientSecret,
-				ObjectID:       eff.ObjectID,
-				SubscriptionID: emulatorSubscriptionID,
-				BlobEndpoint:   blobURL,
-				StorageAccount: blobAccount,
-				RBACDelay:      max(0, eff.RBACDelay).String(),
-				storageKey:     blobKey,
-				StateDir:       opts.StateDir,
-				EnvFile:        filepath.Join(stateDir, "emulator.env"),
-				Warnings:       warnings,
-			}
-			if blobURL != "" {
-				env.StorageAccountID = srv.StorageAccountID()
-			}
-			if opts.StateDir == "" {
-				// in memory: the certificate still goes to a file clients can read
-				if err := atomicfile.WriteFile(env.CACertPath, srv.CACertPEM(), 0o644); err != nil {
-					return err
-				}
-			}
-			if err := atomicfile.WriteFile(env.EnvFile, []byte(env.shellLines()), 0o600); err != nil {
-				return err
-			}
+			defer local.Close()
+			env := local.Env
 			if jsonOutput() {
 				if err := printJSON(env); err != nil {
 					return err
 				}
 			} else {
-				rows := [][]string{
-					{"endpoint", env.Endpoint},
-					{"authority host", env.AuthorityHost},
-					{"CA certificate", env.CACertPath},
-					{"tenant id", env.TenantID},
-					{"client id", env.ClientID},
-					{"client secret", env.ClientSecret},
-					{"object id", env.ObjectID},
-					{"subscription id", env.SubscriptionID + " (any well-formed id works)"},
-					{"blob endpoint", orDash(env.BlobEndpoint)},
-					{"storage account", orDash(env.StorageAccountID)},
-					{"role assignments take effect after", env.RBACDelay},
-					{"state", orDash(env.StateDir)},
-					{"shell exports", env.EnvFile},
-				}
-				if err := printTable([]string{"SETTING", "VALUE"}, rows); err != nil {
+				if err := printTable([]string{"SETTING", "VALUE"}, [][]string{
+					{"endpoint", env.Endpoint}, {"authority host", env.AuthorityHost}, {"CA certificate", env.CACertPath},
+					{"tenant id", env.TenantID}, {"client id", env.ClientID}, {"client secret", env.ClientSecret}, {"object id", env.ObjectID},
+					{"subscription id", env.SubscriptionID + " (any well-formed id works)"}, {"blob endpoint", orDash(env.BlobEndpoint)},
+					{"storage account", orDash(env.StorageAccountID)}, {"role assignments take effect after", env.RBACDelay},
+					{"state", orDash(env.StateDir)}, {"shell exports", env.EnvFile},
+				}); err != nil {
 					return err
 				}
 				fmt.Fprintf(stdout, "\nready in %s; serving until interrupted (Ctrl-C)\n", time.Since(start).Round(time.Millisecond))
@@ -262,8 +129,8 @@ The emulator runs until interrupted (Ctrl-C).`,
 	f.StringVar(&blobURL, "azurite-blob", "", "blob endpoint of Azurite, e.g. http://127.0.0.1:10000/devstoreaccount1")
 	f.BoolVar(&startAzurite, "start-azurite", false, "also start Azurite's blob service (in memory, on 127.0.0.1) and use it; found as $IMGPIPE_AZURITE, on PATH, in node_modules, or run with npm exec")
 	f.IntVar(&azuritePort, "azurite-port", 0, "port for --start-azurite's blob service (default a free port)")
-	f.StringVar(&blobAccount, "azurite-account", "devstoreaccount1", "storage account name for --azurite-blob")
-	f.StringVar(&blobKey, "azurite-key", "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==", "storage account key for --azurite-blob (default: Azurite's well-known development key)")
+	f.StringVar(&blobAccount, "azurite-account", azurite.AccountName, "storage account name for --azurite-blob")
+	f.StringVar(&blobKey, "azurite-key", azurite.AccountKey, "storage account key for --azurite-blob (default: Azurite's well-known development key)")
 	f.StringVar(&opts.TenantID, "tenant-id", azemu.DefaultTenantID, "tenant the token endpoint serves")
 	f.StringVar(&opts.ClientID, "client-id", azemu.DefaultClientID, "client id the token endpoint accepts")
 	f.StringVar(&opts.ClientSecret, "client-secret", azemu.DefaultClientSecret, "client secret the token endpoint accepts")
@@ -292,29 +159,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// listenWarnings says why listening on addr is dangerous: anything but
-// loopback exposes the emulator (whose client secret and Azurite key are
-// well known, and which creates whatever it is asked to) to the network.
-func listenWarnings(addr string, o azemu.Options) []string {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil // the listener reports the bad address
-	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	what := host
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		what = "every network interface"
-	}
-	w := fmt.Sprintf("the emulator listens on %s (%s), not on loopback: anyone who can reach this machine can use it", addr, what)
-	if o.ClientSecret == azemu.DefaultClientSecret {
-		w += " with its well-known client secret (--client-secret)"
-	}
-	return []string{w + ". It is a test tool, not a service: use --listen 127.0.0.1:PORT unless you mean this."}
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
+
+	"imgpipe/internal/azemu"
 )
 
 type syncBuffer struct {
@@ -40,7 +42,7 @@ func (s *syncBuffer) String() string {
 
 // startEmulatorCLI runs `imgpipe emulator` with args until the test ends and
 // returns the environment it printed as JSON.
-func startEmulatorCLI(t *testing.T, args ...string) emulatorEnv {
+func startEmulatorCLI(t *testing.T, args ...string) azemu.Env {
 	t.Helper()
 	buf := &syncBuffer{}
 	old := stdout
@@ -60,7 +62,7 @@ func startEmulatorCLI(t *testing.T, args ...string) emulatorEnv {
 		}
 		stdout = old
 	})
-	var env emulatorEnv
+	var env azemu.Env
 	for {
 		out := buf.String()
 		if strings.Contains(out, "}") {

@@ -1,33 +1,28 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/azure"
-	"imgpipe/internal/disk"
 	"imgpipe/internal/transfer"
 )
 
 func init() { register(newUploadCmd) }
 
 type uploadFlags struct {
-	blobURL, account, container, name, endpoint string
-	accountKey, connString                      string
-	envAccountKey, envConnString                string // from the environment (withEnv)
-	diskID, location, sku, hyperVGen            string
-	resume, overwrite, md5, noMD5               bool
-	workers                                     int
-	verify, checkpoint                          string
+	spec                          transfer.TargetSpec
+	resume, overwrite, md5, noMD5 bool
+	workers                       int
+	verify, checkpoint            string
 }
 
 func newUploadCmd() *cobra.Command {
@@ -104,17 +99,17 @@ Exit status: 0 uploaded (and verified), 1 error, 3 verification found a differen
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&f.blobURL, "blob", "", "page blob URL, optionally with a SAS query string")
-	fl.StringVar(&f.account, "account", "", "storage account name (default $AZURE_STORAGE_ACCOUNT)")
-	fl.StringVar(&f.container, "container", "", "blob container")
-	fl.StringVar(&f.name, "name", "", "blob name")
-	fl.StringVar(&f.endpoint, "blob-endpoint", "", "blob service endpoint (default https://ACCOUNT.blob.core.windows.net, or $IMGPIPE_BLOB_ENDPOINT for the emulator's account)")
-	fl.StringVar(&f.accountKey, "account-key", "", "storage account key (prefer AZURE_STORAGE_KEY: flags show in process lists)")
-	fl.StringVar(&f.connString, "connection-string", "", "storage connection string (prefer AZURE_STORAGE_CONNECTION_STRING)")
-	fl.StringVar(&f.diskID, "disk", "", "managed disk resource id to create and upload into")
-	fl.StringVar(&f.location, "location", "", "region for a new managed disk")
-	fl.StringVar(&f.sku, "disk-sku", "Standard_LRS", "storage type of a new managed disk")
-	fl.StringVar(&f.hyperVGen, "hyperv-generation", "auto", "Hyper-V generation of a new managed disk: V1, V2 or auto (from the partition table)")
+	fl.StringVar(&f.spec.BlobURL, "blob", "", "page blob URL, optionally with a SAS query string")
+	fl.StringVar(&f.spec.Account, "account", "", "storage account name (default $AZURE_STORAGE_ACCOUNT)")
+	fl.StringVar(&f.spec.Container, "container", "", "blob container")
+	fl.StringVar(&f.spec.Name, "name", "", "blob name")
+	fl.StringVar(&f.spec.Endpoint, "blob-endpoint", "", "blob service endpoint (default https://ACCOUNT.blob.core.windows.net, or $IMGPIPE_BLOB_ENDPOINT for the emulator's account)")
+	fl.StringVar(&f.spec.AccountKey, "account-key", "", "storage account key (prefer AZURE_STORAGE_KEY: flags show in process lists)")
+	fl.StringVar(&f.spec.ConnectionString, "connection-string", "", "storage connection string (prefer AZURE_STORAGE_CONNECTION_STRING)")
+	fl.StringVar(&f.spec.DiskID, "disk", "", "managed disk resource id to create and upload into")
+	fl.StringVar(&f.spec.Location, "location", "", "region for a new managed disk")
+	fl.StringVar(&f.spec.SKU, "disk-sku", "Standard_LRS", "storage type of a new managed disk")
+	fl.StringVar(&f.spec.HyperVGeneration, "hyperv-generation", "auto", "Hyper-V generation of a new managed disk: V1, V2 or auto (from the partition table)")
 	fl.BoolVar(&f.resume, "resume", false, "continue an interrupted upload from its checkpoint")
 	fl.BoolVar(&f.overwrite, "overwrite", false, "replace an existing page blob and discard an old checkpoint")
 	fl.BoolVar(&f.md5, "md5", false, "also hash the whole fixed VHD (O(virtual size)) and set it as the blob's Content-MD5")
@@ -128,218 +123,38 @@ Exit status: 0 uploaded (and verified), 1 error, 3 verification found a differen
 }
 
 func runUpload(cmd *cobra.Command, src string, f uploadFlags) error {
-	f = f.withEnv()
-	if f.resume && f.blobURL == "" && f.container == "" && f.name == "" && f.diskID == "" {
+	spec := f.spec.WithEnv(transfer.StorageEnv{ConnectionString: os.Getenv("AZURE_STORAGE_CONNECTION_STRING"),
+		AccountKey: os.Getenv("AZURE_STORAGE_KEY"), Account: os.Getenv(storageAccountEnv), EmulatorEndpoint: os.Getenv(blobEndpointEnv)})
+	// the same ARM connection as publish (custom endpoint, CA bundle, client secret)
+	spec.ARM = func() (azcore.TokenCredential, *arm.ClientOptions, error) { return azure.ConnectionFromEnv().Open() }
+	if f.resume && !spec.Named() {
 		// No target named: continue towards the one the checkpoint records.
-		path := f.checkpoint
-		if path == "" {
-			path = src + transfer.CheckpointSuffix
-		}
-		cp, err := transfer.LoadCheckpoint(path)
-		if err != nil {
+		var err error
+		if spec, err = spec.FromCheckpoint(cmp.Or(f.checkpoint, src+transfer.CheckpointSuffix)); err != nil {
 			return err
 		}
-		if cp == nil {
-			return fmt.Errorf("nothing to resume: no checkpoint at %s", path)
-		}
-		switch cp.Target.Kind {
-		case "disk":
-			f.diskID = cp.Target.DiskID
-		default:
-			f.blobURL = cp.Target.URL // no SAS is ever stored: a SAS target needs --blob again
-		}
 	}
-	if err := checkLocalEndpoints(f.blobURL, f.endpoint); err != nil {
+	if err := checkLocalEndpoints(spec.BlobURL, spec.Endpoint); err != nil {
 		return err // Azurite (or the emulator) is not running: no minutes of retries
 	}
-	tgt, err := uploadTarget(src, f)
+	tgt, err := spec.Target(src)
 	if err != nil {
 		return err
 	}
 	p, finish := newProgressBar("upload", 0)
-	res, err := transfer.Upload(cmd.Context(), src, tgt, transfer.Options{
-		Workers:    f.workers,
-		MD5:        f.md5,
-		Resume:     f.resume,
-		Overwrite:  f.overwrite,
-		Checkpoint: f.checkpoint,
-		Verify:     transfer.VerifyMode(f.verify),
-		Progress:   p,
-		Logger:     slog.Default(),
-	})
+	res, err := transfer.Upload(cmd.Context(), src, tgt, transfer.Options{Workers: f.workers, MD5: f.md5, Resume: f.resume, Overwrite: f.overwrite,
+		Checkpoint: f.checkpoint, Verify: transfer.VerifyMode(f.verify), Progress: p, Logger: slog.Default()})
 	finish()
-	if err != nil {
-		if res != nil && res.Checkpoint != "" && !errors.Is(err, transfer.ErrVerify) && res.BytesSent+res.ResumedBytes > 0 &&
-			!strings.HasPrefix(res.Target, "managed disk") {
-			err = fmt.Errorf("%w\nthe upload can be continued: run the same command with --resume", err)
-		}
-		if errors.Is(err, transfer.ErrVerify) {
-			return negative(err)
-		}
+	switch {
+	case errors.Is(err, transfer.ErrVerify):
+		return negative(err)
+	case res.Resumable(err):
+		return fmt.Errorf("%w\nthe upload can be continued: run the same command with --resume", err)
+	case err != nil:
 		return err
-	}
-	if jsonOutput() {
+	case jsonOutput():
 		return printJSON(res)
 	}
-	w := stdout
-	fmt.Fprintf(w, "uploaded %s to %s\n", res.Source, res.Target)
-	fmt.Fprintf(w, "  virtual size   %s (%d bytes, fixed VHD)\n", sizeIEC(res.VirtualSize), res.VirtualSize)
-	fmt.Fprintf(w, "  data sent      %s in %d ranges (%d retries)\n", sizeIEC(res.BytesSent), res.Ranges, res.Retries)
-	if res.Resumed {
-		fmt.Fprintf(w, "  resumed        %s already on the target\n", sizeIEC(res.ResumedBytes))
-	}
-	d := time.Duration(res.Seconds * float64(time.Second)).Round(time.Millisecond)
-	rate := ""
-	if res.Seconds > 0 {
-		rate = fmt.Sprintf(", %s/s", sizeIEC(int64(float64(res.BytesSent)/res.Seconds)))
-	}
-	fmt.Fprintf(w, "  duration       %s%s\n", d, rate)
-	if res.MD5 != "" {
-		fmt.Fprintf(w, "  Content-MD5    %s (%s; hashing took %.1fs, %.1fs after the last page)\n", res.MD5, res.MD5Hex, res.MD5Seconds, res.MD5WaitSeconds)
-	}
-	fmt.Fprintf(w, "  integrity      %s\n", res.Integrity)
-	if v := res.Verify; v != nil {
-		fmt.Fprintf(w, "  verified       %s: %d page ranges match, %s read back in %d pieces\n", v.Mode, v.PageRanges, sizeIEC(v.ReadBack), v.Samples)
-	}
-	for _, s := range res.Warnings {
-		fmt.Fprintf(w, "  warning: %s\n", s)
-	}
+	fmt.Fprintln(stdout, strings.Join(res.Summary(), "\n"))
 	return nil
-}
-
-// uploadTarget builds the target the flags describe.
-func uploadTarget(src string, f uploadFlags) (transfer.Target, error) {
-	n := 0
-	for _, set := range []bool{f.blobURL != "", f.name != "" || f.container != "", f.diskID != ""} {
-		if set {
-			n++
-		}
-	}
-	if n != 1 {
-		return nil, errors.New("name exactly one target: --blob URL, --container C --name N (with --account or a connection string), or --disk ID")
-	}
-	if f.diskID != "" {
-		// the same connection as publish: custom ARM endpoint, CA bundle,
-		// client secret (azure.ConnectionFromEnv), else DefaultAzureCredential
-		cred, armOpts, err := azure.ConnectionFromEnv().Open()
-		if err != nil {
-			return nil, fmt.Errorf("Azure credential for --disk: %w", err)
-		}
-		gen := f.hyperVGen
-		if strings.EqualFold(gen, "auto") {
-			gen = ""
-			if img, err := disk.Open(src); err == nil {
-				if g, err := disk.DetectGeneration(img); err == nil {
-					gen = string(g)
-				}
-				img.Close()
-			}
-		}
-		if gen != "" && gen != "V1" && gen != "V2" {
-			return nil, fmt.Errorf("--hyperv-generation %q: use V1, V2 or auto", f.hyperVGen)
-		}
-		return transfer.NewDiskTarget(f.diskID, cred, armOpts, transfer.DiskOptions{Location: f.location, SKU: f.sku, HyperVGeneration: gen})
-	}
-
-	cred, err := f.blobCredential()
-	if err != nil {
-		return nil, err
-	}
-	blobURL := f.blobURL
-	if blobURL == "" {
-		if f.container == "" || f.name == "" {
-			return nil, errors.New("--container and --name are both needed")
-		}
-		switch {
-		case cred.ConnectionString != "":
-			blobURL = f.container + "/" + f.name // endpoint and account from the connection string
-		case f.account == "" && f.endpoint == "":
-			return nil, errors.New("--container/--name need --account (or AZURE_STORAGE_ACCOUNT, --blob-endpoint, or a connection string)")
-		default:
-			ep := strings.TrimRight(f.endpoint, "/")
-			if ep == "" {
-				ep = "https://" + f.account + ".blob.core.windows.net"
-			}
-			blobURL = ep + "/" + url.PathEscape(f.container) + "/" + escapeBlobName(f.name)
-		}
-	}
-	u, err := url.Parse(blobURL)
-	hasSAS := err == nil && u.Query().Get("sig") != ""
-	if hasSAS {
-		cred = transfer.BlobCredential{} // the SAS is the credential
-	}
-	if cred.AccountKey != "" && cred.ConnectionString == "" {
-		if cred.AccountName == "" {
-			cred.AccountName = accountFromURL(blobURL)
-		}
-		if cred.AccountName == "" {
-			return nil, errors.New("a shared key needs the account name: pass --account or set AZURE_STORAGE_ACCOUNT")
-		}
-	}
-	if cred == (transfer.BlobCredential{}) && !hasSAS {
-		tc, err := azidentity.NewDefaultAzureCredential(nil)
-		if err != nil {
-			return nil, fmt.Errorf("no SAS, connection string or key given, and no Entra ID credential: %w", err)
-		}
-		cred.Token = azcore.TokenCredential(tc)
-	}
-	return transfer.NewBlobTarget(blobURL, cred, transfer.ClientConfig{})
-}
-
-// withEnv fills what the flags leave unset from the environment, as az
-// reads it: AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT,
-// AZURE_STORAGE_KEY; and the blob endpoint of the emulator's Azurite
-// (IMGPIPE_BLOB_ENDPOINT, from emulator.env) for that same account.
-func (f uploadFlags) withEnv() uploadFlags {
-	f.envConnString = os.Getenv("AZURE_STORAGE_CONNECTION_STRING")
-	f.envAccountKey = os.Getenv("AZURE_STORAGE_KEY")
-	envAccount := os.Getenv(storageAccountEnv)
-	if f.account == "" {
-		f.account = envAccount
-	}
-	if f.endpoint == "" && f.account != "" && strings.EqualFold(f.account, envAccount) {
-		f.endpoint = os.Getenv(blobEndpointEnv)
-	}
-	return f
-}
-
-// blobCredential picks the credential in az's order: a connection string,
-// then account + key, then Microsoft Entra ID (left to the caller, as the
-// zero value). A flag beats the environment at each step.
-func (f uploadFlags) blobCredential() (transfer.BlobCredential, error) {
-	switch {
-	case f.connString != "":
-		return transfer.BlobCredential{ConnectionString: f.connString}, nil
-	case f.accountKey != "":
-		return transfer.BlobCredential{AccountName: f.account, AccountKey: f.accountKey}, nil
-	case f.envConnString != "":
-		return transfer.BlobCredential{ConnectionString: f.envConnString}, nil
-	case f.envAccountKey != "":
-		return transfer.BlobCredential{AccountName: f.account, AccountKey: f.envAccountKey}, nil
-	}
-	return transfer.BlobCredential{}, nil
-}
-
-func escapeBlobName(name string) string {
-	parts := strings.Split(name, "/")
-	for i, p := range parts {
-		parts[i] = url.PathEscape(p)
-	}
-	return strings.Join(parts, "/")
-}
-
-// accountFromURL finds the account in https://ACCOUNT.blob.../ or, for
-// Azurite, http://127.0.0.1:10000/ACCOUNT/...
-func accountFromURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return ""
-	}
-	if h, _, ok := strings.Cut(u.Hostname(), ".blob."); ok {
-		return h
-	}
-	if first, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/"); first != "" {
-		return first
-	}
-	return ""
 }

@@ -255,15 +255,15 @@ func StartCommand(c Command, o Options) (*Instance, func(), error) {
 		})
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	wait := 30 * time.Second
+	wait := 60 * time.Second // node starts slowly on a loaded machine
 	if c.Source == "npm exec" {
 		wait = 3 * time.Minute
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
-			c.Close()
+			conn.Close()
 			break
 		}
 		select {

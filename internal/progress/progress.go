@@ -1,5 +1,6 @@
 // Package progress is the small seam through which long operations report how
-// far they are. Libraries count; only cmd/ draws.
+// far they are. Libraries count; only cmd/ draws. Heartbeat and Steps render
+// the lines cmd/ prints without a terminal; they hand each line to a function.
 package progress
 
 import "sync/atomic"
