@@ -42,4 +42,6 @@ func storageEndpointOf(az *config.Azure) string {
 func emulatorHint(err error) string { return azemu.Hint(err) }
 
 // checkLocalEndpoints fails fast when a loopback endpoint has nothing listening.
-func checkLocalEndpoints(blobEndpoints ...string) error { return azemu.CheckEndpoints(blobEndpoints...) }
+func checkLocalEndpoints(blobEndpoints ...string) error {
+	return azemu.CheckEndpoints(blobEndpoints...)
+}
