@@ -2,12 +2,14 @@ package server
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -346,4 +348,57 @@ func TestOIDCAllowedGroupsAndDomains(t *testing.T) {
 			t.Errorf("%s: %d, want %d saying %q:\n%s", c.name, status, c.want, c.says, body)
 		}
 	}
+}
+
+// FuzzSignInInputs sends what a browser controls at sign-in (the page to
+// return to, the login cookie, the state) and checks that the server never
+// sends it off-site, never fails with a 5xx of its own, and never signs in.
+func FuzzSignInInputs(f *testing.F) {
+	cat, err := catalog.Open(context.Background(), filepath.Join(f.TempDir(), "c.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer cat.Close()
+	// an issuer nobody answers at: discovery fails fast, after the checks
+	srv, err := New(Config{Catalog: cat, Auth: AuthConfig{OIDC: &OIDCConfig{Issuer: "http://127.0.0.1:1", ClientID: "c",
+		HTTPClient: &http.Client{Timeout: time.Second}}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := srv.Handler()
+	good, _ := json.Marshal(loginState{State: "s", Nonce: "n", Verifier: "v", Next: "/x"})
+	f.Add("/hosts/web-1", base64.RawURLEncoding.EncodeToString(good), "s")
+	f.Add("//evil.example/", "e30", "")
+	f.Add("/\\evil.example", "!!", "s")
+	f.Add("/\t/evil.example", "", "")
+	f.Add("https://evil.example/", base64.RawURLEncoding.EncodeToString([]byte(`{"s":"","next":"//x"}`)), "")
+	f.Fuzz(func(t *testing.T, next, cookie, state string) {
+		p := localPath(next)
+		// as a browser reads it: tabs and newlines dropped, backslashes as slashes
+		b := strings.ReplaceAll(strings.Map(func(r rune) rune {
+			if r == '\t' || r == '\n' || r == '\r' {
+				return -1
+			}
+			return r
+		}, p), "\\", "/")
+		if u, err := url.Parse(p); err != nil || u.Host != "" || u.Scheme != "" || !strings.HasPrefix(b, "/") || strings.HasPrefix(b, "//") {
+			t.Fatalf("localPath(%q) = %q leaves the site", next, p)
+		}
+		req := httptest.NewRequest("GET", "/auth/callback?code=c&state="+url.QueryEscape(state), nil)
+		req.AddCookie(&http.Cookie{Name: loginCookieName, Value: url.QueryEscape(cookie)})
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusBadRequest && rec.Code != http.StatusBadGateway {
+			t.Fatalf("callback with cookie %q state %q: %d", cookie, state, rec.Code)
+		}
+		if strings.Contains(rec.Header().Get("Set-Cookie"), sessionCookieName+"=imgps_") {
+			t.Fatal("a session was made")
+		}
+		req = httptest.NewRequest("GET", "/auth/login?next="+url.QueryEscape(next), nil)
+		rec = httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusBadGateway { // the issuer cannot be reached
+			t.Fatalf("login: %d", rec.Code)
+		}
+	})
 }

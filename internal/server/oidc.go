@@ -242,7 +242,11 @@ func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
 // localPath keeps a post-sign-in destination on this server.
 func localPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	// browsers drop tabs and newlines from URLs ("/\t/evil" becomes "//evil")
+	if strings.IndexFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
 		return "/"
 	}
 	return next
