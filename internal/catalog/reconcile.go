@@ -325,3 +325,41 @@ func (c *Catalog) DriftedSinceOf(ctx context.Context, image string) (map[string]
 	}
 	return out, rows.Err()
 }
+
+// LoopState is what the reconciler's record says of an image's loop, for
+// views (the dashboard): its newest rebuild, and the stop in force.
+type LoopState struct {
+	LastRebuild *Decision `json:"last_rebuild,omitempty"`
+	// Stopped is the stopped decision in force (nil: the loop runs): the
+	// newest of stopped and resume decisions is a stop.
+	Stopped *Decision `json:"stopped,omitempty"`
+}
+
+// Loop returns the loop state of image (zero when the reconciler never
+// decided anything for it).
+func (c *Catalog) Loop(ctx context.Context, image string) (LoopState, error) {
+	var st LoopState
+	newest := func(kind string) (*Decision, error) {
+		ds, err := c.Decisions(ctx, DecisionFilter{Image: image, Decision: kind, Limit: 1})
+		if err != nil || len(ds) == 0 {
+			return nil, err
+		}
+		return &ds[0], nil
+	}
+	var err error
+	if st.LastRebuild, err = newest(DecisionRebuild); err != nil {
+		return st, err
+	}
+	stop, err := newest(DecisionStopped)
+	if err != nil || stop == nil {
+		return st, err
+	}
+	resume, err := newest(DecisionResume)
+	if err != nil {
+		return st, err
+	}
+	if resume == nil || stop.At.After(resume.At) || (stop.At.Equal(resume.At) && stop.ID > resume.ID) {
+		st.Stopped = stop
+	}
+	return st, nil
+}

@@ -40,6 +40,7 @@ type imagePage struct {
 	Hosts   int
 	// the last week, from the fleet snapshots
 	Drift, Versions *areaChart
+	Loop            *catalog.LoopState // the reconciler's (loop.go)
 }
 
 func (s *Server) pageImage(w http.ResponseWriter, r *http.Request) {
@@ -64,6 +65,10 @@ func (s *Server) pageImage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Drift, p.Versions = driftChart(points), versionsOverTime(iv, s.cfg.Channel, points)
+	if p.Loop, err = s.loopOf(r.Context(), iv.Image); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 	s.render(w, r, "image.html", &p)
 }
 
