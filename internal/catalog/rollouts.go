@@ -23,6 +23,7 @@ const (
 	RolloutCompleted  = "completed"
 	RolloutFailed     = "failed"      // stopped for good: an error, cancelled
 	RolloutRolledBack = "rolled_back" // replaced by a rollout to the previous version
+	RolloutSuperseded = "superseded"  // replaced by a rollout of a newer version to the same targets
 )
 
 // RolloutMember is one instance (or host) of a rollout.
@@ -74,7 +75,11 @@ type Rollout struct {
 
 // Done says whether the rollout is over (completed, failed, rolled back).
 func (r Rollout) Done() bool {
-	return r.State == RolloutCompleted || r.State == RolloutFailed || r.State == RolloutRolledBack
+	switch r.State {
+	case RolloutCompleted, RolloutFailed, RolloutRolledBack, RolloutSuperseded:
+		return true
+	}
+	return false
 }
 
 // NewRollout is a rollout to record.
@@ -184,9 +189,9 @@ type RolloutSave struct {
 // A finished rollout (completed, failed, rolled back) is not changed again.
 func (c *Catalog) SaveRollout(ctx context.Context, id int64, s RolloutSave) error {
 	switch s.State {
-	case RolloutRunning, RolloutPaused, RolloutCompleted, RolloutFailed, RolloutRolledBack:
+	case RolloutRunning, RolloutPaused, RolloutCompleted, RolloutFailed, RolloutRolledBack, RolloutSuperseded:
 	default:
-		return fmt.Errorf("%w: rollout state %q (want running, paused, completed, failed or rolled_back)", ErrInvalid, s.State)
+		return fmt.Errorf("%w: rollout state %q (want running, paused, completed, failed, rolled_back or superseded)", ErrInvalid, s.State)
 	}
 	t := c.nowText()
 	finished := ""

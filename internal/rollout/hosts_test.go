@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,5 +167,16 @@ func TestHostsCompleteWhenAgentsReport(t *testing.T) {
 	}
 	if strings.Join(names, ",") != "hv-a,hv-b,hv-new" {
 		t.Fatalf("rollback members %v: want the hosts on 2.0.0", names)
+	}
+	// a new rollout to the same hosts supersedes the one still waiting
+	again, err := d.Start(ctx, pol, ref("2.0.0"), StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old, _ := cat.RolloutByID(ctx, rb.ID); old.State != catalog.RolloutSuperseded || !strings.Contains(old.Detail, fmt.Sprintf("rollout %d", again.ID)) {
+		t.Fatalf("the earlier rollout is %s (%s)", old.State, old.Detail)
+	}
+	if done, _ := cat.RolloutByID(ctx, r.ID); done.State != catalog.RolloutCompleted {
+		t.Fatalf("a completed rollout was touched: %s", done.State)
 	}
 }

@@ -181,7 +181,49 @@ func (d *Driver) Start(ctx context.Context, pol Policy, ref catalog.Ref, o Start
 			}
 		}
 	}
-	return d.create(ctx, pol, ref, o.Channel, prev, 0)
+	r, err := d.create(ctx, pol, ref, o.Channel, prev, 0)
+	if err != nil {
+		return r, err
+	}
+	return r, d.supersede(ctx, r)
+}
+
+// supersede ends the image's earlier rollouts that are still running or
+// paused and share a target with r: r moves those targets on.
+func (d *Driver) supersede(ctx context.Context, r catalog.Rollout) error {
+	rs, err := d.Cat.Rollouts(ctx, r.Ref.Image, 50)
+	if err != nil {
+		return err
+	}
+	mine := map[string]bool{}
+	for _, t := range r.Targets {
+		mine[strings.ToLower(t.Target)] = true
+	}
+	var errs []error
+	for _, o := range rs {
+		if o.ID == r.ID || o.Done() {
+			continue
+		}
+		shared := false
+		for _, t := range o.Targets {
+			shared = shared || mine[strings.ToLower(t.Target)]
+		}
+		if !shared && (len(o.Targets) > 0 || !mine[strings.ToLower(o.Target)]) {
+			continue
+		}
+		detail := fmt.Sprintf("superseded by rollout %d of %s", r.ID, r.Ref.Version)
+		for _, t := range o.Targets {
+			if t.Kind == catalog.RolloutScaleSet && t.Mode == "Rolling" && t.State == catalog.RolloutRunning && !t.UpgradeAt.IsZero() {
+				if err := d.cancelUpgrade(ctx, t.Target); err != nil {
+					errs = append(errs, fmt.Errorf("rollout %d: %w", o.ID, err))
+				}
+			}
+		}
+		if err := d.record(ctx, &o, catalog.RolloutSuperseded, detail, o.Targets, o.Members, []Step{{Action: "superseded", Detail: detail}}); err != nil {
+			errs = append(errs, fmt.Errorf("rollout %d: %w", o.ID, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (d *Driver) create(ctx context.Context, pol Policy, ref catalog.Ref, channel, prev string, rollbackOf int64) (catalog.Rollout, error) {
