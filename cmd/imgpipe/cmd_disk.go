@@ -59,8 +59,7 @@ replaying the log in memory; the file itself is never modified.`,
 			if err := printTable([]string{"PROPERTY", "VALUE"}, r.Rows()); err != nil {
 				return err
 			}
-			_, err = fmt.Fprint(stdout, r.Azure.FindingsText())
-			return err
+			return printText(r.Azure.FindingsText())
 		},
 	}
 }

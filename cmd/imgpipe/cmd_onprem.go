@@ -292,10 +292,10 @@ commands. --host-path is the library as the Hyper-V host sees it
 			}
 			return onLibrary(library, func(lib *onprem.Library) error {
 				script, err := lib.DeployScriptFor(args[0], args[1], o)
-				if err == nil {
-					_, err = fmt.Fprint(stdout, script)
+				if err != nil {
+					return err
 				}
-				return err
+				return printText(script)
 			})
 		},
 	}

@@ -272,6 +272,5 @@ func draw(v any, text string) error {
 	if jsonOutput() {
 		return printJSON(v)
 	}
-	_, err := fmt.Fprint(stdout, text)
-	return err
+	return printText(text)
 }
