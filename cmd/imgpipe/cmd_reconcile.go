@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -188,37 +187,20 @@ func newReconcileHistoryCmd() *cobra.Command {
 		Short: "List the reconciler's recorded decisions, newest first",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cat, err := openCatalogWith(cmd.Context(), catalogChoice{flag: catalogLoc, policy: required})
-			if err != nil {
-				return err
-			}
-			defer cat.Close()
-			fl := catalog.DecisionFilter{Limit: limit}
-			if len(args) == 1 {
-				fl.Image = args[0]
-			}
-			ds, err := cat.Decisions(cmd.Context(), fl)
-			if err != nil {
-				return err
-			}
-			if jsonOutput() {
-				if ds == nil {
-					ds = []catalog.Decision{}
+			return withCatalog(cmd, required, func(cat *catalog.Catalog) error {
+				fl := catalog.DecisionFilter{Limit: limit}
+				if len(args) == 1 {
+					fl.Image = args[0]
 				}
-				return printJSON(ds)
-			}
-			var rows [][]string
-			for _, d := range ds {
-				state := d.State
-				if d.RunID != 0 {
-					state += fmt.Sprintf(" run %d", d.RunID)
+				ds, err := cat.Decisions(cmd.Context(), fl)
+				if err != nil {
+					return err
 				}
-				if d.Version != "" {
-					state += " " + d.Version
+				if jsonOutput() {
+					return printJSON(append([]catalog.Decision{}, ds...))
 				}
-				rows = append(rows, []string{d.At.UTC().Format("2006-01-02 15:04Z"), d.Image, d.Decision, strings.TrimSpace(state), d.Reason})
-			}
-			return printTable([]string{"AT", "IMAGE", "DECISION", "STATE", "REASON"}, rows)
+				return printTable(reconcile.HistoryHeader, reconcile.HistoryRows(ds))
+			})
 		},
 	}
 	c.Flags().IntVar(&limit, "limit", 50, "how many decisions to list")
@@ -237,33 +219,11 @@ func showDecisions(dryRun bool, ds []reconcile.Decision, outcomes []reconcile.Ou
 			Outcomes  []reconcile.Outcome  `json:"outcomes,omitempty"`
 		}{dryRun, ds, outcomes})
 	}
-	var rows [][]string
-	for _, d := range reconcile.Sorted(ds) {
-		action := d.Action
-		if d.Repeated {
-			action += " (again)"
-		}
-		rows = append(rows, []string{d.Image, action, d.Reason})
-	}
-	if err := printTable([]string{"IMAGE", "DECISION", "REASON"}, rows); err != nil {
+	if err := printTable(reconcile.DecisionHeader, reconcile.DecisionRows(ds)); err != nil {
 		return err
 	}
 	for _, o := range outcomes {
-		switch {
-		case !o.Claimed:
-			fmt.Fprintf(stdout, "%s: a rebuild was already running (decision %d); none started\n", o.Image, o.Running.ID)
-		case o.Stopped != "":
-			fmt.Fprintf(stdout, "%s: %s\n", o.Image, o.Stopped)
-		default:
-			fmt.Fprintf(stdout, "%s: rebuilt %s (run %d), promoted to %s", o.Image, o.Version, o.RunID, o.Promoted)
-			if o.Rollout != 0 {
-				fmt.Fprintf(stdout, ", rollout %d (imgpipe rollout status --id %d)", o.Rollout, o.Rollout)
-			}
-			if o.RolloutError != "" {
-				fmt.Fprintf(stdout, ": %s", o.RolloutError)
-			}
-			fmt.Fprintln(stdout)
-		}
+		fmt.Fprintln(stdout, o)
 	}
 	if dryRun {
 		fmt.Fprintln(stdout, "dry run: nothing was recorded, built or promoted")
