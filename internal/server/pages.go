@@ -88,6 +88,9 @@ type versionPage struct {
 	Matched  int
 	Filter   catalog.FleetFilter
 	More     string // the fleet page of all its hosts when they are more than a page
+	// ChannelVersion is the version the server's channel points at ("" none)
+	ChannelVersion string
+	Older          bool // this version is older than the channel's
 }
 
 // VersionHosts is the number of hosts listed on a version's page.
@@ -111,6 +114,17 @@ func (s *Server) pageVersion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Tested = catalog.TestState(p.Tests, lin.Version.ArtifactSHA256)
+	chs, err := s.cfg.Catalog.Channels(ctx, ref.Image)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	for _, c := range chs {
+		if c.Name == s.cfg.Channel {
+			p.ChannelVersion = c.Version
+		}
+	}
+	p.Older = p.ChannelVersion != "" && catalog.CompareVersions(ref.Version, p.ChannelVersion) < 0
 	rollouts, err := s.cfg.Catalog.Rollouts(ctx, ref.Image, 20)
 	if err != nil {
 		s.pageError(w, r, err)

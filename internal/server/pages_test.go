@@ -106,7 +106,13 @@ func TestPagesLinkBothWays(t *testing.T) {
 	if i, j := strings.Index(version, `data-host="web-3"`), strings.Index(version, `data-host="web-2"`); i < 0 || j < 0 || i > j {
 		t.Errorf("version page: the drifted host web-3 is not listed before web-2")
 	}
+	if !strings.Contains(version, "redeploy the 2 host(s) below to it") || !hasLink(version, "/images/web/versions/1.2.0") {
+		t.Errorf("version 1.1.0 page does not point at the channel's version")
+	}
 	current := getPage(t, f, "/images/web/versions/1.2.0", 200)
+	if strings.Contains(current, `id="channel-version"`) {
+		t.Errorf("the channel's own version points at itself")
+	}
 	for _, want := range []string{"gallery_version", "northeurope", "westeurope", `<span class="ok">passed</span>`, "ssh-up", "batch 1 of 2", `<span class="badge chan">prod</span>`} {
 		if !strings.Contains(current, want) {
 			t.Errorf("version 1.2.0 page lacks %q", want)
