@@ -2,8 +2,13 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"imgpipe/internal/catalog"
+	"imgpipe/internal/pipeline"
+	"imgpipe/internal/view"
 )
 
 func init() { register(newPlanCmd) }
@@ -50,30 +55,23 @@ the source disk or a destination changed since it was made.`,
 			if err != nil {
 				return err
 			}
-			cat, err := w.catalogIfPresent(ctx)
-			if err != nil {
+			var plan *pipeline.Plan
+			err = withCatalogOf(cmd, w.file, ifPresent, func(cat *catalog.Catalog) (err error) {
+				plan, err = w.engine(cat).Plan(ctx, req)
 				return err
-			}
-			if cat != nil {
-				defer cat.Close()
-			}
-			plan, err := w.engine(cat).Plan(ctx, req)
+			})
 			if err != nil {
 				return err
 			}
 			if out != "" {
-				if err := savePlan(plan, f.file, out); err != nil {
+				if err := pipeline.SavePlanFile(plan, f.file, out, time.Now()); err != nil {
 					return err
 				}
 				if !jsonOutput() {
 					fmt.Fprintf(cmd.ErrOrStderr(), "saved the plan to %s: apply exactly it with imgpipe publish --plan %s\n", out, out)
 				}
 			}
-			if jsonOutput() {
-				err = printJSON(planJSON(plan))
-			} else {
-				_, err = fmt.Fprint(stdout, planText(plan))
-			}
+			err = draw(view.PlanJSON(plan), view.PlanText(plan))
 			if err == nil && detailed && plan.HasChanges() {
 				return negative(nil)
 			}

@@ -15,6 +15,7 @@ import (
 	"imgpipe/internal/azure"
 	"imgpipe/internal/config"
 	"imgpipe/internal/pipeline"
+	"imgpipe/internal/view"
 )
 
 func init() { register(newPublishCmd) }
@@ -203,7 +204,7 @@ IMGPIPE_CA_CERT).`,
 			}
 			var saved *pipeline.Saved
 			if planFile != "" {
-				if saved, err = readPlan(planFile); err != nil {
+				if saved, err = pipeline.ReadSavedFile(planFile); err != nil {
 					return err
 				}
 				f.file = cmp.Or(f.file, saved.File)
@@ -232,7 +233,7 @@ IMGPIPE_CA_CERT).`,
 			w.progress(cmd.ErrOrStderr())
 			eng := w.engine(cat)
 			if saved != nil {
-				sum, err := fileSHA256(f.file)
+				sum, err := pipeline.FileSHA256(f.file)
 				if err != nil {
 					return err
 				}
@@ -244,7 +245,7 @@ IMGPIPE_CA_CERT).`,
 			}
 			plan, res, err := eng.Publish(ctx, req, func(p *pipeline.Plan) (bool, error) {
 				if !jsonOutput() && w.az != nil {
-					fmt.Fprint(cmd.ErrOrStderr(), planText(p))
+					fmt.Fprint(cmd.ErrOrStderr(), view.PlanText(p))
 				}
 				if yes || !p.HasChanges() || w.az == nil {
 					return true, nil // on premises only: nothing leaves the site, no question (as before)

@@ -4,22 +4,13 @@ package main
 // source, the catalog, connected into one internal/pipeline engine.
 
 import (
-	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 
-	"imgpipe/internal/atomicfile"
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
 	"imgpipe/internal/pipeline"
-	"imgpipe/internal/source"
 	"imgpipe/internal/supplychain"
 )
 
@@ -76,25 +67,8 @@ func openWiring(ctx context.Context, f azureFlags, timeout time.Duration) (*wiri
 // request inspects the source (--source, the image block's, or Packer's
 // artifact once built) in one read.
 func (w *wiring) request(ctx context.Context, sourceFlag, version string) (pipeline.Request, error) {
-	r := pipeline.Request{Image: w.image, Version: version}
-	src := cmp.Or(sourceFlag, w.image.Source)
-	if src == "" && w.image.Packer != nil && w.image.Packer.Artifact != "" {
-		if _, err := os.Stat(w.image.Packer.Artifact); err == nil || w.az == nil {
-			src = w.image.Packer.Artifact
-		}
-	}
-	if src == "" {
-		if w.az == nil {
-			return r, fmt.Errorf("image %q has no disk yet: run imgpipe build first, or pass --source DISK", w.image.Name)
-		}
-		return r, nil // built by Packer, not built yet: plan only
-	}
-	info, err := source.Inspect(ctx, src)
-	if err != nil {
-		return r, err
-	}
-	r.Source = info
-	return r, nil
+	info, err := pipeline.InspectSource(ctx, w.image, sourceFlag, w.az != nil)
+	return pipeline.Request{Image: w.image, Version: version, Source: info}, err
 }
 
 // progress draws the destinations' progress on stderr.
@@ -124,55 +98,4 @@ func (w *wiring) engine(cat *catalog.Catalog) *pipeline.Engine {
 		e.Destinations = append(e.Destinations, o)
 	}
 	return e
-}
-
-// fileSHA256 is the hex SHA-256 of a (small) file: the pipeline file a
-// saved plan was made from.
-func fileSHA256(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
-}
-
-// savePlan writes plan, made from the pipeline file, to out.
-func savePlan(plan *pipeline.Plan, file, out string) error {
-	abs, err := filepath.Abs(file)
-	if err != nil {
-		return err
-	}
-	sum, err := fileSHA256(file)
-	if err != nil {
-		return err
-	}
-	saved, err := plan.Save(abs, sum, time.Now())
-	if err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(saved, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(out, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("save the plan: %w", err)
-	}
-	return nil
-}
-
-// readPlan reads a saved plan.
-func readPlan(path string) (*pipeline.Saved, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read the saved plan: %w", err)
-	}
-	defer f.Close()
-	return pipeline.ReadSaved(f)
-}
-
-// catalogIfPresent opens the catalog plan decides versions with, if one is
-// configured or the per-user one exists.
-func (w *wiring) catalogIfPresent(ctx context.Context) (*catalog.Catalog, error) {
-	return openCatalogWith(ctx, catalogChoice{file: w.file, policy: ifPresent})
 }
