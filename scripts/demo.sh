@@ -119,6 +119,12 @@ onprem "lab" {
   library = "$out/library"
   channel = "test"
 }
+
+# Until the demo image carries the agent (so imgpipe test can boot it), prod
+# here needs no passing test: the catalog's default would refuse it.
+channel "prod" {
+  requires = ["gallery_version:Succeeded"]
+}
 EOF
 say "3. imgpipe plan, then publish (on-prem library + Azure gallery in two regions)"
 "$bin" plan -f "$out/demo.hcl"
@@ -129,7 +135,7 @@ say "   a second publish changes nothing"
 # --- 4. promote and show ------------------------------------------------------
 say "4. promote $version to prod, and the catalog's view"
 "$bin" verify "$image" "$version"   # prod needs this once a key is trusted
-"$bin" promote "$image" "$version" --to prod --sign-key "$out/keys/signing.pem"
+"$bin" promote "$image" "$version" --to prod -f "$out/demo.hcl" --sign-key "$out/keys/signing.pem"
 "$bin" images
 "$bin" show "$image" "$version"
 "$bin" onprem list --library "$out/library"

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/catalog/catalogtest"
 )
 
 // seedCatalog makes a SQLite catalog with two images, lineage, a host.
@@ -49,12 +50,14 @@ func seedCatalog(t *testing.T) string {
 		put(catalog.Copy{Kind: catalog.KindRegion, Location: r, ResourceID: gv.ResourceID + "#" + r, State: catalog.StateSucceeded, ParentID: gv.ID})
 	}
 	must(c.ReportHost(ctx, catalog.Host{Name: "vm-web-1", Platform: catalog.PlatformAzure, Image: "web", Version: "1.0.0"}))
+	catalogtest.Tested(t, c, ref) // prod requires a passing test (1.1.0 has none)
 	return path
 }
 
 func TestCatalogCLI(t *testing.T) {
 	db := seedCatalog(t)
 	t.Setenv("USER", "tester")
+	staging := fakeStaging(t)
 	tests := []struct {
 		name    string
 		args    []string
@@ -76,7 +79,7 @@ func TestCatalogCLI(t *testing.T) {
 		}},
 		{"show at-form", []string{"show", "web@1.1.0"}, "", []string{"web 1.1.0", "no copies recorded yet"}},
 		{"show bad ref", []string{"show", "web"}, "IMAGE@VERSION", nil},
-		{"promote prod", []string{"promote", "web", "1.0.0", "--to", "prod", "--by", "ann"}, "", []string{"prod of web: now 1.0.0 (by ann"}},
+		{"promote prod", []string{"promote", "web", "1.0.0", "--to", "prod", "--by", "ann"}, "", []string{"prod of web: now 1.0.0 (by ann", "in latest: /subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/web/versions/1.0.0"}},
 		{"promote again is a no-op", []string{"promote", "web@1.0.0", "--to", "prod"}, "", []string{"already points at 1.0.0"}},
 		{"promote unpublished", []string{"promote", "web", "1.1.0", "--to", "prod"}, "needs a gallery_version copy in state Succeeded", nil},
 		{"promote dev", []string{"promote", "web", "1.1.0", "--to", "dev"}, "", []string{"dev of web: now 1.1.0 (by tester"}},
@@ -113,6 +116,10 @@ func TestCatalogCLI(t *testing.T) {
 				}
 			}
 		})
+	}
+	// prod's gallery version was included in latest once, as Azure would be asked
+	if len(staging.got) != 1 || staging.got["/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/web/versions/1.0.0"] {
+		t.Errorf("staging changes %v, want the one gallery version included (excludeFromLatest false)", staging.got)
 	}
 }
 

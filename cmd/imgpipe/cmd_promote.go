@@ -1,33 +1,57 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/attest"
-	"imgpipe/internal/catalog"
-	"imgpipe/internal/supplychain"
+	"imgpipe/internal/config"
+	"imgpipe/internal/pipeline"
+	"imgpipe/internal/promote"
 )
 
 func init() { register(newPromoteCmd) }
 
+// stagerFor is what includes a version promoted to prod in the gallery's
+// latest: the Azure fleet of the file's subscriptions. Tests replace it.
+var stagerFor = func(f *config.File) promote.Stager {
+	return pipeline.NewFleet(connectAzure, f, os.Getenv("AZURE_SUBSCRIPTION_ID"))
+}
+
 func newPromoteCmd() *cobra.Command {
-	var loc, to, by, signKey string
+	var loc, to, by, signKey, file string
 	cmd := &cobra.Command{
-		Use:   "promote IMAGE VERSION --to CHANNEL",
+		Use:   "promote IMAGE VERSION --to CHANNEL [-f PIPELINE]",
 		Short: "Move a channel (test, prod, ...) of an image forward to a version",
 		Long: `Point a channel of an image at a version, recorded with who and when.
 
 A channel only moves forward: the version must be newer (SemVer) than the one
-the channel points at. It must not be revoked, and it must already be
-published where the channel needs it. By default "test" needs an on-prem
-library copy and "prod" a gallery image version in state Succeeded; other
-channels need nothing. Once the catalog trusts a signing key (imgpipe key
-trust), "prod" also needs a provenance signed by it that verifies against
-every copy (imgpipe verify). Who is taken from --by, else $USER.`,
+the channel points at. It must not be revoked, and it must meet what the
+channel requires. By default "test" needs an on-prem library copy, and
+"prod" a gallery image version in state Succeeded and a passing test of the
+version's exact artifact digest (imgpipe test); other channels need nothing.
+A pipeline file given with -f may say otherwise for a channel:
+
+  channel "prod" {
+    requires = ["gallery_version:Succeeded", "tested"]   # [] requires nothing
+  }
+
+Once the catalog trusts a signing key (imgpipe key trust), "prod" also needs
+a provenance signed by it that verifies against every copy (imgpipe verify).
+A refusal names each unmet requirement (a failed test with its failing check
+and output).
+
+Versions are published staged: their gallery image version is excluded from
+latest, so a VM or scale set deploying the definition's latest never takes an
+unpromoted version. Promotion to prod includes it in latest (Azure connection
+as for publish); if that fails the catalog move stands and promoting again
+retries it. Revocation excludes it again. Who is taken from --by, else $USER.`,
 		Example: `  imgpipe promote web 1.4.0 --to test
-  imgpipe promote web@1.4.0 --to prod --by release-bot`,
+  imgpipe promote web@1.4.0 --to prod --by release-bot
+  imgpipe promote web 1.4.0 --to prod -f pipeline.hcl --sign-key release.pem`,
 		Args: refArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := parseRef(args)
@@ -37,49 +61,59 @@ every copy (imgpipe verify). Who is taken from --by, else $USER.`,
 			if to == "" {
 				return fmt.Errorf("say which channel with --to (e.g. --to prod)")
 			}
-			c, err := openCatalog(cmd.Context(), loc)
+			req := promote.Request{Ref: ref, Channel: to, By: whoAmI(by)}
+			if file != "" {
+				if req.File, err = config.Load(file); err != nil {
+					return err
+				}
+			}
+			if signKey != "" {
+				if req.Signer, err = attest.LoadSigner(signKey); err != nil {
+					return err
+				}
+			}
+			c, err := openCatalogWith(cmd.Context(), catalogChoice{flag: loc, file: req.File})
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			if _, err := supplychain.CheckPromotion(cmd.Context(), c, ref, to); err != nil {
-				return err
-			}
-			var signer attest.Signer
-			if signKey != "" {
-				if signer, err = attest.LoadSigner(signKey); err != nil {
-					return err
-				}
-			}
-			p, err := c.Promote(cmd.Context(), catalog.PromoteRequest{Ref: ref, Channel: to, By: whoAmI(by)})
-			if err != nil {
+			req.Stager = stagerFor(req.File)
+			p, err := promote.Promote(cmd.Context(), c, req)
+			if p.Channel == "" {
 				return err
 			}
 			if !p.NoOp {
 				deliverQueued(cmd.Context(), c) // the catalog queued the promotion's event with it
 			}
-			if signer != nil && !p.NoOp {
-				if _, err := supplychain.SignPromotion(cmd.Context(), c, p, signer); err != nil {
-					return fmt.Errorf("%s promoted, but its promotion attestation was not signed: %w", ref, err)
-				}
-			}
 			if jsonOutput() {
-				return printJSON(p)
+				return errors.Join(printJSON(p), err)
 			}
-			switch {
-			case p.NoOp:
-				_, err = fmt.Fprintf(stdout, "%s of %s already points at %s: nothing to do\n", p.Channel, p.Image, p.To)
-			case p.From == "":
-				_, err = fmt.Fprintf(stdout, "%s of %s: now %s (by %s at %s)\n", p.Channel, p.Image, p.To, p.By, fmtWhen(p.At))
-			default:
-				_, err = fmt.Fprintf(stdout, "%s of %s: %s -> %s (by %s at %s)\n", p.Channel, p.Image, p.From, p.To, p.By, fmtWhen(p.At))
-			}
-			return err
+			return errors.Join(printPromotion(p), err)
 		},
 	}
 	addCatalogFlag(cmd, &loc)
 	cmd.Flags().StringVar(&to, "to", "", "channel to move (e.g. test, prod)")
 	cmd.Flags().StringVar(&by, "by", "", "who promotes (default $USER)")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "pipeline file: its channel blocks replace the catalog's requirements, its azure blocks name the subscriptions")
 	cmd.Flags().StringVar(&signKey, "sign-key", "", "sign a promotion attestation with this private key (PEM)")
 	return cmd
+}
+
+func printPromotion(p promote.Result) error {
+	var err error
+	switch {
+	case p.NoOp:
+		_, err = fmt.Fprintf(stdout, "%s of %s already points at %s: nothing to do\n", p.Channel, p.Image, p.To)
+	case p.From == "":
+		_, err = fmt.Fprintf(stdout, "%s of %s: now %s (by %s at %s)\n", p.Channel, p.Image, p.To, p.By, fmtWhen(p.At))
+	default:
+		_, err = fmt.Fprintf(stdout, "%s of %s: %s -> %s (by %s at %s)\n", p.Channel, p.Image, p.From, p.To, p.By, fmtWhen(p.At))
+	}
+	for _, id := range p.Included {
+		fmt.Fprintf(stdout, "  in latest: %s\n", id)
+	}
+	for _, l := range p.Left {
+		fmt.Fprintf(stdout, "  STILL EXCLUDED from latest: %s\n", l)
+	}
+	return err
 }

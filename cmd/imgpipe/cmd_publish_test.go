@@ -17,6 +17,7 @@ import (
 	"imgpipe/internal/azemu"
 	"imgpipe/internal/azemu/azemutest"
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/catalog/catalogtest"
 )
 
 // biosDisk writes a small raw disk with MBR boot code (generation V1) and data.
@@ -155,7 +156,12 @@ onprem "lab" {
 		!strings.Contains(out, "already in onprem library") || strings.Contains(out, "recorded in catalog") {
 		t.Fatalf("publish --no-catalog: %v\n%s", err, out)
 	}
-	// prod needs a Succeeded gallery_version copy: the catalog has it
+	// prod needs a Succeeded gallery_version copy (the catalog has it) and a
+	// passing test of the artifact: refused until one is recorded
+	if out, err := runCLI(t, "promote", "app", "1.0.0", "--to", "prod", "--catalog", cat); err == nil || !strings.Contains(err.Error(), "passing test of its artifact") {
+		t.Fatalf("untested version promoted to prod: %v\n%s", err, out)
+	}
+	catalogtest.TestedAt(t, cat, catalog.Ref{Image: "app", Version: "1.0.0"})
 	if out, err := runCLI(t, "promote", "app", "1.0.0", "--to", "prod", "--catalog", cat); err != nil {
 		t.Fatalf("promote to prod: %v\n%s", err, out)
 	}

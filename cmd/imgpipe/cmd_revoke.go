@@ -1,72 +1,16 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/events"
+	"imgpipe/internal/promote"
 )
 
 func init() { register(newRevokeCmd) }
-
-// kindRevoker dispatches each action to the revoker of its copy kind.
-type kindRevoker map[catalog.CopyKind]catalog.Revoker
-
-func (k kindRevoker) RevokeCopy(ctx context.Context, a catalog.RevokeAction) error {
-	r, ok := k[a.Copy.Kind]
-	if !ok {
-		return fmt.Errorf("no revoker for %s copies", a.Copy.Kind)
-	}
-	return r.RevokeCopy(ctx, a)
-}
-
-// applyRevokers performs the actions that have a registered revoker and
-// returns those left to do by hand.
-func applyRevokers(ctx context.Context, c *catalog.Catalog, res *catalog.RevokeResult) (done, left []catalog.RevokeAction, err error) {
-	kr := kindRevoker{}
-	var mine catalog.RevokeResult
-	for _, a := range res.Actions {
-		mk, ok := revokerFor(a.Copy.Kind) // kinds without one are printed as still to do
-		if !ok {
-			left = append(left, a)
-			continue
-		}
-		if _, have := kr[a.Copy.Kind]; !have {
-			r, err := mk(ctx)
-			if err != nil {
-				return nil, res.Actions, err
-			}
-			kr[a.Copy.Kind] = r
-		}
-		mine.Actions = append(mine.Actions, a)
-	}
-	if len(mine.Actions) == 0 {
-		return nil, left, nil
-	}
-	err = c.ApplyRevocation(ctx, &mine, kr)
-	after := map[int64]string{}
-	for _, a := range mine.Actions {
-		cps, cerr := c.Copies(ctx, a.Ref)
-		if cerr != nil {
-			return nil, res.Actions, cerr
-		}
-		for _, cp := range cps {
-			after[cp.ID] = cp.State
-		}
-	}
-	for _, a := range mine.Actions {
-		if after[a.Copy.ID] == catalog.StateRevoked {
-			done = append(done, a)
-		} else {
-			left = append(left, a)
-		}
-	}
-	return done, left, err
-}
 
 func newRevokeCmd() *cobra.Command {
 	var loc, reason, by string
@@ -101,48 +45,25 @@ hosts that run a revoked version and the channels still pointing at one
 				return err
 			}
 			defer c.Close()
-			who := whoAmI(by)
-			run, err := c.StartRun(ctx, catalog.Run{Kind: catalog.RunRevoke, Image: ref.Image, Version: ref.Version, By: who})
-			if err != nil {
-				return err
-			}
-			res, err := c.Revoke(ctx, catalog.RevokeRequest{Ref: ref, Reason: reason, By: who, Cascade: cascade})
-			if ferr := c.FinishRun(ctx, run.ID, err); err == nil && ferr != nil {
-				err = ferr
-			}
-			if err != nil {
-				return err
-			}
-			if err := emitEvent(ctx, c, events.TypeRevocation, ref.String(), res); err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
-			}
-			// The revocation is recorded; what could not be changed outside
-			// the catalog (Azure or the library unreachable) is listed as
-			// still to do, with why, and does not undo it.
-			done, left, aerr := applyRevokers(ctx, c, res)
-			res.Actions = left
-			var failed []string
-			if aerr != nil {
-				for _, line := range strings.Split(aerr.Error(), "\n") {
-					if line = strings.TrimSpace(line); line != "" {
-						failed = append(failed, line)
+			res, err := promote.Revoke(ctx, c, catalog.RevokeRequest{Ref: ref, Reason: reason, By: whoAmI(by), Cascade: cascade}, revokerFor,
+				func(r *catalog.RevokeResult) {
+					if err := emitEvent(ctx, c, events.TypeRevocation, ref.String(), r); err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
 					}
-				}
+				})
+			if err != nil {
+				return err
 			}
 			if jsonOutput() {
-				return printJSON(struct {
-					*catalog.RevokeResult
-					Done   []catalog.RevokeAction `json:"done,omitempty"`
-					Failed []string               `json:"failed,omitempty"`
-				}{res, done, failed})
+				return printJSON(res)
 			}
-			for _, a := range done {
+			for _, a := range res.Done {
 				fmt.Fprintf(stdout, "done: %s %s %s\n", a.Action, a.Copy.Kind, a.Copy.ResourceID)
 			}
-			for _, f := range failed {
+			for _, f := range res.Failed {
 				fmt.Fprintf(cmd.ErrOrStderr(), "could not apply (still to do, see below): %s\n", f)
 			}
-			return printRevocation(res)
+			return printRevocation(res.RevokeResult)
 		},
 	}
 	addCatalogFlag(cmd, &loc)

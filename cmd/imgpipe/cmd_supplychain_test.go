@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/catalog/catalogtest"
 	"imgpipe/internal/drift"
 )
 
@@ -46,6 +47,7 @@ func baselineWith(t *testing.T, pkgs ...string) string {
 // prod gate, through the CLI on a real catalog.
 func TestSupplyChainCLI(t *testing.T) {
 	ctx := t.Context()
+	staging := fakeStaging(t)
 	dir := t.TempDir()
 	loc := filepath.Join(dir, "catalog.db")
 	cat, err := catalog.Open(ctx, loc)
@@ -66,6 +68,7 @@ func TestSupplyChainCLI(t *testing.T) {
 		ls := sha256.Sum256(libBits)
 		cat.PutCopy(ctx, ref, catalog.Copy{Kind: catalog.KindOnprem, ResourceID: lib + v, Fingerprint: "sha256:" + hex.EncodeToString(ls[:]), State: catalog.StatePresent, ParentID: ac.ID})
 		cat.PutCopy(ctx, ref, catalog.Copy{Kind: catalog.KindGalleryVersion, Location: "westeurope", ResourceID: "gv/" + v, State: catalog.StateSucceeded, ParentID: ac.ID})
+		catalogtest.Tested(t, cat, ref) // prod's other requirement: this test is of the signature gate
 	}
 	cat.Close()
 	run := func(want int, args ...string) string {
@@ -123,6 +126,9 @@ func TestSupplyChainCLI(t *testing.T) {
 		t.Errorf("verify:\n%s", out)
 	}
 	run(0, "promote", "web", "1.0.0", "--to", "prod", "--sign-key", prefix+".pem")
+	if exclude, ok := staging.got["gv/1.0.0"]; !ok || exclude {
+		t.Errorf("promote to prod did not include gv/1.0.0 in latest: %v", staging.got)
+	}
 	// A changed library copy is caught.
 	os.WriteFile(lib+"1.0.0", []byte("tampered"), 0o644)
 	if out := run(2, "verify", "web", "1.0.0"); !strings.Contains(out, "the copy was changed") {

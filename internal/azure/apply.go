@@ -322,7 +322,7 @@ func (p *Publisher) applyStep(ctx context.Context, plan *Plan, s *Step, ap *appl
 				slog.Warn("azure: the version's source no longer exists; asking Azure to replicate anyway", "version", plan.VersionID, "why", check.Why)
 			}
 		}
-		return p.updateVersion(ctx, d.id(plan.Version), keepRegions(publishingProfile(a), plan.st.version), begun)
+		return p.updateVersion(ctx, d.id(plan.Version), keepStaging(keepRegions(publishingProfile(a), plan.st.version), plan.st.version), begun)
 
 	case s.Kind == KindRoleAssignment && s.Action == ActShare:
 		return p.share(ctx, d.id(plan.Version).GalleryID(), s.share, begun)
@@ -536,7 +536,7 @@ func (p *Publisher) createVersion(ctx context.Context, plan *Plan, ap *applied, 
 		Location: to.Ptr(a.Location),
 		Tags:     p.versionTags(plan, ap),
 		Properties: &armcompute.GalleryImageVersionProperties{
-			PublishingProfile: publishingProfile(a),
+			PublishingProfile: staged(publishingProfile(a)), // staging.go
 			StorageProfile:    sp,
 			SafetyProfile:     &armcompute.GalleryImageVersionSafetyProfile{AllowDeletionOfReplicatedLocations: to.Ptr(false)},
 		},

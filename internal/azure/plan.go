@@ -380,7 +380,7 @@ func (p *Publisher) planExistingVersion(plan *Plan, v *armcompute.GalleryImageVe
 		plan.Steps = append(plan.Steps, Step{Action: ActKeep, Kind: KindRegion, Name: r, ID: id,
 			Reason: "replicated but not in the pipeline file: kept (imgpipe never drops a region by omission; remove it with imgpipe replicate --remove-region " + r + ")"})
 	}
-	if (pp.ExcludeFromLatest != nil && *pp.ExcludeFromLatest) != a.ExcludeFromLatest {
+	if a.ExcludeFromLatest && (pp.ExcludeFromLatest == nil || !*pp.ExcludeFromLatest) { // otherwise promotion owns it (staging.go)
 		changed = append(changed, fmt.Sprintf("~ exclude_from_latest -> %v", a.ExcludeFromLatest))
 	}
 	var eol time.Time

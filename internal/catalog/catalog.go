@@ -33,7 +33,7 @@ var (
 	ErrNotFound        = errors.New("not found")
 	ErrConflict        = errors.New("conflict")
 	ErrNotForward      = errors.New("channel only moves forward")
-	ErrRequirement     = errors.New("version is not published where the channel needs it")
+	ErrRequirement     = errors.New("version does not meet what the channel requires")
 	ErrRevoked         = errors.New("version is revoked")
 	ErrInvalid         = semver.ErrInvalid
 	ErrSchemaTooNew    = errors.New("catalog schema is newer than this imgpipe")

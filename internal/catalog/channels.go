@@ -126,6 +126,16 @@ type PromoteRequest struct {
 	Ref
 	Channel string
 	By      string
+	// Rules, when not nil, are the channel's requirements as the pipeline
+	// file declares them: they replace the catalog's (Requirements) for
+	// this promotion, and an empty Require list requires nothing.
+	Rules *ChannelRules
+}
+
+// ChannelRules are a channel's requirements declared outside the catalog.
+type ChannelRules struct {
+	Require []Requirement
+	Source  string // where they are declared (file:line), named in a refusal
 }
 
 // Promote moves a channel of an image to a version: only forward (a newer
@@ -179,8 +189,10 @@ func (c *Catalog) Promote(ctx context.Context, req PromoteRequest) (Promotion, e
 					ErrNotForward, req.Channel, req.Image, cur.String, req.Version, cur.String)
 			}
 		}
-		reqs, err := c.requirements(ctx, tx, req.Image, req.Channel)
-		if err != nil {
+		reqs, from := []Requirement(nil), "the catalog's requirements of "+req.Channel
+		if req.Rules != nil {
+			reqs, from = req.Rules.Require, req.Rules.Source
+		} else if reqs, err = c.requirements(ctx, tx, req.Image, req.Channel); err != nil {
 			return err
 		}
 		if len(reqs) > 0 {
@@ -209,8 +221,8 @@ func (c *Catalog) Promote(ctx context.Context, req PromoteRequest) (Promotion, e
 				}
 			}
 			if len(missing) > 0 {
-				return fmt.Errorf("%w: %s needs %s before it can go to %s (publish or test it first, or change the channel's requirements)",
-					ErrRequirement, req.Ref, strings.Join(missing, " and "), req.Channel)
+				return fmt.Errorf("%w: %s needs %s before it can go to %s (required by %s; publish or test it first, or declare the channel's requirements in the pipeline file: channel %q { requires = [...] })",
+					ErrRequirement, req.Ref, strings.Join(missing, " and "), req.Channel, from, req.Channel)
 			}
 		}
 		now := c.nowText()

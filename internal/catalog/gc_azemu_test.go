@@ -34,6 +34,7 @@ import (
 	"imgpipe/internal/azemu"
 	"imgpipe/internal/azemu/azemutest"
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/catalog/catalogtest"
 )
 
 var poll = &runtime.PollUntilDoneOptions{Frequency: 100 * time.Millisecond}
@@ -249,6 +250,7 @@ func TestGCAgainstAzemu(t *testing.T) {
 	publish("1.2.0", "")      // goes, but its managed image is 1.3.0's source
 	publish("1.3.0", "1.2.0") // channel prod
 	publish("1.4.0", "")      // the newest
+	catalogtest.Tested(t, c, catalog.Ref{Image: "web", Version: "1.3.0"})
 	_, err = c.Promote(ctx, catalog.PromoteRequest{Ref: catalog.Ref{Image: "web", Version: "1.3.0"}, Channel: "prod", By: "ann"})
 	must(err)
 	vmp, err := az.vms.BeginCreateOrUpdate(ctx, rg, "vm-1", armcompute.VirtualMachine{Location: to.Ptr(loc), Properties: &armcompute.VirtualMachineProperties{

@@ -93,6 +93,7 @@ func testGC(t *testing.T, b backend) {
 	if l, err := c.Lineage(ctx, v130); err != nil || len(l.Roots) != 1 || l.Roots[0].Source != "managed_image "+cp120[KindManagedImage].ResourceID+" of web@1.2.0" {
 		t.Errorf("shared source not named in the lineage: %+v %v", l, err)
 	}
+	markTested(t, c, v130)
 	if _, err := c.Promote(ctx, PromoteRequest{Ref: v130, Channel: "prod", By: "ann"}); err != nil {
 		t.Fatal(err)
 	}

@@ -116,9 +116,10 @@ func testMigration(t *testing.T, b backend) {
 		t.Errorf("migrated run: %+v %v", r, err)
 	}
 	// What migration 2 added works on the migrated data.
+	// Migration 15 adds a passing test to prod's defaults.
 	reqs, _ := c.Requirements(ctx, "web", "prod")
-	if len(reqs) != 1 || reqs[0].Kind != KindGalleryVersion || reqs[0].State != StateSucceeded {
-		t.Errorf("default prod requirement: %+v", reqs)
+	if len(reqs) != 2 || reqs[0].Kind != KindGalleryVersion || reqs[0].State != StateSucceeded || reqs[1].Kind != KindTested {
+		t.Errorf("default prod requirements: %+v", reqs)
 	}
 	if _, err := c.Promote(ctx, PromoteRequest{Ref: Ref{"web", "2.1.0"}, Channel: "prod", By: "x"}); !errors.Is(err, ErrRequirement) {
 		t.Errorf("promote after migration: %v", err)

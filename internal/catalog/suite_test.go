@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -106,6 +107,18 @@ func mustCopy(t *testing.T, c *Catalog, ref Ref, cp Copy) Copy {
 		t.Fatalf("PutCopy %s %s: %v", ref, cp.Kind, err)
 	}
 	return got
+}
+
+// markTested records a passing test run of ref's current artifact digest,
+// as imgpipe test does when every check passes: what prod requires by
+// default (migration 15) besides a Succeeded gallery version.
+func markTested(t *testing.T, c *Catalog, ref Ref) {
+	t.Helper()
+	now := time.Now().UTC()
+	if _, err := c.AddTestRun(context.Background(), TestRun{Ref: ref, Test: "fixture", Runner: "fixture", Passed: true,
+		StartedAt: now, FinishedAt: now, Checks: []TestCheck{{Name: "boot", Passed: true}}}); err != nil {
+		t.Fatalf("record a passing test of %s: %v", ref, err)
+	}
 }
 
 // publishAll records the full lineage of a version: artifact, on-prem copy,
@@ -259,6 +272,11 @@ func testPromote(t *testing.T, b backend) {
 	if err := c.SetCopyState(ctx, gv.ID, StateSucceeded); err != nil {
 		t.Fatal(err)
 	}
+	// A Succeeded gallery version is not enough: prod needs a passing test.
+	if _, err := c.Promote(ctx, PromoteRequest{Ref: v100, Channel: "prod", By: "bob"}); !errors.Is(err, ErrRequirement) || !strings.Contains(err.Error(), "passing test") {
+		t.Errorf("prod untested: %v, want ErrRequirement naming the test", err)
+	}
+	markTested(t, c, v100)
 	if _, err := c.Promote(ctx, PromoteRequest{Ref: v100, Channel: "prod", By: "bob"}); err != nil {
 		t.Fatalf("promote to prod: %v", err)
 	}
@@ -331,6 +349,7 @@ func testRevoke(t *testing.T, b backend) {
 	mustVersion(t, c, NewVersion{Image: "db", Version: "3.0.0", Parent: &base})
 	cps := publishAll(t, c, base, "westeurope")
 	publishAll(t, c, Ref{"web", "2.0.0"})
+	markTested(t, c, base)
 	if _, err := c.Promote(ctx, PromoteRequest{Ref: base, Channel: "prod", By: "ann"}); err != nil {
 		t.Fatal(err)
 	}

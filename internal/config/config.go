@@ -87,6 +87,10 @@ func Parse(src []byte, filename string) (*File, error) {
 	if d.HasErrors() {
 		return nil, &Error{d}
 	}
+	rawChannels, rest, d := parseChannels(rest)
+	if d.HasErrors() {
+		return nil, &Error{d}
+	}
 	var raw rawFile
 	if d := gohcl.DecodeBody(rest, nil, &raw); d.HasErrors() {
 		return nil, &Error{d}
@@ -100,6 +104,7 @@ func Parse(src []byte, filename string) (*File, error) {
 	out.Tests = v.tests(rawTests, out)
 	out.Rebuilds = v.rebuilds(rawRebuilds, out)
 	out.Rollouts = v.rollouts(rawRollouts, out)
+	out.Channels = v.channels(rawChannels, out)
 	if v.diags.HasErrors() {
 		return nil, &Error{v.diags}
 	}

@@ -21,6 +21,7 @@ type File struct {
 	Tests     []Test    // test blocks (tests.go)
 	Rebuilds  []Rebuild // rebuild blocks (rebuild.go)
 	Rollouts  []Rollout // rollout blocks (rollout.go)
+	Channels  []Channel // channel blocks (channels.go)
 }
 
 // Image declares one image and where its bits come from.

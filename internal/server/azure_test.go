@@ -16,6 +16,7 @@ import (
 	"imgpipe/internal/azemu"
 	"imgpipe/internal/azemu/azemutest"
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/catalog/catalogtest"
 )
 
 var fastPoll = &runtime.PollUntilDoneOptions{Frequency: 50 * time.Millisecond}
@@ -108,6 +109,7 @@ func TestAzurePull(t *testing.T) {
 		_, err = cat.PutCopy(ctx, ref, catalog.Copy{Kind: catalog.KindGalleryVersion, ResourceID: versionIDs[v], Location: loc, State: catalog.StateSucceeded})
 		must(t, err)
 	}
+	catalogtest.Tested(t, cat, catalog.Ref{Image: "web", Version: "1.1.0"})
 	_, err = cat.Promote(ctx, catalog.PromoteRequest{Ref: catalog.Ref{Image: "web", Version: "1.1.0"}, Channel: "prod", By: "test"})
 	must(t, err)
 

@@ -18,6 +18,7 @@ import (
 
 	"imgpipe/internal/agent"
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/catalog/catalogtest"
 	"imgpipe/internal/drift"
 	"imgpipe/internal/testenv"
 
@@ -152,6 +153,7 @@ func seedCatalog(t *testing.T, c *catalog.Catalog) {
 			t.Fatal(err)
 		}
 	}
+	catalogtest.Tested(t, c, ref)
 	if _, err := c.Promote(ctx, catalog.PromoteRequest{Ref: ref, Channel: "prod", By: "test"}); err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +166,7 @@ func seedCatalog(t *testing.T, c *catalog.Catalog) {
 	if _, err := c.PutCopy(ctx, catalog.Ref{Image: "db", Version: "2.0.0"}, catalog.Copy{Kind: catalog.KindGalleryVersion, ResourceID: strings.ReplaceAll(gal, "/web/", "/db/") + "2.0.0", Location: "westeurope", State: catalog.StateSucceeded}); err != nil {
 		t.Fatal(err)
 	}
+	catalogtest.Tested(t, c, catalog.Ref{Image: "db", Version: "2.0.0"})
 	if _, err := c.Promote(ctx, catalog.PromoteRequest{Ref: catalog.Ref{Image: "db", Version: "2.0.0"}, Channel: "prod", By: "test"}); err != nil {
 		t.Fatal(err)
 	}
