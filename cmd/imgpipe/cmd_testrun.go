@@ -11,7 +11,6 @@ import (
 	"imgpipe/internal/attest"
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
-	"imgpipe/internal/supplychain"
 	"imgpipe/internal/testrun"
 )
 
@@ -19,11 +18,13 @@ func init() { register(newTestRunCmd) }
 
 func newTestRunCmd() *cobra.Command {
 	var (
-		loc, file, only, accel, disk, by, signKey string
+		loc, file, only, accel, disk, by, signKey, runner string
+		reports                                           []string
+		hv                                                testrun.HyperVOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "test IMAGE VERSION -f PIPELINE",
-		Short: "Boot a version's on-prem library copy in qemu and run its declared tests",
+		Short: "Boot a version's on-prem library copy in qemu (or print the Hyper-V script) and run its declared tests",
 		Long: `test boots the version's on-prem library copy as the test environment would,
 and runs the test blocks the pipeline file declares for the image:
 
@@ -45,13 +46,23 @@ started at boot with 'imgpipe agent --once --report-to serial', answers on the
 second serial port (COM2). A guest that does not answer within boot_timeout,
 or answers with a malformed or stale report, fails the test.
 
+--runner hyperv prints the PowerShell that runs the same tests on a Hyper-V
+host instead (a differencing disk on the library copy, a VM of the recorded
+generation with no network, the Secure Boot template for Generation 2, the
+spec as a second disk, COM2 piped to a named pipe, the report read, the VM
+and its disks removed). It saves each report beside its spec in the work
+folder; --report FILE records them (judged here: a report must answer the
+spec the script attached, and the spec must be the test the file declares).
+
 Each result is recorded in the catalog (shown by 'imgpipe show' and
-'imgpipe runs'); a channel that requires "tested" (promote) then accepts the
-version only when its exact artifact digest passed.
+'imgpipe runs'); prod then accepts the version only when its exact artifact
+digest passed (imgpipe promote).
 
 Exit status: 0 every test passed, 2 a test failed, 1 the test could not run.`,
 		Example: `  imgpipe test web 1.4.0 -f pipeline.hcl
-  imgpipe test web@1.4.0 -f pipeline.hcl --test smoke --accel tcg`,
+  imgpipe test web@1.4.0 -f pipeline.hcl --test smoke --accel tcg
+  imgpipe test web 1.4.0 -f pipeline.hcl --runner hyperv --host-path '\\fs01\images' > test-web.ps1
+  imgpipe test web 1.4.0 -f pipeline.hcl --runner hyperv --report 'imgpipe-test-web-1.4.0-smoke-1a2b3c4d.report'`,
 		Args: refArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := parseRef(args)
@@ -61,108 +72,114 @@ Exit status: 0 every test passed, 2 a test failed, 1 the test could not run.`,
 			if file == "" {
 				return errors.New("give the pipeline file with -f: its test blocks say what to check")
 			}
+			if runner != "qemu" && runner != "hyperv" {
+				return fmt.Errorf("--runner %q: use qemu or hyperv", runner)
+			}
+			if len(reports) > 0 && runner != "hyperv" {
+				return errors.New("--report records the Hyper-V script's reports: add --runner hyperv")
+			}
 			f, err := config.Load(file)
 			if err != nil {
 				return err
 			}
-			var tests []config.Test
-			for _, t := range f.TestsOf(ref.Image) {
-				if only == "" || t.Name == only {
-					tests = append(tests, t)
+			tests, err := testrun.Selected(f, ref.Image, only)
+			if err != nil {
+				return err
+			}
+			var signer attest.Signer
+			if signKey != "" {
+				if signer, err = attest.LoadSigner(signKey); err != nil {
+					return err
 				}
 			}
-			if only != "" && len(tests) == 0 {
-				return fmt.Errorf("the pipeline file declares no test %q for image %s", only, ref.Image)
-			}
-			c, err := openCatalog(cmd.Context(), loc)
+			c, err := openCatalogWith(cmd.Context(), catalogChoice{flag: loc, file: f})
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			d, v, err := testrun.LibraryDisk(cmd.Context(), c, ref)
-			if disk != "" && err != nil && errors.Is(err, testrun.ErrNoLibraryCopy) {
-				err = nil
-			}
-			if err != nil {
-				return err
-			}
-			if disk != "" {
-				d = testrun.Disk{Path: disk, Format: testrun.FormatOf(disk), Generation: v.HyperVGeneration}
-			}
-			q := &testrun.Qemu{Accel: accel}
-			if !jsonOutput() {
-				q.Progress = func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) }
-			}
-			g := &testrun.Gate{Catalog: c, Runner: q, By: whoAmI(by)}
-			results, err := g.Run(cmd.Context(), ref, d, v, testrun.FromConfig(tests))
-			if err != nil {
-				return err
-			}
-			failed := false
-			for _, r := range results {
-				failed = failed || !r.Passed
-			}
-			if signKey != "" {
-				signer, err := attest.LoadSigner(signKey)
+			var results []testrun.Result
+			switch {
+			case runner == "hyperv" && len(reports) == 0:
+				script, err := testrun.HyperVScriptOf(cmd.Context(), c, ref, tests, hv)
 				if err != nil {
 					return err
 				}
-				for _, r := range results {
-					var checks []attest.Check
-					for _, ch := range r.Checks {
-						checks = append(checks, attest.Check{Name: r.Test + "/" + ch.Name, Passed: ch.Passed})
-					}
-					if _, err := supplychain.SignTest(cmd.Context(), c, ref, signer, r.Runner, r.Test, checks); err != nil {
-						return fmt.Errorf("test %s recorded, but its attestation was not signed: %w", r.Test, err)
-					}
+				_, err = fmt.Fprint(stdout, script)
+				return err
+			case runner == "hyperv":
+				results, err = testrun.RecordHyperV(cmd.Context(), c, ref, tests, reports, whoAmI(by), signer)
+			default:
+				q := &testrun.Qemu{Accel: accel}
+				if !jsonOutput() {
+					q.Progress = func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) }
 				}
+				results, err = testrun.RunTests(cmd.Context(), c, testrun.Request{Ref: ref, Tests: tests, Disk: disk, Runner: q, By: whoAmI(by), Signer: signer})
 			}
-			if jsonOutput() {
-				if err := printJSON(results); err != nil {
-					return err
-				}
-			} else {
-				for _, r := range results {
-					verdict := "PASSED"
-					if !r.Passed {
-						verdict = "FAILED"
-					}
-					fmt.Fprintf(stdout, "test %s of %s: %s (%s, %s)\n", r.Test, ref, verdict, r.Runner, r.FinishedAt.Sub(r.StartedAt).Round(100*time.Millisecond))
-					for _, ch := range r.Checks {
-						mark := "ok  "
-						if !ch.Passed {
-							mark = "FAIL"
-						}
-						out := ch.Output
-						if len(out) > 300 && ch.Passed {
-							out = out[:300] + "..."
-						}
-						fmt.Fprintf(stdout, "  %s %s", mark, ch.Name)
-						if out != "" {
-							fmt.Fprintf(stdout, ": %s", out)
-						}
-						fmt.Fprintln(stdout)
-					}
-					if !r.Passed && r.ConsoleTail != "" && r.FirstFailure().Name == "boot" {
-						fmt.Fprintf(stdout, "  console tail:\n%s\n", r.ConsoleTail)
-					}
-				}
+			if err != nil {
+				return err
 			}
-			if failed {
-				return negative(nil)
-			}
-			return nil
+			return printTestResults(ref, results)
 		},
 	}
 	addCatalogFlag(cmd, &loc)
 	fl := cmd.Flags()
 	fl.StringVarP(&file, "file", "f", "", "pipeline file with the image's test blocks (required)")
 	fl.StringVar(&only, "test", "", "run only this test block")
-	fl.StringVar(&accel, "accel", "auto", "auto (KVM when /dev/kvm opens, else TCG), kvm or tcg")
-	fl.StringVar(&disk, "disk", "", "boot this disk instead of the version's library copy (still read-only)")
+	fl.StringVar(&runner, "runner", "qemu", "qemu (boot here) or hyperv (print the PowerShell for a Hyper-V host; --report records its results)")
+	fl.StringVar(&accel, "accel", "auto", "qemu: auto (KVM when /dev/kvm opens, else TCG), kvm or tcg")
+	fl.StringVar(&disk, "disk", "", "qemu: boot this disk instead of the version's library copy (still read-only)")
+	fl.StringVar(&hv.HostLibraryPath, "host-path", "", "hyperv: the library root as the Hyper-V host sees it, e.g. \\\\fs01\\images (default: the library path)")
+	fl.StringVar(&hv.WorkDir, "work-dir", "", "hyperv: where the host keeps the test's disks and reports (default: its VirtualHardDiskPath)")
+	fl.Int64Var(&hv.MemoryBytes, "memory-bytes", 0, "hyperv: startup memory of the test VM (default 1 GiB)")
+	fl.IntVar(&hv.CPUs, "cpus", 0, "hyperv: virtual processors of the test VM (default 2)")
+	fl.BoolVar(&hv.SkipHashCheck, "no-hash-check", false, "hyperv: leave out the SHA-256 check of the library copy (it reads the whole disk over SMB)")
+	fl.StringArrayVar(&reports, "report", nil, "hyperv: record this report the script saved (repeatable); its .spec file must be beside it")
 	fl.StringVar(&by, "by", "", "who runs the test (default $USER)")
 	fl.StringVar(&signKey, "sign-key", "", "sign each result as an in-toto test-result attestation with this private key (imgpipe verify --require-test checks it)")
 	return cmd
+}
+
+// printTestResults draws the verdicts; a failed test is exit status 2.
+func printTestResults(ref catalog.Ref, results []testrun.Result) error {
+	failed := false
+	for _, r := range results {
+		failed = failed || !r.Passed
+	}
+	if jsonOutput() {
+		if err := printJSON(results); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range results {
+			verdict := "PASSED"
+			if !r.Passed {
+				verdict = "FAILED"
+			}
+			fmt.Fprintf(stdout, "test %s of %s: %s (%s, %s)\n", r.Test, ref, verdict, r.Runner, r.FinishedAt.Sub(r.StartedAt).Round(100*time.Millisecond))
+			for _, ch := range r.Checks {
+				mark := "ok  "
+				if !ch.Passed {
+					mark = "FAIL"
+				}
+				out := ch.Output
+				if len(out) > 300 && ch.Passed {
+					out = out[:300] + "..."
+				}
+				fmt.Fprintf(stdout, "  %s %s", mark, ch.Name)
+				if out != "" {
+					fmt.Fprintf(stdout, ": %s", out)
+				}
+				fmt.Fprintln(stdout)
+			}
+			if !r.Passed && r.ConsoleTail != "" && r.FirstFailure().Name == "boot" {
+				fmt.Fprintf(stdout, "  console tail:\n%s\n", r.ConsoleTail)
+			}
+		}
+	}
+	if failed {
+		return negative(nil)
+	}
+	return nil
 }
 
 // testedColumn is the TESTED column of `imgpipe versions`: passed, failed or

@@ -103,23 +103,58 @@ func (g *Gate) Run(ctx context.Context, ref catalog.Ref, disk Disk, v catalog.Ve
 			_ = g.Catalog.UpdateStep(context.WithoutCancel(ctx), run.ID, st.Seq, catalog.RunFailed, err.Error(), nil)
 			return out, err
 		}
-		res.Digest = v.ArtifactSHA256
-		tr := catalog.TestRun{Ref: ref, Test: t.Name, Runner: res.Runner, ArtifactDigest: v.ArtifactSHA256, Passed: res.Passed,
-			StartedAt: res.StartedAt, FinishedAt: res.FinishedAt, RunID: run.ID}
-		for _, c := range res.Checks {
-			tr.Checks = append(tr.Checks, catalog.TestCheck{Name: c.Name, Passed: c.Passed, Output: c.Output})
-		}
-		if _, err := g.Catalog.AddTestRun(ctx, tr); err != nil {
-			return out, err
-		}
-		status, detail := catalog.RunSucceeded, "passed on "+res.Runner
-		if f := res.FirstFailure(); f != nil {
-			status, detail = catalog.RunFailed, f.Name+": "+cut(f.Output, 400)
-		}
-		if err := g.Catalog.UpdateStep(ctx, run.ID, st.Seq, status, detail, nil); err != nil {
+		if err := g.record(ctx, ref, v, &res, run.ID, st.Seq); err != nil {
 			return out, err
 		}
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// record stores one result as a test run of the version and ends its step.
+func (g *Gate) record(ctx context.Context, ref catalog.Ref, v catalog.Version, res *Result, runID int64, seq int) error {
+	res.Digest = v.ArtifactSHA256
+	tr := catalog.TestRun{Ref: ref, Test: res.Test, Runner: res.Runner, ArtifactDigest: v.ArtifactSHA256, Passed: res.Passed,
+		StartedAt: res.StartedAt, FinishedAt: res.FinishedAt, RunID: runID}
+	for _, c := range res.Checks {
+		tr.Checks = append(tr.Checks, catalog.TestCheck{Name: c.Name, Passed: c.Passed, Output: c.Output})
+	}
+	if _, err := g.Catalog.AddTestRun(ctx, tr); err != nil {
+		return err
+	}
+	status, detail := catalog.RunSucceeded, "passed on "+res.Runner
+	if f := res.FirstFailure(); f != nil {
+		status, detail = catalog.RunFailed, f.Name+": "+cut(f.Output, 400)
+	}
+	return g.Catalog.UpdateStep(ctx, runID, seq, status, detail, nil)
+}
+
+// Record records results that came from elsewhere (the Hyper-V script's
+// reports, judged by HyperVResult) as a run of kind test, as Run does.
+func (g *Gate) Record(ctx context.Context, ref catalog.Ref, v catalog.Version, results []Result) (err error) {
+	run, err := g.Catalog.StartRun(ctx, catalog.Run{Kind: "test", Image: ref.Image, Version: ref.Version, By: g.By})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		runErr := err
+		for _, r := range results {
+			if runErr == nil && !r.Passed {
+				runErr = fmt.Errorf("test %s failed", r.Test)
+			}
+		}
+		if ferr := g.Catalog.FinishRun(context.WithoutCancel(ctx), run.ID, runErr); ferr != nil && err == nil {
+			err = ferr
+		}
+	}()
+	for i := range results {
+		st, err := g.Catalog.AddStep(ctx, run.ID, catalog.Step{Name: "test " + results[i].Test, Status: catalog.RunRunning})
+		if err != nil {
+			return err
+		}
+		if err := g.record(ctx, ref, v, &results[i], run.ID, st.Seq); err != nil {
+			return err
+		}
+	}
+	return nil
 }

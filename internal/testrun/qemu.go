@@ -150,15 +150,9 @@ func (q *Qemu) Run(ctx context.Context, disk Disk, image, version string, t Test
 	if t.BootTimeout <= 0 {
 		t.BootTimeout = 5 * time.Minute
 	}
-	nonce := make([]byte, 16)
-	if _, err := rand.Read(nonce); err != nil {
-		return res, err
-	}
-	spec := &agent.TestSpec{Schema: agent.TestSpecSchema, Test: t.Name, Nonce: hex.EncodeToString(nonce),
-		Image: image, Version: version, DriftClean: t.DriftClean, Commands: t.Commands}
-	frame, err := agent.EncodeFrame(agent.FrameSpec, spec)
+	spec, frame, err := newSpec(t, image, version)
 	if err != nil {
-		return res, fmt.Errorf("test %s: %w", t.Name, err)
+		return res, err
 	}
 	work, err := os.MkdirTemp(q.TempDir, "imgpipe-test-")
 	if err != nil {
@@ -281,6 +275,21 @@ wait:
 	res.Checks = append(res.Checks, Verdicts(spec, &rep)...)
 	res.Passed = res.FirstFailure() == nil
 	return res, nil
+}
+
+// newSpec makes the spec of one run of t (with a fresh nonce) and its frame.
+func newSpec(t Test, image, version string) (*agent.TestSpec, []byte, error) {
+	nonce := make([]byte, 16)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, nil, err
+	}
+	spec := &agent.TestSpec{Schema: agent.TestSpecSchema, Test: t.Name, Nonce: hex.EncodeToString(nonce),
+		Image: image, Version: version, DriftClean: t.DriftClean, Commands: t.Commands}
+	frame, err := agent.EncodeFrame(agent.FrameSpec, spec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("test %s: %w", t.Name, err)
+	}
+	return spec, frame, nil
 }
 
 // Verdicts judges a decoded report against the spec it answers.

@@ -14,6 +14,15 @@
 #
 # Environment: DEMO_SUITE (default bookworm), DEMO_HOSTNAME (imgpipe-demo),
 # DEMO_CACHE (a folder for downloaded .debs, reused between runs).
+#
+# What every imgpipe image carries: with DEMO_AGENT (a static imgpipe binary),
+# DEMO_IMAGE and DEMO_VERSION set, the agent is installed as
+# /usr/local/bin/imgpipe with a unit that runs, at every boot,
+#   imgpipe agent --once --report-to serial:/dev/ttyS1
+# (the test gate's guest side: it finds the test spec disk imgpipe test
+# attaches, or reports that there is none), and the last change to the tree is
+# `imgpipe baseline capture`: the identity (/etc/imgpipe/identity.json) and the
+# drift baseline of the tree exactly as it goes into the disk.
 set -euo pipefail
 
 out=${1:?usage: build-raw.sh OUT.raw [SIZE, default 2G]}
@@ -108,6 +117,30 @@ LABEL debian
 CONF
 # Smaller image: no package caches or lists.
 rm -rf "$r"/var/cache/apt/archives/*.deb "$r"/var/cache/apt/*.bin "$r"/var/lib/apt/lists/*
+
+if [ -n "${DEMO_AGENT:-}" ]; then
+  step "install the imgpipe agent and capture the identity and baseline (the last change to the tree)"
+  [ -n "${DEMO_IMAGE:-}" ] && [ -n "${DEMO_VERSION:-}" ] || die "DEMO_AGENT needs DEMO_IMAGE and DEMO_VERSION"
+  install -D -m 0755 "$DEMO_AGENT" "$r/usr/local/bin/imgpipe"
+  cat > "$r/etc/systemd/system/imgpipe-test.service" <<'UNIT'
+[Unit]
+Description=imgpipe test gate: drift check and declared commands, report on COM2
+After=local-fs.target systemd-udev-settle.service
+Wants=systemd-udev-settle.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/bin/imgpipe agent --once --report-to serial:/dev/ttyS1 --platform onprem
+StandardOutput=journal+console
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+  ln -sf /etc/systemd/system/imgpipe-test.service "$r/etc/systemd/system/multi-user.target.wants/imgpipe-test.service"
+  # machine-id is made on first boot (systemd): a fresh VM always has its own
+  : > "$r/etc/machine-id"
+  "$DEMO_AGENT" baseline capture --root "$r" --image "$DEMO_IMAGE" --version "$DEMO_VERSION" --exclude etc/machine-id
+fi
 
 step "partition a sparse $size raw disk"
 rm -f "$out"

@@ -46,6 +46,11 @@ variable "channel" {
   type    = string
   default = "test"
 }
+variable "agent" {
+  type        = string
+  description = "a static imgpipe binary: installed as the image's agent, and it captures the identity and baseline as the last change to the tree (empty: an image without them)"
+  default     = ""
+}
 
 locals {
   scripts = "${path.root}/../../../scripts/demo-image"
@@ -60,6 +65,9 @@ build {
   sources = ["source.null.debian"]
 
   provisioner "shell-local" {
+    # DEMO_AGENT: build-raw.sh installs the agent and ends the tree with
+    # `imgpipe baseline capture` (identity + baseline) before it becomes the disk.
+    environment_vars = ["DEMO_AGENT=${var.agent}", "DEMO_IMAGE=${var.image}", "DEMO_VERSION=${var.version}"]
     inline = [
       "mkdir -p '${var.out_dir}'",
       "'${local.scripts}/build-raw.sh' '${local.disk}' '${var.size}'",

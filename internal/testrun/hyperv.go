@@ -1,0 +1,302 @@
+package testrun
+
+// The Hyper-V runner: imgpipe cannot drive a Hyper-V host from here, so it
+// prints the PowerShell that runs the same test there, and records the
+// verdict from the report the script brings back (RecordHyperV).
+//
+// Per test the script makes a differencing disk whose parent is the library
+// copy (never written), a VM of the generation the library recorded (Secure
+// Boot template for Generation 2: Microsoft UEFI CA for Linux, Microsoft
+// Windows for Windows) with no network adapter, the test spec as a second
+// disk (a 1 MiB fixed VHD: its data is the first 1 MiB of the file, so the
+// spec frame is written at offset 0), and COM2 piped to a named pipe. It
+// starts the VM, reads the pipe until the report's end marker, the boot
+// timeout or 64 MiB, saves the spec and the report, and removes the VM and
+// both disks whatever happened (try/finally).
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"imgpipe/internal/agent"
+	"imgpipe/internal/onprem"
+)
+
+// HyperVOptions shape the test script.
+type HyperVOptions struct {
+	// HostLibraryPath is the library root as the Hyper-V host sees it, e.g.
+	// \\fileserver\images (default: the library path).
+	HostLibraryPath string
+	// WorkDir is where the host keeps the test's disks and reports (default:
+	// the host's VirtualHardDiskPath).
+	WorkDir string
+	// MemoryBytes is the VM's startup memory (default 1 GiB); CPUs its
+	// virtual processors (default 2).
+	MemoryBytes int64
+	CPUs        int
+	// SkipHashCheck leaves out the Get-FileHash check of the parent.
+	SkipHashCheck bool
+}
+
+// HyperVScript returns the PowerShell that runs tests on a Hyper-V host
+// against the library version md. Every value is a single-quoted
+// PowerShell literal or a validated number, so names cannot inject commands.
+func HyperVScript(md *onprem.Metadata, o HyperVOptions, tests []Test) (string, error) {
+	return hyperVScript(md, o, tests, newSpec)
+}
+
+type specMaker func(t Test, image, version string) (*agent.TestSpec, []byte, error)
+
+func hyperVScript(md *onprem.Metadata, o HyperVOptions, tests []Test, mk specMaker) (string, error) {
+	if len(tests) == 0 {
+		return "", errors.New("no test to run: add a test \"NAME\" { ... } block to the pipeline file")
+	}
+	if md.Revoked {
+		return "", fmt.Errorf("%s %s: %w (%s)", md.Image, md.Version, onprem.ErrRevoked, md.RevokedReason)
+	}
+	gen := map[string]int{"V1": 1, "V2": 2}[md.Generation]
+	if gen == 0 {
+		return "", fmt.Errorf("the library records generation %q for %s %s: expected V1 or V2", md.Generation, md.Image, md.Version)
+	}
+	if md.Format != "vhdx" && !(gen == 1 && strings.HasPrefix(md.Format, "vhd-")) {
+		return "", fmt.Errorf("%s %s is stored as %s: a Hyper-V differencing disk needs a VHDX parent (or a VHD for Generation 1)", md.Image, md.Version, md.Format)
+	}
+	if len(md.SHA256) != 64 || strings.Trim(md.SHA256, "0123456789abcdef") != "" || (md.OS != "linux" && md.OS != "windows") || !safeName(md.Image) || !safeName(md.Version) {
+		return "", fmt.Errorf("metadata of %s %s is malformed (sha256, os, image or version): the library was edited by hand; restore it", md.Image, md.Version)
+	}
+	if o.MemoryBytes == 0 {
+		o.MemoryBytes = 1 << 30
+	}
+	if o.MemoryBytes < 32<<20 || o.MemoryBytes%(2<<20) != 0 {
+		return "", fmt.Errorf("memory %d bytes: Hyper-V needs at least 32 MiB in whole multiples of 2 MiB", o.MemoryBytes)
+	}
+	if o.CPUs == 0 {
+		o.CPUs = 2
+	}
+	if o.CPUs < 1 || o.CPUs > 240 {
+		return "", fmt.Errorf("cpus %d: use 1 to 240", o.CPUs)
+	}
+	for _, v := range []struct{ what, s string }{{"host library path", o.HostLibraryPath}, {"work directory", o.WorkDir}} {
+		if strings.ContainsFunc(v.s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return "", fmt.Errorf("%s %q contains control characters", v.what, v.s)
+		}
+	}
+	root, sep := o.HostLibraryPath, `\`
+	if !strings.Contains(root, `\`) && strings.HasPrefix(root, "/") {
+		sep = "/"
+	}
+	parent := strings.TrimRight(root, `\/`) + sep + md.Image + sep + md.Version + sep + md.DiskFile
+	secureBoot := "MicrosoftUEFICertificateAuthority" // Linux shim/grub are signed by the Microsoft UEFI CA
+	if md.OS == "windows" {
+		secureBoot = "MicrosoftWindows"
+	}
+	type run struct {
+		Name, Nonce, Spec string
+		Timeout           int
+	}
+	var runs []run
+	for _, t := range tests {
+		if !safeName(t.Name) {
+			return "", fmt.Errorf("test name %q: use letters, digits, '.', '_' or '-'", t.Name)
+		}
+		spec, frame, err := mk(t, md.Image, md.Version)
+		if err != nil {
+			return "", err
+		}
+		timeout := t.BootTimeout
+		if timeout <= 0 {
+			timeout = defaultBootTimeout
+		}
+		runs = append(runs, run{Name: onprem.PSQuote(t.Name), Nonce: onprem.PSQuote(spec.Nonce), Spec: onprem.PSQuote(base64.StdEncoding.EncodeToString(frame)),
+			Timeout: int(timeout.Seconds())})
+	}
+	var b strings.Builder
+	err := hypervTmpl.Execute(&b, map[string]any{
+		"Image": md.Image, "Version": md.Version, "Gen": gen, "OS": md.OS, "SHA": strings.ToUpper(md.SHA256),
+		"Parent": onprem.PSQuote(parent), "WorkDir": onprem.PSQuote(o.WorkDir), "HasWorkDir": o.WorkDir != "",
+		"Prefix": onprem.PSQuote("imgpipe-test-" + md.Image + "-" + md.Version), "ChildExt": map[bool]string{true: "vhdx", false: "vhd"}[md.Format == "vhdx"],
+		"Memory": strconv.FormatInt(o.MemoryBytes, 10), "CPUs": o.CPUs, "SecureBoot": onprem.PSQuote(secureBoot),
+		"HashCheck": !o.SkipHashCheck, "Runs": runs, "MaxReport": maxSerialBytes,
+		"Record": fmt.Sprintf("imgpipe test %s %s -f PIPELINE --runner hyperv --report", md.Image, md.Version),
+	})
+	return b.String(), err
+}
+
+// defaultBootTimeout is a test's boot_timeout when it gives none (the
+// pipeline file's default).
+const defaultBootTimeout = 5 * time.Minute
+
+func safeName(s string) bool {
+	if s == "" || len(s) > 80 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// HyperVReport is what the script saved for one test: the spec it attached
+// and the report the guest wrote on COM2 (the report file; the spec file is
+// the same path with .spec instead of .report).
+func HyperVReport(reportPath string) (*agent.TestSpec, *agent.TestReport, error) {
+	specPath := strings.TrimSuffix(reportPath, filepath.Ext(reportPath)) + ".spec"
+	var spec agent.TestSpec
+	if err := decodeFile(specPath, agent.FrameSpec, &spec); err != nil {
+		return nil, nil, fmt.Errorf("the spec the script attached (%s): %w", specPath, err)
+	}
+	var rep agent.TestReport
+	if err := decodeFile(reportPath, agent.FrameReport, &rep); err != nil {
+		return &spec, nil, err
+	}
+	return &spec, &rep, nil
+}
+
+// HyperVResult judges what the script saved for one test against the test
+// the pipeline file declares: the spec must be that test's (same commands,
+// same drift rule) and the report must answer it (same nonce). A missing,
+// malformed or oversized report fails the test, as on the qemu runner.
+func HyperVResult(reportPath, image, version string, declared []Test) (Result, error) {
+	res := Result{Runner: "hyperv", Image: image, Version: version}
+	spec, rep, err := HyperVReport(reportPath)
+	if spec == nil {
+		return res, err
+	}
+	res.Test = spec.Test
+	var t *Test
+	for i := range declared {
+		if declared[i].Name == spec.Test {
+			t = &declared[i]
+		}
+	}
+	if t == nil {
+		return res, fmt.Errorf("%s is a report of test %q, which the pipeline file does not declare for %s", reportPath, spec.Test, image)
+	}
+	if spec.Image != image || spec.Version != version || spec.DriftClean != t.DriftClean || fmt.Sprint(spec.Commands) != fmt.Sprint(t.Commands) {
+		return res, fmt.Errorf("%s was made for %s@%s with other checks than test %q declares now: print the script again (imgpipe test --runner hyperv) and rerun it", reportPath, spec.Image, spec.Version, t.Name)
+	}
+	fi, serr := os.Stat(reportPath)
+	if serr == nil {
+		res.StartedAt, res.FinishedAt = fi.ModTime().UTC(), fi.ModTime().UTC()
+	}
+	if err != nil {
+		why := "the guest's report is unusable: " + err.Error()
+		if errors.Is(err, agent.ErrNoFrame) {
+			why = "no report on COM2 (does the image run `imgpipe agent --once --report-to serial` at boot?)"
+		}
+		res.Checks = []Check{{Name: "boot", Output: why}}
+		return res, nil
+	}
+	if !rep.StartedAt.IsZero() && !rep.FinishedAt.IsZero() {
+		res.StartedAt, res.FinishedAt = rep.StartedAt.UTC(), rep.FinishedAt.UTC()
+	}
+	res.Checks = append([]Check{{Name: "boot", Passed: true}}, Verdicts(spec, rep)...)
+	res.Passed = res.FirstFailure() == nil
+	return res, nil
+}
+
+func decodeFile(path, kind string, v interface{ Validate() error }) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return agent.DecodeFrame(f, kind, v)
+}
+
+var hypervTmpl = template.Must(template.New("hyperv").Parse(`# Created by imgpipe test --runner hyperv.
+# Image {{.Image}} version {{.Version}}, Hyper-V Generation {{.Gen}}, OS {{.OS}}: {{len .Runs}} test(s).
+# Run in an elevated PowerShell on a Hyper-V host that reads the library share.
+# Each test boots a throwaway VM with no network adapter on a differencing
+# disk whose parent is the library copy (never modified); the test spec goes
+# in as a second disk and the image's agent (imgpipe agent --once
+# --report-to serial) answers on COM2, piped to a named pipe. The VM and its
+# disks are removed whatever happens; the spec and the report are kept in
+# $WorkDir for imgpipe to judge and record.
+$ErrorActionPreference = 'Stop'
+
+$ParentPath = {{.Parent}}
+{{- if .HasWorkDir}}
+$WorkDir    = {{.WorkDir}}
+{{- else}}
+$WorkDir    = (Get-VMHost).VirtualHardDiskPath
+{{- end}}
+{{- if .HashCheck}}
+
+# The parent must be exactly the published bits.
+$Hash = (Get-FileHash -LiteralPath $ParentPath -Algorithm SHA256).Hash
+if ($Hash -ne '{{.SHA}}') { throw "$ParentPath has SHA-256 $Hash, expected {{.SHA}}: the library copy is damaged; do not test or use it." }
+{{- end}}
+
+function Invoke-ImgpipeTest([string]$Test, [string]$Nonce, [string]$Spec, [int]$TimeoutSeconds) {
+    $Name   = {{.Prefix}} + '-' + $Test + '-' + $Nonce.Substring(0, 8)
+    $Child  = Join-Path -Path $WorkDir -ChildPath ($Name + '.{{.ChildExt}}')
+    $SpecVhd = Join-Path -Path $WorkDir -ChildPath ($Name + '-spec.vhd')
+    $Pipe   = $Name
+    $Report = Join-Path -Path $WorkDir -ChildPath ($Name + '.report')
+    if (Get-VM -Name $Name -ErrorAction SilentlyContinue) { throw "A VM named '$Name' already exists on this host." }
+    $client = $null
+    try {
+        New-VHD -Path $Child -ParentPath $ParentPath -Differencing | Out-Null
+        # A fixed VHD is its data followed by a 512-byte footer: the spec frame goes at offset 0.
+        New-VHD -Path $SpecVhd -SizeBytes 1MB -Fixed | Out-Null
+        $frame = [Convert]::FromBase64String($Spec)
+        $fs = [System.IO.File]::Open($SpecVhd, 'Open', 'ReadWrite')
+        try { $fs.Write($frame, 0, $frame.Length) } finally { $fs.Dispose() }
+        [System.IO.File]::WriteAllBytes((Join-Path -Path $WorkDir -ChildPath ($Name + '.spec')), $frame)
+
+        New-VM -Name $Name -Generation {{.Gen}} -MemoryStartupBytes {{.Memory}} -VHDPath $Child | Out-Null
+        Get-VMNetworkAdapter -VMName $Name | Remove-VMNetworkAdapter   # no network between guest and host
+        Set-VMProcessor -VMName $Name -Count {{.CPUs}}
+{{- if eq .Gen 2}}
+        Set-VMFirmware -VMName $Name -EnableSecureBoot On -SecureBootTemplate {{.SecureBoot}}
+{{- end}}
+        Add-VMHardDiskDrive -VMName $Name -Path $SpecVhd
+        Set-VMComPort -VMName $Name -Number 2 -Path ('\\.\pipe\' + $Pipe)
+        Set-VM -Name $Name -Notes ('imgpipe test ' + $Test + ' of image={{.Image}} version={{.Version}}')
+        Start-VM -Name $Name
+
+        # Read COM2 until the report's end marker, the boot timeout or {{.MaxReport}} bytes.
+        $deadline = (Get-Date).AddSeconds($TimeoutSeconds)
+        $client = New-Object System.IO.Pipes.NamedPipeClientStream('.', $Pipe, [System.IO.Pipes.PipeDirection]::In)
+        $client.Connect(60000)
+        $got = New-Object System.IO.MemoryStream
+        $buf = New-Object byte[] 65536
+        $latin1 = [System.Text.Encoding]::GetEncoding(28591)
+        $why = 'no report within the boot timeout of ' + $TimeoutSeconds + 's'
+        while ((Get-Date) -lt $deadline) {
+            $read = $client.ReadAsync($buf, 0, $buf.Length)
+            $left = [int][Math]::Max(1, ($deadline - (Get-Date)).TotalMilliseconds)
+            if (-not $read.Wait($left)) { break }
+            if ($read.Result -eq 0) { $why = 'the VM closed COM2 without a report'; break }
+            $got.Write($buf, 0, $read.Result)
+            if ($got.Length -gt {{.MaxReport}}) { $why = 'the guest wrote more than {{.MaxReport}} bytes to COM2'; break }
+            if ($latin1.GetString($got.ToArray()).Contains('==IMGPIPE-END==')) { $why = ''; break }
+        }
+        [System.IO.File]::WriteAllBytes($Report, $got.ToArray())
+        if ($why -ne '') { Write-Warning "test ${Test}: $why" }
+        Write-Output "test ${Test}: report in $Report; record it with: {{.Record}} '$Report'"
+    } finally {
+        if ($client) { $client.Dispose() }
+        if (Get-VM -Name $Name -ErrorAction SilentlyContinue) {
+            Stop-VM -Name $Name -TurnOff -Force -ErrorAction SilentlyContinue
+            Remove-VM -Name $Name -Force
+        }
+        foreach ($f in @($Child, $SpecVhd)) {
+            if (Test-Path -LiteralPath $f) { Remove-Item -LiteralPath $f -Force }
+        }
+    }
+}
+{{range .Runs}}
+Invoke-ImgpipeTest -Test {{.Name}} -Nonce {{.Nonce}} -TimeoutSeconds {{.Timeout}} -Spec {{.Spec}}
+{{- end}}
+`))
