@@ -167,7 +167,7 @@ func TestHyperVResult(t *testing.T) {
 	report := func(nonce string, exit int, out string) []byte {
 		b, err := agent.EncodeFrame(agent.FrameReport, &agent.TestReport{Schema: agent.TestReportSchema, Test: "smoke", Nonce: nonce, Host: "imgpipe-test",
 			StartedAt: now, FinishedAt: now.Add(3 * time.Second),
-			Drift: agent.Report{Schema: agent.Schema, Host: "imgpipe-test", Platform: "onprem", Image: "web", Version: "1.2.0", Depth: "full", CheckedAt: now},
+			Drift:    agent.Report{Schema: agent.Schema, Host: "imgpipe-test", Platform: "onprem", Image: "web", Version: "1.2.0", Depth: "full", CheckedAt: now},
 			Commands: []agent.CommandResult{{Name: "nginx", ExitCode: exit, Output: out}}})
 		if err != nil {
 			t.Fatal(err)
