@@ -27,6 +27,7 @@ import (
 	"imgpipe/internal/azemu"
 	"imgpipe/internal/azemu/azemutest"
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/catalog/catalogtest"
 	"imgpipe/internal/drift"
 	"imgpipe/internal/events"
 	"imgpipe/internal/testenv"
@@ -336,6 +337,7 @@ catalog {
 	if out, err := runCLI(t, "publish", "-f", file, "--yes", "--source", first); err != nil {
 		t.Fatalf("publish 1.0.0: %v\n%s", err, out)
 	}
+	catalogtest.TestedAt(t, loc, catalog.Ref{Image: "web", Version: "1.0.0"}) // prod requires a passing test
 	if out, err := runCLI(t, "promote", "web", "1.0.0", "--to", "prod", "--catalog", loc); err != nil {
 		t.Fatalf("promote 1.0.0: %v\n%s", err, out)
 	}
