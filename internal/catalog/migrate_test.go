@@ -116,7 +116,7 @@ func testMigration(t *testing.T, b backend) {
 		t.Errorf("migrated run: %+v %v", r, err)
 	}
 	// What migration 2 added works on the migrated data.
-	// Migration 15 adds a passing test to prod's defaults.
+	// Migration 16 adds a passing test to prod's defaults.
 	reqs, _ := c.Requirements(ctx, "web", "prod")
 	if len(reqs) != 2 || reqs[0].Kind != KindGalleryVersion || reqs[0].State != StateSucceeded || reqs[1].Kind != KindTested {
 		t.Errorf("default prod requirements: %+v", reqs)

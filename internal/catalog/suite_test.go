@@ -111,7 +111,7 @@ func mustCopy(t *testing.T, c *Catalog, ref Ref, cp Copy) Copy {
 
 // markTested records a passing test run of ref's current artifact digest,
 // as imgpipe test does when every check passes: what prod requires by
-// default (migration 15) besides a Succeeded gallery version.
+// default (migration 16) besides a Succeeded gallery version.
 func markTested(t *testing.T, c *Catalog, ref Ref) {
 	t.Helper()
 	now := time.Now().UTC()

@@ -12,7 +12,7 @@ import (
 
 // Tested records a passing test run of ref's current artifact digest, as
 // imgpipe test does when every check passes. Prod requires one by default
-// (catalog migration 15), so a test that promotes a version to prod without
+// (catalog migration 16), so a test that promotes a version to prod without
 // booting it calls Tested first: the promotion's other requirements still
 // apply.
 func Tested(t testing.TB, c *catalog.Catalog, ref catalog.Ref) catalog.TestRun {

@@ -1,4 +1,4 @@
--- imgpipe catalog, schema version 15: prod requires a passing test of the
+-- imgpipe catalog, schema version 16: prod requires a passing test of the
 -- version's exact artifact digest by default (imgpipe test), besides its
 -- Succeeded gallery version. A catalog whose prod defaults were removed
 -- (no '*' prod rows) is left as its owner set it. A pipeline file's
