@@ -76,6 +76,7 @@ func TestRollouts(t *testing.T) {
 		{"RollbackOfPausedRollout", testRollbackOfPausedRollout},
 		{"RollingScaleSet", testRollingScaleSet},
 		{"RollingUnhealthyPauses", testRollingUnhealthyPauses},
+		{"PauseBetweenBatches", testPauseBetweenBatches},
 		{"LatestModel", testLatestModel},
 		{"StandaloneVMPlan", testStandaloneVMPlan},
 		{"StartErrors", testStartErrors},
@@ -386,6 +387,35 @@ func testRollingUnhealthyPauses(t *testing.T, e *env) {
 	}
 	if bad != 1 || old != 3 {
 		t.Fatalf("%d unhealthy on 3.0.0, %d left on 2.0.0; want 1 and 3 (the first batch stops it)", bad, old)
+	}
+}
+
+// testPauseBetweenBatches: a Manual scale set's next batch waits for the
+// policy's pause; an Advance during it does nothing and records nothing.
+func testPauseBetweenBatches(t *testing.T, e *env) {
+	ctx := context.Background()
+	now := time.Now()
+	d := *e.d
+	d.Now = func() time.Time { return now }
+	ss := e.fleet.ScaleSet(t, "slow", e.fleet.VersionID("1.0.0"), 2, armcompute.UpgradeModeManual, nil)
+	r, err := d.Start(ctx, Policy{ScaleSets: []string{ss}, MaxBatchPercent: 50, Pause: time.Hour}, ref("2.0.0"), StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err = d.Advance(ctx, r.ID); err != nil || onVersion(r, "2.0.0") != 1 || !r.Targets[0].NextAt.Equal(now.Add(time.Hour)) {
+		t.Fatalf("first batch: %v, %d on 2.0.0, next at %v", err, onVersion(r, "2.0.0"), r.Targets[0].NextAt)
+	}
+	steps := r.Steps
+	now = now.Add(59 * time.Minute)
+	if r, err = d.Advance(ctx, r.ID); err != nil || onVersion(r, "2.0.0") != 1 || r.Steps != steps {
+		t.Fatalf("during the pause: %v, %d on 2.0.0, steps %d -> %d", err, onVersion(r, "2.0.0"), steps, r.Steps)
+	}
+	if got := versionsOf(e.instances(t, ss)); got["2.0.0"] != 1 {
+		t.Fatalf("an instance was upgraded during the pause: %v", got)
+	}
+	now = now.Add(time.Minute)
+	if r, err = d.Advance(ctx, r.ID); err != nil || r.State != catalog.RolloutCompleted || onVersion(r, "2.0.0") != 2 {
+		t.Fatalf("after the pause: %v %s %s", err, r.State, r.Detail)
 	}
 }
 
