@@ -197,27 +197,23 @@ func (c *Catalog) FleetHosts(ctx context.Context, channel string, f FleetFilter)
 	}
 	byVersion := factIndex(facts)
 	stale := fmtTime(f.StaleBefore)
-	type part struct {
-		cond string
-		args []any
-	}
-	parts := map[string][]part{}
+	parts := map[string][]groupCond{}
 	counts := map[string]int{}
 	for _, g := range groups {
 		cond := "(image = ? AND version = ? AND drifted = ? AND failed = ? AND source = ? AND platform = ?"
 		gargs := []any{g.image, g.version, g.drifted, g.failed, g.source, g.platform}
 		st, splits := g.state(byVersion)
 		if !splits {
-			parts[st] = append(parts[st], part{cond + ")", gargs})
+			parts[st] = append(parts[st], groupCond{cond + ")", gargs})
 			counts[st] += g.n
 			continue
 		}
 		if g.stale > 0 {
-			parts[HostStale] = append(parts[HostStale], part{cond + " AND last_report < ?)", append(slices.Clone(gargs), stale)})
+			parts[HostStale] = append(parts[HostStale], groupCond{cond + " AND last_report < ?)", append(slices.Clone(gargs), stale)})
 			counts[HostStale] += g.stale
 		}
 		if g.n > g.stale {
-			parts[st] = append(parts[st], part{cond + " AND last_report >= ?)", append(slices.Clone(gargs), stale)})
+			parts[st] = append(parts[st], groupCond{cond + " AND last_report >= ?)", append(slices.Clone(gargs), stale)})
 			counts[st] += g.n - g.stale
 		}
 	}
@@ -237,18 +233,8 @@ func (c *Catalog) FleetHosts(ctx context.Context, channel string, f FleetFilter)
 			skip -= n
 			continue
 		}
-		var conds []string
-		var qargs []any
-		for _, p := range parts[st] {
-			conds = append(conds, p.cond)
-			qargs = append(qargs, p.args...)
-		}
-		q := "SELECT name FROM hosts WHERE (" + strings.Join(conds, " OR ") + ")"
-		if len(where) > 0 {
-			q += " AND " + strings.Join(where, " AND ")
-		}
-		qargs = append(qargs, args...)
-		rows, err := c.db.QueryContext(ctx, c.q(q+fmt.Sprintf(" ORDER BY name LIMIT %d OFFSET %d", want, skip)), qargs...)
+		q, qargs := pageQuery(parts[st], where, args, skip, want)
+		rows, err := c.db.QueryContext(ctx, c.q(q), qargs...)
 		if err != nil {
 			return page, fmt.Errorf("list %s hosts: %w", st, err)
 		}
@@ -297,6 +283,38 @@ func (c *Catalog) FleetHosts(ctx context.Context, channel string, f FleetFilter)
 		}
 	}
 	return page, nil
+}
+
+// groupCond selects the hosts of one group (of one state).
+type groupCond struct {
+	cond string
+	args []any
+}
+
+// pageQuery reads names skip..skip+want (in name order) of the hosts of
+// parts that match where: each group is a range of the hosts_groups index
+// in name order, cut at skip+want, and the groups are merged by name. Past
+// SQLite's limit of compound SELECTs it ORs the groups instead.
+func pageQuery(parts []groupCond, where []string, args []any, skip, want int) (string, []any) {
+	and := ""
+	if len(where) > 0 {
+		and = " AND " + strings.Join(where, " AND ")
+	}
+	var qargs []any
+	if len(parts) > 200 {
+		var conds []string
+		for _, p := range parts {
+			conds = append(conds, p.cond)
+			qargs = append(qargs, p.args...)
+		}
+		return "SELECT name FROM hosts WHERE (" + strings.Join(conds, " OR ") + ")" + and + fmt.Sprintf(" ORDER BY name LIMIT %d OFFSET %d", want, skip), append(qargs, args...)
+	}
+	subs := make([]string, len(parts))
+	for i, p := range parts {
+		subs[i] = fmt.Sprintf("SELECT name FROM (SELECT name FROM hosts WHERE %s%s ORDER BY name LIMIT %d) g%d", p.cond, and, skip+want, i)
+		qargs = append(append(qargs, p.args...), args...)
+	}
+	return "SELECT name FROM (" + strings.Join(subs, " UNION ALL ") + fmt.Sprintf(") page ORDER BY name LIMIT %d OFFSET %d", want, skip), qargs
 }
 
 // FleetHost returns one host measured against channel (ErrNotFound): two

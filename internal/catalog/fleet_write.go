@@ -161,19 +161,20 @@ func (c *Catalog) recordHosts(ctx context.Context, rs []AgentReport, authenticat
 // of those hosts before the batch.
 func (c *Catalog) authenticate(ctx context.Context, tx *sql.Tx, ws []hostWrite, owners []string) ([]hostWrite, map[string]hostPrev, error) {
 	seen := map[string]bool{}
-	var digests []any
+	var digests []string
 	for _, w := range ws {
 		if !seen[w.cred] {
 			seen[w.cred] = true
 			digests = append(digests, w.cred)
 		}
 	}
+	in, inArgs := c.inList(digests)
 	// the credentials and, in the same query, their hosts' rows as they
 	// were (what the history needs)
 	rows, err := tx.QueryContext(ctx, c.q(`SELECT c.token_sha256, c.host, CASE WHEN h.name IS NULL THEN 0 ELSE 1 END,
 		COALESCE(h.platform, ''), COALESCE(h.image, ''), COALESCE(h.version, ''), COALESCE(h.source, ''), COALESCE(h.drifted, 0), COALESCE(h.failed, 0),
 		COALESCE(h.drifted_since, ''), COALESCE(h.history_at, '')
-		FROM host_credentials c LEFT JOIN hosts h ON h.name = c.host WHERE c.token_sha256 IN (`+placeholders(len(digests))+")"), digests...)
+		FROM host_credentials c LEFT JOIN hosts h ON h.name = c.host WHERE c.token_sha256 `+in), inArgs...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("look up agent credentials: %w", err)
 	}
@@ -244,34 +245,33 @@ func (c *Catalog) writeHosts(ctx context.Context, tx *sql.Tx, ws []hostWrite, pr
 		prev[w.Name] = hostPrev{st: w.st, driftedSince: w.driftedSince, historyAt: w.historyAt}
 	}
 	// the last write of each host
-	var vals []string
-	var args []any
+	var rows [][]any
 	for i := range ws {
 		if i+1 < len(ws) && ws[i+1].Name == ws[i].Name {
 			continue
 		}
 		w := &ws[i]
-		vals = append(vals, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, w.Name, w.Platform, w.Image, w.Version, w.ResourceID, w.at, w.summary,
-			w.st.drifted, w.st.failed, w.st.source, w.driftedSince, w.historyAt)
+		rows = append(rows, []any{w.Name, w.Platform, w.Image, w.Version, w.ResourceID, w.at, w.summary,
+			w.st.drifted, w.st.failed, w.st.source, w.driftedSince, w.historyAt})
 	}
+	src, args := c.rowsOf("tttttttiittt", rows)
 	_, err := tx.ExecContext(ctx, c.q(`INSERT INTO hosts (name, platform, image, version, resource_id, last_report, drift_summary, drifted, failed, source, drifted_since, history_at)
-		VALUES `+strings.Join(vals, ", ")+` ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, image = excluded.image,
+		`+src+` ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, image = excluded.image,
 		drifted = excluded.drifted, failed = excluded.failed, source = excluded.source, version = excluded.version,
 		resource_id = CASE WHEN excluded.resource_id = '' THEN hosts.resource_id ELSE excluded.resource_id END, last_report = excluded.last_report,
 		drift_summary = excluded.drift_summary, drifted_since = excluded.drifted_since, history_at = excluded.history_at`), args...)
 	if err != nil {
-		return fmt.Errorf("record %d hosts: %w", len(vals), err)
+		return fmt.Errorf("record %d hosts: %w", len(rows), err)
 	}
 	if len(history) == 0 {
 		return nil
 	}
-	vals, args = vals[:0], args[:0]
+	rows = rows[:0]
 	for _, w := range history {
-		vals = append(vals, "(?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, w.Name, w.at, w.Platform, w.Image, w.Version, w.st.drifted, w.st.failed, w.st.source)
+		rows = append(rows, []any{w.Name, w.at, w.Platform, w.Image, w.Version, w.st.drifted, w.st.failed, w.st.source})
 	}
-	if _, err := tx.ExecContext(ctx, c.q("INSERT INTO host_reports (host, at, platform, image, version, drifted, failed, source) VALUES "+strings.Join(vals, ", ")), args...); err != nil {
+	src, args = c.rowsOf("tttttiit", rows)
+	if _, err := tx.ExecContext(ctx, c.q("INSERT INTO host_reports (host, at, platform, image, version, drifted, failed, source) "+src), args...); err != nil {
 		return fmt.Errorf("record the history of %d hosts: %w", len(history), err)
 	}
 	// at most HistoryPerHost rows a host: one indexed look-up per known
@@ -287,14 +287,14 @@ func (c *Catalog) writeHosts(ctx context.Context, tx *sql.Tx, ws []hostWrite, pr
 
 // previousHosts reads the rows of ws's hosts as they are before the batch.
 func (c *Catalog) previousHosts(ctx context.Context, tx *sql.Tx, ws []hostWrite) (map[string]hostPrev, error) {
-	names := make([]any, 0, len(ws))
+	names := make([]string, 0, len(ws))
 	for i, w := range ws {
 		if i == 0 || ws[i-1].Name != w.Name {
 			names = append(names, w.Name)
 		}
 	}
-	in := placeholders(len(names))
-	rows, err := tx.QueryContext(ctx, c.q("SELECT name, platform, image, version, source, drifted, failed, drifted_since, history_at FROM hosts WHERE name IN ("+in+")"), names...)
+	in, args := c.inList(names)
+	rows, err := tx.QueryContext(ctx, c.q("SELECT name, platform, image, version, source, drifted, failed, drifted_since, history_at FROM hosts WHERE name "+in), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read hosts before recording reports: %w", err)
 	}
@@ -316,3 +316,52 @@ func (c *Catalog) previousHosts(ctx context.Context, tx *sql.Tx, ws []hostWrite)
 }
 
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+// inList is "IN (?, ?, ...)" with its arguments, or on PostgreSQL
+// "= ANY(?)" with one array: one statement text whatever the count, so
+// the driver prepares it once per connection, not once per batch size.
+func (c *Catalog) inList(vals []string) (string, []any) {
+	if c.dialect == dialectPostgres {
+		return "= ANY(?::text[])", []any{vals}
+	}
+	args := make([]any, len(vals))
+	for i, v := range vals {
+		args[i] = v
+	}
+	return "IN (" + placeholders(len(vals)) + ")", args
+}
+
+// rowsOf is the row source of a multi-row INSERT: VALUES (?, ...), ... or,
+// on PostgreSQL, SELECT * FROM unnest(?::text[], ?::bigint[], ...) with one
+// array a column (one statement text whatever the number of rows). types
+// holds a letter a column: t text (string), i integer (int).
+func (c *Catalog) rowsOf(types string, rows [][]any) (string, []any) {
+	if c.dialect != dialectPostgres {
+		tuple := "(" + placeholders(len(types)) + ")"
+		vals := make([]string, len(rows))
+		args := make([]any, 0, len(rows)*len(types))
+		for i, r := range rows {
+			vals[i] = tuple
+			args = append(args, r...)
+		}
+		return "VALUES " + strings.Join(vals, ", "), args
+	}
+	casts := make([]string, len(types))
+	args := make([]any, len(types))
+	for j, t := range types {
+		if t == 'i' {
+			col := make([]int64, len(rows))
+			for i, r := range rows {
+				col[i] = int64(r[j].(int))
+			}
+			casts[j], args[j] = "?::bigint[]", col
+			continue
+		}
+		col := make([]string, len(rows))
+		for i, r := range rows {
+			col[i] = r[j].(string)
+		}
+		casts[j], args[j] = "?::text[]", col
+	}
+	return "SELECT * FROM unnest(" + strings.Join(casts, ", ") + ")", args
+}
