@@ -1,4 +1,4 @@
--- imgpipe catalog, schema version 16: a page of one state is read group by
+-- imgpipe catalog, schema version 17: a page of one state is read group by
 -- group (image, version, drift, failure, source, platform) in name order,
 -- each group an index range that stops at the page's end, merged by name.
 -- The counts come from fleet_counts (migration 12), so the covering index
