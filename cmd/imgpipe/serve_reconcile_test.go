@@ -63,10 +63,8 @@ func TestServeReconciles(t *testing.T) {
 	if len(all) != 2 || all[1].Decision != catalog.DecisionRebuild || all[1].State != catalog.RebuildFailed {
 		t.Fatalf("decisions after more rounds %+v", all)
 	}
-	var rounds int
-	cat.DB().QueryRow("SELECT COUNT(*) FROM reconcile_rounds").Scan(&rounds)
-	if rounds != 1 {
-		t.Fatalf("%d round rows", rounds)
+	if done, err := cat.JobDone(ctx, "reconcile"); err != nil || done.IsZero() {
+		t.Fatalf("the rounds are not claimed as a catalog job: %v %v", done, err)
 	}
 	cancel()
 	if err := <-done; err != nil {

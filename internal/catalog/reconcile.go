@@ -285,25 +285,6 @@ func (c *Catalog) SetDriftSince(ctx context.Context, image, channel string, sinc
 	return nil
 }
 
-// ClaimRound claims the reconciler's round called name for holder until
-// every from now, unless another claim of it has not yet run out: then it
-// returns false. Replicas of imgpipe serve sharing the catalog call it each
-// interval, so one of them evaluates the policies per interval.
-func (c *Catalog) ClaimRound(ctx context.Context, name, holder string, every time.Duration) (bool, error) {
-	now := c.now()
-	var got string
-	err := c.db.QueryRowContext(ctx, c.q(`INSERT INTO reconcile_rounds (name, holder, next_at) VALUES (?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, next_at = excluded.next_at WHERE reconcile_rounds.next_at <= ?
-		RETURNING name`), name, holder, fmtTime(now.Add(every)), fmtTime(now)).Scan(&got)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("claim the reconcile round %s: %w", name, err)
-	}
-	return true, nil
-}
-
 // DriftedSinceOf returns, for each host of image whose last report found
 // drift, since when it has been drifted without a break (the fleet's
 // per-host history, migration 12). Hosts without that time are left out.

@@ -61,7 +61,7 @@ const RoundName = "reconcile"
 
 // Loop runs the reconciler every Interval inside a long-running process
 // (imgpipe serve). Replicas sharing the catalog take turns: each round is
-// claimed in the catalog first (Catalog.ClaimRound), so one replica
+// claimed in the catalog first (Catalog.ClaimJob), so one replica
 // evaluates the policies per interval; whichever runs a rebuild, the
 // catalog keeps one running per image (ClaimRebuild).
 type Loop struct {
@@ -83,12 +83,26 @@ func (l *Loop) interval() time.Duration {
 	return 10 * time.Minute
 }
 
-// Once claims this interval's round and, when it got it, reconciles.
+// Once claims this interval's round (a catalog job: held while the round
+// runs, at most one per interval across replicas) and, when it got it,
+// reconciles.
 func (l *Loop) Once(ctx context.Context) (Round, error) {
-	ok, err := l.Reconciler.Catalog.ClaimRound(ctx, RoundName, catalog.Claimant(), l.interval())
+	cat, holder := l.Reconciler.Catalog, catalog.Claimant()
+	// a claim outlives a long round (a rebuild boots its test), but not a
+	// replica that died holding it for long
+	ttl := max(2*l.interval(), 30*time.Minute)
+	ok, err := cat.ClaimJob(ctx, RoundName, holder, l.interval(), ttl)
 	if err != nil || !ok {
 		return Round{Skipped: !ok}, err
 	}
+	rd, err := l.round(ctx)
+	if ferr := cat.FinishJob(context.WithoutCancel(ctx), RoundName, holder); ferr != nil && err == nil {
+		err = ferr
+	}
+	return rd, err
+}
+
+func (l *Loop) round(ctx context.Context) (Round, error) {
 	rd, err := l.Reconciler.Reconcile(ctx, l.Runner, nil)
 	if err != nil || l.Rollouts == nil {
 		return rd, err
