@@ -8,12 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
+
+	"github.com/spf13/cobra"
 
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
-
-	"github.com/spf13/cobra"
 )
 
 // catalogPolicy says what a command does without a catalog.
@@ -52,11 +51,10 @@ func openCatalogWith(ctx context.Context, c catalogChoice) (*catalog.Catalog, er
 	if c.file != nil && c.file.Catalog != nil {
 		fromFile = c.file.Catalog.URL
 	}
-	loc, err := resolveCatalogLocation(c.flag, fromFile)
+	loc, configured, err := catalog.Locate(c.flag, fromFile)
 	if err != nil {
 		return nil, err
 	}
-	configured := strings.TrimSpace(c.flag) != "" || strings.TrimSpace(fromFile) != "" || strings.TrimSpace(os.Getenv(catalogEnv)) != ""
 	if c.policy != required && !configured {
 		if _, err := os.Stat(loc); errors.Is(err, os.ErrNotExist) {
 			return nil, nil // no catalog here

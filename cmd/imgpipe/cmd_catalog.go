@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,7 +20,7 @@ import (
 	"imgpipe/internal/view"
 )
 
-const catalogEnv = "IMGPIPE_CATALOG"
+const catalogEnv = catalog.EnvCatalog
 
 const catalogFlagHelp = "catalog: a SQLite file path or a postgres:// URL (default $" + catalogEnv +
 	", else $XDG_STATE_HOME/imgpipe/catalog.db or ~/.local/state/imgpipe/catalog.db)"
@@ -33,30 +32,6 @@ func addCatalogFlag(cmd *cobra.Command, p *string) {
 		p = new(string)
 	}
 	cmd.Flags().StringVar(p, "catalog", "", catalogFlagHelp)
-}
-
-// defaultCatalogLocation is the per-user SQLite catalog under the XDG state
-// directory.
-func defaultCatalogLocation() (string, error) {
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
-		return filepath.Join(d, "imgpipe", "catalog.db"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("no home directory for the default catalog: give --catalog or set %s: %w", catalogEnv, err)
-	}
-	return filepath.Join(home, ".local", "state", "imgpipe", "catalog.db"), nil
-}
-
-// resolveCatalogLocation picks the catalog: the --catalog flag, then the
-// pipeline file's catalog block, then $IMGPIPE_CATALOG, then the default.
-func resolveCatalogLocation(flag, fromPipeline string) (string, error) {
-	for _, s := range []string{flag, fromPipeline, os.Getenv(catalogEnv)} {
-		if strings.TrimSpace(s) != "" {
-			return s, nil
-		}
-	}
-	return defaultCatalogLocation()
 }
 
 // openCatalog opens the catalog named by the --catalog flag value (or the
