@@ -102,36 +102,18 @@ func DeployScript(md *Metadata, o DeployOptions) (string, error) {
 	var b strings.Builder
 	err := deployTmpl.Execute(&b, map[string]any{
 		"Image": md.Image, "Version": md.Version, "SHA": strings.ToUpper(md.SHA256),
-		"Gen": gen, "OS": md.OS, "VMName": psQuote(o.VMName), "Parent": psQuote(parent),
-		"ChildName": psQuote(o.VMName + "." + childExt), "DiskDir": psQuote(o.DiskDirectory),
-		"HasDiskDir": o.DiskDirectory != "", "Switch": psQuote(o.Switch), "HasSwitch": o.Switch != "",
+		"Gen": gen, "OS": md.OS, "VMName": PSQuote(o.VMName), "Parent": PSQuote(parent),
+		"ChildName": PSQuote(o.VMName + "." + childExt), "DiskDir": PSQuote(o.DiskDirectory),
+		"HasDiskDir": o.DiskDirectory != "", "Switch": PSQuote(o.Switch), "HasSwitch": o.Switch != "",
 		"Memory": strconv.FormatInt(o.MemoryBytes, 10), "CPUs": o.CPUs,
-		"SecureBoot": psQuote(secureBoot), "HashCheck": !o.SkipHashCheck,
+		"SecureBoot": PSQuote(secureBoot), "HashCheck": !o.SkipHashCheck,
 	})
 	return b.String(), err
 }
 
 var shaRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// psQuote returns s as a PowerShell single-quoted string literal. Inside
-// such a literal nothing is expanded; the only special characters are the
-// single quotes, and PowerShell treats the typographic quotes U+2018..U+201B
-// as single quotes too, so each is doubled.
-func psQuote(s string) string {
-	var b strings.Builder
-	b.WriteByte('\'')
-	for _, r := range s {
-		switch r {
-		case '\'', '\u2018', '\u2019', '\u201a', '\u201b':
-			b.WriteRune(r)
-		}
-		b.WriteRune(r)
-	}
-	b.WriteByte('\'')
-	return b.String()
-}
-
-// The template's own values are pre-quoted (psQuote) or plain numbers and
+// The template's own values are pre-quoted (PSQuote) or plain numbers and
 // validated names; Image, Version and OS only appear in comments and match
 // checkName's character set.
 var deployTmpl = template.Must(template.New("deploy").Parse(`# Created by imgpipe onprem deploy-script.

@@ -126,10 +126,10 @@ func psUnquote(s string) (val, rest string, ok bool) {
 
 func TestPSQuote(t *testing.T) {
 	for _, in := range []string{"", "web-01", "it's", "'; Remove-Item C:\\ -Recurse; '", "a\u2019b", "$(Get-Process)", "`n", "\u201a\u201b'"} {
-		q := psQuote(in)
+		q := PSQuote(in)
 		got, rest, ok := psUnquote(q)
 		if !ok || got != in || rest != "" {
-			t.Errorf("psQuote(%q) = %s reads back as %q rest %q ok %v", in, q, got, rest, ok)
+			t.Errorf("PSQuote(%q) = %s reads back as %q rest %q ok %v", in, q, got, rest, ok)
 		}
 	}
 }
@@ -142,7 +142,7 @@ func FuzzPSQuote(f *testing.F) {
 		if !utf8.ValidString(s) {
 			return
 		}
-		got, rest, ok := psUnquote(psQuote(s))
+		got, rest, ok := psUnquote(PSQuote(s))
 		if !ok || got != s || rest != "" {
 			t.Fatalf("%q does not survive quoting: got %q rest %q", s, got, rest)
 		}

@@ -151,7 +151,7 @@ func ReplacementScript(md, oldMD *onprem.Metadata, name, oldVersion string, h co
 	var b strings.Builder
 	err = replaceTmpl.Execute(&b, map[string]any{
 		"Rollout": rollout, "Image": md.Image, "Version": md.Version, "OldVersion": oldVersion, "Gen": gen,
-		"Name": psQuote(name), "Keep": psQuote(keep),
+		"Name": onprem.PSQuote(name), "Keep": onprem.PSQuote(keep),
 		"Deploy": indent(deploy), "HasSwitch": h.Switch != "",
 	})
 	return b.String(), err
@@ -167,23 +167,7 @@ func indent(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-// psQuote is a PowerShell single-quoted literal (onprem's rule: single
-// quotes and the typographic quotes PowerShell treats as such are doubled).
-func psQuote(s string) string {
-	var b strings.Builder
-	b.WriteByte('\'')
-	for _, r := range s {
-		switch r {
-		case '\'', '\u2018', '\u2019', '\u201a', '\u201b':
-			b.WriteRune(r)
-		}
-		b.WriteRune(r)
-	}
-	b.WriteByte('\'')
-	return b.String()
-}
-
-// Name and Keep are pre-quoted (psQuote), free of control characters;
+// Name and Keep are pre-quoted (onprem.PSQuote), free of control characters;
 // Image, Version and OldVersion are validated names (library metadata and
 // the version grammar).
 var replaceTmpl = template.Must(template.New("replace").Parse(`# Created by imgpipe rollout {{.Rollout}}: replace VM {{.Name}} ({{.Image}} {{.OldVersion}}) with {{.Image}} {{.Version}}.

@@ -5,6 +5,7 @@ package view
 
 import (
 	"fmt"
+	"imgpipe/internal/units"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -53,15 +54,4 @@ func Short(s string) string {
 }
 
 // Size renders a byte count for people: 512 B, 1.5 MiB, 2.0 GiB.
-func Size(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func Size(n int64) string { return units.IEC(n) }
