@@ -8,7 +8,12 @@
 #   3. `imgpipe publish` delivers the same bits to the on-prem Hyper-V library
 #      (channel test) and, through a page blob and a managed image, to a gallery
 #      version replicated to two regions;
-#   4. the version is promoted to prod and the catalog's view is printed;
+#   4. the gate: the version, published staged (its gallery version excluded
+#      from latest), boots in qemu from its library copy (`imgpipe test`: the
+#      image's agent checks drift and the declared commands and reports on
+#      COM2), then is promoted to prod, which includes it in latest; a second
+#      version whose declared check fails is refused by promote, naming the
+#      check and its output (DEMO_FAIL=0 skips that second boot);
 #   5. optionally (DEMO_BOOT=1) the page blob Azure received is downloaded back,
 #      compared with the fixed VHD of the build, and booted in qemu.
 #
@@ -18,6 +23,7 @@
 #   DEMO_REBUILD  1: rebuild the disk even when out/demo-debian has it
 #   DEMO_BOOT     1: download the uploaded blob and boot it in qemu-system (software emulation, minutes)
 #   DEMO_CACHE    folder for downloaded Debian packages (default .cache/demo-debs)
+#   DEMO_FAIL     0: skip the failing second version (one boot less; TCG boots take minutes)
 # Building the disk needs root (debootstrap, a loop device); the rest does not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,9 +56,13 @@ export PATH="$root/bin:$PATH"
 
 # --- 1. build -----------------------------------------------------------------
 if [ ! -f "$disk" ] || [ "${DEMO_REBUILD:-0}" = 1 ]; then
-  say "1. Packer builds the image (debootstrap + kernel + extlinux; a few minutes the first time)"
+  say "1. Packer builds the image (debootstrap + kernel + extlinux + the agent, identity and baseline; a few minutes the first time)"
+  # the agent inside the image: a static build of this imgpipe
+  mkdir -p out/demo-debian
+  CGO_ENABLED=0 go build -ldflags "-s -w" -o out/demo-debian/imgpipe-agent ./cmd/imgpipe
   "${sudo_cmd[@]}" "$bin" build examples/packer/demo-debian \
-    --var version="$version" --manifest out/demo-debian/packer-manifest.json \
+    --var version="$version" --var agent="$root/out/demo-debian/imgpipe-agent" \
+    --manifest out/demo-debian/packer-manifest.json \
     --catalog "$IMGPIPE_CATALOG"
   [ "$(id -u)" -eq 0 ] || "${sudo_cmd[@]}" chown -R "$(id -u):$(id -g)" out "$out"
 else
@@ -120,10 +130,17 @@ onprem "lab" {
   channel = "test"
 }
 
-# Until the demo image carries the agent (so imgpipe test can boot it), prod
-# here needs no passing test: the catalog's default would refuse it.
-channel "prod" {
-  requires = ["gallery_version:Succeeded"]
+# What the gate boots and checks (imgpipe test); prod requires it passed.
+test "smoke" {
+  boot_timeout = "20m"             # software emulation (TCG) under load
+  boot_marker  = "login:"
+  drift_clean  = true              # a fresh VM must not drift from the baseline
+  command "os-release" {
+    run = "grep PRETTY_NAME /etc/os-release"
+  }
+  command "journald" {
+    run = "systemctl is-active systemd-journald"
+  }
 }
 EOF
 say "3. imgpipe plan, then publish (on-prem library + Azure gallery in two regions)"
@@ -132,10 +149,28 @@ say "3. imgpipe plan, then publish (on-prem library + Azure gallery in two regio
 say "   a second publish changes nothing"
 "$bin" publish -f "$out/demo.hcl" --yes
 
-# --- 4. promote and show ------------------------------------------------------
-say "4. promote $version to prod, and the catalog's view"
+# --- 4. the gate: test, then promote --------------------------------------------
+say "4. the gate: $version is staged (excluded from latest) until it passes its test and goes to prod"
+"$bin" promote "$image" "$version" --to prod && die "an untested version went to prod"
+echo "(refused, as it must be: no passing test yet)"
+say "   imgpipe test: boot the library copy in qemu (TCG here: minutes), drift check + declared commands"
+start=$(date +%s)
+"$bin" test "$image" "$version" -f "$out/demo.hcl" --accel "${DEMO_ACCEL:-tcg}"
+echo "test step: $(( $(date +%s) - start )) s"
 "$bin" verify "$image" "$version"   # prod needs this once a key is trusted
-"$bin" promote "$image" "$version" --to prod -f "$out/demo.hcl" --sign-key "$out/keys/signing.pem"
+"$bin" promote "$image" "$version" --to prod --sign-key "$out/keys/signing.pem"
+if [ "${DEMO_FAIL:-1}" = 1 ]; then
+  bad=$(echo "$version" | awk -F. '{printf "%d.%d.%d", $1, $2, $3+1}')
+  say "   a second version, $bad, whose declared check fails: refused by promote with the check's output"
+  sed -e "s/version    = \"$version\"/version    = \"$bad\"/" \
+      -e 's|run = "systemctl is-active systemd-journald"|run = "systemctl is-active nginx"   # not installed: fails|' \
+      "$out/demo.hcl" > "$out/demo-bad.hcl"
+  "$bin" publish -f "$out/demo-bad.hcl" --yes
+  "$bin" test "$image" "$bad" -f "$out/demo-bad.hcl" --accel "${DEMO_ACCEL:-tcg}" && die "the failing check passed"
+  "$bin" attest "$image" "$bad" --key "$out/keys/signing.pem" --template examples/packer/demo-debian
+  "$bin" promote "$image" "$bad" --to prod && die "a version that failed its test went to prod"
+  echo "(refused: the failed check and its output are named above)"
+fi
 "$bin" images
 "$bin" show "$image" "$version"
 "$bin" onprem list --library "$out/library"
