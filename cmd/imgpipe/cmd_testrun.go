@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,6 +12,7 @@ import (
 	"imgpipe/internal/attest"
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
+	"imgpipe/internal/pipeline"
 	"imgpipe/internal/testrun"
 )
 
@@ -137,6 +139,17 @@ Exit status: 0 every test passed, 2 a test failed, 1 the test could not run.`,
 	fl.StringVar(&by, "by", "", "who runs the test (default $USER)")
 	fl.StringVar(&signKey, "sign-key", "", "sign each result as an in-toto test-result attestation with this private key (imgpipe verify --require-test checks it)")
 	return cmd
+}
+
+// publishGate is publish's test gate: before a channel that requires a
+// passing test moves (prod, by default), the file's tests boot the version's
+// library copy; a version promoted to prod is included in latest.
+func publishGate(cat *catalog.Catalog, f *config.File) *pipeline.FileGate {
+	q := &testrun.Qemu{}
+	if !jsonOutput() {
+		q.Progress = func(s string) { fmt.Fprintln(os.Stderr, s) }
+	}
+	return &pipeline.FileGate{Catalog: cat, File: f, Runner: q, Stager: stagerFor(f), By: whoAmI("")}
 }
 
 // printTestResults draws the verdicts; a failed test is exit status 2.

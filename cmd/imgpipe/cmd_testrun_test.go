@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"imgpipe/internal/agent"
+	"imgpipe/internal/testenv"
 )
 
 // TestTestHyperVRunner: imgpipe test --runner hyperv prints the script for
@@ -84,5 +85,43 @@ test "smoke" {
 	}
 	if out, err := runCLI(t, "test", "app", "1.0.0", "-f", pipeline, "--catalog", cat, "--report", base+".report"); err == nil || !strings.Contains(err.Error(), "--runner hyperv") {
 		t.Errorf("--report without --runner hyperv: %v\n%s", err, out)
+	}
+}
+
+// TestPublishGatesProd: publish to an on-prem channel that requires a
+// passing test (prod) boots the version with the file's tests first; a guest
+// that never answers fails at its boot timeout, the test run is recorded and
+// the channel does not move, the refusal naming the failed check.
+func TestPublishGatesProd(t *testing.T) {
+	testenv.RequireTool(t, "qemu-system-x86_64")
+	dir := t.TempDir()
+	cat := filepath.Join(dir, "catalog.db")
+	variantDisk(t, filepath.Join(dir, "disk.raw"), "gate")
+	pipeline := filepath.Join(dir, "pipeline.hcl")
+	if err := os.WriteFile(pipeline, []byte(`
+image "app" {
+  source  = "disk.raw"
+  os_type = "Linux"
+}
+onprem "lab" {
+  library = "library"
+  channel = "prod"
+}
+channel "prod" {
+  requires = ["onprem", "tested"]
+}
+test "smoke" {
+  boot_timeout = "2s"
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "publish", "-f", pipeline, "--catalog", cat)
+	if err == nil || !strings.Contains(err.Error(), `test "smoke" failed its check boot`) || !strings.Contains(err.Error(), "boot timeout") {
+		t.Fatalf("publish to prod with a guest that never boots: %v\n%s", err, out)
+	}
+	show := mustCLI(t, "show", "app", "1.0.0", "--catalog", cat)
+	if !strings.Contains(show, "smoke FAILED") || strings.Contains(show, "prod") {
+		t.Errorf("show after a failed gate (a failed test, no prod):\n%s", show)
 	}
 }

@@ -97,5 +97,8 @@ func (w *wiring) engine(cat *catalog.Catalog) *pipeline.Engine {
 	for _, o := range w.onprem {
 		e.Destinations = append(e.Destinations, o)
 	}
+	if cat != nil {
+		e.Gate = publishGate(cat, w.file) // the test gate before a channel that requires a test (cmd_testrun.go)
+	}
 	return e
 }

@@ -174,6 +174,8 @@ type Engine struct {
 	// AfterStep, if set, is called after each step is recorded (tests
 	// stop a run there).
 	AfterStep func(ctx context.Context, s Step)
+	// Gate, if set, is consulted around each channel move (gate.go).
+	Gate Gate
 }
 
 // ErrNoDestination: the pipeline file names no place to publish to.
@@ -353,11 +355,18 @@ func (e *Engine) apply(ctx context.Context, p *Plan) (*Result, error) {
 func (e *Engine) moveChannel(ctx context.Context, d Destination, p *Plan, dr *DestinationResult) error {
 	if e.Catalog != nil {
 		ref := catalog.Ref{Image: p.Image, Version: p.Version}
-		if _, err := e.Catalog.Promote(ctx, catalog.PromoteRequest{Ref: ref, Channel: dr.Channel, By: e.By}); err != nil {
+		rules, err := e.beforePromote(ctx, ref, dr.Channel)
+		if err != nil {
+			return err
+		}
+		if _, err := e.Catalog.Promote(ctx, catalog.PromoteRequest{Ref: ref, Channel: dr.Channel, By: e.By, Rules: rules}); err != nil {
 			if errors.Is(err, catalog.ErrNotForward) {
 				dr.Note = err.Error() + " (library pointer left as it is)"
 				return nil
 			}
+			return err
+		}
+		if err := e.afterPromote(ctx, ref, dr.Channel); err != nil {
 			return err
 		}
 	}
