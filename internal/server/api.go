@@ -163,6 +163,7 @@ type VersionRow struct {
 	Gallery   string    `json:"gallery_version,omitempty"`
 	Revoked   string    `json:"revoked_reason,omitempty"`
 	Outdated  string    `json:"outdated,omitempty"`
+	Tested    string    `json:"tested,omitempty"` // passed, failed or "" (none) for its artifact digest (imgpipe test)
 	CreatedAt time.Time `json:"created_at"`
 	Hosts     int       `json:"hosts"`
 }
@@ -200,6 +201,11 @@ func (s *Server) imageVersions(r *http.Request, image string) (*ImageVersions, e
 		if v.Revocation != nil {
 			row.Revoked = v.Revocation.Reason
 		}
+		tests, err := s.cfg.Catalog.TestRuns(ctx, v.Ref())
+		if err != nil {
+			return nil, err
+		}
+		row.Tested = catalog.TestState(tests, v.ArtifactSHA256)
 		copies, err := s.cfg.Catalog.Copies(ctx, v.Ref())
 		if err != nil {
 			return nil, err

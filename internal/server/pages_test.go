@@ -96,6 +96,9 @@ func TestPagesLinkBothWays(t *testing.T) {
 	if !hasLink(image, "/images/web/versions/1.2.0") || !hasLink(image, "/?image=web&state=drifted") || !strings.Contains(image, "4 hosts") {
 		t.Errorf("/images/web links: %v", hrefs(image))
 	}
+	if !strings.Contains(image, "<th>Tested</th>") || !strings.Contains(image, `class="tested tested-none"`) {
+		t.Errorf("/images/web has no Tested column (none ran):\n%s", image)
+	}
 	getPage(t, f, "/images/nope", 404)
 	getPage(t, f, "/images/web/versions/9.9.9", 404)
 

@@ -528,6 +528,9 @@ func testAPI(t *testing.T, b backend) {
 		strings.Join(iv.Versions[0].Channels, ",") != "prod" || iv.Versions[2].Status != catalog.StatusRevoked || iv.Versions[2].Revoked != "CVE-2026-0001" || iv.Versions[2].Hosts != 1 {
 		t.Fatalf("versions: %+v", iv)
 	}
+	if iv.Versions[0].Tested != "passed" || iv.Versions[1].Tested != "" { // the TESTED column: 1.2.0 passed, 1.1.0 never ran
+		t.Errorf("tested: %q %q", iv.Versions[0].Tested, iv.Versions[1].Tested)
+	}
 	getJSON[apiError](t, f, "/api/images/nope/versions", 404)
 	getJSON[apiError](t, f, "/api/images/bad%20name/versions", 400)
 
