@@ -6,7 +6,8 @@
 #
 #   1. a small bootable image (scripts/test-image/build-tiny.sh: busybox, a
 #      static imgpipe agent, identity and baseline) is published as web 1.0.0
-#      to the emulator's gallery and the on-prem library, and promoted to prod;
+#      to the emulator's gallery and the on-prem library, tested (imgpipe test)
+#      and promoted to prod;
 #   2. imgpipe serve runs the fleet server with the reconciler
 #      (--reconcile loop.hcl); a demo host (a directory tree with the image's
 #      identity and baseline) reports through its agent, clean;
@@ -46,7 +47,7 @@ rm -rf "$loop"
 mkdir -p "$loop/build" "$loop/hosts"
 export IMGPIPE_CATALOG=$loop/catalog.db
 
-say "L1. web 1.0.0: a small bootable image with the agent, published and promoted to prod"
+say "L1. web 1.0.0: a small bootable image with the agent, published, tested (qemu, TCG) and promoted to prod"
 CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -ldflags '-s -w' -o "$loop/guest-imgpipe" ./cmd/imgpipe
 scripts/test-image/build-tiny.sh "$loop/build/web-1.0.0.raw" "$loop/guest-imgpipe" web 1.0.0
 cat >"$loop/loop.hcl" <<EOF
@@ -110,6 +111,7 @@ rollout {
 EOF
 "$bin" publish -f "$loop/loop.hcl" --yes --source "$loop/build/web-1.0.0.raw"
 first=$("$bin" versions web -o json | tr -d ' \n' | grep -o '"version":"[0-9.]*"' | head -n1 | cut -d'"' -f4)
+"$bin" test web "$first" -f "$loop/loop.hcl" --accel tcg   # prod requires a passing test
 "$bin" promote web "$first" --to prod
 
 say "L2. imgpipe serve with the reconciler; a demo host reports through its agent"
