@@ -11,12 +11,14 @@
 #   - sustained intake reports/s and p99 at concurrency 8 and 64,
 #   - p95 of /, /hosts/NAME, /api/hosts?state=drifted and /metrics read by
 #     $READERS readers while intake runs at concurrency 8, and how much the
-#     reads cut intake (against the c=8 run without readers).
+#     reads cut intake (against the c=8 run without readers); and again
+#     with $USERS paced readers, each reading a page a second (people: the
+#     dashboard itself refreshes every 60 s).
 # The load average is printed with every pair (2 shared cores: expect
 # noise; the ratio of the two builds in one run is the figure to quote).
 # Needs PostgreSQL's server programs (Debian postgresql) and python3.
 #
-#   bash bench/fleet.sh    # HOSTS=100000 DURATION=10s AGENTS=2000 READERS=2
+#   bash bench/fleet.sh    # HOSTS=100000 DURATION=10s AGENTS=2000 READERS=2 USERS=10
 #   BASELINE=none bash bench/fleet.sh     # this build only
 #   SLOW=32 bash bench/fleet.sh           # also the slow-body attack
 set -euo pipefail
@@ -25,6 +27,7 @@ HOSTS=${HOSTS:-100000}
 DURATION=${DURATION:-10s}
 AGENTS=${AGENTS:-2000}
 READERS=${READERS:-2}
+USERS=${USERS:-10} # paced readers: each reads a page a second
 SLOW=${SLOW:-0}
 BACKENDS=${BACKENDS:-"postgres sqlite"}
 BASELINE=${BASELINE:-5ef9eca} # main before the #23 part A work of session 3
@@ -84,6 +87,8 @@ for backend in $BACKENDS; do
     done
     echo "$(load)" >"$out/reads.load"
     "${L[@]}" -concurrency 8 -readers "$READERS" -read "$reads" >"$out/reads.json"
+    echo "$(load)" >"$out/paced.load"
+    "${L[@]}" -concurrency 8 -readers "$USERS" -read-every 1s -read "$reads" >"$out/paced.json"
     if [ "$SLOW" -gt 0 ]; then
       echo "$(load)" >"$out/slow.load"
       "${L[@]}" -concurrency 8 -compare-slow "$SLOW" >"$out/slow.json"
@@ -94,9 +99,9 @@ for backend in $BACKENDS; do
   done
 done
 
-python3 - "$work" "$BASELINE" "$HOSTS" "$READERS" "$BACKENDS" "${builds[*]}" <<'EOF'
+python3 - "$work" "$BASELINE" "$HOSTS" "$READERS" "$BACKENDS" "${builds[*]}" "$USERS" <<'EOF'
 import json, os, sys
-work, baseline, hosts, readers, backends, builds = sys.argv[1:7]
+work, baseline, hosts, readers, backends, builds, users = sys.argv[1:8]
 builds = builds.split()
 def phase(b, be, name, i=0):
     p = os.path.join(work, f"{be}-{b}", name + ".json")
@@ -125,12 +130,19 @@ for be in backends.split():
     for path in ["/", "/hosts/seed-050001", "/api/hosts?state=drifted", "/metrics"]:
         row(f"read p95 ms {path} ({readers} readers)", [p and p.get("read_p95_ms", {}).get(path) for p in ps], lambda v: f"{v:.1f}", False)
     row("intake during reads, reports/s", [p and p["reports_per_sec"] for p in ps], lambda v: f"{v:,.0f}", True)
-    cuts = []
-    for b in builds:
-        base, r = phase(b, be, "c8"), phase(b, be, "reads")
-        cuts.append(f"{100*(1-r['reports_per_sec']/base['reports_per_sec']):.0f}%" if base and r and base["reports_per_sec"] else "-")
-    row("reads cut intake by (goal <= 20%)", cuts, str, True)
+    def cuts(name):
+        out = []
+        for b in builds:
+            base, r = phase(b, be, "c8"), phase(b, be, name)
+            out.append(f"{100*(1-r['reports_per_sec']/base['reports_per_sec']):.0f}%" if base and r and base["reports_per_sec"] else "-")
+        return out
+    row("reads cut intake by (goal <= 20%)", cuts("reads"), str, True)
     row("  load at the read run", [loadavg(b, be, "reads") for b in builds], str, True)
+    ps = [phase(b, be, "paced") for b in builds]
+    for path in ["/", "/hosts/seed-050001", "/api/hosts?state=drifted", "/metrics"]:
+        row(f"read p95 ms {path} ({users} users, 1/s each)", [p and p.get("read_p95_ms", {}).get(path) for p in ps], lambda v: f"{v:.1f}", False)
+    row(f"{users} users cut intake by", cuts("paced"), str, True)
+    row("  load at the paced run", [loadavg(b, be, "paced") for b in builds], str, True)
     if phase(builds[-1], be, "slow"):
         vals = []
         for b in builds:

@@ -42,7 +42,7 @@ import (
 type config struct {
 	server, tokenFile, credsFile, prefix, image, version string
 	hosts, concurrency, slow, readers, compareSlow       int
-	duration, timeout                                    time.Duration
+	duration, timeout, readEvery                         time.Duration
 	reads                                                []string
 	jsonOut                                              bool
 	driftEvery                                           int
@@ -80,6 +80,7 @@ func main() {
 	flag.IntVar(&c.compareSlow, "compare-slow", 0, "run twice, without and with this many slow senders, and print the ratio")
 	flag.StringVar(&reads, "read", "", "comma-separated paths readers fetch during the run")
 	flag.IntVar(&c.readers, "readers", 0, "concurrent readers (with -read)")
+	flag.DurationVar(&c.readEvery, "read-every", 0, "each reader starts a read this often (0: back to back), like a person refreshing a page")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "length of a run (at most 5m)")
 	flag.DurationVar(&c.timeout, "timeout", 30*time.Second, "timeout of one request")
 	flag.IntVar(&c.driftEvery, "drift-every", 7, "every Nth host reports drift")
@@ -330,7 +331,20 @@ func phase(c config, client *http.Client, creds map[string]string, name string, 
 		go func() {
 			defer wg.Done()
 			mine := map[string][]time.Duration{}
+			var tick <-chan time.Time
+			if c.readEvery > 0 {
+				tk := time.NewTicker(c.readEvery)
+				defer tk.Stop()
+				tick = tk.C
+			}
 			for i := r; ctx.Err() == nil; i++ {
+				if tick != nil {
+					select {
+					case <-tick:
+					case <-ctx.Done():
+						continue
+					}
+				}
 				path := c.reads[i%len(c.reads)]
 				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.server+path, nil)
 				t0 := time.Now()
