@@ -254,6 +254,7 @@ func reconcilePipeline(f *config.File, path string, cat *catalog.Catalog, log io
 			e.By = "imgpipe reconcile"
 			return e, req, nil
 		}}
+	p.Stager = stagerFor(f)
 	p.Rollout = reconcile.RolloutWith(rolloutDriver(cat), f)
 	if log != nil {
 		p.Progress = func(s string) { fmt.Fprintln(log, s) }

@@ -532,6 +532,15 @@ rollout {
 			t.Errorf("instance %s runs %+v", *vm.InstanceID, ir)
 		}
 	}
+	// the reconciler's promotion to prod took 1.0.1 out of staging, as
+	// imgpipe promote does: it is in the definition's latest
+	gv, err := cf.NewGalleryImageVersionsClient().Get(ctx, "rg-loop", "loop_gallery", "web", "1.0.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pp := gv.Properties.PublishingProfile; pp.ExcludeFromLatest == nil || *pp.ExcludeFromLatest {
+		t.Errorf("1.0.1 promoted to prod by the reconciler is still excluded from latest: %v", pp.ExcludeFromLatest)
+	}
 	// the hosts are replaced (the script's new VM boots 1.0.1) and report it:
 	// the rollout completes
 	for _, h := range hosts {

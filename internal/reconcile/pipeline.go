@@ -12,7 +12,7 @@ import (
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
 	"imgpipe/internal/pipeline"
-	"imgpipe/internal/supplychain"
+	"imgpipe/internal/promote"
 	"imgpipe/internal/testrun"
 )
 
@@ -34,6 +34,10 @@ type Pipeline struct {
 	Builder func(ctx context.Context, img *config.Image) (artifact string, err error)
 	// Tester boots the versions under test (nil: qemu, KVM when it opens).
 	Tester *testrun.Qemu
+	// Stager includes a version promoted to prod in the gallery's latest
+	// (nil: a version with gallery copies is promoted in the catalog and
+	// the promotion's error says it is still excluded from latest).
+	Stager promote.Stager
 	// By is who the test runs and promotions are recorded as (default "imgpipe reconcile").
 	By string
 	// Progress hears Packer's UI lines (nil: silent).
@@ -179,12 +183,11 @@ func (p *Pipeline) Test(ctx context.Context, ref catalog.Ref) error {
 	return nil
 }
 
-// Promote points channel at the version, when the channel's requirements
-// (copies, a trusted signed provenance) are met.
+// Promote points channel at the version as imgpipe promote does: the
+// channel's requirements (the file's channel block, else the catalog's; a
+// trusted signed provenance) are checked, and a version promoted to prod is
+// included in the gallery's latest through Stager.
 func (p *Pipeline) Promote(ctx context.Context, ref catalog.Ref, channel string) error {
-	if _, err := supplychain.CheckPromotion(ctx, p.Catalog, ref, channel); err != nil {
-		return err
-	}
-	_, err := p.Catalog.Promote(ctx, catalog.PromoteRequest{Ref: ref, Channel: channel, By: p.by()})
+	_, err := promote.Promote(ctx, p.Catalog, promote.Request{Ref: ref, Channel: channel, By: p.by(), File: p.File, Stager: p.Stager})
 	return err
 }
