@@ -107,17 +107,7 @@ func (v *validator) rebuilds(raw []rawRebuild, f *File) []Rebuild {
 	seen := map[string]bool{}
 	for _, r := range raw {
 		rb := Rebuild{Cooldown: defaultCooldown, MaxPerDay: defaultMaxPerDay, PromoteTo: defaultPromoteTo, Range: r.DefRange}
-		switch {
-		case r.Image != nil:
-			rb.Image = *r.Image
-			if f.image(rb.Image) == nil {
-				v.errf(attrRange(r.Body, "image", r.DefRange), "unknown image", "rebuild refers to image %q, which is not declared", rb.Image)
-			}
-		case len(f.Images) == 1:
-			rb.Image = f.Images[0].Name
-		case len(f.Images) > 1:
-			v.errf(r.DefRange, "image required", "rebuild: the file declares several images; say which one with image = \"NAME\"")
-		}
+		rb.Image = v.imageOf(f, r.Image, r.Body, r.DefRange, "rebuild")
 		if rb.Image != "" {
 			if seen[rb.Image] {
 				v.errf(r.DefRange, "duplicate rebuild block", "image %q has two rebuild blocks; keep one", rb.Image)

@@ -113,17 +113,7 @@ func (v *validator) rollouts(raw []rawRollout, f *File) []Rollout {
 	seen := map[string]bool{}
 	for _, r := range raw {
 		ro := Rollout{MaxBatchPercent: DefaultMaxBatchPercent, MaxUnhealthyPercent: DefaultMaxUnhealthyPercent, Range: r.DefRange}
-		switch {
-		case r.Image != nil:
-			ro.Image = *r.Image
-			if f.image(ro.Image) == nil {
-				v.errf(attrRange(r.Body, "image", r.DefRange), "unknown image", "rollout refers to image %q, which is not declared", ro.Image)
-			}
-		case len(f.Images) == 1:
-			ro.Image = f.Images[0].Name
-		case len(f.Images) > 1:
-			v.errf(r.DefRange, "image required", "rollout: the file declares several images; say which one with image = \"NAME\"")
-		}
+		ro.Image = v.imageOf(f, r.Image, r.Body, r.DefRange, "rollout")
 		if ro.Image != "" {
 			if seen[ro.Image] {
 				v.errf(r.DefRange, "duplicate rollout block", "image %q has two rollout blocks; keep one", ro.Image)

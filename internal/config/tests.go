@@ -82,14 +82,7 @@ func (v *validator) tests(raw []rawTest, f *File) []Test {
 		if !nameRE.MatchString(r.Name) {
 			v.errf(r.DefRange, "invalid test name", "%q: use 1-80 letters, digits, '.', '_' or '-'", r.Name)
 		}
-		switch {
-		case t.Image == "" && len(f.Images) == 1:
-			t.Image = f.Images[0].Name
-		case t.Image == "":
-			v.errf(r.DefRange, "image required", "test %q: the file declares several images; say which one with image = \"NAME\"", r.Name)
-		case f.Image(t.Image) == nil:
-			v.errf(attrRange(r.Body, "image", r.DefRange), "unknown image", "test %q tests image %q, which no image block declares", r.Name, t.Image)
-		}
+		t.Image = v.imageOf(f, r.Image, r.Body, r.DefRange, fmt.Sprintf("test %q", r.Name))
 		if seen[t.Image+"/"+t.Name] {
 			v.errf(r.DefRange, "duplicate test", "test %q is declared twice for image %q", r.Name, t.Image)
 		}

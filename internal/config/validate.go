@@ -27,6 +27,25 @@ func (v *validator) errf(r hcl.Range, summary, format string, a ...any) {
 }
 
 // attrRange is the range of attribute name's value in body, or def when absent.
+// imageOf resolves the image a block (an azure destination, a test, a
+// rebuild or rollout policy) refers to: the one named, else the file's only
+// image; "" after an error when it names none of several or an unknown one.
+func (v *validator) imageOf(f *File, p *string, body hcl.Body, def hcl.Range, block string) string {
+	if p == nil {
+		if len(f.Images) == 1 {
+			return f.Images[0].Name
+		}
+		if len(f.Images) > 1 {
+			v.errf(def, "image required", "%s: the file declares several images; say which one with image = \"NAME\"", block)
+		}
+		return ""
+	}
+	if f.image(*p) == nil {
+		v.errf(attrRange(body, "image", def), "unknown image", "%s refers to image %q, which no image block declares", block, *p)
+	}
+	return *p
+}
+
 func attrRange(body hcl.Body, name string, def hcl.Range) hcl.Range {
 	if b, ok := body.(*hclsyntax.Body); ok {
 		if a, ok := b.Attributes[name]; ok {
@@ -94,22 +113,6 @@ func (v *validator) file(raw *rawFile, filename, dir string) *File {
 		v.errf(hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}, "no image",
 			"the pipeline file declares no image block; add image \"NAME\" { source = \"build/disk.vhdx\" ... }")
 	}
-	// refImage resolves the image a destination publishes.
-	refImage := func(p *string, body hcl.Body, def hcl.Range, kind, name string) string {
-		if p == nil {
-			if len(out.Images) == 1 {
-				return out.Images[0].Name
-			}
-			if len(out.Images) > 1 {
-				v.errf(def, "image required", "%s %q: the file declares several images; say which one with image = \"NAME\"", kind, name)
-			}
-			return ""
-		}
-		if !images[*p] {
-			v.errf(attrRange(body, "image", def), "unknown image", "%s %q refers to image %q, which is not declared", kind, name, *p)
-		}
-		return *p
-	}
 	azNames := map[string]bool{}
 	for i := range raw.Azure {
 		r := &raw.Azure[i]
@@ -118,7 +121,7 @@ func (v *validator) file(raw *rawFile, filename, dir string) *File {
 		}
 		azNames[r.Name] = true
 		a := v.azure(r)
-		a.Image = refImage(r.Image, r.Body, r.DefRange, "azure", r.Name)
+		a.Image = v.imageOf(out, r.Image, r.Body, r.DefRange, fmt.Sprintf("azure %q", r.Name))
 		if img := out.image(a.Image); img != nil && img.SecurityType == "TrustedLaunch" && a.ManagedImage {
 			if r.ManagedImage != nil && *r.ManagedImage {
 				v.errf(attrRange(r.Body, "managed_image", r.DefRange), "managed image not possible",
@@ -136,7 +139,7 @@ func (v *validator) file(raw *rawFile, filename, dir string) *File {
 		}
 		opNames[r.Name] = true
 		o := OnPrem{Name: r.Name, Library: r.Library, Channel: str(r.Channel)}
-		o.Image = refImage(r.Image, r.Body, r.DefRange, "onprem", r.Name)
+		o.Image = v.imageOf(out, r.Image, r.Body, r.DefRange, fmt.Sprintf("onprem %q", r.Name))
 		if o.Channel == "" {
 			o.Channel = "test"
 		}
