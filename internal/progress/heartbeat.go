@@ -3,6 +3,7 @@ package progress
 import (
 	"cmp"
 	"fmt"
+	"imgpipe/internal/units"
 	"strings"
 	"sync"
 	"time"
@@ -119,16 +120,16 @@ func (h *Heartbeat) Stop() {
 		defer h.mu.Unlock()
 		if h.beats > 0 && h.bytes {
 			el := time.Since(h.start)
-			h.emit(fmt.Sprintf("%s: finished, %s in %s (%s)", h.label, IEC(h.done), el.Round(time.Second), Rate(h.done, el)))
+			h.emit(fmt.Sprintf("%s: finished, %s in %s (%s)", h.label, units.IEC(h.done), el.Round(time.Second), Rate(h.done, el)))
 		}
 	})
 }
 
 // ByteProgress renders "1.2 GiB of 2.0 GiB (60%), 41.0 MiB/s, ETA 20s".
 func ByteProgress(done, total int64, elapsed time.Duration) string {
-	s := IEC(done)
+	s := units.IEC(done)
 	if total > 0 {
-		s += fmt.Sprintf(" of %s (%d%%)", IEC(total), done*100/total)
+		s += fmt.Sprintf(" of %s (%d%%)", units.IEC(total), done*100/total)
 	}
 	s += ", " + Rate(done, elapsed)
 	if total > 0 && done > 0 && done < total && elapsed > 0 {
@@ -143,7 +144,7 @@ func Rate(done int64, elapsed time.Duration) string {
 	if elapsed <= 0 {
 		return "- /s"
 	}
-	return IEC(int64(float64(done)/elapsed.Seconds())) + "/s"
+	return units.IEC(int64(float64(done)/elapsed.Seconds())) + "/s"
 }
 
 // RegionStates renders "eastus: 40%, westus: Completed".
@@ -157,20 +158,6 @@ func RegionStates(rs []Region) string {
 		parts = append(parts, r.Name+": "+st)
 	}
 	return strings.Join(parts, ", ")
-}
-
-// IEC renders a byte count for people: 512 B, 1.5 MiB, 2.0 GiB.
-func IEC(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // Steps keeps one heartbeat for the step of a plan under way (publish,

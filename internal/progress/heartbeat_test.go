@@ -1,6 +1,7 @@
 package progress
 
 import (
+	"imgpipe/internal/units"
 	"regexp"
 	"strings"
 	"sync"
@@ -68,7 +69,7 @@ func TestSteps(t *testing.T) {
 
 func TestRendering(t *testing.T) {
 	for _, c := range []struct{ got, want string }{
-		{IEC(512), "512 B"}, {IEC(1536 << 10), "1.5 MiB"}, {IEC(2 << 30), "2.0 GiB"},
+		{units.IEC(512), "512 B"}, {units.IEC(1536 << 10), "1.5 MiB"}, {units.IEC(2 << 30), "2.0 GiB"},
 		{ByteProgress(1<<30, 2<<30, 10*time.Second), "1.0 GiB of 2.0 GiB (50%), 102.4 MiB/s, ETA 10s"},
 		{ByteProgress(5, 0, 0), "5 B, - /s"},
 		{RegionStates([]Region{{Name: "a", Percent: 7}, {Name: "b", State: "Failed"}}), "a: 7%, b: Failed"},

@@ -12,7 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"imgpipe/internal/disk"
-	"imgpipe/internal/progress"
+	"imgpipe/internal/units"
 )
 
 // TargetSpec names an upload target as a user does (imgpipe upload's flags
@@ -205,16 +205,16 @@ func AccountFromURL(s string) string {
 func (r *Result) Summary() []string {
 	out := []string{
 		fmt.Sprintf("uploaded %s to %s", r.Source, r.Target),
-		fmt.Sprintf("  virtual size   %s (%d bytes, fixed VHD)", progress.IEC(r.VirtualSize), r.VirtualSize),
-		fmt.Sprintf("  data sent      %s in %d ranges (%d retries)", progress.IEC(r.BytesSent), r.Ranges, r.Retries),
+		fmt.Sprintf("  virtual size   %s (%d bytes, fixed VHD)", units.IEC(r.VirtualSize), r.VirtualSize),
+		fmt.Sprintf("  data sent      %s in %d ranges (%d retries)", units.IEC(r.BytesSent), r.Ranges, r.Retries),
 	}
 	if r.Resumed {
-		out = append(out, fmt.Sprintf("  resumed        %s already on the target", progress.IEC(r.ResumedBytes)))
+		out = append(out, fmt.Sprintf("  resumed        %s already on the target", units.IEC(r.ResumedBytes)))
 	}
 	d := time.Duration(r.Seconds * float64(time.Second)).Round(time.Millisecond)
 	rate := ""
 	if r.Seconds > 0 {
-		rate = fmt.Sprintf(", %s/s", progress.IEC(int64(float64(r.BytesSent)/r.Seconds)))
+		rate = fmt.Sprintf(", %s/s", units.IEC(int64(float64(r.BytesSent)/r.Seconds)))
 	}
 	out = append(out, fmt.Sprintf("  duration       %s%s", d, rate))
 	if r.MD5 != "" {
@@ -222,7 +222,7 @@ func (r *Result) Summary() []string {
 	}
 	out = append(out, fmt.Sprintf("  integrity      %s", r.Integrity))
 	if v := r.Verify; v != nil {
-		out = append(out, fmt.Sprintf("  verified       %s: %d page ranges match, %s read back in %d pieces", v.Mode, v.PageRanges, progress.IEC(v.ReadBack), v.Samples))
+		out = append(out, fmt.Sprintf("  verified       %s: %d page ranges match, %s read back in %d pieces", v.Mode, v.PageRanges, units.IEC(v.ReadBack), v.Samples))
 	}
 	for _, s := range r.Warnings {
 		out = append(out, "  warning: "+s)
