@@ -33,46 +33,7 @@ func newAgentCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Check this machine for drift from its image and report to imgpipe serve",
-		Long: `agent reads the image identity and configuration baseline baked into this
-machine's image (by 'imgpipe baseline capture' at build time), runs a drift
-check, and sends a small report to the fleet server: host name, platform,
-image and version, the drift summary counts and the first findings (names
-and which attributes changed; never file contents). Reports are at most 64 KiB
-and retried with exponential backoff on network errors, 429 and 5xx; a
-refusal (bad token, invalid report) is not retried.
-
-Without --once it runs forever: a full check at start and every --full-every,
-quick checks (re-hash only files whose size, mtime, ctime or inode changed)
-every --interval.
-
-With --once it runs one check (full, or quick with --quick), sends it and
-exits like 'imgpipe drift check': 0 no drift, 2 drift found, 1 the check or
-the delivery failed. Use it from cron or a systemd timer.
-
-Identity: on its first run the agent enrols with the fleet token (read from
---token, --token-file, or $IMGPIPE_AGENT_TOKEN; prefer the file or the
-variable: arguments are visible to every local user) and receives a
-credential bound to its host name, kept in --credential-file (mode 0600;
-default etc/imgpipe/agent.credential under --root). Reports carry only
-that credential, and the server stores them only for that host, so one
-machine cannot write another's record. A host enrols once: a rebuilt
-machine needs 'imgpipe serve revoke-agent NAME' first. Tokens are never sent
-over plain http except to a loopback address.
-
-Timing: --interval and retry waits are jittered by +-20%, and --splay delays
-the first check by a random time, so a fleet started together (or back
-after an outage) does not report in lockstep.
-The platform (onprem or azure) is detected from the DMI chassis asset tag;
---platform overrides it.`,
-		Example: `  # a systemd service on every VM
-  imgpipe agent --server https://fleet.example:8443 --token-file /etc/imgpipe/agent.token
-
-  # from a systemd timer or cron, every 15 minutes
-  imgpipe agent --server https://fleet.example:8443 --token-file /etc/imgpipe/agent.token --once --quick
-
-  # a private CA for the server's certificate
-  imgpipe agent --server https://fleet.internal:8443 --ca-file /etc/imgpipe/ca.pem --once`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if quick && full {
 				return errors.New("give --quick or --full, not both")

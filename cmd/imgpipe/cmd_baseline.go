@@ -18,11 +18,6 @@ func newBaselineCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "baseline",
 		Short: "Give an image its identity and record its configuration baseline",
-		Long: `A baseline is the recorded configuration of an image: every file under the
-configured paths (type, mode, owner, size, timestamps, inode, symlink target and
-a content hash), the installed packages (dpkg, rpm) and the enabled services
-(systemd). It is captured at build time, inside the image, and later compared
-with the running system by "imgpipe drift check".`,
 	}
 	cmd.AddCommand(newBaselineCaptureCmd(), newBaselineShowCmd())
 	return cmd
@@ -39,33 +34,7 @@ func newBaselineCaptureCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "capture",
 		Short: "Write the image identity and capture the configuration baseline of a tree",
-		Long: `capture writes the image identity into the tree at --root (etc/imgpipe/identity.json,
-and IMAGE_ID/IMAGE_VERSION in os-release; ProgramData/imgpipe on Windows trees),
-then records the baseline and writes it to etc/imgpipe/baseline.bin (or --out).
-
-Run it as the last provisioning step of the image build (for example a Packer
-shell provisioner running "imgpipe baseline capture --root / ..."), or on a
-mounted image tree.
-
-By default the baseline covers the configuration-bearing paths of the platform
-(Linux: etc, usr, boot, opt, srv and the /bin, /lib... links; Windows:
-Windows/System32 and Program Files) and leaves out expected churn (var/log,
-var/cache, tmp, per-instance files such as etc/machine-id, and imgpipe's own
-files). --path replaces the paths; --exclude adds globs; "**" matches any
-number of path elements and a pattern without "/" matches a name at any depth.
-
-Content hashes are BLAKE3 by default (measured faster than SHA-256 on /usr,
-see bench/drift.sh); --hash sha256 when a policy requires it.`,
-		Example: `  # inside the image, at the end of the Packer build
-  imgpipe baseline capture --root / --image web --version 1.4.0 --build-id "$BUILD_ID"
-
-  # on a mounted or debootstrapped tree, with chosen paths
-  imgpipe baseline capture --root /mnt/img --image web --version 1.4.0 \
-      --path etc --path usr --exclude 'usr/share/doc/**'
-
-  # a baseline only (no identity written), to a file outside the tree
-  imgpipe baseline capture --root /srv/tree --no-identity --path . --out /tmp/tree.baseline`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tc := drift.TreeCapture{Root: root, Out: out, Rules: rules, NoDefaultExcludes: noDefaultExclude, Hash: hash, Workers: workers}
 			if !noIdentity {
@@ -103,9 +72,7 @@ func newBaselineShowCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show FILE",
 		Short: "Print a baseline file: identity, rules, collectors, packages, services and optionally files",
-		Example: `  imgpipe baseline show /etc/imgpipe/baseline.bin
-  imgpipe baseline show --files -o json /mnt/img/etc/imgpipe/baseline.bin | jq '.files | length'`,
-		Args: cobra.ExactArgs(1),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := drift.ReadBaselineFile(args[0])
 			if err != nil {

@@ -23,34 +23,7 @@ func newBuildCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "build TEMPLATE",
 		Short: "Run Packer on a template, find its disk artifacts and record their provenance",
-		Long: `build runs "packer build -machine-readable" on TEMPLATE (a .pkr.hcl or JSON
-file, or a directory of .pkr.hcl files), shows Packer's messages on stderr as
-they come, and then lists the artifacts with their provenance: the git commit
-of the template's repository (and whether the template's folder has
-uncommitted changes), the SHA-256 of the template files, the Packer version
-and run id, each artifact's SHA-256, and for disk images their format,
-virtual size and Hyper-V generation (read from the partition table, or else
-the manifest's custom_data "generation", or --generation).
-
-Artifacts are taken from the manifest post-processor's file (--manifest,
-default packer-manifest.json in the working directory) when this run wrote
-it, or else from the artifact list Packer prints. Variable values are passed
-to Packer but never recorded (they may be secrets); their names are.
-
-Each disk artifact is recorded in the catalog as an image version with this
-provenance and its artifact copy, when its image and version are known: from
---image and --version, or from the manifest post-processor's custom_data
-"image" and "version". Recording the same version with the same artifact
-again changes nothing; with a different artifact it is refused (versions are
-immutable). --from-manifest records the artifacts of an earlier run from its
-manifest without running Packer again.
-
-With --output json the whole result (artifacts, provenance and what was
-recorded) is printed as one JSON document.`,
-		Example: `  imgpipe build examples/packer/demo-debian --var version=1.0.0
-  imgpipe build template.pkr.hcl --var-file prod.pkrvars.hcl --manifest out/manifest.json --output json
-  imgpipe build examples/packer/demo-debian --from-manifest --manifest out/demo-debian/packer-manifest.json --catalog demo.db`,
-		Args: cobra.ExactArgs(1),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Template = args[0]
 			o.Vars = map[string]string{}

@@ -21,24 +21,7 @@ func newCheckDeployCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check-deploy VERSION --subscription S --location L",
 		Short: "Say whether a VM can be deployed from a version (or managed image) in a subscription and region",
-		Long: `check-deploy answers, before you try: can a VM in subscription S, region L,
-be created from this image, and if not, what to do.
-
-For a gallery image version: is it provisioned, is L one of its regions with
-replication completed (otherwise: imgpipe replicate VERSION --add-region L), and,
-from another subscription, does the identity deploying there have a role on
-the gallery (a share block in the pipeline file, or --principal)?
-
-For a managed image: it is usable only in its own region and subscription.
-
-VERSION is a full resource id (of a version or a managed image), or with
--f pipeline.hcl a bare version such as 1.2.3. When the catalog records the
-version and trusts a signing key (imgpipe key trust), check-deploy also
-verifies its signed provenance (imgpipe verify) and says no when it does not
-verify. Exit status 2 when the answer is no.`,
-		Example: `  imgpipe check-deploy 1.4.2 -f pipeline.hcl --subscription 2222... --location northeurope
-  imgpipe check-deploy /subscriptions/.../images/web-1.4.2 --subscription 1111... --location westeurope`,
-		Args: cobra.ExactArgs(1),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if sub == "" || location == "" {
 				return errors.New("--subscription and --location are required")

@@ -23,23 +23,7 @@ func newDestroyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "destroy [ID | VERSION]",
 		Short: "Remove a gallery image version, a definition or a whole gallery, in dependency order",
-		Long: `destroy removes what publish made, in the order Azure requires: versions
-first (each deletion awaited), then the sources no remaining version needs
-(managed images and blobs imgpipe made), then definitions, then imgpipe's role
-assignments and the gallery. ARM's eventual consistency (409
-CannotDeleteResource for a while after the children are gone) is retried for a
-bounded time rather than reported as a failure.
-
-A version still used by a VM or scale set is kept (with its parents) unless
---force. The plan is shown first; --yes proceeds without asking. Failures do
-not stop independent deletions: all of them are reported together.
-
-What to destroy: a full resource id (gallery, definition or version), or with
--f pipeline.hcl the file's gallery / definition (--scope) or a bare VERSION.`,
-		Example: `  imgpipe destroy 1.4.2 -f pipeline.hcl                 # one version
-  imgpipe destroy -f pipeline.hcl --scope definition     # the definition and all its versions
-  imgpipe destroy /subscriptions/.../galleries/g --yes   # the whole gallery`,
-		Args: cobra.MaximumNArgs(1),
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var id azure.ResourceID
 			var err error

@@ -30,59 +30,7 @@ func newEmulatorCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "emulator",
 		Short: "Run a local Azure Resource Manager emulator (galleries, images, disks) for demos and tests",
-		Long: `emulator serves, over HTTPS on loopback, the Azure Resource Manager operations
-imgpipe uses: resource groups, managed images, compute galleries with image
-definitions and versions (with replication that takes time), managed disks
-with direct upload, virtual machines and scale sets as image consumers, and
-role assignments on galleries. It behaves like Azure where imgpipe depends on
-it: long-running operations, 409 CannotDeleteResource while nested resources
-exist (and for a while after), images and versions that are copies, and so on.
-
-It issues its own TLS certificate (written to the state directory) and its own
-tokens: it prints the tenant, client id and secret a client-secret credential
-needs, and writes them as shell exports to emulator.env in the state directory.
-
-Blob data (the VHDs managed images are made from, the page blobs of disk
-uploads) lives in Azurite, the Azure Storage emulator (an npm package). With
---start-azurite the emulator starts one itself, in memory, on 127.0.0.1
-(--azurite-port, default a free port), and writes its blob endpoint, account
-and key to emulator.env as IMGPIPE_BLOB_ENDPOINT, AZURE_STORAGE_ACCOUNT and
-AZURE_STORAGE_KEY: a pipeline file whose storage block names no blob_endpoint,
-and imgpipe upload, then use it. Azurite is found as $IMGPIPE_AZURITE (a path
-to azurite-blob), azurite-blob on PATH, node_modules/.bin/azurite-blob in the
-working directory or above, or else run with npm exec (azurite@` + azurite.PinnedVersion + `,
-fetched once). Install it with: npm install -g azurite@` + azurite.PinnedVersion + `
-
-To run Azurite yourself, start it with the flags the Azure SDK for Go needs
-(its storage service version is newer than Azurite's):
-  azurite-blob --inMemoryPersistence --blobHost 127.0.0.1 --blobPort 10000 --skipApiVersionCheck --loose
-and pass --azurite-blob http://127.0.0.1:10000/devstoreaccount1.
-
-The emulator accepts a well-known client secret and, with Azurite, a
-well-known storage key: keep it on loopback. Listening on any other address
-prints a warning.
-
-The emulator runs until interrupted (Ctrl-C).`,
-		Example: `  # everything in one command: ARM emulator plus an in-memory Azurite
-  imgpipe emulator --state ./emu --start-azurite &
-  source ./emu/emulator.env
-  imgpipe plan -f examples/emulator.hcl --source disk.raw
-
-  # Azurite on its usual port, for tools that assume 10000
-  imgpipe emulator --start-azurite --azurite-port 10000
-
-  # in-memory emulator on a fixed port, with your own Azurite for blobs
-  imgpipe emulator --listen 127.0.0.1:8443 --azurite-blob http://127.0.0.1:10000/devstoreaccount1
-
-  # persistent state, environment as JSON for scripts
-  imgpipe emulator --listen 127.0.0.1:8443 --state ./emu-state --output json
-
-  # reliability testing: 10% throttling, 5% server errors, 5% failing LROs
-  imgpipe emulator --fault-throttle 0.1 --fault-server-error 0.05 --fault-lro 0.05 --fault-seed 7
-
-  # then, in another shell
-  source ./emu-state/emulator.env`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			start := time.Now()
 			opts.LRODelay, opts.ReplicationDuration, opts.DeleteConflictWindow = lroDelay, replication, conflictW

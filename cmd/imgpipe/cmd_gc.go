@@ -25,45 +25,7 @@ func newGCCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "gc --keep N --older-than AGE [--yes]",
 		Short: "Plan (and with --yes apply) retention: deprecate old versions, later delete them",
-		Long: `Garbage-collect old image versions, in two stages like the lifecycle tools:
-
-  1. deprecate: the gallery version is excluded from latest and given an end
-     of life --grace from now (catalog: status deprecated);
-  2. delete: a later run, once the grace period has passed, deletes the
-     version's copies in dependency order - gallery version (with its
-     regions), then managed image or disk, then blob, then on-prem copies.
-
-A version is never touched when it is among the --keep newest of its image,
-younger than --older-than, the version of any channel, run by a host of the
-fleet or referenced by a VM or scale set, tagged with an --exclude-tag, or
-replicated to an --exclude-region. A source (managed image, blob) that a
-remaining gallery version was made from is kept. Ages are like 30d, 2w, 36h.
-
-Without --yes, gc only shows the plan. Azure is asked which VMs and scale
-sets reference a version in the subscriptions of -f pipeline.hcl's azure
-blocks and $AZURE_SUBSCRIPTION_ID (credentials and endpoint as for publish);
-deprecation and deletion act in the subscription of each resource. Without
-any subscription gc plans from the catalog's fleet data only, says so, and
-cannot apply.
-
-With -f pipeline.hcl, the file's retention block gives the policy wherever
-no flag is given:
-
-  retention {
-    keep_last       = 5              # --keep
-    keep_within     = "90d"          # --older-than
-    grace_period    = "14d"          # --grace
-    exclude_tags    = { keep = "" }  # --exclude-tag keep
-    exclude_regions = ["usgovvirginia"]
-  }
-
-On-prem library copies are deleted through the library (its latest pointer
-moves back; a version a library channel points at is refused).`,
-		Example: `  imgpipe gc --keep 5 --older-than 90d
-  imgpipe gc --image web --keep 3 --older-than 30d --grace 14d --exclude-tag keep --output json
-  imgpipe gc --keep 5 --older-than 90d --exclude-region usgovvirginia --yes
-  imgpipe gc -f pipeline.hcl --yes          # the file's retention block and subscriptions`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := catalog.Policy{Image: image, KeepNewest: keep, OlderThan: olderThan, Grace: grace, ExcludeRegions: excludeRegions}
 			for _, t := range excludeTags {

@@ -13,12 +13,7 @@ func newImagesCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "images",
 		Short: "List the images in the catalog with their newest version and channels",
-		Long: `List every image the catalog knows: how many versions it has (deleted ones
-not counted), the newest usable version, and which version each channel
-(test, prod, ...) points at.`,
-		Example: `  imgpipe images
-  imgpipe images --catalog postgres://imgpipe@db.internal/imgpipe --output json`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withCatalog(cmd, required, func(c *catalog.Catalog) error {
 				imgs, err := c.Images(cmd.Context())

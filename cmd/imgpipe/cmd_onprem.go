@@ -21,23 +21,6 @@ func newOnpremCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "onprem",
 		Short: "Manage the on-premises Hyper-V image library (add, list, verify, promote, deploy)",
-		Long: `The on-premises library is a folder, local or on a mounted SMB share, that
-Hyper-V hosts read images from:
-
-  <library>/<image>/<version>/<image>-<version>.vhdx   the disk, never modified
-  <library>/<image>/<version>/metadata.json            generation, OS, format, size, SHA-256...
-  <library>/<image>/latest.json                        newest version
-  <library>/<image>/channels/<channel>.json            per channel (test, prod...)
-
-Pointers are small JSON files, not symlinks, so the layout works on SMB and
-NTFS, and PowerShell reads every file with ConvertFrom-Json. Versions appear
-complete or not at all (staged, fsynced, renamed) and are immutable: adding
-the same version again with the same bytes does nothing, with other bytes it
-is refused.`,
-		Example: `  imgpipe onprem add --library /mnt/images --image web --version 1.4.0 --channel test build/web.raw
-  imgpipe onprem list --library /mnt/images
-  imgpipe onprem promote --library /mnt/images web 1.4.0 --channel prod
-  imgpipe onprem deploy-script --library /mnt/images --host-path '\\fs01\images' web prod --vm-name web-07`,
 	}
 	c.AddCommand(newOnpremAddCmd(), newOnpremListCmd(), newOnpremVerifyCmd(), newOnpremPromoteCmd(),
 		newOnpremRevokeCmd(), newOnpremDeployScriptCmd())
@@ -71,35 +54,7 @@ func newOnpremAddCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "add [FILE]",
 		Short: "Copy a disk image into the library as a new version",
-		Long: `Add copies a disk image into the library as IMAGE/VERSION, computing its
-SHA-256 while copying (zero ranges are not written, so sparse disks stay
-sparse), writes metadata.json, and points latest and the given channels at
-it.
-
-When a catalog is configured (--catalog, $IMGPIPE_CATALOG, or the per-user
-catalog once it exists) the version, its artifact and the library copy are
-recorded there too, so imgpipe promote --to test accepts the version.
-
-The input is digested first, then copied into the version's staging folder
-while every byte read is hashed again; the stored disk is made from that
-copy. If the two digests differ (something wrote the file meanwhile), nothing
-is published and the version name stays free: add it again once the file is
-stable.
-
-By default the disk is stored as VHDX (converted first if it is raw or VHD),
-the format Hyper-V differencing disks and Generation 2 VMs need; --format keep
-stores the input as it is. The Hyper-V generation is read from the partition
-table (V1: MBR/BIOS, V2: GPT with an EFI System Partition); --generation
-is needed only when the disk does not tell.
-
-From a Packer template, --manifest takes the disk from the last run recorded
-in the manifest post-processor's file (relative names are relative to the
-current directory, as Packer wrote them), with custom_data "generation" and
-"os" as defaults.`,
-		Example: `  imgpipe onprem add --library /mnt/images --image web --version 1.4.0 --channel test build/web.raw
-  imgpipe onprem add --library /mnt/images --image web --version 1.4.0 --manifest packer-manifest.json
-  imgpipe onprem add --library /mnt/images --image win --version 2024.05 --os windows --format keep win.vhdx`,
-		Args: cobra.MaximumNArgs(1),
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runOnpremAdd(cmd, args, f)
 		},
@@ -158,9 +113,7 @@ func newOnpremListCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List the images, versions and channels in the library",
-		Example: `  imgpipe onprem list --library /mnt/images
-  imgpipe onprem list --library /mnt/images --output json`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return onLibrary(library, func(lib *onprem.Library) error {
 				infos, err := lib.List()
@@ -185,13 +138,7 @@ func newOnpremVerifyCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "verify [IMAGE [VERSION]]",
 		Short: "Re-read library disks and check them against their recorded SHA-256",
-		Long: `Verify reads every disk in the library (or one image, or one version) and
-compares its size and SHA-256 with metadata.json. It exits with status 2 when
-any disk does not match; restore such a version from another copy or revoke it.`,
-		Example: `  imgpipe onprem verify --library /mnt/images
-  imgpipe onprem verify --library /mnt/images web
-  imgpipe onprem verify --library /mnt/images web 1.4.0 -o json`,
-		Args: cobra.MaximumNArgs(2),
+		Args:  cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			args = append(args, "", "")
 			return onLibrary(library, func(lib *onprem.Library) error {
@@ -216,10 +163,9 @@ func newOnpremPromoteCmd() *cobra.Command {
 	var library string
 	var channels []string
 	c := &cobra.Command{
-		Use:     "promote IMAGE VERSION --channel CHANNEL",
-		Short:   "Point a channel (e.g. prod) at an existing version",
-		Example: `  imgpipe onprem promote --library /mnt/images web 1.4.0 --channel prod`,
-		Args:    cobra.ExactArgs(2),
+		Use:   "promote IMAGE VERSION --channel CHANNEL",
+		Short: "Point a channel (e.g. prod) at an existing version",
+		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(channels) == 0 {
 				return errors.New("give the channel to point at the version: --channel prod")
@@ -245,11 +191,7 @@ func newOnpremRevokeCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "revoke IMAGE VERSION --reason TEXT",
 		Short: "Mark a version as revoked so it is no longer deployed or promoted",
-		Long: `Revoke marks a version in its metadata.json (the disk stays: running VMs'
-differencing disks depend on it). latest moves to the newest version that is
-not revoked; deploy-script and promote refuse the revoked version.`,
-		Example: `  imgpipe onprem revoke --library /mnt/images web 1.4.0 --reason "CVE-2024-6387 in sshd"`,
-		Args:    cobra.ExactArgs(2),
+		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return onLibrary(library, func(lib *onprem.Library) error {
 				md, err := lib.Revoke(args[0], args[1], reason)
@@ -271,20 +213,7 @@ func newOnpremDeployScriptCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "deploy-script IMAGE VERSION|CHANNEL",
 		Short: "Print the PowerShell that creates a Hyper-V VM from a library version",
-		Long: `deploy-script prints a PowerShell script for a Hyper-V host: it checks the
-library disk's SHA-256, creates a differencing disk whose parent is the
-library disk (so the published bits are shared, never modified), and runs
-New-VM with the generation recorded in the metadata; for Generation 2 it
-enables Secure Boot with the template the OS needs
-(MicrosoftUEFICertificateAuthority for Linux, MicrosoftWindows for Windows).
-
-The second argument is a version, "latest", or a channel name. Every value
-is emitted as a single-quoted PowerShell literal, so names cannot inject
-commands. --host-path is the library as the Hyper-V host sees it
-(usually a UNC path); it defaults to --library.`,
-		Example: `  imgpipe onprem deploy-script --library /mnt/images --host-path '\\fs01\images' web prod \
-      --vm-name web-07 --switch External --memory 4GB --cpus 4 > new-web-07.ps1`,
-		Args: cobra.ExactArgs(2),
+		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if o.MemoryBytes, err = onprem.ParseMemorySize(memory); err != nil {

@@ -22,29 +22,7 @@ func newPlanCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plan -f pipeline.hcl",
 		Short: "Show what publish would change in Azure (changes nothing)",
-		Long: `plan reads the pipeline file, inspects the source disk (its Hyper-V generation
-and a digest of its bytes), reads the current state in Azure, and prints the
-steps publish would take, as a diff:
-
-  + create / upload / share     something new
-  ~ update / replicate          an existing version changes (new regions...)
-  - delete                      e.g. a version left Failed, made again
-  > wait                        a replication still running: publish resumes watching
-  = keep                        already as the file says
-
-Refusals are decided here, before anything is uploaded: a Gen2 (UEFI) disk for
-a V1 definition, a definition whose immutable properties differ from the
-file, a version that already exists with other content. Location differences
-between resource group, gallery, definition and version are warnings only.
-
-With --out FILE the plan is saved: imgpipe publish --plan FILE then applies
-exactly that plan, and refuses, naming what changed, when the pipeline file,
-the source disk or a destination changed since it was made.`,
-		Example: `  imgpipe plan -f pipeline.hcl
-  imgpipe plan -f pipeline.hcl --output json
-  imgpipe plan -f pipeline.hcl --detailed-exitcode   # exit 2 when there are changes
-  imgpipe plan -f pipeline.hcl --out plan.json && imgpipe publish --plan plan.json --yes`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			w, err := openWiring(ctx, f, 0)

@@ -26,33 +26,7 @@ func newPromoteCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "promote IMAGE VERSION --to CHANNEL [-f PIPELINE]",
 		Short: "Move a channel (test, prod, ...) of an image forward to a version",
-		Long: `Point a channel of an image at a version, recorded with who and when.
-
-A channel only moves forward: the version must be newer (SemVer) than the one
-the channel points at. It must not be revoked, and it must meet what the
-channel requires. By default "test" needs an on-prem library copy, and
-"prod" a gallery image version in state Succeeded and a passing test of the
-version's exact artifact digest (imgpipe test); other channels need nothing.
-A pipeline file given with -f may say otherwise for a channel:
-
-  channel "prod" {
-    requires = ["gallery_version:Succeeded", "tested"]   # [] requires nothing
-  }
-
-Once the catalog trusts a signing key (imgpipe key trust), "prod" also needs
-a provenance signed by it that verifies against every copy (imgpipe verify).
-A refusal names each unmet requirement (a failed test with its failing check
-and output).
-
-Versions are published staged: their gallery image version is excluded from
-latest, so a VM or scale set deploying the definition's latest never takes an
-unpromoted version. Promotion to prod includes it in latest (Azure connection
-as for publish); if that fails the catalog move stands and promoting again
-retries it. Revocation excludes it again. Who is taken from --by, else $USER.`,
-		Example: `  imgpipe promote web 1.4.0 --to test
-  imgpipe promote web@1.4.0 --to prod --by release-bot
-  imgpipe promote web 1.4.0 --to prod -f pipeline.hcl --sign-key release.pem`,
-		Args: refArgs,
+		Args:  refArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := parseRef(args)
 			if err != nil {

@@ -146,56 +146,7 @@ func newPublishCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "publish -f pipeline.hcl",
 		Short: "Publish the image to its Azure Compute Gallery and on-prem libraries, recording it in the catalog",
-		Long: `publish makes Azure match the pipeline file: it shows the plan (as imgpipe plan
-does), asks, then uploads the disk to a page blob, makes a managed image from
-it (or, for Trusted Launch, uses the VHD directly), ensures the gallery and the
-image definition (with the disk's Hyper-V generation), creates the version in
-its target regions, watches replication region by region, and grants Reader on
-the gallery to the principals in share blocks.
-
-It is idempotent and resumable: every step records what it made (source
-fingerprint, blob MD5 and size, managed image id) in tags on the version, so a
-publish that was killed, run again, carries on where it stopped and never makes
-a second copy. A version left Failed is deleted and made again; an existing
-version made from another disk is refused (versions are immutable: bump it).
-
-Replication can take an hour or more. When replication_timeout (in the file,
-or --replication-timeout) passes, publish stops waiting and exits with status 3;
-the version keeps replicating in Azure and running publish again resumes
-watching.
-
-The version is recorded in the catalog (--catalog, else the file's catalog
-block, else $IMGPIPE_CATALOG, else the per-user SQLite catalog that promote,
-show and gc read by default): the image, the version with its provenance
-(artifact SHA-256, Hyper-V generation, OS), and its lineage with fingerprints
-and states - artifact -> blob or managed disk -> managed image -> gallery
-version -> one copy per target region. Re-running updates those states
-(e.g. a region that finished replicating) without duplicating anything.
-Publishes of the same image take the image's lock in the catalog, so two of
-them run one after the other. A catalog that cannot be opened is an error
-before anything changes; --no-catalog publishes without recording (promote
-to prod then refuses the version: it needs a Succeeded gallery_version).
-
-onprem "NAME" { library = ..., channel = ... } blocks for the image make
-publish also add the disk to that on-prem library (converted to VHDX, as
-imgpipe onprem add does), record the copy, and move the channel (default
-test) to the version, in the catalog and in the library. A file with only
-onprem blocks publishes there alone; its version is --version, else the
-library version already holding this disk, else the next patch.
-
-Credentials come from the environment, never from the file: AZURE_TENANT_ID,
-AZURE_CLIENT_ID, AZURE_CLIENT_SECRET (or a managed identity, or az login), and
-AZURE_STORAGE_KEY for shared-key storage access (otherwise Entra ID). To use
-the local emulator, source the environment 'imgpipe emulator' prints
-(IMGPIPE_ARM_ENDPOINT, AZURE_AUTHORITY_HOST, and its CA via SSL_CERT_FILE or
-IMGPIPE_CA_CERT).`,
-		Example: `  imgpipe publish -f pipeline.hcl
-  imgpipe publish -f pipeline.hcl --yes --output json      # CI
-  imgpipe publish -f pipeline.hcl --source out/disk.vhdx    # the disk a build just made
-  imgpipe publish -f pipeline.hcl --yes --catalog postgres://ci-db/imgpipe
-  imgpipe publish -f onprem-only.hcl --version 2.1.0 --yes  # on-prem library only
-  imgpipe plan -f pipeline.hcl --out plan.json && imgpipe publish --plan plan.json   # exactly that plan`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			var err error

@@ -25,68 +25,7 @@ func newReconcileCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "reconcile -f pipeline.hcl",
 		Short: "Rebuild images from source when their rebuild policy says so (drift, revocation, a newer parent, a schedule)",
-		Long: `reconcile evaluates the rebuild block of every image in the pipeline file
-against the catalog and decides, with its reason, for each image:
-
-  rebuild   a trigger matched and nothing holds it back
-            ("12 of 40 prod hosts drifted for 2h: rebuild",
-             "web@1.4.0 revoked: rebuild",
-             "parent base@2.1.0 is newer than 2.0.0: rebuild",
-             "schedule 0 3 * * 1 due (...): rebuild")
-  wait      a trigger matched but the drift has not held long enough, a
-            rebuild is running, a run holds the image lock, the cool-down
-            has not passed, or the daily cap is reached
-  stopped   the last rebuild failed (build, publish or test) or could not
-            be tested: the loop stays stopped for the image until a new
-            version is published or 'imgpipe reconcile resume IMAGE'
-  none      no trigger matched (nothing is recorded)
-
-The policy:
-
-  rebuild {
-    on_drift {
-      hosts         = 12       # or share = 0.3 of the channel's hosts
-      channel       = "prod"   # whose hosts count (default: promote_to)
-      for           = "2h"     # the threshold must hold this long
-      changed_files = 5        # a host counts with >= 5 files changed ...
-      packages      = true     # ... or any package changed
-    }
-    on_revoke   = true         # the promote_to channel's version is revoked
-    on_parent   = true         # the parent image has a newer active version
-    schedule    = "0 3 * * 1"  # cron, UTC
-    cooldown    = "6h"         # least time between two rebuilds (default 6h)
-    max_per_day = 2            # default 2 (UTC day)
-    promote_to  = "prod"       # default prod
-  }
-
-A channel's hosts are the hosts of the image running a version the channel
-has pointed at. "for" is judged from the fleet's per-host history: the
-threshold has held since the host whose drift made the count reach it began
-to drift (its first drifted report after a clean one). Hosts whose history
-does not say count from reconcile's first evaluation that saw the threshold
-met, reset by any that saw it not met.
-
-Without --dry-run, wait and stopped decisions are recorded in the catalog
-(never repeated inside the cool-down) and emitted as events
-(` + events.TypeReconcile + `), and a rebuild runs the pipeline: Packer builds
-the image's packer block, publish sends the artifact to the file's
-destinations as a new version, the test gate tests it, and a version that
-passed is promoted to promote_to. One rebuild runs per image at a time: a
-second trigger during a run is recorded as a wait. A failed step never
-promotes and stops the loop for the image.
-
-imgpipe serve --reconcile pipeline.hcl runs the same every
---reconcile-interval; replicas sharing the catalog take turns (one claims
-each round in the catalog).
-
---dry-run prints the decisions and changes nothing, in the catalog or
-anywhere else. Exit status: 0, or 1 when a rebuild failed.`,
-		Example: `  imgpipe reconcile -f pipeline.hcl --dry-run
-  imgpipe reconcile -f pipeline.hcl --dry-run -o json
-  imgpipe reconcile -f pipeline.hcl                # from cron, every 10 minutes
-  imgpipe reconcile resume web -f pipeline.hcl     # after fixing a failed rebuild
-  imgpipe reconcile history web`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			f, cat, err := openReconcile(ctx, cmd, file, catalogLoc)

@@ -51,24 +51,7 @@ func newReplicateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "replicate VERSION --add-region REGION",
 		Short: "Add target regions to an existing gallery image version",
-		Long: `replicate copies an existing version to more regions.
-
-New replicas are copied from the version's source, so imgpipe first compares
-the source with the fingerprint recorded on the version when it was made (the
-managed image's id and creation, the blob's MD5 and size):
-
-  - the source was replaced since (same name, other bits): refused before
-    anything changes in Azure, because the new region would get different
-    bits than the others; publish a new version instead;
-  - the source is gone: imgpipe asks Azure anyway and reports its answer
-    (older Azure refused this; current Azure copies from existing replicas).
-
-VERSION is the version's full resource id, or with -f pipeline.hcl a bare
-version such as 1.2.3 of the file's gallery and definition.`,
-		Example: `  imgpipe replicate 1.4.2 -f pipeline.hcl --add-region japaneast
-  imgpipe replicate /subscriptions/.../galleries/g/images/web/versions/1.4.2 --add-region eastus --add-region westus2 --replicas 2
-  imgpipe replicate 1.4.2 -f pipeline.hcl --remove-region japaneast`,
-		Args: cobra.ExactArgs(1),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(regions) == 0 && len(remove) == 0 {
 				return errors.New("name at least one region with --add-region (or --remove-region)")

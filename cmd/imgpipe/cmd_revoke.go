@@ -18,22 +18,7 @@ func newRevokeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "revoke IMAGE VERSION --reason TEXT [--cascade]",
 		Short: "Mark a version revoked (optionally its descendants) and show what runs it",
-		Long: `Revoke a version in the catalog: it can no longer be promoted, and every
-view shows it revoked with the reason, who and when. With --cascade, every
-version built on it (directly or not, in any image) is revoked too; without,
-those descendants are listed and shown as outdated.
-
-What must change outside the catalog is done too: the gallery image version
-is excluded from latest and tagged revoked=<reason> (Azure connection as for
-publish), the on-prem library copy is marked revoked in the library. Each
-copy changed is marked Revoked in the catalog; one that could not be
-changed (Azure or the library unreachable) is printed as still to do, with
-the reason on stderr, and the revocation in the catalog stands. The command also lists the
-hosts that run a revoked version and the channels still pointing at one
-(promote a newer version to move them).`,
-		Example: `  imgpipe revoke web 1.4.0 --reason "CVE-2026-1234 in openssl"
-  imgpipe revoke base@2.0.0 --reason "broken cloud-init" --cascade --output json`,
-		Args: refArgs,
+		Args:  refArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := parseRef(args)
 			if err != nil {

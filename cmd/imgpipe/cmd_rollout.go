@@ -22,27 +22,6 @@ func newRolloutCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rollout",
 		Short: "Roll a promoted version out to what runs the image, and follow, pause, resume or roll it back",
-		Long: `rollout moves what runs an image to a version and records each step in the
-catalog (and as an event for the webhooks).
-
-Targets come from the pipeline file's rollout block (or flags):
-  - Azure scale sets: the model's imageReference is set to the version (left
-    alone when it references the gallery definition and "latest" resolves to
-    the version; pinned to the version otherwise), then the instances move in
-    batches. Upgrade mode Rolling: Azure's rolling upgrade, with the policy's
-    batch share, unhealthy share and pause written into the scale set's
-    rollingUpgradePolicy. Manual: one batch per step through UpdateInstances,
-    imgpipe checking the health of every upgraded instance after each batch.
-    A batch whose instances are unhealthy pauses the rollout.
-  - Azure standalone VMs cannot change image in place: each is listed with
-    the plan to replace it and the check-deploy verdict for the version in its
-    subscription and region; done when a VM of that id runs the version.
-  - On-prem Hyper-V hosts (the hosts of the image that run an older version):
-    each gets a replacement script (imgpipe rollout scripts); done when its
-    agent reports the version.
-
-A rollout advances one step at a time, so it can be paused, resumed and
-rolled back (to the version the channel pointed at before) between any two.`,
 	}
 	cmd.AddCommand(newRolloutStartCmd(), newRolloutStatusCmd(), newRolloutAdvanceCmd(),
 		newRolloutPauseCmd(), newRolloutResumeCmd(), newRolloutRollbackCmd(), newRolloutScriptsCmd())
@@ -138,24 +117,7 @@ func newRolloutStartCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "start IMAGE VERSION",
 		Short: "Start a rollout of a version and follow it until imgpipe has done what it can",
-		Long: `start records a rollout of VERSION of IMAGE to the targets of the pipeline
-file's rollout block (-f), or to --scale-set / --vm, and runs it: scale sets
-batch by batch until every instance runs the version (exit 0) or a batch is
-unhealthy (the rollout pauses; exit 1). VMs and on-prem hosts get their
-replacement plans and scripts; they complete when a replaced VM runs the
-version or a host's agent reports it (imgpipe rollout advance, or the
-reconciler, looks again). --no-wait records the first step and returns.
-
-VERSION is a version such as 1.2.3 (its gallery version comes from the
-catalog, or -f's azure block) or a full gallery image version id. The
-version the channel pointed at before (--channel, default prod) is recorded
-for rollout rollback; --previous names it when the channel has no history.
-Without --max-batch / --max-unhealthy / --pause, a scale set's own
-rollingUpgradePolicy applies (Azure's defaults: 20%, 20%, none).`,
-		Example: `  imgpipe rollout start web 1.4.2 -f pipeline.hcl
-  imgpipe rollout start web 1.4.2 --scale-set /subscriptions/1111.../virtualMachineScaleSets/web --max-batch 25
-  imgpipe rollout start web /subscriptions/.../galleries/g/images/web/versions/1.4.2 --scale-set ID -o json`,
-		Args: cobra.ExactArgs(2),
+		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var file *config.File
 			if f.az.file != "" {
@@ -280,14 +242,7 @@ func newRolloutStatusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status [IMAGE]",
 		Short: "List recorded rollouts, or show one with each target and member",
-		Long: `status lists the rollouts recorded in the catalog, newest first (of IMAGE
-when given). --id shows one rollout with its targets and every member: the
-version it runs and its state (pending, upgrading, upgraded, unhealthy;
-replace or blocked for VMs and hosts waiting for their plan or script;
-missing when gone).`,
-		Example: `  imgpipe rollout status web
-  imgpipe rollout status --id 3 -o json`,
-		Args: cobra.MaximumNArgs(1),
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withCatalog(cmd, required, func(cat *catalog.Catalog) error {
 				if id > 0 {
@@ -333,13 +288,13 @@ missing when gone).`,
 }
 
 // newRolloutVerb makes the verbs that act on one recorded rollout.
-func newRolloutVerb(use, short, long, example string, wait bool, act func(ctx context.Context, d *rollout.Driver, id int64, reason string) (catalog.Rollout, error)) *cobra.Command {
+func newRolloutVerb(use, short string, wait bool, act func(ctx context.Context, d *rollout.Driver, id int64, reason string) (catalog.Rollout, error)) *cobra.Command {
 	var (
 		f      rolloutFlags
 		reason string
 	)
 	cmd := &cobra.Command{
-		Use: use, Short: short, Long: long, Example: example,
+		Use: use, Short: short,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := rolloutID(args[0])
@@ -367,43 +322,28 @@ func newRolloutVerb(use, short, long, example string, wait bool, act func(ctx co
 }
 
 func newRolloutAdvanceCmd() *cobra.Command {
-	return newRolloutVerb("advance ID", "Look again: do the next step of a running rollout (for cron; the reconciler does it too)",
-		`advance does what start does after its first step: the next batch of each
-scale set, a fresh look at the replaced VMs and at the hosts' agent reports;
-it returns when imgpipe has done what it can (or at once with --no-wait).`,
-		"  imgpipe rollout advance 7 -f pipeline.hcl", true,
+	return newRolloutVerb("advance ID", "Look again: do the next step of a running rollout (for cron; the reconciler does it too)", true,
 		func(ctx context.Context, d *rollout.Driver, id int64, _ string) (catalog.Rollout, error) {
 			return d.Get(ctx, id)
 		})
 }
 
 func newRolloutPauseCmd() *cobra.Command {
-	return newRolloutVerb("pause ID", "Pause a running rollout before its next batch",
-		`pause stops a rollout between batches: a scale set's rolling upgrade in
-progress is cancelled (instances already upgraded stay so). resume continues.`,
-		`  imgpipe rollout pause 7 --reason "change freeze"`, false,
+	return newRolloutVerb("pause ID", "Pause a running rollout before its next batch", false,
 		func(ctx context.Context, d *rollout.Driver, id int64, reason string) (catalog.Rollout, error) {
 			return d.Pause(ctx, id, reason)
 		})
 }
 
 func newRolloutResumeCmd() *cobra.Command {
-	return newRolloutVerb("resume ID", "Resume a paused rollout (after an unhealthy batch is fixed, or by hand)",
-		`resume runs a paused rollout again from where it stopped: a scale set in
-Rolling mode gets a new rolling upgrade, which leaves the instances already on
-the version alone. Instances still unhealthy pause it again.`,
-		"  imgpipe rollout resume 7", true,
+	return newRolloutVerb("resume ID", "Resume a paused rollout (after an unhealthy batch is fixed, or by hand)", true,
 		func(ctx context.Context, d *rollout.Driver, id int64, _ string) (catalog.Rollout, error) {
 			return d.Resume(ctx, id)
 		})
 }
 
 func newRolloutRollbackCmd() *cobra.Command {
-	return newRolloutVerb("rollback ID", "Roll the targets of a rollout back to the version they ran before",
-		`rollback ends the rollout (pausing it first) and starts a rollout of the
-version recorded as previous to the same targets: scale-set models pinned to
-that version, replacement plans and scripts for VMs and hosts.`,
-		"  imgpipe rollout rollback 7", true,
+	return newRolloutVerb("rollback ID", "Roll the targets of a rollout back to the version they ran before", true,
 		func(ctx context.Context, d *rollout.Driver, id int64, _ string) (catalog.Rollout, error) {
 			return d.Rollback(ctx, id)
 		})
@@ -414,11 +354,7 @@ func newRolloutScriptsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "scripts ID --dir DIR",
 		Short: "Write the replacement scripts (hosts) and plans (VMs) of a rollout, one file per member",
-		Long: `scripts writes DIR/MEMBER.ps1 for each on-prem host waiting for its
-replacement (run it on the host's Hyper-V server) and DIR/MEMBER.txt for
-each standalone VM's replacement plan. Each file is written whole or not at all.`,
-		Example: "  imgpipe rollout scripts 7 --dir ./replace",
-		Args:    cobra.ExactArgs(1),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := rolloutID(args[0])
 			if err != nil {

@@ -16,13 +16,7 @@ func newRunsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "runs [IMAGE]",
 		Short: "List recorded runs (plan, publish, destroy, gc, build, revoke) and their steps",
-		Long: `List the runs recorded in the catalog, newest first: what ran, on which image
-and version, who started it, how it ended. --id shows one run with every
-step, its outcome and the resources it made (what a resumed publish relies on).`,
-		Example: `  imgpipe runs
-  imgpipe runs web --kind publish --limit 5
-  imgpipe runs --id 42 --output json`,
-		Args: cobra.MaximumNArgs(1),
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withCatalog(cmd, required, func(c *catalog.Catalog) error {
 				if id > 0 {

@@ -30,62 +30,7 @@ func newServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the fleet dashboard, the HTTP API, agent intake and Prometheus metrics",
-		Long: `serve runs imgpipe's fleet server on top of the catalog:
-
-  /                          fleet table: host, platform, image, version, the
-                             channel's newest, versions behind, revoked, drift
-                             counts, last seen
-  /images                    images and versions by channel, with their regions
-  /hosts/NAME                a host's drift detail
-  GET  /api/images           images (JSON)
-  GET  /api/images/I/versions  versions of I with channels, regions, hosts
-  GET  /api/hosts            the fleet (JSON), worst first: ?state= &image=
-                             &version= &platform= &q= &limit= &offset=;
-                             /api/hosts/NAME one host
-  POST /api/enroll           an agent trades the fleet token for a credential
-                             bound to its host name (once per host)
-  POST /api/reports          agent reports (host credential, JSON, at most
-                             64 KiB, for the credential's host only)
-  POST /api/azure/refresh    pull Azure now (bearer token)
-  GET  /metrics              Prometheus: hosts by channel, image, version,
-                             platform and state, by report age, intake
-                             outcomes and batches, build_info, Go, process
-
-It listens on loopback unless given a certificate: a non-loopback --listen
-without --tls-cert/--tls-key is refused. Agents enrol with the fleet token
-(--agent-token-file, which must not be readable by group or others,
-$IMGPIPE_AGENT_TOKEN, or --agent-token); without one the intake answers 503.
-Each host then reports with its own credential; 'imgpipe serve revoke-agent
-NAME' revokes one (a rebuilt machine enrols again). A report's body must
-arrive within 10 seconds and is read before it takes one of the 256 intake
-slots, so slow senders hold only their own connection. Every report is
-validated and size-limited; a bad one gets a 4xx and nothing is stored.
-Reports are stored in batches (one transaction, one credential look-up for
-all of them) and each is answered 202 only once its batch has committed.
-
-Replicas: any number of serve processes may share one PostgreSQL catalog
-(behind a load balancer). Everything they show is read from the catalog,
-and the periodic work (the Azure pull, fleet snapshots for charts, pruning
-the report history, kept 30 days) is claimed in the catalog by one replica
-at a time.
-
-With --azure-subscription the server (one replica of them) lists the VMs and
-scale sets of those subscriptions at start, every --azure-interval and on POST /api/azure/refresh,
-and records those whose imageReference is a gallery image version (or a
-definition, meaning its latest version) as azure hosts, so machines without
-an agent still show how stale their image is. It authenticates with the
-Azure SDK's default credential chain (environment, workload or managed
-identity, Azure CLI) and needs read access to the VMs; IMGPIPE_ARM_ENDPOINT,
-AZURE_AUTHORITY_HOST and IMGPIPE_CA_CERT point it elsewhere (the variables
-'imgpipe emulator' prints).`,
-		Example: `  # on a workstation: dashboard on http://127.0.0.1:8080
-  imgpipe serve --catalog ~/imgpipe/catalog.db
-
-  # for a fleet: TLS, a shared catalog, agents and Azure
-  imgpipe serve --listen 0.0.0.0:8443 --tls-cert fleet.crt --tls-key fleet.key \
-    --catalog postgres://imgpipe@db/imgpipe --agent-token-file /etc/imgpipe/agent.token \
-    --azure-subscription 11111111-2222-3333-4444-555555555555`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			withTLS := tlsCert != "" || tlsKey != ""
 			if err := server.CheckListen(listen, withTLS); err != nil {
@@ -171,12 +116,7 @@ func newServeRevokeAgentCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "revoke-agent HOST",
 		Short: "Revoke a host's agent credential (its reports are refused until it enrols again)",
-		Long: `revoke-agent forgets the credential HOST's agent enrolled with. Its reports
-are refused (401) from then on; the next enrolment under that name, with the
-fleet token, gets a new credential. Use it when a machine is rebuilt under
-the same name, or when its credential may have leaked.`,
-		Example: `  imgpipe serve revoke-agent web-07 --catalog postgres://imgpipe@db/imgpipe`,
-		Args:    cobra.ExactArgs(1),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cat, err := openCatalog(cmd.Context(), catalogLoc)
 			if err != nil {

@@ -37,28 +37,8 @@ func addServeAuth(cmd *cobra.Command) *serveAuthFlags {
 	f.BoolVar(&a.requireAuth, "require-auth", false, "ask readers for a credential on loopback too (e.g. behind a reverse proxy)")
 	durationVar(f, &a.sessionLifetime, "session-lifetime", 12*time.Hour, "how long a browser session lasts after sign-in")
 	cmd.AddCommand(newServeTokenCmd())
-	cmd.Long += serveAuthHelp
 	return a
 }
-
-const serveAuthHelp = `
-
-Triage pages link both ways: /?state=drifted&image=I (filters and search in
-the URL, the summary's counts filter, channel=C measures against another
-channel) -> /images/I (hosts by version; versions and drift over the week)
--> /images/I/versions/V (lineage, tests, regions, rollouts, hosts running
-it) -> /hosts/NAME (drift, what to do, rollouts, report history).
-
-Who may read: on loopback without the flags below, anyone (as before).
-Off loopback, or with --oidc-issuer or --require-auth, every page, /api/*
-and /metrics needs a credential; agents keep theirs (enrolment) and /healthz
-stays open. People sign in with OpenID Connect (Entra ID: --oidc-issuer
-https://login.microsoftonline.com/TENANT-ID/v2.0, --oidc-client-id APP-ID,
-the secret in --oidc-client-secret-file or $` + oidcSecretEnv + `, the app's
-redirect URI PUBLIC-URL/auth/callback); --oidc-allowed-group and
---oidc-allowed-domain narrow who gets in. Programs send 'Authorization:
-Bearer TOKEN' with a token from 'imgpipe serve token create NAME'. Sessions
-and tokens are kept in the catalog (SHA-256 only), so replicas share them.`
 
 // config is the server's AuthConfig for a server listening on listen.
 func (a *serveAuthFlags) config(listen string) (server.AuthConfig, error) {
@@ -87,12 +67,6 @@ func newServeTokenCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "Bearer tokens for programs that read the fleet server (create, list, revoke)",
-		Long: `Off loopback (or with --oidc-issuer or --require-auth), imgpipe serve asks
-every reader for a credential: people sign in with OpenID Connect, programs
-(scripts, Prometheus, CI) send 'Authorization: Bearer TOKEN' with a token made
-here. The catalog keeps only a token's SHA-256, so the secret is shown once,
-at creation; every replica on the catalog honours it until it expires or is
-revoked. Agents do not need one: they enrol with the fleet token.`,
 	}
 	cmd.AddCommand(newServeTokenCreateCmd(), newServeTokenListCmd(), newServeTokenRevokeCmd())
 	return cmd
@@ -106,9 +80,7 @@ func newServeTokenCreateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Make a bearer token and print its secret (once)",
-		Example: `  imgpipe serve token create prometheus --expires 90d --catalog postgres://imgpipe@db/imgpipe
-  curl -H "Authorization: Bearer $(cat token)" https://fleet.example.com/api/hosts?state=drifted`,
-		Args: cobra.ExactArgs(1),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withCatalog(cmd, required, func(c *catalog.Catalog) error {
 				secret, t, err := server.CreateBearerToken(cmd.Context(), c, args[0], whoAmI(by), expires, time.Now())

@@ -16,15 +16,7 @@ func newShowCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show IMAGE VERSION",
 		Short: "Show one version: provenance and every copy of it as a lineage tree",
-		Long: `Show where a version came from (commit, Packer template hash and version,
-build time, artifact SHA-256, Hyper-V generation, OS, parent version) and
-every copy of its bits as a tree: the build artifact, its on-prem library
-copies, the page blob, the managed image made from it, the gallery version
-made from that, and the regions it is replicated to - each with its
-fingerprint and state. The version may also be written IMAGE@VERSION.`,
-		Example: `  imgpipe show web 1.4.0
-  imgpipe show web@1.4.0 --output json`,
-		Args: refArgs,
+		Args:  refArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withVersion(cmd, args, func(c *catalog.Catalog, ref catalog.Ref) error {
 				if doc != "" {

@@ -25,14 +25,6 @@ func newKeyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "key",
 		Short: "Make and trust the keys that sign provenance and attestations",
-		Long: `imgpipe signs what it says of a version (its provenance, test results and
-promotions) as DSSE envelopes holding in-toto statements, with a key the
-operator controls. "key generate" makes an ed25519 key pair (PEM files that
-openssl reads); "key trust" records the public half in the catalog: from then
-on promotion to prod needs a provenance signed by a trusted key.`,
-		Example: `  imgpipe key generate --out ~/.config/imgpipe/signing
-  imgpipe key trust ~/.config/imgpipe/signing.pub.pem
-  imgpipe key list`,
 	}
 	var out string
 	gen := &cobra.Command{
@@ -95,13 +87,6 @@ func newSBOMCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sbom",
 		Short: "Record, show and compare the CycloneDX SBOM of image versions",
-		Long: `The SBOM of a version is a CycloneDX 1.6 JSON document listing every package
-of the image (from the baseline captured inside it: dpkg and rpm databases),
-each named by its package URL (pkg:deb/debian/NAME@VERSION?arch=...), with the
-image version and its artifact digest as the subject.`,
-		Example: `  imgpipe sbom record web 1.4.0 --baseline out/baseline.bin
-  imgpipe sbom show web 1.4.0 > web-1.4.0.cdx.json
-  imgpipe sbom diff web 1.4.0 1.5.0`,
 	}
 	var loc, baseline string
 	record := &cobra.Command{
@@ -166,14 +151,7 @@ func newAttestCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "attest IMAGE VERSION --key PRIVATE.pem",
 		Short: "Sign the provenance of a version (SLSA v1 in-toto statement, DSSE envelope)",
-		Long: `Sign what the catalog recorded of how a version was built: its artifact
-digest, the template's commit and hash, the Packer and imgpipe versions, the
-build id and parent. The envelope is stored with the version (imgpipe show
---provenance prints it) and written as provenance.dsse.json beside every
-on-prem library copy.`,
-		Example: `  imgpipe attest web 1.4.0 --key ~/.config/imgpipe/signing.pem --template web.pkr.hcl
-  imgpipe attest web 1.4.0 --key signing.pem --param release=bookworm`,
-		Args: refArgs,
+		Args:  refArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pm, err := supplychain.ParseParams(params)
 			if err != nil {
@@ -202,16 +180,7 @@ func newVerifyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "verify IMAGE VERSION [--key PUBLIC.pem]",
 		Short: "Check a version's signed provenance against its artifact and every copy",
-		Long: `verify checks that the version's provenance is signed by the key given (or by
-a key the catalog trusts), that it names the version's artifact digest, that
-every library copy still holds the bits that were published (re-read), that
-every Azure copy was made from the signed artifact, and that the newest
-signed test result passed for the same digest (required with --require-test).
-
-Exit status: 0 verified, 2 not verified (each failing check says why).`,
-		Example: `  imgpipe verify web 1.4.0 --key signing.pub.pem
-  imgpipe verify web@1.4.0 --require-test -o json`,
-		Args: refArgs,
+		Args:  refArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withVersion(cmd, args, func(c *catalog.Catalog, ref catalog.Ref) error {
 				r, err := supplychain.VerifyWithKey(cmd.Context(), c, ref, key, requireTest)

@@ -27,45 +27,7 @@ func newTestRunCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "test IMAGE VERSION -f PIPELINE",
 		Short: "Boot a version's on-prem library copy in qemu (or print the Hyper-V script) and run its declared tests",
-		Long: `test boots the version's on-prem library copy as the test environment would,
-and runs the test blocks the pipeline file declares for the image:
-
-  test "smoke" {
-    boot_timeout = "5m"          # the whole boot and check
-    boot_marker  = "login:"      # console text that marks a boot (optional)
-    drift_clean  = true          # the image's drift check must be clean (default)
-    command "nginx" {
-      run         = "systemctl is-active nginx"
-      expect_exit = 0
-      timeout     = "30s"
-    }
-  }
-
-The library copy is never written: qemu boots a throwaway qcow2 overlay on it
-(KVM when /dev/kvm can be opened, else TCG; --accel chooses), with no network.
-The test spec reaches the guest as a small read-only disk; the image's agent,
-started at boot with 'imgpipe agent --once --report-to serial', answers on the
-second serial port (COM2). A guest that does not answer within boot_timeout,
-or answers with a malformed or stale report, fails the test.
-
---runner hyperv prints the PowerShell that runs the same tests on a Hyper-V
-host instead (a differencing disk on the library copy, a VM of the recorded
-generation with no network, the Secure Boot template for Generation 2, the
-spec as a second disk, COM2 piped to a named pipe, the report read, the VM
-and its disks removed). It saves each report beside its spec in the work
-folder; --report FILE records them (judged here: a report must answer the
-spec the script attached, and the spec must be the test the file declares).
-
-Each result is recorded in the catalog (shown by 'imgpipe show' and
-'imgpipe runs'); prod then accepts the version only when its exact artifact
-digest passed (imgpipe promote).
-
-Exit status: 0 every test passed, 2 a test failed, 1 the test could not run.`,
-		Example: `  imgpipe test web 1.4.0 -f pipeline.hcl
-  imgpipe test web@1.4.0 -f pipeline.hcl --test smoke --accel tcg
-  imgpipe test web 1.4.0 -f pipeline.hcl --runner hyperv --host-path '\\fs01\images' > test-web.ps1
-  imgpipe test web 1.4.0 -f pipeline.hcl --runner hyperv --report 'imgpipe-test-web-1.4.0-smoke-1a2b3c4d.report'`,
-		Args: refArgs,
+		Args:  refArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := parseRef(args)
 			if err != nil {

@@ -15,9 +15,7 @@ func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the imgpipe version and the revision it was built from",
-		Example: `  imgpipe version
-  imgpipe version -o json`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in := buildinfo.Read()
 			in.Version = cmp.Or(in.Version, "dev")

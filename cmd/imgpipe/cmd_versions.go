@@ -13,14 +13,7 @@ func newVersionsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "versions IMAGE",
 		Short: "List an image's versions, newest first, with status, channels and provenance",
-		Long: `List the versions of one image, newest first (SemVer order), with their
-status (active, deprecated, revoked, deleted), the channels pointing at them,
-when and from which commit they were built, their Hyper-V generation and the
-version they were built on. NOTE says why a version needs attention: it is
-revoked, or its parent is revoked or behind its channel (rebuild it).`,
-		Example: `  imgpipe versions web
-  imgpipe versions web --output json | jq '.[] | select(.status == "active") | .version'`,
-		Args: cobra.ExactArgs(1),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withCatalog(cmd, required, func(c *catalog.Catalog) error {
 				vs, err := c.Versions(cmd.Context(), args[0])

@@ -24,28 +24,13 @@ func newWebhookCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "webhook",
 		Short: "Send imgpipe's events (CloudEvents 1.0, HMAC-signed) to webhooks",
-		Long: `Every build, publish, test, promotion, revocation, rollout step and drift
-detection is a CloudEvents 1.0 JSON event (structured mode, Content-Type
-application/cloudevents+json). Events are written to the catalog's outbox
-with the change they report and delivered to every webhook at least once,
-retried with backoff; receivers dedupe on the event id. With --secret-file,
-each delivery carries X-Imgpipe-Signature-256: sha256=HEX(HMAC-SHA256(secret,
-body)). The secret stays in that file (mode 0600) on the machines that
-deliver; the catalog keeps only its path. Slack or Teams receivers are
-webhooks like any other (through a relay that reshapes the JSON).`,
-		Example: `  imgpipe webhook add ops https://hooks.example.internal/imgpipe --secret-file /etc/imgpipe/ops.secret
-  imgpipe webhook add chat https://relay.internal/teams --type dev.imgpipe.promotion --type dev.imgpipe.drift
-  imgpipe webhook list
-  imgpipe webhook deliver      # one-shot delivery of what is due (imgpipe serve does this continuously)`,
 	}
 	var secret string
 	var types []string
 	add := &cobra.Command{
 		Use:   "add NAME URL",
 		Short: "Add (or replace) a webhook",
-		Example: `  imgpipe webhook add ops https://hooks.example.internal/imgpipe --secret-file /etc/imgpipe/ops.secret
-  imgpipe webhook add chat https://relay.internal/teams --type dev.imgpipe.promotion`,
-		Args: cobra.ExactArgs(2),
+		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withCatalog(cmd, required, func(c *catalog.Catalog) error {
 				w, err := events.AddWebhook(cmd.Context(), c, args[0], args[1], secret, types)

@@ -21,22 +21,8 @@ var globals globalOptions
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
-		Use:   "imgpipe",
-		Short: "Immutable VM image pipeline: one build, the same bits on Hyper-V and in Azure",
-		Long: `imgpipe takes one image built by Packer (VHDX, VHD or raw) and delivers the very
-same bits to an on-premises Hyper-V library and to an Azure Compute Gallery,
-recording every copy so you know which VMs run which image and which drifted.
-
-Typical flow:
-  imgpipe build packer/web.pkr.hcl --var version=1.4.0   # Packer build, provenance recorded
-  imgpipe disk inspect out/web-1.4.0.vhdx                # format, sizes, generation, Azure readiness
-  imgpipe plan -f pipeline.hcl                           # what publish would change
-  imgpipe publish -f pipeline.hcl                        # on-prem library + Azure gallery version
-  imgpipe promote web 1.4.0 --to prod                    # move a channel forward
-  imgpipe show web 1.4.0                                 # every copy, with fingerprints
-  imgpipe serve                                          # fleet dashboard: who runs what, who drifted
-
-Try it without Azure: imgpipe emulator --start-azurite (see README).`,
+		Use:           "imgpipe",
+		Short:         "Immutable VM image pipeline: one build, the same bits on Hyper-V and in Azure",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -62,6 +48,9 @@ Try it without Azure: imgpipe emulator --start-azurite (see README).`,
 		return &usageError{msg: err.Error(), help: cmd.CommandPath()}
 	})
 	refuseUnknownSubcommands(root)
+	if err := attachHelp(root); err != nil {
+		panic(err) // help/ is embedded: TestHelpFiles catches this before a release
+	}
 	return root
 }
 
