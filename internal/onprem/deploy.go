@@ -1,9 +1,8 @@
 package onprem
 
 import (
+	"cmp"
 	"errors"
-	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"text/template"
@@ -36,82 +35,32 @@ type DeployOptions struct {
 // Every value is emitted as a single-quoted PowerShell literal, so names
 // cannot inject commands.
 func DeployScript(md *Metadata, o DeployOptions) (string, error) {
-	if md.Revoked {
-		return "", fmt.Errorf("%s %s: %w (%s); deploy another version", md.Image, md.Version, ErrRevoked, md.RevokedReason)
-	}
-	var gen int
-	switch md.Generation {
-	case "V1":
-		gen = 1
-	case "V2":
-		gen = 2
-	default:
-		return "", fmt.Errorf("metadata of %s %s has generation %q: expected V1 or V2", md.Image, md.Version, md.Generation)
-	}
-	if !shaRE.MatchString(md.SHA256) || (md.OS != "linux" && md.OS != "windows") || checkName("image", md.Image) != nil || checkName("version", md.Version) != nil {
-		return "", fmt.Errorf("metadata of %s %s is malformed (sha256, os, image or version): the library was edited by hand; restore it", md.Image, md.Version)
-	}
-	var childExt string
-	switch md.Format {
-	case "vhdx":
-		childExt = "vhdx"
-	case "vhd-fixed", "vhd-dynamic":
-		if gen == 2 {
-			return "", fmt.Errorf("%s %s is a VHD but Generation 2 VMs boot only from VHDX: add the version as VHDX", md.Image, md.Version)
-		}
-		childExt = "vhd"
-	default:
-		return "", fmt.Errorf("%s %s is stored as %s; Hyper-V differencing disks need a VHDX or VHD parent: add it in VHDX format", md.Image, md.Version, md.Format)
-	}
 	if o.VMName == "" {
 		o.VMName = md.Image + "-" + md.Version
 	}
-	if o.MemoryBytes == 0 {
-		o.MemoryBytes = 2 << 30
+	vm, err := HyperVShape(md, o.HostLibraryPath, cmp.Or(o.MemoryBytes, 2<<30), cmp.Or(o.CPUs, 2))
+	if err != nil {
+		return "", err
 	}
-	if o.MemoryBytes < 32<<20 || o.MemoryBytes%(2<<20) != 0 {
-		return "", fmt.Errorf("memory %d bytes: Hyper-V needs at least 32 MiB in whole multiples of 2 MiB", o.MemoryBytes)
-	}
-	if o.CPUs == 0 {
-		o.CPUs = 2
-	}
-	if o.CPUs < 1 || o.CPUs > 240 {
-		return "", fmt.Errorf("cpus %d: use 1 to 240", o.CPUs)
-	}
-	for _, v := range []struct{ what, s string }{{"VM name", o.VMName}, {"switch", o.Switch}, {"host library path", o.HostLibraryPath}, {"disk directory", o.DiskDirectory}} {
-		if strings.ContainsFunc(v.s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			return "", fmt.Errorf("%s %q contains control characters", v.what, v.s)
+	for _, v := range []struct{ what, s string }{{"VM name", o.VMName}, {"switch", o.Switch}, {"disk directory", o.DiskDirectory}} {
+		if err := CheckHostText(v.what, v.s); err != nil {
+			return "", err
 		}
 	}
 	if strings.TrimSpace(o.VMName) == "" {
 		return "", errors.New("VM name is empty")
 	}
-	root := o.HostLibraryPath
-	sep := `\`
-	if !strings.Contains(root, `\`) && strings.HasPrefix(root, "/") {
-		sep = "/" // a Linux path (PowerShell on Linux, or tests)
-	}
-	parent := strings.TrimRight(root, `\/`) + sep + md.Image + sep + md.Version + sep + md.DiskFile
-	secureBoot := ""
-	if gen == 2 {
-		secureBoot = "MicrosoftUEFICertificateAuthority" // Linux shim/grub signed by the Microsoft UEFI CA
-		if md.OS == "windows" {
-			secureBoot = "MicrosoftWindows"
-		}
-	}
 	var b strings.Builder
-	err := deployTmpl.Execute(&b, map[string]any{
+	err = deployTmpl.Execute(&b, map[string]any{
 		"Image": md.Image, "Version": md.Version, "SHA": strings.ToUpper(md.SHA256),
-		"Gen": gen, "OS": md.OS, "VMName": PSQuote(o.VMName), "Parent": PSQuote(parent),
-		"ChildName": PSQuote(o.VMName + "." + childExt), "DiskDir": PSQuote(o.DiskDirectory),
+		"Gen": vm.Generation, "OS": md.OS, "VMName": PSQuote(o.VMName), "Parent": PSQuote(vm.Parent),
+		"ChildName": PSQuote(o.VMName + "." + vm.ChildExt), "DiskDir": PSQuote(o.DiskDirectory),
 		"HasDiskDir": o.DiskDirectory != "", "Switch": PSQuote(o.Switch), "HasSwitch": o.Switch != "",
-		"Memory": strconv.FormatInt(o.MemoryBytes, 10), "CPUs": o.CPUs,
-		"SecureBoot": PSQuote(secureBoot), "HashCheck": !o.SkipHashCheck,
+		"Memory": strconv.FormatInt(vm.MemoryBytes, 10), "CPUs": vm.CPUs,
+		"SecureBoot": PSQuote(vm.SecureBootTemplate), "HashCheck": !o.SkipHashCheck,
 	})
 	return b.String(), err
 }
-
-var shaRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // The template's own values are pre-quoted (PSQuote) or plain numbers and
 // validated names; Image, Version and OS only appear in comments and match

@@ -15,6 +15,7 @@ package testrun
 // both disks whatever happened (try/finally).
 
 import (
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -58,44 +59,12 @@ func hyperVScript(md *onprem.Metadata, o HyperVOptions, tests []Test, mk specMak
 	if len(tests) == 0 {
 		return "", errors.New("no test to run: add a test \"NAME\" { ... } block to the pipeline file")
 	}
-	if md.Revoked {
-		return "", fmt.Errorf("%s %s: %w (%s)", md.Image, md.Version, onprem.ErrRevoked, md.RevokedReason)
+	vm, err := onprem.HyperVShape(md, o.HostLibraryPath, cmp.Or(o.MemoryBytes, 1<<30), cmp.Or(o.CPUs, 2))
+	if err != nil {
+		return "", err
 	}
-	gen := map[string]int{"V1": 1, "V2": 2}[md.Generation]
-	if gen == 0 {
-		return "", fmt.Errorf("the library records generation %q for %s %s: expected V1 or V2", md.Generation, md.Image, md.Version)
-	}
-	if md.Format != "vhdx" && !(gen == 1 && strings.HasPrefix(md.Format, "vhd-")) {
-		return "", fmt.Errorf("%s %s is stored as %s: a Hyper-V differencing disk needs a VHDX parent (or a VHD for Generation 1)", md.Image, md.Version, md.Format)
-	}
-	if len(md.SHA256) != 64 || strings.Trim(md.SHA256, "0123456789abcdef") != "" || (md.OS != "linux" && md.OS != "windows") || !safeName(md.Image) || !safeName(md.Version) {
-		return "", fmt.Errorf("metadata of %s %s is malformed (sha256, os, image or version): the library was edited by hand; restore it", md.Image, md.Version)
-	}
-	if o.MemoryBytes == 0 {
-		o.MemoryBytes = 1 << 30
-	}
-	if o.MemoryBytes < 32<<20 || o.MemoryBytes%(2<<20) != 0 {
-		return "", fmt.Errorf("memory %d bytes: Hyper-V needs at least 32 MiB in whole multiples of 2 MiB", o.MemoryBytes)
-	}
-	if o.CPUs == 0 {
-		o.CPUs = 2
-	}
-	if o.CPUs < 1 || o.CPUs > 240 {
-		return "", fmt.Errorf("cpus %d: use 1 to 240", o.CPUs)
-	}
-	for _, v := range []struct{ what, s string }{{"host library path", o.HostLibraryPath}, {"work directory", o.WorkDir}} {
-		if strings.ContainsFunc(v.s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			return "", fmt.Errorf("%s %q contains control characters", v.what, v.s)
-		}
-	}
-	root, sep := o.HostLibraryPath, `\`
-	if !strings.Contains(root, `\`) && strings.HasPrefix(root, "/") {
-		sep = "/"
-	}
-	parent := strings.TrimRight(root, `\/`) + sep + md.Image + sep + md.Version + sep + md.DiskFile
-	secureBoot := "MicrosoftUEFICertificateAuthority" // Linux shim/grub are signed by the Microsoft UEFI CA
-	if md.OS == "windows" {
-		secureBoot = "MicrosoftWindows"
+	if err := onprem.CheckHostText("work directory", o.WorkDir); err != nil {
+		return "", err
 	}
 	type run struct {
 		Name, Nonce, Spec string
@@ -118,11 +87,11 @@ func hyperVScript(md *onprem.Metadata, o HyperVOptions, tests []Test, mk specMak
 			Timeout: int(timeout.Seconds())})
 	}
 	var b strings.Builder
-	err := hypervTmpl.Execute(&b, map[string]any{
-		"Image": md.Image, "Version": md.Version, "Gen": gen, "OS": md.OS, "SHA": strings.ToUpper(md.SHA256),
-		"Parent": onprem.PSQuote(parent), "WorkDir": onprem.PSQuote(o.WorkDir), "HasWorkDir": o.WorkDir != "",
-		"Prefix": onprem.PSQuote("imgpipe-test-" + md.Image + "-" + md.Version), "ChildExt": map[bool]string{true: "vhdx", false: "vhd"}[md.Format == "vhdx"],
-		"Memory": strconv.FormatInt(o.MemoryBytes, 10), "CPUs": o.CPUs, "SecureBoot": onprem.PSQuote(secureBoot),
+	err = hypervTmpl.Execute(&b, map[string]any{
+		"Image": md.Image, "Version": md.Version, "Gen": vm.Generation, "OS": md.OS, "SHA": strings.ToUpper(md.SHA256),
+		"Parent": onprem.PSQuote(vm.Parent), "WorkDir": onprem.PSQuote(o.WorkDir), "HasWorkDir": o.WorkDir != "",
+		"Prefix": onprem.PSQuote("imgpipe-test-" + md.Image + "-" + md.Version), "ChildExt": vm.ChildExt,
+		"Memory": strconv.FormatInt(vm.MemoryBytes, 10), "CPUs": vm.CPUs, "SecureBoot": onprem.PSQuote(vm.SecureBootTemplate),
 		"HashCheck": !o.SkipHashCheck, "Runs": runs, "MaxReport": maxSerialBytes,
 		"Record": fmt.Sprintf("imgpipe test %s %s -f PIPELINE --runner hyperv --report", md.Image, md.Version),
 	})
