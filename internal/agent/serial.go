@@ -68,8 +68,19 @@ const (
 	MaxOutputBytes = 4 << 10
 	maxCommandText = 4 << 10
 	maxLine        = MaxFrameBytes + 1024
-	endLine        = "==IMGPIPE-END=="
 )
+
+// The marks of a frame, for a runner watching a serial log fill: every
+// header line holds FrameMark, every frame ends with the line FrameEndLine.
+const (
+	FrameMark    = "==IMGPIPE-"
+	FrameEndLine = FrameMark + "END=="
+)
+
+// SpecDiskBytes is the size of the raw spec disk a runner attaches to the
+// guest: the spec frame at offset 0, zeros after it (FindSpec reads its
+// start). A frame always fits: it is at most MaxFrameBytes plus two lines.
+const SpecDiskBytes = 1 << 20
 
 // ErrNoFrame says the input holds no frame of the wanted kind.
 var ErrNoFrame = errors.New("no frame found")
@@ -126,7 +137,7 @@ type CommandResult struct {
 var (
 	nonceRE = regexp.MustCompile(`^[0-9a-f]{16,64}$`)
 	nameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$`)
-	headRE  = regexp.MustCompile(`^==IMGPIPE-(REPORT|SPEC) v1 len=([0-9]{1,10}) sha256=([0-9a-f]{64})==$`)
+	headRE  = regexp.MustCompile(`^` + regexp.QuoteMeta(FrameMark) + `(REPORT|SPEC) v1 len=([0-9]{1,10}) sha256=([0-9a-f]{64})==$`)
 )
 
 // Validate checks a spec against the protocol's bounds.
@@ -228,9 +239,9 @@ func EncodeFrame(kind string, v interface{ Validate() error }) ([]byte, error) {
 	}
 	sum := sha256.Sum256(payload)
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "\n==IMGPIPE-%s v1 len=%d sha256=%s==\n", kind, len(payload), hex.EncodeToString(sum[:]))
+	fmt.Fprintf(&b, "\n%s%s v1 len=%d sha256=%s==\n", FrameMark, kind, len(payload), hex.EncodeToString(sum[:]))
 	b.Write(payload)
-	b.WriteString("\n" + endLine + "\n")
+	b.WriteString("\n" + FrameEndLine + "\n")
 	return b.Bytes(), nil
 }
 
@@ -241,7 +252,7 @@ func EncodeFrame(kind string, v interface{ Validate() error }) ([]byte, error) {
 // what is wrong. No frame at all gives ErrNoFrame.
 func DecodeFrame(r io.Reader, kind string, v interface{ Validate() error }) error {
 	br := bufio.NewReaderSize(io.LimitReader(r, MaxScanBytes), 64<<10)
-	prefix := "==IMGPIPE-" + kind + " "
+	prefix := FrameMark + kind + " "
 	for {
 		line, long, err := readLine(br)
 		if err != nil {
@@ -277,7 +288,7 @@ func DecodeFrame(r io.Reader, kind string, v interface{ Validate() error }) erro
 			return fmt.Errorf("%w: %s checksum mismatch (corrupted on the serial line)", ErrBadFrame, strings.ToLower(kind))
 		}
 		end, long, err := readLine(br)
-		if err != nil || long || end != endLine {
+		if err != nil || long || end != FrameEndLine {
 			return fmt.Errorf("%w: %s has no end line", ErrBadFrame, strings.ToLower(kind))
 		}
 		dec := json.NewDecoder(strings.NewReader(payload))
@@ -290,6 +301,32 @@ func DecodeFrame(r io.Reader, kind string, v interface{ Validate() error }) erro
 		}
 		return v.Validate()
 	}
+}
+
+// DecodeFrameFile is DecodeFrame of the file at path (a serial log, a saved
+// report or spec).
+func DecodeFrameFile(path, kind string, v interface{ Validate() error }) error {
+	return decodeFrameFile(path, MaxScanBytes, kind, v)
+}
+
+func decodeFrameFile(path string, limit int64, kind string, v interface{ Validate() error }) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return DecodeFrame(io.LimitReader(f, limit), kind, v)
+}
+
+// SpecDisk returns the raw spec disk (SpecDiskBytes) holding frame, a spec
+// frame from EncodeFrame, at offset 0.
+func SpecDisk(frame []byte) ([]byte, error) {
+	if len(frame) > specProbeBytes {
+		return nil, fmt.Errorf("%w: a spec frame of %d bytes, at most %d", ErrBadFrame, len(frame), specProbeBytes)
+	}
+	disk := make([]byte, SpecDiskBytes)
+	copy(disk, frame)
+	return disk, nil
 }
 
 // readLine reads one line without its "\n" or "\r\n". A line longer than
@@ -522,13 +559,8 @@ func FindSpec(path, sysRoot string) (*TestSpec, error) {
 }
 
 func readSpec(path string) (*TestSpec, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 	var s TestSpec
-	if err := DecodeFrame(io.LimitReader(f, specProbeBytes), FrameSpec, &s); err != nil {
+	if err := decodeFrameFile(path, specProbeBytes, FrameSpec, &s); err != nil {
 		return nil, err
 	}
 	return &s, nil

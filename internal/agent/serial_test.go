@@ -262,3 +262,46 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 	})
 }
+
+// TestSpecDiskIsFoundByFindSpec: the spec disk a runner makes (SpecDisk) is
+// what the agent's search of the block devices finds, and a saved frame file
+// reads back with DecodeFrameFile; the marks runners watch for are the
+// frame's own.
+func TestSpecDiskIsFoundByFindSpec(t *testing.T) {
+	frame, err := EncodeFrame(FrameSpec, validSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk, err := SpecDisk(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(disk) != SpecDiskBytes || !bytes.HasPrefix(disk, frame) || bytes.Count(disk[len(frame):], []byte{0}) != SpecDiskBytes-len(frame) {
+		t.Fatalf("spec disk of %d bytes, want %d: the frame then zeros", len(disk), SpecDiskBytes)
+	}
+	sys := t.TempDir()
+	for _, d := range []string{"sys/block/sda", "sys/block/vdb", "dev"} {
+		if err := os.MkdirAll(filepath.Join(sys, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(sys, "dev", "sda"), make([]byte, 4096), 0o644)
+	os.WriteFile(filepath.Join(sys, "dev", "vdb"), disk, 0o644)
+	got, err := FindSpec("auto", sys)
+	if err != nil || got.Nonce != validSpec().Nonce {
+		t.Fatalf("FindSpec of the spec disk: %+v %v", got, err)
+	}
+	var s TestSpec
+	if err := DecodeFrameFile(filepath.Join(sys, "dev", "vdb"), FrameSpec, &s); err != nil || s.Test != "smoke" {
+		t.Fatalf("DecodeFrameFile: %+v %v", s, err)
+	}
+	if err := DecodeFrameFile(filepath.Join(sys, "dev", "none"), FrameSpec, &s); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+	if !strings.HasPrefix(strings.TrimLeft(string(frame), "\n"), FrameMark+FrameSpec+" ") || !strings.HasSuffix(string(frame), "\n"+FrameEndLine+"\n") {
+		t.Fatalf("frame %q does not carry FrameMark and FrameEndLine", frame)
+	}
+	if _, err := SpecDisk(make([]byte, specProbeBytes+1)); !errors.Is(err, ErrBadFrame) {
+		t.Fatalf("an oversized frame made a spec disk: %v", err)
+	}
+}

@@ -93,6 +93,7 @@ func hyperVScript(md *onprem.Metadata, o HyperVOptions, tests []Test, mk specMak
 		"Prefix": onprem.PSQuote("imgpipe-test-" + md.Image + "-" + md.Version), "ChildExt": vm.ChildExt,
 		"Memory": strconv.FormatInt(vm.MemoryBytes, 10), "CPUs": vm.CPUs, "SecureBoot": onprem.PSQuote(vm.SecureBootTemplate),
 		"HashCheck": !o.SkipHashCheck, "Runs": runs, "MaxReport": maxSerialBytes,
+		"SpecMiB": agent.SpecDiskBytes >> 20, "EndLine": agent.FrameEndLine,
 		"Record": fmt.Sprintf("imgpipe test %s %s -f PIPELINE --runner hyperv --report", md.Image, md.Version),
 	})
 	return b.String(), err
@@ -114,31 +115,18 @@ func safeName(s string) bool {
 	return true
 }
 
-// HyperVReport is what the script saved for one test: the spec it attached
-// and the report the guest wrote on COM2 (the report file; the spec file is
-// the same path with .spec instead of .report).
-func HyperVReport(reportPath string) (*agent.TestSpec, *agent.TestReport, error) {
-	specPath := strings.TrimSuffix(reportPath, filepath.Ext(reportPath)) + ".spec"
-	var spec agent.TestSpec
-	if err := decodeFile(specPath, agent.FrameSpec, &spec); err != nil {
-		return nil, nil, fmt.Errorf("the spec the script attached (%s): %w", specPath, err)
-	}
-	var rep agent.TestReport
-	if err := decodeFile(reportPath, agent.FrameReport, &rep); err != nil {
-		return &spec, nil, err
-	}
-	return &spec, &rep, nil
-}
-
-// HyperVResult judges what the script saved for one test against the test
-// the pipeline file declares: the spec must be that test's (same commands,
-// same drift rule) and the report must answer it (same nonce). A missing,
-// malformed or oversized report fails the test, as on the qemu runner.
+// HyperVResult judges what the script saved for one test (the report file
+// of the guest's COM2; the spec it attached is the same path with .spec
+// instead of .report) against the test the pipeline file declares: the spec
+// must be that test's (same commands, same drift rule) and the report must
+// answer it (same nonce). A missing, malformed or oversized report fails the
+// test, as on the qemu runner.
 func HyperVResult(reportPath, image, version string, declared []Test) (Result, error) {
 	res := Result{Runner: "hyperv", Image: image, Version: version}
-	spec, rep, err := HyperVReport(reportPath)
-	if spec == nil {
-		return res, err
+	specPath := strings.TrimSuffix(reportPath, filepath.Ext(reportPath)) + ".spec"
+	var spec agent.TestSpec
+	if err := agent.DecodeFrameFile(specPath, agent.FrameSpec, &spec); err != nil {
+		return res, fmt.Errorf("the spec the script attached (%s): %w", specPath, err)
 	}
 	res.Test = spec.Test
 	var t *Test
@@ -153,33 +141,16 @@ func HyperVResult(reportPath, image, version string, declared []Test) (Result, e
 	if spec.Image != image || spec.Version != version || spec.DriftClean != t.DriftClean || fmt.Sprint(spec.Commands) != fmt.Sprint(t.Commands) {
 		return res, fmt.Errorf("%s was made for %s@%s with other checks than test %q declares now: print the script again (imgpipe test --runner hyperv) and rerun it", reportPath, spec.Image, spec.Version, t.Name)
 	}
-	fi, serr := os.Stat(reportPath)
-	if serr == nil {
+	if fi, err := os.Stat(reportPath); err == nil {
 		res.StartedAt, res.FinishedAt = fi.ModTime().UTC(), fi.ModTime().UTC()
 	}
-	if err != nil {
-		why := "the guest's report is unusable: " + err.Error()
-		if errors.Is(err, agent.ErrNoFrame) {
-			why = "no report on COM2 (does the image run `imgpipe agent --once --report-to serial` at boot?)"
-		}
-		res.Checks = []Check{{Name: "boot", Output: why}}
-		return res, nil
-	}
-	if !rep.StartedAt.IsZero() && !rep.FinishedAt.IsZero() {
+	var rep *agent.TestReport
+	res.Checks, rep = judgeReport(reportPath, &spec, Check{Name: "boot", Passed: true}, "no report on COM2")
+	if rep != nil && !rep.StartedAt.IsZero() && !rep.FinishedAt.IsZero() {
 		res.StartedAt, res.FinishedAt = rep.StartedAt.UTC(), rep.FinishedAt.UTC()
 	}
-	res.Checks = append([]Check{{Name: "boot", Passed: true}}, Verdicts(spec, rep)...)
 	res.Passed = res.FirstFailure() == nil
 	return res, nil
-}
-
-func decodeFile(path, kind string, v interface{ Validate() error }) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return agent.DecodeFrame(f, kind, v)
 }
 
 var hypervTmpl = template.Must(template.New("hyperv").Parse(`# Created by imgpipe test --runner hyperv.
@@ -217,7 +188,7 @@ function Invoke-ImgpipeTest([string]$Test, [string]$Nonce, [string]$Spec, [int]$
     try {
         New-VHD -Path $Child -ParentPath $ParentPath -Differencing | Out-Null
         # A fixed VHD is its data followed by a 512-byte footer: the spec frame goes at offset 0.
-        New-VHD -Path $SpecVhd -SizeBytes 1MB -Fixed | Out-Null
+        New-VHD -Path $SpecVhd -SizeBytes {{.SpecMiB}}MB -Fixed | Out-Null
         $frame = [Convert]::FromBase64String($Spec)
         $fs = [System.IO.File]::Open($SpecVhd, 'Open', 'ReadWrite')
         try { $fs.Write($frame, 0, $frame.Length) } finally { $fs.Dispose() }
@@ -249,7 +220,7 @@ function Invoke-ImgpipeTest([string]$Test, [string]$Nonce, [string]$Spec, [int]$
             if ($read.Result -eq 0) { $why = 'the VM closed COM2 without a report'; break }
             $got.Write($buf, 0, $read.Result)
             if ($got.Length -gt {{.MaxReport}}) { $why = 'the guest wrote more than {{.MaxReport}} bytes to COM2'; break }
-            if ($latin1.GetString($got.ToArray()).Contains('==IMGPIPE-END==')) { $why = ''; break }
+            if ($latin1.GetString($got.ToArray()).Contains('{{.EndLine}}')) { $why = ''; break }
         }
         [System.IO.File]::WriteAllBytes($Report, $got.ToArray())
         if ($why -ne '') { Write-Warning "test ${Test}: $why" }

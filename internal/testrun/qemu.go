@@ -171,8 +171,12 @@ func (q *Qemu) Run(ctx context.Context, disk Disk, image, version string, t Test
 	if out, err := exec.CommandContext(ctx, img, "create", "-q", "-f", "qcow2", "-b", lib, "-F", format, overlay).CombinedOutput(); err != nil {
 		return res, fmt.Errorf("qemu-img create the overlay on %s: %w: %s", lib, err, bytes.TrimSpace(out))
 	}
+	specImage, err := agent.SpecDisk(frame)
+	if err != nil {
+		return res, err
+	}
 	specDisk := filepath.Join(work, "spec.img")
-	if err := os.WriteFile(specDisk, append(frame, make([]byte, (1<<20)-len(frame)%(1<<20))...), 0o600); err != nil {
+	if err := os.WriteFile(specDisk, specImage, 0o600); err != nil {
 		return res, err
 	}
 	console, report := filepath.Join(work, "console.log"), filepath.Join(work, "report.log")
@@ -230,7 +234,7 @@ wait:
 			return res, ctx.Err()
 		case werr := <-exited:
 			stopped = true
-			if werr != nil && !fileHas(report, "==IMGPIPE-") {
+			if werr != nil && !fileHas(report, agent.FrameMark) {
 				why = fmt.Sprintf("qemu stopped: %v: %s", werr, cut(strings.TrimSpace(stderr.String()), 512))
 			}
 			break wait
@@ -242,7 +246,7 @@ wait:
 				why = fmt.Sprintf("the guest wrote more than %d bytes to a serial port", maxSerialBytes)
 				break wait
 			}
-			if fileHas(report, "==IMGPIPE-END==") {
+			if fileHas(report, agent.FrameEndLine) {
 				break wait
 			}
 		}
@@ -253,28 +257,33 @@ wait:
 	if t.BootMarker != "" && !fileHas(console, t.BootMarker) {
 		boot = Check{Name: "boot", Output: fmt.Sprintf("the console never showed %q", t.BootMarker)}
 	}
-	f, ferr := os.Open(report)
-	var rep agent.TestReport
-	if ferr == nil {
-		ferr = agent.DecodeFrame(f, agent.FrameReport, &rep)
-		f.Close()
+	if why == "" {
+		why = "the guest stopped without a report"
 	}
-	if ferr != nil {
-		if errors.Is(ferr, agent.ErrNoFrame) || errors.Is(ferr, os.ErrNotExist) {
-			if why == "" {
-				why = "the guest stopped without a report"
-			}
-			boot = Check{Name: "boot", Output: why + " (does the image run `imgpipe agent --once --report-to serial` at boot?)"}
-			res.Checks = append(res.Checks, boot)
-			return res, nil
-		}
-		res.Checks = append(res.Checks, boot, Check{Name: "report", Output: "the guest's report is unusable: " + ferr.Error()})
-		return res, nil
-	}
-	res.Checks = append(res.Checks, boot)
-	res.Checks = append(res.Checks, Verdicts(spec, &rep)...)
+	res.Checks, _ = judgeReport(report, spec, boot, why)
 	res.Passed = res.FirstFailure() == nil
 	return res, nil
+}
+
+// noReportHint ends the boot failure of a guest that never answered.
+const noReportHint = " (does the image run `imgpipe agent --once --report-to serial` at boot?)"
+
+// judgeReport reads the report frame the guest wrote (path: the serial log
+// or the report the Hyper-V script saved) and judges it against spec, after
+// boot, the boot check so far. No report fails the boot, saying why the
+// runner stopped waiting; an unusable report (malformed, oversized, wrong
+// checksum) fails the report check; a good one gives its Verdicts, and is
+// returned.
+func judgeReport(path string, spec *agent.TestSpec, boot Check, why string) ([]Check, *agent.TestReport) {
+	var rep agent.TestReport
+	err := agent.DecodeFrameFile(path, agent.FrameReport, &rep)
+	switch {
+	case errors.Is(err, agent.ErrNoFrame) || errors.Is(err, os.ErrNotExist):
+		return []Check{{Name: "boot", Output: why + noReportHint}}, nil
+	case err != nil:
+		return []Check{boot, {Name: "report", Output: "the guest's report is unusable: " + err.Error()}}, nil
+	}
+	return append([]Check{boot}, Verdicts(spec, &rep)...), &rep
 }
 
 // newSpec makes the spec of one run of t (with a fresh nonce) and its frame.
