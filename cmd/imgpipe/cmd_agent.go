@@ -107,6 +107,7 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&opts.Baseline, "baseline", "", "baseline file (default: the one inside --root)")
 	f.StringVar(&opts.Host, "name", "", "host name to report (default: the system's host name)")
 	f.StringVar(&opts.Platform, "platform", "auto", "auto, onprem or azure")
+	f.StringVar(&opts.Region, "region", "", "site or region to report, e.g. paris-dc1 (default none; Azure VMs get their location from the server's Azure pull)")
 	f.StringArrayVar(&opts.Ignore, "ignore", nil, "ignore paths matching this glob (repeatable)")
 	f.IntVar(&opts.Workers, "workers", 0, "parallel walkers and hashers (default: number of CPUs)")
 	f.IntVar(&opts.MaxChanges, "max-changes", agent.MaxChanges, "findings listed in a report (the summary counts all)")

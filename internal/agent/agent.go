@@ -48,6 +48,9 @@ type Options struct {
 	Host string
 	// Platform is onprem, azure, or empty to detect (see DetectPlatform).
 	Platform string
+	// Region is the site or region reported (empty: none; for an Azure VM
+	// the server keeps the location its Azure pull found).
+	Region string
 	// Ignore adds globs of expected churn to the baseline's excludes.
 	Ignore []string
 	// Workers bounds the check's parallelism (0: number of CPUs).
@@ -104,6 +107,9 @@ func New(opts Options) (*Agent, error) {
 	default:
 		return nil, fmt.Errorf("platform %q: use auto, onprem or azure", opts.Platform)
 	}
+	if opts.Region != "" && !ValidRegion(opts.Region) {
+		return nil, fmt.Errorf("region %q: use 1-64 letters, digits, '.', '-' or '_'", opts.Region)
+	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
@@ -132,7 +138,7 @@ func fileExists(p string) bool {
 func (a *Agent) Check(ctx context.Context, depth drift.Depth) (Report, error) {
 	r, err := a.check(ctx, depth)
 	r.Schema = Schema
-	r.Host, r.Platform, r.OS, r.Agent = a.opts.Host, a.opts.Platform, runtime.GOOS, a.opts.Version
+	r.Host, r.Platform, r.Region, r.OS, r.Agent = a.opts.Host, a.opts.Platform, a.opts.Region, runtime.GOOS, a.opts.Version
 	if r.CheckedAt.IsZero() {
 		r.CheckedAt = time.Now().UTC()
 	}

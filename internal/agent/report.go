@@ -35,10 +35,13 @@ type Report struct {
 	Schema   string `json:"schema"`
 	Host     string `json:"host"`
 	Platform string `json:"platform"` // onprem or azure
-	OS       string `json:"os"`       // GOOS of the agent
-	Image    string `json:"image,omitempty"`
-	Version  string `json:"version,omitempty"`
-	BuildID  string `json:"build_id,omitempty"`
+	// Region is the site or region the agent is configured with (empty:
+	// none; the server keeps the one recorded, e.g. an Azure location).
+	Region  string `json:"region,omitempty"`
+	OS      string `json:"os"` // GOOS of the agent
+	Image   string `json:"image,omitempty"`
+	Version string `json:"version,omitempty"`
+	BuildID string `json:"build_id,omitempty"`
 	// Depth is the check's depth: quick or full.
 	Depth      string        `json:"depth,omitempty"`
 	CheckedAt  time.Time     `json:"checked_at"`
@@ -73,7 +76,13 @@ var (
 	hostRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$`)
 	versionRE = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$`)
 	tokenRE   = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+_:-]{0,127}$`)
+	regionRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 )
+
+// ValidRegion reports whether s is acceptable as a region: 1-64 letters,
+// digits, '.', '-' and '_', starting with a letter or digit (an Azure
+// location such as westeurope, or a site name).
+func ValidRegion(s string) bool { return regionRE.MatchString(s) }
 
 // ErrInvalid marks a report that breaks the format.
 var ErrInvalid = errors.New("invalid report")
@@ -95,6 +104,9 @@ func (r *Report) Validate() error {
 	}
 	if r.Platform != catalog.PlatformOnprem && r.Platform != catalog.PlatformAzure {
 		return bad("platform %q: use onprem or azure", clip(r.Platform))
+	}
+	if r.Region != "" && !ValidRegion(r.Region) {
+		return bad("region %q: use 1-64 letters, digits, '.', '-' or '_'", clip(r.Region))
 	}
 	if r.OS != "" && !tokenRE.MatchString(r.OS) {
 		return bad("os %q is not a platform name", clip(r.OS))

@@ -20,6 +20,9 @@ const (
 // MaxDriftSummary bounds the drift summary stored per host.
 const MaxDriftSummary = 64 << 10
 
+// MaxRegion bounds a host's region (an Azure location, an on-prem site).
+const MaxRegion = 64
+
 // ReportHost records (or refreshes) what a host runs and its drift summary,
 // and its history (ReportHosts). LastReport defaults to now. An empty
 // ResourceID keeps the one recorded.
@@ -35,13 +38,13 @@ func (c *Catalog) ReportHost(ctx context.Context, h Host) error {
 
 // HostFilter selects hosts; zero fields match everything.
 type HostFilter struct {
-	Image, Version, Platform string
+	Image, Version, Platform, Region string
 }
 
-// equalities are the conditions image = ?, version = ?, platform = ? for
-// the values given (an empty one matches everything).
-func equalities(image, version, platform string) (where []string, args []any) {
-	for _, p := range []struct{ col, val string }{{"image", image}, {"version", version}, {"platform", platform}} {
+// equalities are the conditions image = ?, version = ?, platform = ?,
+// region = ? for the values given (an empty one matches everything).
+func equalities(image, version, platform, region string) (where []string, args []any) {
+	for _, p := range []struct{ col, val string }{{"image", image}, {"version", version}, {"platform", platform}, {"region", region}} {
 		if p.val != "" {
 			where = append(where, p.col+" = ?")
 			args = append(args, p.val)
@@ -52,8 +55,8 @@ func equalities(image, version, platform string) (where []string, args []any) {
 
 // Hosts lists the fleet, by name.
 func (c *Catalog) Hosts(ctx context.Context, f HostFilter) ([]Host, error) {
-	where, args := equalities(f.Image, f.Version, f.Platform)
-	query := "SELECT name, platform, image, version, resource_id, last_report, drift_summary FROM hosts"
+	where, args := equalities(f.Image, f.Version, f.Platform, f.Region)
+	query := "SELECT name, platform, image, version, resource_id, region, last_report, drift_summary FROM hosts"
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -66,7 +69,7 @@ func (c *Catalog) Hosts(ctx context.Context, f HostFilter) ([]Host, error) {
 	for rows.Next() {
 		var h Host
 		var last, summary string
-		if err := rows.Scan(&h.Name, &h.Platform, &h.Image, &h.Version, &h.ResourceID, &last, &summary); err != nil {
+		if err := rows.Scan(&h.Name, &h.Platform, &h.Image, &h.Version, &h.ResourceID, &h.Region, &last, &summary); err != nil {
 			return nil, err
 		}
 		h.LastReport = parseTime(last)

@@ -101,11 +101,56 @@ type FleetFilter struct {
 	Image    string
 	Version  string
 	Platform string
+	Region   string
 	Search   string // substring of the host name
 	// StaleBefore: hosts last heard from before it are stale.
 	StaleBefore time.Time
 	Limit       int // 0: 100; at most 10,000
-	Offset      int
+	// After starts the page after this position (the Next of the page
+	// before); Before ends it before this one (the Prev of the page
+	// after). At most one of them; neither is the first page.
+	After, Before FleetCursor
+}
+
+// FleetCursor is a position in the fleet's order (worst state first, then
+// by name): the state and name of a host. Paging by position rather than
+// by offset, a page costs the same anywhere in the fleet, and hosts that
+// report meanwhile, or join, neither repeat nor shift the pages; a host
+// whose state changes between two pages moves in the order and may be
+// seen twice or not at all.
+type FleetCursor struct {
+	State string `json:"state"`
+	Name  string `json:"name"`
+}
+
+// IsZero says the cursor is unset.
+func (c FleetCursor) IsZero() bool { return c == FleetCursor{} }
+
+// String is the cursor as URLs carry it: "state:name" ("" when unset).
+func (c FleetCursor) String() string {
+	if c.IsZero() {
+		return ""
+	}
+	return c.State + ":" + c.Name
+}
+
+// ParseFleetCursor reads a cursor written by String ("" is the zero one).
+func ParseFleetCursor(s string) (FleetCursor, error) {
+	if s == "" {
+		return FleetCursor{}, nil
+	}
+	st, name, ok := strings.Cut(s, ":")
+	if !ok || stateRank(st) < 0 || name == "" || len(name) > 255 {
+		return FleetCursor{}, fmt.Errorf("%w: cursor %q: use the one a page linked to (STATE:HOST)", ErrInvalid, clipText(s, 80))
+	}
+	return FleetCursor{State: st, Name: name}, nil
+}
+
+func clipText(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }
 
 // FleetPage is a page of the fleet, worst state first, then by name.
@@ -114,6 +159,10 @@ type FleetPage struct {
 	Total int        `json:"total"` // hosts matching the filter
 	// ByState counts the hosts matching the filter but its state, by state
 	ByState map[string]int `json:"by_state,omitempty"`
+	// Next is the position to ask for the next page After; Prev the one
+	// to ask for the previous page Before (zero: nothing that way).
+	Next FleetCursor `json:"next,omitzero"`
+	Prev FleetCursor `json:"prev,omitzero"`
 }
 
 // fleetSQL builds the common part of the fleet queries: the version facts
@@ -144,14 +193,14 @@ func stateRank(s string) int {
 	return -1
 }
 
-const hostCols = "h.name, h.platform, h.image, h.version, h.resource_id, h.last_report, h.drift_summary, COALESCE(vf.channel_version, ''), COALESCE(vf.revoked, 0), COALESCE(vf.behind, 0), vf.image IS NULL"
+const hostCols = "h.name, h.platform, h.image, h.version, h.resource_id, h.region, h.last_report, h.drift_summary, COALESCE(vf.channel_version, ''), COALESCE(vf.revoked, 0), COALESCE(vf.behind, 0), vf.image IS NULL"
 
 func scanHostView(sc interface{ Scan(...any) error }, channel string, state *int) (HostView, error) {
 	var hv HostView
 	var last, summary string
 	var revoked, unknown bool
 	var rv int
-	if err := sc.Scan(&hv.Name, &hv.Platform, &hv.Image, &hv.Version, &hv.ResourceID, &last, &summary, &hv.ChannelVersion, &rv, &hv.VersionsBehind, &unknown, state); err != nil {
+	if err := sc.Scan(&hv.Name, &hv.Platform, &hv.Image, &hv.Version, &hv.ResourceID, &hv.Region, &last, &summary, &hv.ChannelVersion, &rv, &hv.VersionsBehind, &unknown, state); err != nil {
 		return hv, err
 	}
 	revoked = rv == 1
@@ -168,16 +217,25 @@ func scanHostView(sc interface{ Scan(...any) error }, channel string, state *int
 
 // FleetHosts returns a page of the fleet measured against channel: hosts
 // matching f, worst state first (revoked, error, drifted, behind,
-// unknown, stale, no-agent, ok), then by name, and how many match.
+// unknown, stale, no-agent, ok), then by name, from f.After or up to
+// f.Before, and how many match.
 func (c *Catalog) FleetHosts(ctx context.Context, channel string, f FleetFilter) (FleetPage, error) {
+	if f.State != "" && stateRank(f.State) < 0 {
+		return FleetPage{}, fmt.Errorf("%w: state %q: use one of %s", ErrInvalid, f.State, strings.Join(HostStates, ", "))
+	}
+	for _, cur := range []FleetCursor{f.After, f.Before} {
+		if !cur.IsZero() && (stateRank(cur.State) < 0 || cur.Name == "") {
+			return FleetPage{}, fmt.Errorf("%w: cursor %q", ErrInvalid, cur.String())
+		}
+	}
+	if !f.After.IsZero() && !f.Before.IsZero() {
+		return FleetPage{}, fmt.Errorf("%w: a page starts after a host or ends before one, not both", ErrInvalid)
+	}
 	facts, err := c.versionFacts(ctx, channel)
 	if err != nil {
 		return FleetPage{}, err
 	}
-	if f.State != "" && stateRank(f.State) < 0 {
-		return FleetPage{}, fmt.Errorf("%w: state %q: use one of %s", ErrInvalid, f.State, strings.Join(HostStates, ", "))
-	}
-	where, args := equalities(f.Image, f.Version, f.Platform)
+	where, args := equalities(f.Image, f.Version, f.Platform, f.Region)
 	if f.Search != "" {
 		where = append(where, "name LIKE ? ESCAPE '!'")
 		esc := strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(f.Search)
@@ -189,73 +247,63 @@ func (c *Catalog) FleetHosts(ctx context.Context, channel string, f FleetFilter)
 	}
 	limit = min(limit, 10000)
 	// The matching hosts, grouped by the columns their state depends on
-	// (one scan of the hosts_fleet index); each group's state is decided
-	// here, so counts need no row, and a page is read state by state.
+	// (the counts table, or one scan of the hosts_groups index with a
+	// search); each group's state is decided here, so counts need no row,
+	// and a page is read state by state.
 	groups, err := c.hostGroups(ctx, f, where, args, f.StaleBefore)
 	if err != nil {
 		return FleetPage{}, err
 	}
-	byVersion := factIndex(facts)
-	stale := fmtTime(f.StaleBefore)
-	parts := map[string][]groupCond{}
-	counts := map[string]int{}
-	for _, g := range groups {
-		cond := "(image = ? AND version = ? AND drifted = ? AND failed = ? AND source = ? AND platform = ?"
-		gargs := []any{g.image, g.version, g.drifted, g.failed, g.source, g.platform}
-		st, splits := g.state(byVersion)
-		if !splits {
-			parts[st] = append(parts[st], groupCond{cond + ")", gargs})
-			counts[st] += g.n
-			continue
-		}
-		if g.stale > 0 {
-			parts[HostStale] = append(parts[HostStale], groupCond{cond + " AND last_report < ?)", append(slices.Clone(gargs), stale)})
-			counts[HostStale] += g.stale
-		}
-		if g.n > g.stale {
-			parts[st] = append(parts[st], groupCond{cond + " AND last_report >= ?)", append(slices.Clone(gargs), stale)})
-			counts[st] += g.n - g.stale
-		}
+	pg := c.pager(groups, factIndex(facts), f, where, args)
+	page := FleetPage{ByState: pg.counts}
+	for _, st := range pg.states {
+		page.Total += pg.counts[st]
 	}
-	page := FleetPage{ByState: counts}
-	skip, want := max(f.Offset, 0), limit
-	var names []any
-	for _, st := range HostStates {
-		if f.State != "" && st != f.State {
-			continue
-		}
-		n := counts[st]
-		page.Total += n
-		if want == 0 || n == 0 {
-			continue
-		}
-		if skip >= n {
-			skip -= n
-			continue
-		}
-		q, qargs := pageQuery(parts[st], where, args, skip, want)
-		rows, err := c.db.QueryContext(ctx, c.q(q), qargs...)
-		if err != nil {
-			return page, fmt.Errorf("list %s hosts: %w", st, err)
-		}
-		for rows.Next() {
-			var name string
-			if err := rows.Scan(&name); err != nil {
-				rows.Close()
-				return page, err
-			}
-			names = append(names, name)
-			want--
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+	var keys []FleetCursor
+	if f.Before.IsZero() {
+		if keys, err = pg.read(ctx, f.After, true, limit+1); err != nil {
 			return page, err
 		}
-		skip = 0
+		if len(keys) > limit {
+			keys = keys[:limit]
+			page.Next = keys[limit-1]
+		}
+		if !f.After.IsZero() {
+			from := f.After
+			if len(keys) > 0 {
+				from = keys[0]
+			}
+			if before, err := pg.read(ctx, from, false, 1); err != nil {
+				return page, err
+			} else if len(before) > 0 {
+				page.Prev = from
+			}
+		}
+	} else {
+		if keys, err = pg.read(ctx, f.Before, false, limit+1); err != nil {
+			return page, err
+		}
+		if len(keys) > limit {
+			keys = keys[1:]
+			page.Prev = keys[0]
+		}
+		from := f.Before
+		if len(keys) > 0 {
+			from = keys[len(keys)-1]
+		}
+		if after, err := pg.read(ctx, from, true, 1); err != nil {
+			return page, err
+		} else if len(after) > 0 {
+			page.Next = from
+		}
 	}
 	page.Hosts = []HostView{}
-	if len(names) == 0 {
+	if len(keys) == 0 {
 		return page, nil
+	}
+	names := make([]any, len(keys))
+	for i, k := range keys {
+		names[i] = k.Name
 	}
 	with2, args2, state2 := c.fleetSQL(facts, f.StaleBefore)
 	in := strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ")
@@ -277,8 +325,8 @@ func (c *Catalog) FleetHosts(ctx context.Context, channel string, f FleetFilter)
 	if err := rows.Err(); err != nil {
 		return page, err
 	}
-	for _, n := range names {
-		if hv, ok := byName[n.(string)]; ok { // a host removed in between is left out
+	for _, k := range keys {
+		if hv, ok := byName[k.Name]; ok { // a host removed in between is left out
 			page.Hosts = append(page.Hosts, hv)
 		}
 	}
@@ -291,30 +339,130 @@ type groupCond struct {
 	args []any
 }
 
-// pageQuery reads names skip..skip+want (in name order) of the hosts of
-// parts that match where: each group is a range of the hosts_groups index
-// in name order, cut at skip+want, and the groups are merged by name. Past
-// SQLite's limit of compound SELECTs it ORs the groups instead.
-func pageQuery(parts []groupCond, where []string, args []any, skip, want int) (string, []any) {
+// fleetPager reads names of a filtered fleet in its order, state by
+// state, each state's hosts as index ranges of its groups.
+type fleetPager struct {
+	c      *Catalog
+	states []string // the states asked for, worst first
+	parts  map[string][]groupCond
+	counts map[string]int
+	where  []string
+	args   []any
+}
+
+func (c *Catalog) pager(groups []hostGroup, facts map[factKey]versionFact, f FleetFilter, where []string, args []any) *fleetPager {
+	p := &fleetPager{c: c, parts: map[string][]groupCond{}, counts: map[string]int{}, where: where, args: args}
+	stale := fmtTime(f.StaleBefore)
+	for _, g := range groups {
+		cond := "(image = ? AND version = ? AND drifted = ? AND failed = ? AND source = ? AND platform = ? AND region = ?"
+		gargs := []any{g.image, g.version, g.drifted, g.failed, g.source, g.platform, g.region}
+		st, splits := g.state(facts)
+		if !splits {
+			p.parts[st] = append(p.parts[st], groupCond{cond + ")", gargs})
+			p.counts[st] += g.n
+			continue
+		}
+		if g.stale > 0 {
+			p.parts[HostStale] = append(p.parts[HostStale], groupCond{cond + " AND last_report < ?)", append(slices.Clone(gargs), stale)})
+			p.counts[HostStale] += g.stale
+		}
+		if g.n > g.stale {
+			p.parts[st] = append(p.parts[st], groupCond{cond + " AND last_report >= ?)", append(slices.Clone(gargs), stale)})
+			p.counts[st] += g.n - g.stale
+		}
+	}
+	for _, st := range HostStates {
+		if f.State == "" || st == f.State {
+			p.states = append(p.states, st)
+		}
+	}
+	return p
+}
+
+// read returns up to want positions after from (forward) or before it
+// (backward, returned in the fleet's order); a zero from is the start
+// (forward) or the end (backward).
+func (p *fleetPager) read(ctx context.Context, from FleetCursor, forward bool, want int) ([]FleetCursor, error) {
+	states := slices.Clone(p.states)
+	if !forward {
+		slices.Reverse(states)
+	}
+	rank := stateRank(from.State)
+	var out []FleetCursor
+	for _, st := range states {
+		if len(out) >= want {
+			break
+		}
+		r := stateRank(st)
+		if !from.IsZero() && (forward && r < rank || !forward && r > rank) {
+			continue
+		}
+		if p.counts[st] == 0 {
+			continue
+		}
+		bound := ""
+		if !from.IsZero() && r == rank {
+			bound = from.Name
+		}
+		q, qargs := pageQuery(p.parts[st], p.where, p.args, bound, forward, want-len(out))
+		rows, err := p.c.db.QueryContext(ctx, p.c.q(q), qargs...)
+		if err != nil {
+			return nil, fmt.Errorf("list %s hosts: %w", st, err)
+		}
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, FleetCursor{State: st, Name: name})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if !forward {
+		slices.Reverse(out)
+	}
+	return out, nil
+}
+
+// pageQuery reads the first want names (in name order, or the last want
+// in reverse order when !forward) of the hosts of parts that match where,
+// past bound when it is set: each group is a range of the hosts_groups
+// index in name order, cut at want, and the groups are merged by name.
+// Past SQLite's limit of compound SELECTs it ORs the groups instead.
+func pageQuery(parts []groupCond, where []string, args []any, bound string, forward bool, want int) (string, []any) {
+	conds := slices.Clone(where)
+	cargs := slices.Clone(args)
+	op, order := ">", "name"
+	if !forward {
+		op, order = "<", "name DESC"
+	}
+	if bound != "" {
+		conds = append(conds, "name "+op+" ?")
+		cargs = append(cargs, bound)
+	}
 	and := ""
-	if len(where) > 0 {
-		and = " AND " + strings.Join(where, " AND ")
+	if len(conds) > 0 {
+		and = " AND " + strings.Join(conds, " AND ")
 	}
 	var qargs []any
 	if len(parts) > 200 {
-		var conds []string
+		var ors []string
 		for _, p := range parts {
-			conds = append(conds, p.cond)
+			ors = append(ors, p.cond)
 			qargs = append(qargs, p.args...)
 		}
-		return "SELECT name FROM hosts WHERE (" + strings.Join(conds, " OR ") + ")" + and + fmt.Sprintf(" ORDER BY name LIMIT %d OFFSET %d", want, skip), append(qargs, args...)
+		return "SELECT name FROM hosts WHERE (" + strings.Join(ors, " OR ") + ")" + and + fmt.Sprintf(" ORDER BY %s LIMIT %d", order, want), append(qargs, cargs...)
 	}
 	subs := make([]string, len(parts))
 	for i, p := range parts {
-		subs[i] = fmt.Sprintf("SELECT name FROM (SELECT name FROM hosts WHERE %s%s ORDER BY name LIMIT %d) g%d", p.cond, and, skip+want, i)
-		qargs = append(append(qargs, p.args...), args...)
+		subs[i] = fmt.Sprintf("SELECT name FROM (SELECT name FROM hosts WHERE %s%s ORDER BY %s LIMIT %d) g%d", p.cond, and, order, want, i)
+		qargs = append(append(qargs, p.args...), cargs...)
 	}
-	return "SELECT name FROM (" + strings.Join(subs, " UNION ALL ") + fmt.Sprintf(") page ORDER BY name LIMIT %d OFFSET %d", want, skip), qargs
+	return "SELECT name FROM (" + strings.Join(subs, " UNION ALL ") + fmt.Sprintf(") page ORDER BY %s LIMIT %d", order, want), qargs
 }
 
 // FleetHost returns one host measured against channel (ErrNotFound): two
@@ -424,9 +572,9 @@ func (c *Catalog) FleetSummary(ctx context.Context, channel string, staleBefore 
 }
 
 type hostGroup struct {
-	image, version, source, platform string
-	drifted, failed                  int
-	n, stale                         int
+	image, version, source, platform, region string
+	drifted, failed                          int
+	n, stale                                 int
 }
 
 type factKey struct{ image, version string }
@@ -468,11 +616,11 @@ func (c *Catalog) hostGroups(ctx context.Context, f FleetFilter, where []string,
 	if f.Search == "" {
 		return c.countGroups(ctx, f, staleBefore)
 	}
-	q := "SELECT image, version, drifted, failed, source, platform, COUNT(*), SUM(CASE WHEN last_report < ? THEN 1 ELSE 0 END) FROM hosts"
+	q := "SELECT image, version, drifted, failed, source, platform, region, COUNT(*), SUM(CASE WHEN last_report < ? THEN 1 ELSE 0 END) FROM hosts"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	rows, err := c.db.QueryContext(ctx, c.q(q+" GROUP BY image, version, drifted, failed, source, platform"), append([]any{fmtTime(staleBefore)}, args...)...)
+	rows, err := c.db.QueryContext(ctx, c.q(q+" GROUP BY image, version, drifted, failed, source, platform, region"), append([]any{fmtTime(staleBefore)}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("group the fleet: %w", err)
 	}
@@ -480,7 +628,7 @@ func (c *Catalog) hostGroups(ctx context.Context, f FleetFilter, where []string,
 	var out []hostGroup
 	for rows.Next() {
 		var g hostGroup
-		if err := rows.Scan(&g.image, &g.version, &g.drifted, &g.failed, &g.source, &g.platform, &g.n, &g.stale); err != nil {
+		if err := rows.Scan(&g.image, &g.version, &g.drifted, &g.failed, &g.source, &g.platform, &g.region, &g.n, &g.stale); err != nil {
 			return nil, err
 		}
 		out = append(out, g)
@@ -493,25 +641,25 @@ func (c *Catalog) hostGroups(ctx context.Context, f FleetFilter, where []string,
 // counts each group's stale hosts through the last_report index: a few
 // rows, plus the stale hosts, whatever the fleet's size.
 func (c *Catalog) countGroups(ctx context.Context, f FleetFilter, staleBefore time.Time) ([]hostGroup, error) {
-	where, args := equalities(f.Image, f.Version, f.Platform)
+	where, args := equalities(f.Image, f.Version, f.Platform, f.Region)
 	cond := ""
 	if len(where) > 0 {
 		cond = " AND " + strings.Join(where, " AND ")
 	}
 	type key struct {
-		image, version, source, platform string
-		drifted, failed                  int
+		image, version, source, platform, region string
+		drifted, failed                          int
 	}
 	stale := map[key]int{}
-	rows, err := c.db.QueryContext(ctx, c.q(`SELECT image, version, drifted, failed, source, platform, COUNT(*) FROM hosts
-		WHERE last_report < ?`+cond+` GROUP BY image, version, drifted, failed, source, platform`), append([]any{fmtTime(staleBefore)}, args...)...)
+	rows, err := c.db.QueryContext(ctx, c.q(`SELECT image, version, drifted, failed, source, platform, region, COUNT(*) FROM hosts
+		WHERE last_report < ?`+cond+` GROUP BY image, version, drifted, failed, source, platform, region`), append([]any{fmtTime(staleBefore)}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("count stale hosts: %w", err)
 	}
 	for rows.Next() {
 		var k key
 		var n int
-		if err := rows.Scan(&k.image, &k.version, &k.drifted, &k.failed, &k.source, &k.platform, &n); err != nil {
+		if err := rows.Scan(&k.image, &k.version, &k.drifted, &k.failed, &k.source, &k.platform, &k.region, &n); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -521,7 +669,7 @@ func (c *Catalog) countGroups(ctx context.Context, f FleetFilter, staleBefore ti
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = c.db.QueryContext(ctx, c.q(`SELECT image, version, drifted, failed, source, platform, n FROM fleet_counts WHERE n > 0`+cond), args...)
+	rows, err = c.db.QueryContext(ctx, c.q(`SELECT image, version, drifted, failed, source, platform, region, n FROM fleet_counts WHERE n > 0`+cond), args...)
 	if err != nil {
 		return nil, fmt.Errorf("count the fleet: %w", err)
 	}
@@ -529,10 +677,10 @@ func (c *Catalog) countGroups(ctx context.Context, f FleetFilter, staleBefore ti
 	var out []hostGroup
 	for rows.Next() {
 		var g hostGroup
-		if err := rows.Scan(&g.image, &g.version, &g.drifted, &g.failed, &g.source, &g.platform, &g.n); err != nil {
+		if err := rows.Scan(&g.image, &g.version, &g.drifted, &g.failed, &g.source, &g.platform, &g.region, &g.n); err != nil {
 			return nil, err
 		}
-		g.stale = stale[key{g.image, g.version, g.source, g.platform, g.drifted, g.failed}]
+		g.stale = stale[key{g.image, g.version, g.source, g.platform, g.region, g.drifted, g.failed}]
 		out = append(out, g)
 	}
 	return out, rows.Err()

@@ -38,15 +38,15 @@ func testFleetQueries(t *testing.T, b backend) {
 		want string
 	}{
 		{Host{Name: "r1", Platform: PlatformOnprem, Image: "web", Version: "1.0.0", DriftSummary: []byte(`{"source":"agent","drifted":true}`)}, HostRevoked},
-		{Host{Name: "e1", Platform: PlatformOnprem, Image: "web", Version: "1.2.0", DriftSummary: []byte(`{"source":"agent","error":"no baseline"}`)}, HostError},
+		{Host{Name: "e1", Platform: PlatformOnprem, Region: "paris", Image: "web", Version: "1.2.0", DriftSummary: []byte(`{"source":"agent","error":"no baseline"}`)}, HostError},
 		{Host{Name: "d1", Platform: PlatformAzure, Image: "web", Version: "1.1.0", DriftSummary: []byte(`{"source":"agent","drifted":true}`)}, HostDrifted},
 		{Host{Name: "d2", Platform: PlatformOnprem, Image: "db", Version: "2.0.0", DriftSummary: []byte(`{"source":"agent","drifted":true}`)}, HostDrifted},
 		{Host{Name: "b1", Platform: PlatformOnprem, Image: "web", Version: "1.1.0", DriftSummary: []byte(`{"source":"agent"}`)}, HostBehind},
 		{Host{Name: "u1", Platform: PlatformOnprem, Image: "web", Version: "9.9.9", DriftSummary: []byte(`{"source":"agent"}`)}, HostUnknown},
 		{Host{Name: "u2", Platform: PlatformOnprem, DriftSummary: []byte(`{"source":"agent"}`)}, HostUnknown},
 		{Host{Name: "s1", Platform: PlatformOnprem, Image: "web", Version: "1.2.0", LastReport: old, DriftSummary: []byte(`{"source":"agent"}`)}, HostStale},
-		{Host{Name: "n1", Platform: PlatformAzure, Image: "web", Version: "1.3.0", DriftSummary: []byte(`{"source":"azure"}`)}, HostNoAgent},
-		{Host{Name: "ok1", Platform: PlatformOnprem, Image: "web", Version: "1.2.0", DriftSummary: []byte(`{"source":"agent"}`)}, HostOK},
+		{Host{Name: "n1", Platform: PlatformAzure, Region: "westeurope", Image: "web", Version: "1.3.0", DriftSummary: []byte(`{"source":"azure"}`)}, HostNoAgent},
+		{Host{Name: "ok1", Platform: PlatformOnprem, Region: "paris", Image: "web", Version: "1.2.0", DriftSummary: []byte(`{"source":"agent"}`)}, HostOK},
 		{Host{Name: "ok2", Platform: PlatformOnprem, Image: "web", Version: "1.3.0", DriftSummary: []byte(`{"source":"agent"}`)}, HostOK},
 		{Host{Name: "ok_3%", Platform: PlatformOnprem, Image: "db", Version: "2.0.0", DriftSummary: []byte(`{"source":"agent"}`)}, HostOK},
 	}
@@ -97,7 +97,12 @@ func testFleetQueries(t *testing.T, b backend) {
 		{FleetFilter{Search: "ok"}, "ok1,ok2,ok_3%"},
 		{FleetFilter{Search: "_3%"}, "ok_3%"}, // LIKE wildcards are literal
 		{FleetFilter{State: HostOK, Limit: 2}, "ok1,ok2"},
-		{FleetFilter{State: HostOK, Limit: 2, Offset: 2}, "ok_3%"},
+		{FleetFilter{State: HostOK, Limit: 2, After: FleetCursor{HostOK, "ok2"}}, "ok_3%"},
+		{FleetFilter{State: HostOK, Limit: 2, Before: FleetCursor{HostOK, "ok_3%"}}, "ok1,ok2"},
+		{FleetFilter{Limit: 3, After: FleetCursor{HostDrifted, "d1"}}, "d2,b1,u1"},
+		{FleetFilter{Limit: 3, Before: FleetCursor{HostBehind, "b1"}}, "e1,d1,d2"},
+		{FleetFilter{Region: "paris"}, "e1,ok1"},
+		{FleetFilter{Region: "westeurope", State: HostNoAgent}, "n1"},
 		{FleetFilter{State: HostStale}, "s1"},
 	} {
 		tc.f.StaleBefore = staleBefore
@@ -114,8 +119,27 @@ func testFleetQueries(t *testing.T, b backend) {
 			t.Errorf("%+v: total %d", tc.f, p.Total)
 		}
 	}
-	if p, _ := c.FleetHosts(ctx, "prod", FleetFilter{State: HostOK, Limit: 2, StaleBefore: staleBefore}); p.Total != 3 {
-		t.Errorf("paged total %d, want 3", p.Total)
+	if p, _ := c.FleetHosts(ctx, "prod", FleetFilter{State: HostOK, Limit: 2, StaleBefore: staleBefore}); p.Total != 3 || p.Next != (FleetCursor{HostOK, "ok2"}) || !p.Prev.IsZero() {
+		t.Errorf("paged total %d next %v prev %v, want 3, ok:ok2, none", p.Total, p.Next, p.Prev)
+	}
+	if p, _ := c.FleetHosts(ctx, "prod", FleetFilter{State: HostOK, Limit: 2, After: FleetCursor{HostOK, "ok2"}, StaleBefore: staleBefore}); !p.Next.IsZero() || p.Prev != (FleetCursor{HostOK, "ok_3%"}) {
+		t.Errorf("last page: next %v prev %v, want none and ok:ok_3%%", p.Next, p.Prev)
+	}
+	// a region is kept when a report carries none, and counted
+	must(c.ReportHost(ctx, Host{Name: "ok1", Platform: PlatformOnprem, Image: "web", Version: "1.2.0", LastReport: now, DriftSummary: []byte(`{"source":"agent"}`)}))
+	if p, err := c.FleetHosts(ctx, "prod", FleetFilter{Region: "paris", StaleBefore: staleBefore}); err != nil || p.Total != 2 || p.ByState[HostOK] != 1 || p.ByState[HostError] != 1 || len(p.Hosts) != 2 || p.Hosts[1].Region != "paris" {
+		t.Errorf("region paris after a report without one: %+v %v", p, err)
+	}
+	if _, err := c.FleetHosts(ctx, "prod", FleetFilter{After: FleetCursor{"bogus", "x"}}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("bad cursor: %v", err)
+	}
+	for _, bad := range []string{"x", "bogus:a", "ok:", ":a"} {
+		if _, err := ParseFleetCursor(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseFleetCursor(%q): %v", bad, err)
+		}
+	}
+	if cur, err := ParseFleetCursor("no-agent:a:b"); err != nil || cur != (FleetCursor{HostNoAgent, "a:b"}) || cur.String() != "no-agent:a:b" {
+		t.Errorf("ParseFleetCursor round trip: %v %v", cur, err)
 	}
 	if _, err := c.FleetHosts(ctx, "prod", FleetFilter{State: "bogus"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("bad state: %v", err)
@@ -148,5 +172,151 @@ func testFleetQueries(t *testing.T, b backend) {
 	e := openAt(t, b.newLocation(t))
 	if p, err := e.FleetHosts(ctx, "prod", FleetFilter{}); err != nil || p.Total != 0 || p.Hosts == nil {
 		t.Errorf("empty: %+v %v", p, err)
+	}
+}
+
+// testFleetPagingWalk walks every page of a fleet, forwards and then
+// backwards, while its hosts keep reporting (without changing state) and
+// new hosts join, sorting before the pages already read: each host there
+// from the start is seen exactly once either way, and no host twice.
+// (Paging by offset fails this: a host joining before the page read
+// shifts the rest by one.)
+func testFleetPagingWalk(t *testing.T, b backend) {
+	ctx := context.Background()
+	c := openAt(t, b.newLocation(t))
+	if err := c.SetRequirements(ctx, DefaultRequirementsImage, "prod", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
+		mustVersion(t, c, NewVersion{Image: "web", Version: v})
+	}
+	if _, err := c.Promote(ctx, PromoteRequest{Ref: Ref{"web", "1.2.0"}, Channel: "prod", By: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	staleBefore := now.Add(-24 * time.Hour)
+	regions := []string{"", "paris", "westeurope"}
+	var orig []Host
+	for i := 0; i < 240; i++ {
+		h := Host{Name: fmt.Sprintf("h-%03d", i), Platform: PlatformOnprem, Image: "web", Version: []string{"1.1.0", "1.2.0", "1.2.0"}[i%3],
+			Region: regions[i%len(regions)], LastReport: now, DriftSummary: []byte(`{"source":"agent"}`)}
+		switch {
+		case i%5 == 0:
+			h.DriftSummary = []byte(`{"source":"agent","drifted":true}`)
+		case i%7 == 0:
+			h.Platform, h.DriftSummary = PlatformAzure, []byte(`{"source":"azure"}`)
+		case i%11 == 0:
+			h.LastReport = now.Add(-48 * time.Hour)
+		}
+		orig = append(orig, h)
+	}
+	for start := 0; start < len(orig); start += 100 {
+		if err := c.ReportHosts(ctx, orig[start:min(start+100, len(orig))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { // reports keep arriving: the same states, and newcomers
+		var err error
+		for i := 0; err == nil; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			h := orig[(i*37)%len(orig)]
+			if h.LastReport.After(staleBefore) {
+				h.LastReport = time.Now().UTC()
+			}
+			nh := Host{Name: fmt.Sprintf("a-new-%04d", i), Platform: PlatformOnprem, Image: "web", Version: "1.2.0", LastReport: time.Now().UTC(),
+				DriftSummary: []byte([]string{`{"source":"agent"}`, `{"source":"agent","drifted":true}`}[i%2])}
+			err = c.ReportHosts(ctx, []Host{h, nh})
+		}
+		done <- err
+	}()
+	walk := func(filter FleetFilter, forward bool) (seen map[string]int, pages int, last FleetPage) {
+		seen = map[string]int{}
+		for pages = 1; ; pages++ {
+			p, err := c.FleetHosts(ctx, "prod", filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Hosts) == 0 || len(p.Hosts) > filter.Limit {
+				t.Fatalf("page %d has %d hosts (limit %d)", pages, len(p.Hosts), filter.Limit)
+			}
+			for i, h := range p.Hosts {
+				seen[h.Name]++
+				if i > 0 {
+					a, b := p.Hosts[i-1], h
+					if stateRank(a.State) > stateRank(b.State) || a.State == b.State && a.Name >= b.Name {
+						t.Fatalf("page %d out of order: %s:%s before %s:%s", pages, a.State, a.Name, b.State, b.Name)
+					}
+				}
+			}
+			last = p
+			next := p.Next
+			if !forward {
+				next = p.Prev
+			}
+			if next.IsZero() {
+				return seen, pages, last
+			}
+			if forward {
+				filter.After = next
+			} else {
+				filter.After, filter.Before = FleetCursor{}, next
+			}
+			time.Sleep(time.Millisecond) // let reports land between pages
+		}
+	}
+	check := func(what string, seen map[string]int, skip map[string]bool) {
+		t.Helper()
+		for name, n := range seen {
+			if n > 1 {
+				t.Errorf("%s: %s seen %d times", what, name, n)
+			}
+		}
+		for _, h := range orig {
+			if !skip[h.Name] && seen[h.Name] != 1 {
+				t.Errorf("%s: %s seen %d times, want once", what, h.Name, seen[h.Name])
+			}
+		}
+	}
+	seen, pages, last := walk(FleetFilter{StaleBefore: staleBefore, Limit: 9}, true)
+	if pages < 240/9 {
+		t.Fatalf("forward walk took %d pages", pages)
+	}
+	check("forward", seen, nil)
+	if last.Prev.IsZero() {
+		t.Fatal("the last page has no previous page")
+	}
+	lastPage := map[string]bool{}
+	for _, h := range last.Hosts {
+		lastPage[h.Name] = true
+	}
+	back, _, first := walk(FleetFilter{StaleBefore: staleBefore, Limit: 9, Before: last.Prev}, false)
+	check("backward", back, lastPage)
+	if !first.Prev.IsZero() || first.Next.IsZero() {
+		t.Errorf("first page reached backwards: prev %v next %v", first.Prev, first.Next)
+	}
+	// one region, one state
+	seen, _, _ = walk(FleetFilter{StaleBefore: staleBefore, Limit: 4, Region: "paris", State: HostOK}, true)
+	want := 0
+	for _, h := range orig {
+		if h.Region == "paris" && h.DriftSummary != nil && string(h.DriftSummary) == `{"source":"agent"}` && h.LastReport.After(staleBefore) && h.Version == "1.2.0" {
+			want++
+			if seen[h.Name] != 1 {
+				t.Errorf("paris ok: %s seen %d times", h.Name, seen[h.Name])
+			}
+		}
+	}
+	if len(seen) != want || want == 0 {
+		t.Errorf("paris ok: %d hosts seen, want %d", len(seen), want)
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

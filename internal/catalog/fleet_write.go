@@ -32,6 +32,9 @@ func CheckHost(h Host) error {
 	if h.Name == "" || len(h.Name) > 255 {
 		return fmt.Errorf("%w: host name must be 1-255 characters", ErrInvalid)
 	}
+	if len(h.Region) > MaxRegion {
+		return fmt.Errorf("%w: region of %s is longer than %d characters", ErrInvalid, h.Name, MaxRegion)
+	}
 	if h.Platform != PlatformOnprem && h.Platform != PlatformAzure {
 		return fmt.Errorf("%w: host platform %q: use onprem or azure", ErrInvalid, h.Platform)
 	}
@@ -252,13 +255,14 @@ func (c *Catalog) writeHosts(ctx context.Context, tx *sql.Tx, ws []hostWrite, pr
 		}
 		w := &ws[i]
 		rows = append(rows, []any{w.Name, w.Platform, w.Image, w.Version, w.ResourceID, w.at, w.summary,
-			w.st.drifted, w.st.failed, w.st.source, w.driftedSince, w.historyAt})
+			w.st.drifted, w.st.failed, w.st.source, w.driftedSince, w.historyAt, w.Region})
 	}
-	src, args := c.rowsOf("tttttttiittt", rows)
-	_, err := tx.ExecContext(ctx, c.q(`INSERT INTO hosts (name, platform, image, version, resource_id, last_report, drift_summary, drifted, failed, source, drifted_since, history_at)
+	src, args := c.rowsOf("tttttttiitttt", rows)
+	_, err := tx.ExecContext(ctx, c.q(`INSERT INTO hosts (name, platform, image, version, resource_id, last_report, drift_summary, drifted, failed, source, drifted_since, history_at, region)
 		`+src+` ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, image = excluded.image,
 		drifted = excluded.drifted, failed = excluded.failed, source = excluded.source, version = excluded.version,
-		resource_id = CASE WHEN excluded.resource_id = '' THEN hosts.resource_id ELSE excluded.resource_id END, last_report = excluded.last_report,
+		resource_id = CASE WHEN excluded.resource_id = '' THEN hosts.resource_id ELSE excluded.resource_id END,
+		region = CASE WHEN excluded.region = '' THEN hosts.region ELSE excluded.region END, last_report = excluded.last_report,
 		drift_summary = excluded.drift_summary, drifted_since = excluded.drifted_since, history_at = excluded.history_at`), args...)
 	if err != nil {
 		return fmt.Errorf("record %d hosts: %w", len(rows), err)

@@ -217,11 +217,14 @@ type Step struct {
 
 // Host is a machine of the fleet and the image it reports running.
 type Host struct {
-	Name         string          `json:"name"`
-	Platform     string          `json:"platform"` // onprem or azure
-	Image        string          `json:"image,omitempty"`
-	Version      string          `json:"version,omitempty"`
-	ResourceID   string          `json:"resource_id,omitempty"`
+	Name       string `json:"name"`
+	Platform   string `json:"platform"` // onprem or azure
+	Image      string `json:"image,omitempty"`
+	Version    string `json:"version,omitempty"`
+	ResourceID string `json:"resource_id,omitempty"`
+	// Region is where the host runs: the site or region its agent is
+	// configured with, or the Azure location the pull found ("" unknown).
+	Region       string          `json:"region,omitempty"`
 	LastReport   time.Time       `json:"last_report"`
 	DriftSummary json.RawMessage `json:"drift_summary,omitempty"`
 }

@@ -85,6 +85,7 @@ func runCatalogSuite(t *testing.T, b backend) {
 		{"GCPlanAndRun", testGC},
 		{"HostCredentials", testHostCredentials},
 		{"FleetQueries", testFleetQueries},
+		{"FleetPagingWalk", testFleetPagingWalk},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })

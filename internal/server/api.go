@@ -22,6 +22,7 @@ type HostRow struct {
 	Image          string    `json:"image,omitempty"`
 	Version        string    `json:"version,omitempty"`
 	ResourceID     string    `json:"resource_id,omitempty"`
+	Region         string    `json:"region,omitempty"`
 	LastSeen       time.Time `json:"last_seen"`
 	Channel        string    `json:"channel"`
 	ChannelVersion string    `json:"channel_version,omitempty"`
@@ -56,7 +57,7 @@ func (h HostRow) count(f func(HostState) int) int {
 // row turns a catalog host view into a row.
 func (s *Server) row(v catalog.HostView) HostRow {
 	h := HostRow{
-		Name: v.Name, Platform: v.Platform, Image: v.Image, Version: v.Version, ResourceID: v.ResourceID,
+		Name: v.Name, Platform: v.Platform, Image: v.Image, Version: v.Version, ResourceID: v.ResourceID, Region: v.Region,
 		LastSeen: v.LastReport, Channel: v.Channel, ChannelVersion: v.ChannelVersion,
 		VersionsBehind: v.VersionsBehind, Revoked: v.Revoked, Unknown: v.Unknown,
 		State: parseState(v.DriftSummary), Status: v.State,
@@ -68,40 +69,51 @@ func (s *Server) row(v catalog.HostView) HostRow {
 func (s *Server) staleBefore() time.Time { return s.cfg.Now().Add(-s.cfg.StaleAfter) }
 
 // fleetFilter reads a fleet filter from a URL query: state, image,
-// version, platform, q (a substring of the host name), limit, offset.
+// version, platform, region, q (a substring of the host name), limit, and
+// after or before (a cursor: the page's Next or Prev).
 func fleetFilter(r *http.Request, defLimit int) (catalog.FleetFilter, error) {
 	q := r.URL.Query()
-	f := catalog.FleetFilter{State: q.Get("state"), Image: q.Get("image"), Version: q.Get("version"), Platform: q.Get("platform"), Search: q.Get("q"), Limit: defLimit}
-	for _, p := range []struct {
-		name string
-		dst  *int
-	}{{"limit", &f.Limit}, {"offset", &f.Offset}} {
-		if v := q.Get(p.name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return f, fmt.Errorf("%w: %s=%q: give a non-negative number", catalog.ErrInvalid, p.name, v)
-			}
-			*p.dst = n
+	f := catalog.FleetFilter{State: q.Get("state"), Image: q.Get("image"), Version: q.Get("version"), Platform: q.Get("platform"),
+		Region: q.Get("region"), Search: q.Get("q"), Limit: defLimit}
+	if q.Has("offset") {
+		return f, fmt.Errorf("%w: offset is not supported: page with after= (the X-Next-Cursor of a page, or its Link rel=next)", catalog.ErrInvalid)
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return f, fmt.Errorf("%w: limit=%q: give a non-negative number", catalog.ErrInvalid, v)
 		}
+		f.Limit = n
+	}
+	var err error
+	if f.After, err = catalog.ParseFleetCursor(q.Get("after")); err != nil {
+		return f, err
+	}
+	if f.Before, err = catalog.ParseFleetCursor(q.Get("before")); err != nil {
+		return f, err
 	}
 	if len(f.Search) > 255 {
 		return f, fmt.Errorf("%w: q is longer than 255 characters", catalog.ErrInvalid)
 	}
+	if len(f.Region) > catalog.MaxRegion {
+		return f, fmt.Errorf("%w: region is longer than %d characters", catalog.ErrInvalid, catalog.MaxRegion)
+	}
 	return f, nil
 }
 
-// fleet returns a page of hosts, worst first, and how many match.
-func (s *Server) fleet(r *http.Request, f catalog.FleetFilter) ([]HostRow, int, error) {
+// fleet returns a page of hosts, worst first, with how many match and
+// the cursors of the pages around it.
+func (s *Server) fleet(r *http.Request, channel string, f catalog.FleetFilter) ([]HostRow, catalog.FleetPage, error) {
 	f.StaleBefore = s.staleBefore()
-	page, err := s.cfg.Catalog.FleetHosts(r.Context(), s.cfg.Channel, f)
+	page, err := s.cfg.Catalog.FleetHosts(r.Context(), channel, f)
 	if err != nil {
-		return nil, 0, err
+		return nil, page, err
 	}
 	rows := make([]HostRow, 0, len(page.Hosts))
 	for _, v := range page.Hosts {
 		rows = append(rows, s.row(v))
 	}
-	return rows, page.Total, nil
+	return rows, page, nil
 }
 
 func (s *Server) host(r *http.Request, name string) (*HostRow, error) {
@@ -114,20 +126,42 @@ func (s *Server) host(r *http.Request, name string) (*HostRow, error) {
 }
 
 // apiHosts lists hosts, worst state first, filtered and paged by the
-// query (state, image, version, platform, q, limit <= 10000 (default 100),
-// offset); X-Total-Count says how many match.
+// query (state, image, version, platform, region, q, limit <= 10000
+// (default 100), after or before); X-Total-Count says how many match,
+// X-Next-Cursor (and Link rel="next") gives the next page's after=, and
+// X-Prev-Cursor (Link rel="prev") the previous page's before=.
 func (s *Server) apiHosts(w http.ResponseWriter, r *http.Request) {
 	f, err := fleetFilter(r, 100)
 	if err != nil {
 		s.catalogError(w, err)
 		return
 	}
-	rows, total, err := s.fleet(r, f)
+	rows, page, err := s.fleet(r, s.cfg.Channel, f)
 	if err != nil {
 		s.catalogError(w, err)
 		return
 	}
-	w.Header().Set("X-Total-Count", strconv.Itoa(total))
+	h := w.Header()
+	h.Set("X-Total-Count", strconv.Itoa(page.Total))
+	var links []string
+	link := func(key string, cur catalog.FleetCursor, rel string) {
+		q := r.URL.Query()
+		q.Del("after")
+		q.Del("before")
+		q.Set(key, cur.String())
+		links = append(links, fmt.Sprintf("<%s?%s>; rel=%q", r.URL.Path, q.Encode(), rel))
+	}
+	if !page.Next.IsZero() {
+		h.Set("X-Next-Cursor", page.Next.String())
+		link("after", page.Next, "next")
+	}
+	if !page.Prev.IsZero() {
+		h.Set("X-Prev-Cursor", page.Prev.String())
+		link("before", page.Prev, "prev")
+	}
+	if len(links) > 0 {
+		h.Set("Link", strings.Join(links, ", "))
+	}
 	writeJSON(w, http.StatusOK, rows)
 }
 
@@ -295,8 +329,8 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, RejectInvalid, http.StatusBadRequest, "report cannot be stored: %v", err)
 		return
 	}
-	// an empty resource id keeps the one the Azure pull found
-	h := catalog.Host{Name: rep.Host, Platform: rep.Platform, Image: rep.Image, Version: rep.Version,
+	// an empty resource id or region keeps the one the Azure pull found
+	h := catalog.Host{Name: rep.Host, Platform: rep.Platform, Region: rep.Region, Image: rep.Image, Version: rep.Version,
 		LastReport: s.cfg.Now().UTC(), DriftSummary: raw}
 	if err := catalog.CheckHost(h); err != nil {
 		s.reject(w, RejectInvalid, http.StatusBadRequest, "%v", err)

@@ -180,14 +180,20 @@ func (p *AzurePuller) Pull(ctx context.Context, c *catalog.Catalog) (*PullResult
 			continue
 		}
 		seen[m.Host] = true
-		h := catalog.Host{Name: m.Host, Platform: catalog.PlatformAzure, Image: m.Image, Version: m.Version, ResourceID: m.ResourceID}
+		h := catalog.Host{Name: m.Host, Platform: catalog.PlatformAzure, Image: m.Image, Version: m.Version, ResourceID: m.ResourceID, Region: m.Location}
 		if old, ok := prev[m.Host]; ok && parseState(old.DriftSummary).Source == SourceAgent {
 			// the agent knows better what runs inside; add where it is
-			if strings.EqualFold(old.ResourceID, m.ResourceID) {
+			// (its resource id, and its location unless the agent names a
+			// region)
+			if strings.EqualFold(old.ResourceID, m.ResourceID) && (old.Region != "" || m.Location == "") {
 				continue
 			}
+			region := old.Region
+			if region == "" {
+				region = m.Location
+			}
 			h = old
-			h.ResourceID = m.ResourceID
+			h.ResourceID, h.Region = m.ResourceID, region
 		} else {
 			st := HostState{Source: SourceAzure, AzureKind: m.Kind, Location: m.Location, ImageRef: m.ImageRef, ImageResolved: m.Resolved}
 			raw, _ := json.Marshal(st)

@@ -189,7 +189,8 @@ func TestAzurePull(t *testing.T) {
 			t.Fatalf("%s not recorded", tc.host)
 		}
 		if h.Platform != "azure" || h.Image != tc.image || h.Version != tc.version || h.Status != tc.status || h.VersionsBehind != tc.behind ||
-			h.State.ImageResolved != tc.resolved || !strings.Contains(strings.ToLower(h.ResourceID), "/resourcegroups/apps/providers/microsoft.compute/") {
+			h.State.ImageResolved != tc.resolved || !strings.Contains(strings.ToLower(h.ResourceID), "/resourcegroups/apps/providers/microsoft.compute/") ||
+			h.Region != loc {
 			t.Errorf("%s: %+v", tc.host, h)
 		}
 	}

@@ -108,7 +108,7 @@ func versionsChart(channel string, images ...*ImageVersions) *barChart {
 			w = max(w, 2)
 			cls := versionClass(v, cv)
 			used[cls] = true
-			seg := barSeg{X: x, Y: y, W: w, Class: "seg-" + cls, Href: fleetURL(catalog.FleetFilter{Image: iv.Image, Version: v.Version}, "", 0),
+			seg := barSeg{X: x, Y: y, W: w, Class: "seg-" + cls, Href: fleetURL(catalog.FleetFilter{Image: iv.Image, Version: v.Version}, ""),
 				Title: fmt.Sprintf("%s %s: %d host(s) (%s)", iv.Image, v.Version, v.Hosts, cls)}
 			if w >= 7*len(v.Version)+8 {
 				seg.Label, seg.LabelX, seg.LabelY = v.Version, x+w/2, y+chartBarH/2+4

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"imgpipe/internal/catalog"
@@ -51,12 +50,13 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 		return []string{"revoked", "error", "drifted", "behind", "unknown", "stale", "no-agent", "ok"}
 	},
 	"fleetURL": func(image, version, state string) string {
-		return fleetURL(catalog.FleetFilter{Image: image, Version: version}, state, 0)
+		return fleetURL(catalog.FleetFilter{Image: image, Version: version}, state)
 	},
-	"imageURL":   imageURL,
-	"add":        func(a, b int) int { return a + b },
-	"versionURL": versionURL,
-	"hostURL":    hostURL,
+	"fleetRegionURL": func(region string) string { return fleetURL(catalog.FleetFilter{Region: region}, "") },
+	"imageURL":       imageURL,
+	"add":            func(a, b int) int { return a + b },
+	"versionURL":     versionURL,
+	"hostURL":        hostURL,
 	"short": func(s string, n int) string {
 		if len(s) <= n {
 			return s
@@ -80,8 +80,6 @@ type fleetPage struct {
 	Total   int            // hosts in the fleet
 	Matched int            // hosts matching the filter
 	Q       fleetQuery
-	First   int // 1-based index of the first row shown
-	Last    int
 	Prev    string // URLs of the neighbouring pages ("" at the ends)
 	Next    string
 	Now     time.Time
@@ -98,16 +96,14 @@ type fleetQuery struct {
 	Channel string
 }
 
-// URL is the dashboard URL of the query (empty fields and offset 0 left out).
+// URL is the dashboard URL of the query (empty fields left out).
 func (q fleetQuery) URL() string {
 	v := url.Values{}
-	for k, val := range map[string]string{"state": q.State, "image": q.Image, "version": q.Version, "platform": q.Platform, "q": q.Search, "channel": q.Channel} {
+	for k, val := range map[string]string{"state": q.State, "image": q.Image, "version": q.Version, "platform": q.Platform,
+		"region": q.Region, "q": q.Search, "channel": q.Channel, "after": q.After.String(), "before": q.Before.String()} {
 		if val != "" {
 			v.Set(k, val)
 		}
-	}
-	if q.Offset > 0 {
-		v.Set("offset", strconv.Itoa(q.Offset))
 	}
 	if len(v) == 0 {
 		return "/"
@@ -117,7 +113,7 @@ func (q fleetQuery) URL() string {
 
 // With returns the query with one field changed, from its first page.
 func (q fleetQuery) With(key, val string) fleetQuery {
-	q.Offset = 0
+	q.After, q.Before = catalog.FleetCursor{}, catalog.FleetCursor{}
 	switch key {
 	case "state":
 		q.State = val
@@ -127,6 +123,8 @@ func (q fleetQuery) With(key, val string) fleetQuery {
 		q.Version = val
 	case "platform":
 		q.Platform = val
+	case "region":
+		q.Region = val
 	case "q":
 		q.Search = val
 	case "channel":
@@ -135,9 +133,20 @@ func (q fleetQuery) With(key, val string) fleetQuery {
 	return q
 }
 
-// fleetURL is the dashboard URL of a filter (state "" and offset 0 left out).
-func fleetURL(f catalog.FleetFilter, state string, offset int) string {
-	f.State, f.Offset = state, offset
+// at returns the query's page after (or, with before, ending before) cur.
+func (q fleetQuery) at(cur catalog.FleetCursor, before bool) fleetQuery {
+	q.After, q.Before = catalog.FleetCursor{}, catalog.FleetCursor{}
+	if before {
+		q.Before = cur
+	} else {
+		q.After = cur
+	}
+	return q
+}
+
+// fleetURL is the dashboard URL of a filter's first page (state "" left out).
+func fleetURL(f catalog.FleetFilter, state string) string {
+	f.State, f.After, f.Before = state, catalog.FleetCursor{}, catalog.FleetCursor{}
 	return fleetQuery{FleetFilter: f}.URL()
 }
 
@@ -190,7 +199,8 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // pageFleet is the triage page: worst state first, filters and search in
-// the URL, PageSize hosts a page, a summary whose counts link to filters.
+// the URL, PageSize hosts a page (after= / before= a cursor), a summary
+// whose counts link to filters.
 func (s *Server) pageFleet(w http.ResponseWriter, r *http.Request) {
 	f, err := fleetFilter(r, PageSize)
 	if err != nil {
@@ -207,15 +217,10 @@ func (s *Server) pageFleet(w http.ResponseWriter, r *http.Request) {
 		}
 		channel = q.Channel
 	}
-	f.StaleBefore = s.staleBefore()
-	fp, err := s.cfg.Catalog.FleetHosts(r.Context(), channel, f)
+	rows, fp, err := s.fleet(r, channel, f)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
-	}
-	rows := make([]HostRow, 0, len(fp.Hosts))
-	for _, v := range fp.Hosts {
-		rows = append(rows, s.row(v))
 	}
 	sum, err := s.cfg.Catalog.FleetSummary(r.Context(), channel, s.staleBefore())
 	if err != nil {
@@ -223,7 +228,7 @@ func (s *Server) pageFleet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := fleetPage{page: page{Title: "fleet", Refresh: 60}, Channel: channel, Hosts: rows, Counts: fp.ByState, Total: sum.Total,
-		Matched: fp.Total, Q: q, First: f.Offset + 1, Last: f.Offset + len(rows), Now: s.cfg.Now()}
+		Matched: fp.Total, Q: q, Now: s.cfg.Now()}
 	for _, n := range p.Counts {
 		p.All += n
 	}
@@ -234,15 +239,11 @@ func (s *Server) pageFleet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Drift = driftChart(points)
-	if f.Offset > 0 {
-		prev := q
-		prev.Offset = max(f.Offset-PageSize, 0)
-		p.Prev = prev.URL()
+	if !fp.Prev.IsZero() {
+		p.Prev = q.at(fp.Prev, true).URL()
 	}
-	if f.Offset+len(rows) < fp.Total {
-		next := q
-		next.Offset = f.Offset + PageSize
-		p.Next = next.URL()
+	if !fp.Next.IsZero() {
+		p.Next = q.at(fp.Next, false).URL()
 	}
 	s.render(w, r, "fleet.html", &p)
 }

@@ -155,12 +155,14 @@ func (s *Server) pageVersion(w http.ResponseWriter, r *http.Request) {
 	slices.Sort(p.Regions)
 	p.Regions = slices.Compact(p.Regions)
 	p.Filter = catalog.FleetFilter{Image: ref.Image, Version: ref.Version, Limit: VersionHosts}
-	if p.Hosts, p.Matched, err = s.fleet(r, p.Filter); err != nil {
+	rows, fp, err := s.fleet(r, s.cfg.Channel, p.Filter)
+	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
+	p.Hosts, p.Matched = rows, fp.Total
 	if p.Matched > len(p.Hosts) {
-		p.More = fleetURL(p.Filter, "", 0)
+		p.More = fleetURL(p.Filter, "")
 	}
 	s.render(w, r, "version.html", &p)
 }

@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -188,4 +190,147 @@ func TestPagesLinkBothWays(t *testing.T) {
 	if vmss := getPage(t, f, "/hosts/vmss-web", 200); !strings.Contains(vmss, "scale set (1 instances)") || !strings.Contains(vmss, fmt.Sprintf("rollout %d of 1.2.0 is running", ro.ID)) {
 		t.Errorf("the scale set's page lacks its rollout")
 	}
+}
+
+// testPagingAndRegion: agents report their region through the intake; the
+// dashboard and /api/hosts filter by it (and its summary counts only the
+// region's hosts); both page by cursor: following the next links (rel=next,
+// X-Next-Cursor) while reports arrive shows every host exactly once, and
+// the previous links lead back to the first page. Offsets are refused.
+func testPagingAndRegion(t *testing.T, b backend) {
+	f := newFixture(t, b, Config{})
+	seedCatalog(t, f.cat)
+	ctx := context.Background()
+	// a few agents through the intake, with a region; many hosts directly
+	for i, region := range []string{"paris", "paris", "lyon", ""} {
+		r := validReport(fmt.Sprintf("agent-%d", i))
+		r.Region = region
+		if i == 1 {
+			r.Drifted, r.Summary = true, drift.Summary{FilesChanged: 2}
+		}
+		report(t, f, r)
+	}
+	var hosts []catalog.Host
+	for i := 0; i < 117; i++ {
+		h := catalog.Host{Name: fmt.Sprintf("host-%03d", i), Platform: "onprem", Image: "web", Version: []string{"1.1.0", "1.2.0", "1.0.0"}[i%3],
+			Region: []string{"paris", "westeurope", ""}[i%3], DriftSummary: []byte(`{"source":"agent"}`)}
+		if i%4 == 0 {
+			h.DriftSummary = []byte(`{"source":"agent","drifted":true}`)
+		}
+		hosts = append(hosts, h)
+	}
+	must(t, f.cat.ReportHosts(ctx, hosts))
+	all := len(hosts) + 4
+
+	if h := getJSON[HostRow](t, f, "/api/hosts/agent-0", 200); h.Region != "paris" {
+		t.Fatalf("agent-0's region %q, want paris", h.Region)
+	}
+	// a report without a region keeps the one recorded
+	report(t, f, validReport("agent-0"))
+	if h := getJSON[HostRow](t, f, "/api/hosts/agent-0", 200); h.Region != "paris" {
+		t.Fatalf("agent-0's region after a report without one: %q", h.Region)
+	}
+
+	// the dashboard, page by page, while hosts report
+	seen := map[string]int{}
+	path, pages := "/", 0
+	var last string
+	for path != "" {
+		pages++
+		page := getPage(t, f, path, 200)
+		for _, m := range regexp.MustCompile(`data-host="([^"]+)"`).FindAllStringSubmatch(page, -1) {
+			seen[m[1]]++
+		}
+		last, path = path, ""
+		for _, m := range regexp.MustCompile(`rel="next" href="([^"]+)"`).FindAllStringSubmatch(page, -1) {
+			path = strings.ReplaceAll(m[1], "&amp;", "&")
+		}
+		must(t, f.cat.ReportHost(ctx, hosts[pages*7%len(hosts)]))
+		if pages > 10 {
+			t.Fatal("more than 10 pages of 50 for 121 hosts")
+		}
+	}
+	if pages != 3 || len(seen) != all {
+		t.Fatalf("%d pages, %d hosts seen, want 3 and %d", pages, len(seen), all)
+	}
+	for name, n := range seen {
+		if n != 1 {
+			t.Errorf("%s shown %d times", name, n)
+		}
+	}
+	// and back: the previous links end on the first page
+	path, pages = last, 0
+	for {
+		page := getPage(t, f, path, 200)
+		m := regexp.MustCompile(`rel="prev" href="([^"]+)"`).FindStringSubmatch(page)
+		if m == nil {
+			if !strings.Contains(page, `data-host="host-002"`) { // revoked 1.0.0: the first row
+				t.Fatalf("the page with no previous one is not the first:\n%s", page)
+			}
+			break
+		}
+		path = strings.ReplaceAll(m[1], "&amp;", "&")
+		if pages++; pages > 5 {
+			t.Fatal("previous links do not end")
+		}
+	}
+	if pages != 2 {
+		t.Errorf("%d previous pages from the last, want 2", pages)
+	}
+
+	// the region filter: listed, kept in links, and the summary counts it
+	page := getPage(t, f, "/?region=paris", 200)
+	wantParis := 2
+	for _, h := range hosts {
+		if h.Region == "paris" {
+			wantParis++
+		}
+	}
+	if !strings.Contains(page, fmt.Sprintf(">all %d<", wantParis)) || !strings.Contains(page, `name="region" value="paris"`) {
+		t.Fatalf("region page: want all %d and the region field:\n%s", wantParis, page)
+	}
+	if !hasLink(page, "/?region=paris&state=drifted") {
+		t.Errorf("the summary's drifted link loses the region: %v", hrefs(page))
+	}
+	for _, m := range regexp.MustCompile(`<td class="region">(.*?)</td>`).FindAllStringSubmatch(page, -1) {
+		if !strings.Contains(m[1], ">paris<") {
+			t.Errorf("a row outside paris: %s", m[1])
+		}
+	}
+
+	// the API: cursors in headers, every paris host once
+	seen = map[string]int{}
+	next := "/api/hosts?region=paris&limit=7"
+	for calls := 0; next != ""; calls++ {
+		resp, err := f.ts.Client().Get(f.ts.URL + next)
+		must(t, err)
+		var rows []HostRow
+		must(t, json.NewDecoder(resp.Body).Decode(&rows))
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("X-Total-Count") != fmt.Sprint(wantParis) {
+			t.Fatalf("GET %s: %d, total %q", next, resp.StatusCode, resp.Header.Get("X-Total-Count"))
+		}
+		for _, r := range rows {
+			seen[r.Name]++
+			if r.Region != "paris" {
+				t.Errorf("%s in %q", r.Name, r.Region)
+			}
+		}
+		next = ""
+		if c := resp.Header.Get("X-Next-Cursor"); c != "" {
+			next = "/api/hosts?" + url.Values{"region": {"paris"}, "limit": {"7"}, "after": {c}}.Encode()
+			if !strings.Contains(resp.Header.Get("Link"), `rel="next"`) {
+				t.Errorf("no Link rel=next beside X-Next-Cursor: %q", resp.Header.Get("Link"))
+			}
+		}
+		if calls > 10 {
+			t.Fatal("the API's cursors do not end")
+		}
+	}
+	if len(seen) != wantParis {
+		t.Errorf("API walk saw %d paris hosts, want %d", len(seen), wantParis)
+	}
+	getJSON[apiError](t, f, "/api/hosts?offset=50", 400)
+	getJSON[apiError](t, f, "/api/hosts?after=bogus", 400)
+	getPage(t, f, "/?offset=50", 400)
 }

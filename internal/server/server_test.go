@@ -56,6 +56,7 @@ func runServerSuite(t *testing.T, b backend) {
 		{"DashboardEscapes", testDashboardEscapes},
 		{"EnrolmentBindsHosts", testEnrolment},
 		{"SlowBodiesTakeNoSlot", testSlowBody},
+		{"PagingAndRegion", testPagingAndRegion},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
