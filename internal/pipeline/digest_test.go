@@ -2,14 +2,18 @@ package pipeline
 
 import (
 	"context"
+	"encoding/hex"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v8"
+	"github.com/zeebo/blake3"
 
 	"imgpipe/internal/azure"
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/source"
 )
 
 // TestOneSourceDigest: every copy made from the source carries the same
@@ -44,8 +48,25 @@ func TestOneSourceDigest(t *testing.T) {
 		t.Fatalf("fingerprints %v, want artifact and gallery_version %s", fp, want)
 	}
 
+	// over copies tagged with sha256 only, a publish never computes BLAKE3
+	if plan.Source.LegacyHashed() {
+		t.Fatal("the first publish computed the source's BLAKE3 digest")
+	}
+	second := s.request(t)
+	if _, _, err := s.engine.Publish(ctx, second, nil); err != nil {
+		t.Fatal(err)
+	}
+	if second.Source.LegacyHashed() {
+		t.Fatal("a publish over copies tagged sha256 computed the source's BLAKE3 digest")
+	}
+
 	// an earlier release tagged the version (and its image) with BLAKE3
-	legacy := plan.Source.Legacy[0]
+	data, err := os.ReadFile(s.disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := blake3.Sum256(data)
+	legacy := source.LegacyPrefix + hex.EncodeToString(sum[:])
 	rg, gal := "rg-digest", "gal_digest"
 	vp, err := e.pub.Clients.Versions.BeginUpdate(ctx, rg, gal, "app", "1.0.0", armcompute.GalleryImageVersionUpdate{
 		Tags: map[string]*string{azure.TagSourceDigest: to.Ptr(legacy)}}, nil)
@@ -59,9 +80,13 @@ func TestOneSourceDigest(t *testing.T) {
 	if err != nil || v.Tags[azure.TagSourceDigest] == nil || *v.Tags[azure.TagSourceDigest] != legacy {
 		t.Fatalf("the emulator did not keep the legacy tag: %v", err)
 	}
-	again, err := s.engine.Plan(ctx, s.request(t))
+	third := s.request(t)
+	again, err := s.engine.Plan(ctx, third)
 	if err != nil {
 		t.Fatalf("a version tagged by an earlier release was refused: %v", err)
+	}
+	if !third.Source.LegacyHashed() {
+		t.Fatal("the legacy tag was judged without the source's BLAKE3 digest")
 	}
 	if again.HasChanges() {
 		t.Fatalf("plan over a legacy-tagged version has changes:\n%s", again.Destinations[0].Plan.Text())

@@ -1,6 +1,7 @@
 // Package source inspects the disk image a version is made from, in one
-// read: its digests, its Hyper-V generation and the size of its Azure-ready
-// fixed VHD.
+// read: its digest (SHA-256), its Hyper-V generation and the size of its
+// Azure-ready fixed VHD. The BLAKE3 digest earlier releases recorded is
+// computed only when such a recorded digest must be checked (Info.Is).
 package source
 
 import (
@@ -10,7 +11,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
+	"strings"
+	"sync"
 
 	"github.com/zeebo/blake3"
 
@@ -30,10 +32,6 @@ type Info struct {
 	// SHA256 is the hex of the same SHA-256 (the catalog's artifact
 	// checksum, the on-prem library's input checksum).
 	SHA256 string `json:"sha256"`
-	// Legacy are the digests earlier imgpipe releases recorded for the same
-	// bytes ("blake3:HEX"), so what they made is still recognised (Is).
-	// Every digest comes from one read of the file.
-	Legacy []string `json:"legacy_digests,omitempty"`
 	// Generation is what the partition table says ("V1", "V2"), or "" when
 	// it cannot tell.
 	Generation string `json:"generation,omitempty"`
@@ -43,13 +41,24 @@ type Info struct {
 	VirtualSize int64 `json:"virtual_size"`
 	// VHDSize is the size of the Azure-ready fixed VHD made from the source.
 	VHDSize int64 `json:"vhd_size"`
+
+	// legacy computes, on first need only, the digest earlier releases
+	// recorded ("blake3:HEX"); shared by copies of the Info.
+	legacy *legacyDigest
 }
 
+// LegacyPrefix starts the digests earlier imgpipe releases recorded for a
+// source (Azure tags, blob metadata, lineage fingerprints): BLAKE3 of the
+// file's bytes. They are still recognised (Is), and computed only then.
+const LegacyPrefix = "blake3:"
+
 // Inspect opens the disk image at path, detects its Hyper-V generation and
-// hashes the file (once, for every digest).
+// hashes the file (SHA-256, in one read).
 func Inspect(ctx context.Context, path string) (*Info, error) { return InspectProgress(ctx, path, nil) }
 
 // InspectProgress is Inspect reporting the bytes hashed to p (if not nil).
+//
+// ctx also bounds the one further read a legacy digest may need later (Is).
 func InspectProgress(ctx context.Context, path string, p progress.Func) (*Info, error) {
 	img, err := disk.Open(path)
 	if err != nil {
@@ -62,11 +71,12 @@ func InspectProgress(ctx context.Context, path string, p progress.Func) (*Info, 
 	} else {
 		s.GenerationErr = err.Error()
 	}
-	legacy, sha, err := fileDigests(ctx, path, p)
+	sha, _, err := fileDigests(ctx, path, p, false)
 	if err != nil {
 		return nil, err
 	}
-	s.Digest, s.SHA256, s.Legacy = DigestOf(sha), sha, []string{legacy}
+	s.Digest, s.SHA256 = DigestOf(sha), sha
+	s.legacy = &legacyDigest{ctx: ctx}
 	return s, nil
 }
 
@@ -74,18 +84,64 @@ func InspectProgress(ctx context.Context, path string, p progress.Func) (*Info, 
 func DigestOf(sha256Hex string) string { return "sha256:" + sha256Hex }
 
 // Is reports whether recorded (a tag, blob metadata, a lineage
-// fingerprint) names the bytes of this source: its digest, or a digest an
-// earlier release recorded for them.
+// fingerprint) names the bytes of this source: its digest, or the legacy
+// digest an earlier release recorded for them. Only a recorded legacy
+// digest costs a read of the file (once per Info, BLAKE3 and SHA-256
+// together): the bytes must still be those inspected, or the legacy digest
+// is not theirs and Is says false.
 func (s *Info) Is(recorded string) bool {
-	if recorded == "" {
+	switch {
+	case recorded == "":
 		return false
+	case recorded == s.Digest:
+		return true
+	case strings.HasPrefix(recorded, LegacyPrefix) && s.legacy != nil:
+		d, err := s.legacy.of(s)
+		return err == nil && d == recorded
 	}
-	return recorded == s.Digest || slices.Contains(s.Legacy, recorded)
+	return false
 }
 
-// fileDigests reads the file once and returns its legacy "blake3:HEX"
-// digest and its hex SHA-256.
-func fileDigests(ctx context.Context, path string, p progress.Func) (digest, sha string, err error) {
+// LegacyHashed reports whether this source's legacy digest was computed
+// (a recorded legacy digest had to be checked).
+func (s *Info) LegacyHashed() bool {
+	if s.legacy == nil {
+		return false
+	}
+	s.legacy.mu.Lock()
+	defer s.legacy.mu.Unlock()
+	return s.legacy.done
+}
+
+type legacyDigest struct {
+	ctx    context.Context // Inspect's
+	mu     sync.Mutex
+	done   bool
+	digest string
+	err    error
+}
+
+func (l *legacyDigest) of(s *Info) (string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done {
+		l.done = true
+		sha, b3, err := fileDigests(l.ctx, s.Path, nil, true)
+		switch {
+		case err != nil:
+			l.err = err
+		case sha != s.SHA256:
+			l.err = fmt.Errorf("%s changed since it was inspected (SHA-256 %s, now %s)", s.Path, s.SHA256, sha)
+		default:
+			l.digest = LegacyPrefix + b3
+		}
+	}
+	return l.digest, l.err
+}
+
+// fileDigests reads the file once and returns its hex SHA-256 and, with
+// withBLAKE3, its hex BLAKE3 in the same read.
+func fileDigests(ctx context.Context, path string, p progress.Func, withBLAKE3 bool) (sha, b3 string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", "", fmt.Errorf("hash the image source: %w", err)
@@ -96,8 +152,13 @@ func fileDigests(ctx context.Context, path string, p progress.Func) (digest, sha
 		total = st.Size()
 	}
 	var done int64
-	b3, s2 := blake3.New(), sha256.New()
-	h := io.MultiWriter(b3, s2)
+	s2 := sha256.New()
+	var h io.Writer = s2
+	var bh *blake3.Hasher
+	if withBLAKE3 {
+		bh = blake3.New()
+		h = io.MultiWriter(bh, s2)
+	}
 	buf := make([]byte, 1<<20)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -115,5 +176,8 @@ func fileDigests(ctx context.Context, path string, p progress.Func) (digest, sha
 			return "", "", fmt.Errorf("hash the image source: %w", err)
 		}
 	}
-	return "blake3:" + hex.EncodeToString(b3.Sum(nil)), hex.EncodeToString(s2.Sum(nil)), nil
+	if bh != nil {
+		b3 = hex.EncodeToString(bh.Sum(nil))
+	}
+	return hex.EncodeToString(s2.Sum(nil)), b3, nil
 }
