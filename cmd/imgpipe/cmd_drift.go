@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/drift"
+	"imgpipe/internal/view"
 )
 
 func init() { register(newDriftCmd) }
@@ -22,11 +23,10 @@ func newDriftCmd() *cobra.Command {
 
 func newDriftCheckCmd() *cobra.Command {
 	var (
-		root, baseline string
-		quick          bool
-		ignore         []string
-		workers, limit int
-		cpuProfile     string
+		root, baseline, cpuProfile string
+		quick                      bool
+		limit                      int
+		o                          drift.CheckOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "check",
@@ -40,15 +40,16 @@ func newDriftCheckCmd() *cobra.Command {
 				}
 				defer stop()
 			}
-			depth := drift.Full
+			o.Depth = drift.Full
 			if quick {
-				depth = drift.Quick
+				o.Depth = drift.Quick
 			}
-			pf, finish := driftCountBar("checking")
-			r, err := drift.CheckFile(cmd.Context(), root, baseline, limit, drift.CheckOptions{Depth: depth, Ignore: ignore, Workers: workers, Progress: pf})
+			var finish func()
+			o.Progress, finish = countBar("checking")
+			r, err := drift.CheckFile(cmd.Context(), root, baseline, limit, o)
 			finish()
 			if err == nil {
-				err = draw(r, r.Text())
+				err = view.Write(stdout, jsonOutput(), r, r.Text())
 			}
 			if err == nil && r.Drifted {
 				return negative(nil)
@@ -60,8 +61,8 @@ func newDriftCheckCmd() *cobra.Command {
 	f.StringVar(&root, "root", "/", "root of the tree to check")
 	f.StringVar(&baseline, "baseline", "", "baseline file (default: etc/imgpipe/baseline.bin inside --root)")
 	f.BoolVar(&quick, "quick", false, "re-hash only files whose size, mtime, ctime or inode changed")
-	f.StringArrayVar(&ignore, "ignore", nil, "ignore paths matching this glob (repeatable)")
-	f.IntVar(&workers, "workers", 0, "parallel walkers and hashers (default: number of CPUs)")
+	f.StringArrayVar(&o.Ignore, "ignore", nil, "ignore paths matching this glob (repeatable)")
+	f.IntVar(&o.Workers, "workers", 0, "parallel walkers and hashers (default: number of CPUs)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the check to this file")
 	_ = f.MarkHidden("cpuprofile")
 	f.IntVar(&limit, "limit", 0, "report at most this many file changes and problems (0: all); the summary counts all")

@@ -20,7 +20,7 @@ func newImagesCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return draw(imgs, view.Images(imgs).String())
+				return view.Write(stdout, jsonOutput(), imgs, view.Images(imgs).String())
 			})
 		},
 	}

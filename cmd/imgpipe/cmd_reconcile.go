@@ -13,15 +13,16 @@ import (
 	"imgpipe/internal/events"
 	"imgpipe/internal/pipeline"
 	"imgpipe/internal/reconcile"
+	"imgpipe/internal/rollout"
 	"imgpipe/internal/testrun"
+	"imgpipe/internal/view"
 )
 
 func init() { register(newReconcileCmd) }
 
 func newReconcileCmd() *cobra.Command {
-	var file, catalogLoc string
+	var file, catalogLoc, accel string
 	var dryRun bool
-	var accel string
 	c := &cobra.Command{
 		Use:   "reconcile -f pipeline.hcl",
 		Short: "Rebuild images from source when their rebuild policy says so (drift, revocation, a newer parent, a schedule)",
@@ -39,7 +40,7 @@ func newReconcileCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return showDecisions(true, ds, nil)
+				return view.Decisions(stdout, jsonOutput(), true, ds, nil)
 			}
 			r.Events = &events.Emitter{Cat: cat}
 			var log io.Writer
@@ -54,7 +55,7 @@ func newReconcileCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := showDecisions(false, rd.Decisions, rd.Outcomes); err != nil {
+			if err := view.Decisions(stdout, jsonOutput(), false, rd.Decisions, rd.Outcomes); err != nil {
 				return err
 			}
 			if rd.Failed() {
@@ -72,19 +73,23 @@ func newReconcileCmd() *cobra.Command {
 	return c
 }
 
+// loadRebuilds loads a pipeline file that must have a rebuild block: hint
+// says what to do when it has none, help whose --help to read.
+func loadRebuilds(path, hint, help string) (*config.File, error) {
+	f, err := reconcile.LoadFile(path)
+	if errors.Is(err, reconcile.ErrNoRebuild) {
+		return nil, &usageError{msg: err.Error() + ": " + hint, help: help}
+	}
+	return f, err
+}
+
 func openReconcile(ctx context.Context, cmd *cobra.Command, file, catalogLoc string) (*config.File, *catalog.Catalog, error) {
-	f, err := config.Load(file)
+	f, err := loadRebuilds(file, "add rebuild { on_drift { hosts = 3 } } (see --help)", cmd.CommandPath())
 	if err != nil {
 		return nil, nil, err
-	}
-	if len(f.Rebuilds) == 0 {
-		return nil, nil, &usageError{msg: fmt.Sprintf("%s has no rebuild block: add rebuild { on_drift { hosts = 3 } } (see --help)", file), help: cmd.CommandPath()}
 	}
 	cat, err := openCatalogWith(ctx, catalogChoice{flag: catalogLoc, file: f, policy: required})
-	if err != nil {
-		return nil, nil, err
-	}
-	return f, cat, nil
+	return f, cat, err
 }
 
 func newReconcileResumeCmd() *cobra.Command {
@@ -104,11 +109,7 @@ func newReconcileResumeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if jsonOutput() {
-				return printJSON(rec)
-			}
-			fmt.Fprintf(stdout, "%s: %s; the next imgpipe reconcile evaluates it again\n", rec.Image, rec.Reason)
-			return nil
+			return view.Resumed(stdout, jsonOutput(), rec)
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "pipeline file (HCL) with the image's rebuild block")
@@ -127,18 +128,11 @@ func newReconcileHistoryCmd() *cobra.Command {
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withCatalog(cmd, required, func(cat *catalog.Catalog) error {
-				fl := catalog.DecisionFilter{Limit: limit}
-				if len(args) == 1 {
-					fl.Image = args[0]
-				}
-				ds, err := cat.Decisions(cmd.Context(), fl)
+				ds, err := cat.Decisions(cmd.Context(), catalog.DecisionFilter{Limit: limit, Image: firstArg(args)})
 				if err != nil {
 					return err
 				}
-				if jsonOutput() {
-					return printJSON(append([]catalog.Decision{}, ds...))
-				}
-				return printTable(reconcile.HistoryHeader, reconcile.HistoryRows(ds))
+				return view.History(stdout, jsonOutput(), ds)
 			})
 		},
 	}
@@ -147,33 +141,11 @@ func newReconcileHistoryCmd() *cobra.Command {
 	return c
 }
 
-func showDecisions(dryRun bool, ds []reconcile.Decision, outcomes []reconcile.Outcome) error {
-	if ds == nil {
-		ds = []reconcile.Decision{}
-	}
-	if jsonOutput() {
-		return printJSON(struct {
-			DryRun    bool                 `json:"dry_run"`
-			Decisions []reconcile.Decision `json:"decisions"`
-			Outcomes  []reconcile.Outcome  `json:"outcomes,omitempty"`
-		}{dryRun, ds, outcomes})
-	}
-	if err := printTable(reconcile.DecisionHeader, reconcile.DecisionRows(ds)); err != nil {
-		return err
-	}
-	for _, o := range outcomes {
-		fmt.Fprintln(stdout, o)
-	}
-	if dryRun {
-		fmt.Fprintln(stdout, "dry run: nothing was recorded, built or promoted")
-	}
-	return nil
-}
-
 // reconcilePipeline is the runner of rebuilds: imgpipe's build, publish,
 // test gate and promotion over the pipeline file's destinations.
 func reconcilePipeline(f *config.File, path string, cat *catalog.Catalog, log io.Writer, accel string) *reconcile.Pipeline {
-	p := &reconcile.Pipeline{File: f, Catalog: cat, Tester: &testrun.Qemu{Accel: accel},
+	p := &reconcile.Pipeline{File: f, Catalog: cat, Tester: &testrun.Qemu{Accel: accel}, Stager: stagerFor(f),
+		Rollout: reconcile.RolloutWith(rollout.EnvDriver(cat), f),
 		Connect: func(ctx context.Context, img *config.Image, artifact string) (*pipeline.Engine, pipeline.Request, error) {
 			w, err := openWiring(ctx, azureFlags{file: path}, 0)
 			if err != nil {
@@ -193,8 +165,6 @@ func reconcilePipeline(f *config.File, path string, cat *catalog.Catalog, log io
 			e.By = "imgpipe reconcile"
 			return e, req, nil
 		}}
-	p.Stager = stagerFor(f)
-	p.Rollout = reconcile.RolloutWith(rolloutDriver(cat), f)
 	if log != nil {
 		p.Progress = func(s string) { fmt.Fprintln(log, s) }
 		p.Tester.Progress = p.Progress

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,6 +13,7 @@ import (
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
 	"imgpipe/internal/rollout"
+	"imgpipe/internal/view"
 )
 
 func init() { register(newRolloutCmd) }
@@ -23,8 +23,11 @@ func newRolloutCmd() *cobra.Command {
 		Use:   "rollout",
 		Short: "Roll a promoted version out to what runs the image, and follow, pause, resume or roll it back",
 	}
-	cmd.AddCommand(newRolloutStartCmd(), newRolloutStatusCmd(), newRolloutAdvanceCmd(),
-		newRolloutPauseCmd(), newRolloutResumeCmd(), newRolloutRollbackCmd(), newRolloutScriptsCmd())
+	cmd.AddCommand(newRolloutStartCmd(), newRolloutStatusCmd(), newRolloutScriptsCmd(),
+		newRolloutVerb("advance ID", "Look again: do the next step of a running rollout (for cron; the reconciler does it too)", (*rollout.Driver).Get, nil),
+		newRolloutVerb("pause ID", "Pause a running rollout before its next batch", nil, (*rollout.Driver).Pause),
+		newRolloutVerb("resume ID", "Resume a paused rollout (after an unhealthy batch is fixed, or by hand)", (*rollout.Driver).Resume, nil),
+		newRolloutVerb("rollback ID", "Roll the targets of a rollout back to the version they ran before", (*rollout.Driver).Rollback, nil))
 	return cmd
 }
 
@@ -48,46 +51,20 @@ func (f *rolloutFlags) add(cmd *cobra.Command, wait bool) {
 // the pipeline file's azure block, or the environment), one connection per
 // subscription; its progress lines go to stderr.
 func (f *rolloutFlags) driver(cmd *cobra.Command, cat *catalog.Catalog) *rollout.Driver {
-	conns := map[string]*azure.Clients{}
 	errw := cmd.ErrOrStderr()
 	return &rollout.Driver{Cat: cat, Poll: f.poll,
-		Azure: func(_ context.Context, sub string) (*azure.Clients, error) {
-			if c := conns[sub]; c != nil {
-				return c, nil
-			}
+		Azure: rollout.Connections(func(sub string) (*azure.Clients, error) {
 			s, err := openAzure(f.az, sub)
 			if err != nil {
 				return nil, err
 			}
-			conns[sub] = s.pub.Clients
 			return s.pub.Clients, nil
-		},
+		}),
 		Report: func(s rollout.Step) {
 			if !jsonOutput() {
-				fmt.Fprintln(errw, stepLine(s))
+				fmt.Fprintln(errw, view.StepLine(s))
 			}
 		}}
-}
-
-func stepLine(s rollout.Step) string {
-	line := fmt.Sprintf("rollout %d step %d: %s", s.Rollout, s.N, s.Action)
-	if s.Target != "" {
-		line += " " + shortTarget(s.Target)
-	}
-	if s.Total > 0 {
-		line += fmt.Sprintf(" (%d/%d on %s)", s.Done, s.Total, s.Version)
-	}
-	if s.Detail != "" {
-		line += ": " + s.Detail
-	}
-	return line
-}
-
-func shortTarget(t string) string {
-	if strings.HasPrefix(t, "/subscriptions/") {
-		return t[strings.LastIndex(t, "/")+1:]
-	}
-	return t
 }
 
 // drive runs the rollout (unless --no-wait) and draws where it ended.
@@ -96,7 +73,7 @@ func (f *rolloutFlags) drive(cmd *cobra.Command, d *rollout.Driver, r catalog.Ro
 	if !f.noWait {
 		r, err = d.Run(cmd.Context(), r.ID)
 	}
-	if perr := drawRollout(r, true); perr != nil {
+	if perr := view.Rollout(stdout, jsonOutput(), r, true); perr != nil {
 		return errors.Join(err, perr)
 	}
 	return err
@@ -104,15 +81,11 @@ func (f *rolloutFlags) drive(cmd *cobra.Command, d *rollout.Driver, r catalog.Ro
 
 func newRolloutStartCmd() *cobra.Command {
 	var (
-		f           rolloutFlags
-		scaleSets   []string
-		vms         []string
-		channel     string
-		previous    string
-		maxBatch    int
-		maxBad      int
-		pause       time.Duration
-		hostChannel string
+		f                      rolloutFlags
+		scaleSets, vms         []string
+		channel, prev, hostsOf string
+		maxBatch, maxBad       int
+		pause                  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "start IMAGE VERSION",
@@ -120,31 +93,34 @@ func newRolloutStartCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var file *config.File
+			var resolve func(string) (azure.ResourceID, error)
 			if f.az.file != "" {
 				var err error
 				if file, err = config.Load(f.az.file); err != nil {
 					return err
 				}
+				resolve = func(arg string) (azure.ResourceID, error) { return resolveVersionArg(f.az, arg) }
 			}
-			t := rollout.Targets{ScaleSets: scaleSets, VMs: vms, HostsChannel: hostChannel}
-			if cmd.Flags().Changed("max-batch") {
+			t := rollout.Targets{ScaleSets: scaleSets, VMs: vms, HostsChannel: hostsOf}
+			fl := cmd.Flags()
+			if fl.Changed("max-batch") {
 				t.MaxBatchPercent = &maxBatch
 			}
-			if cmd.Flags().Changed("max-unhealthy") {
+			if fl.Changed("max-unhealthy") {
 				t.MaxUnhealthyPercent = &maxBad
 			}
-			if cmd.Flags().Changed("pause") {
+			if fl.Changed("pause") {
 				t.Pause = &pause
 			}
 			pol, err := rollout.PolicyFor(file, args[0], t)
 			if err != nil {
 				return err
 			}
-			ref, o, err := rolloutVersion(f.az, args[0], args[1])
+			ref, o, err := rollout.VersionArg(args[0], args[1], resolve)
 			if err != nil {
 				return err
 			}
-			o.Channel, o.Previous = channel, previous
+			o.Channel, o.Previous = channel, prev
 			return withCatalogOf(cmd, file, required, func(cat *catalog.Catalog) error {
 				d := f.driver(cmd, cat)
 				r, err := d.Start(cmd.Context(), pol, ref, o)
@@ -156,74 +132,16 @@ func newRolloutStartCmd() *cobra.Command {
 		},
 	}
 	f.add(cmd, true)
-	cmd.Flags().StringArrayVar(&scaleSets, "scale-set", nil, "resource id of a scale set to roll (repeatable; replaces the file's targets)")
-	cmd.Flags().StringArrayVar(&vms, "vm", nil, "resource id of a standalone VM to replace (repeatable)")
-	cmd.Flags().StringVar(&hostChannel, "hosts", "", "also the on-prem hosts of this channel (needs -f for the library)")
-	cmd.Flags().StringVar(&channel, "channel", "prod", "the channel the version was promoted to (finds the version to roll back to)")
-	cmd.Flags().StringVar(&previous, "previous", "", "the version to roll back to (default: the channel's version before this one)")
-	cmd.Flags().IntVar(&maxBatch, "max-batch", 0, "percent of a scale set's instances upgraded at once, 5-100")
-	cmd.Flags().IntVar(&maxBad, "max-unhealthy", 0, "percent of upgraded instances that may be unhealthy before the rollout pauses, 0-100")
-	cmd.Flags().DurationVar(&pause, "pause", 0, "wait between batches")
+	fl := cmd.Flags()
+	fl.StringArrayVar(&scaleSets, "scale-set", nil, "resource id of a scale set to roll (repeatable; replaces the file's targets)")
+	fl.StringArrayVar(&vms, "vm", nil, "resource id of a standalone VM to replace (repeatable)")
+	fl.StringVar(&hostsOf, "hosts", "", "also the on-prem hosts of this channel (needs -f for the library)")
+	fl.StringVar(&channel, "channel", "prod", "the channel the version was promoted to (finds the version to roll back to)")
+	fl.StringVar(&prev, "previous", "", "the version to roll back to (default: the channel's version before this one)")
+	fl.IntVar(&maxBatch, "max-batch", 0, "percent of a scale set's instances upgraded at once, 5-100")
+	fl.IntVar(&maxBad, "max-unhealthy", 0, "percent of upgraded instances that may be unhealthy before the rollout pauses, 0-100")
+	fl.DurationVar(&pause, "pause", 0, "wait between batches")
 	return cmd
-}
-
-// rolloutVersion reads VERSION: a bare version (the gallery version from
-// -f's azure block when given, else from the catalog), or a version id.
-func rolloutVersion(f azureFlags, image, arg string) (catalog.Ref, rollout.StartOptions, error) {
-	ref := catalog.Ref{Image: image, Version: arg}
-	if !strings.HasPrefix(arg, "/") && f.file == "" {
-		if !config.ValidVersion(arg) {
-			return ref, rollout.StartOptions{}, fmt.Errorf("%q is not a version (Major.Minor.Patch) or a gallery image version id", arg)
-		}
-		return ref, rollout.StartOptions{}, nil
-	}
-	id, err := resolveVersionArg(f, arg)
-	if err != nil && !strings.HasPrefix(arg, "/") && config.ValidVersion(arg) {
-		return ref, rollout.StartOptions{}, nil // a file without an azure block: the catalog has the gallery version, if any
-	}
-	if err != nil {
-		return ref, rollout.StartOptions{}, err
-	}
-	if id.Kind() != "version" {
-		return ref, rollout.StartOptions{}, fmt.Errorf("%s is not a gallery image version", arg)
-	}
-	ref.Version = id.Version
-	return ref, rollout.StartOptions{VersionID: id.String()}, nil
-}
-
-// drawRollout prints a rollout: -o json the record, else a summary and a
-// row per member (with its plan's first line when it has one).
-func drawRollout(r catalog.Rollout, withMembers bool) error {
-	if jsonOutput() {
-		return printJSON(r)
-	}
-	fmt.Fprintf(stdout, "rollout %d: %s %s to %s: %s (%s)\nstarted %s, updated %s, %d steps", r.ID, r.Ref.Image, r.Ref.Version, r.Target, r.State, dash(r.Detail),
-		fmtWhen(r.StartedAt), fmtWhen(r.UpdatedAt), r.Steps)
-	if r.Previous != "" {
-		fmt.Fprintf(stdout, ", rolls back to %s", r.Previous)
-	}
-	if r.RollbackOf != 0 {
-		fmt.Fprintf(stdout, ", rollback of rollout %d", r.RollbackOf)
-	}
-	fmt.Fprintln(stdout)
-	if len(r.Targets) > 1 {
-		rows := make([][]string, 0, len(r.Targets))
-		for _, t := range r.Targets {
-			rows = append(rows, []string{shortTarget(t.Target), t.Kind, t.State, strconv.Itoa(t.Batch), dash(t.Detail)})
-		}
-		if err := printTable([]string{"TARGET", "KIND", "STATE", "BATCH", "DETAIL"}, rows); err != nil {
-			return err
-		}
-	}
-	if !withMembers {
-		return nil
-	}
-	rows := make([][]string, 0, len(r.Members))
-	for _, m := range r.Members {
-		plan, _, _ := strings.Cut(m.Plan, "\n")
-		rows = append(rows, []string{m.Member, shortTarget(m.Target), dash(m.Version), m.State, strconv.FormatBool(m.Healthy), dash(plan)})
-	}
-	return printTable([]string{"MEMBER", "TARGET", "VERSION", "STATE", "HEALTHY", "PLAN"}, rows)
 }
 
 func rolloutID(arg string) (int64, error) {
@@ -250,34 +168,13 @@ func newRolloutStatusCmd() *cobra.Command {
 					if err != nil {
 						return err
 					}
-					return drawRollout(r, true)
+					return view.Rollout(stdout, jsonOutput(), r, true)
 				}
-				image := ""
-				if len(args) == 1 {
-					image = args[0]
-				}
-				rs, err := cat.Rollouts(cmd.Context(), image, limit)
+				rs, err := cat.Rollouts(cmd.Context(), firstArg(args), limit)
 				if err != nil {
 					return err
 				}
-				if jsonOutput() {
-					if rs == nil {
-						rs = []catalog.Rollout{}
-					}
-					return printJSON(rs)
-				}
-				rows := make([][]string, 0, len(rs))
-				for _, r := range rs {
-					up := 0
-					for _, m := range r.Members {
-						if m.State == azure.InstanceUpgraded {
-							up++
-						}
-					}
-					rows = append(rows, []string{strconv.FormatInt(r.ID, 10), r.Ref.Image, r.Ref.Version, r.Kind, shortTarget(r.Target), r.State,
-						fmt.Sprintf("%d/%d", up, len(r.Members)), fmtWhen(r.StartedAt), dash(r.Detail)})
-				}
-				return printTable([]string{"ID", "IMAGE", "VERSION", "KIND", "TARGET", "STATE", "UPGRADED", "STARTED", "DETAIL"}, rows)
+				return view.Rollouts(stdout, jsonOutput(), rs)
 			})
 		},
 	}
@@ -287,8 +184,18 @@ func newRolloutStatusCmd() *cobra.Command {
 	return cmd
 }
 
-// newRolloutVerb makes the verbs that act on one recorded rollout.
-func newRolloutVerb(use, short string, wait bool, act func(ctx context.Context, d *rollout.Driver, id int64, reason string) (catalog.Rollout, error)) *cobra.Command {
+// firstArg is the optional argument of a command, "" when not given.
+func firstArg(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
+}
+
+// newRolloutVerb makes the verbs that act on one recorded rollout: act
+// (then the rollout runs on, unless --no-wait), or pause with --reason.
+func newRolloutVerb(use, short string, act func(*rollout.Driver, context.Context, int64) (catalog.Rollout, error),
+	pause func(*rollout.Driver, context.Context, int64, string) (catalog.Rollout, error)) *cobra.Command {
 	var (
 		f      rolloutFlags
 		reason string
@@ -303,50 +210,26 @@ func newRolloutVerb(use, short string, wait bool, act func(ctx context.Context, 
 			}
 			return withCatalog(cmd, required, func(cat *catalog.Catalog) error {
 				d := f.driver(cmd, cat)
-				r, err := act(cmd.Context(), d, id, reason)
+				if pause != nil {
+					r, err := pause(d, cmd.Context(), id, reason)
+					if err != nil {
+						return err
+					}
+					return view.Rollout(stdout, jsonOutput(), r, false)
+				}
+				r, err := act(d, cmd.Context(), id)
 				if err != nil {
 					return err
-				}
-				if !wait {
-					return drawRollout(r, false)
 				}
 				return f.drive(cmd, d, r)
 			})
 		},
 	}
-	f.add(cmd, wait)
-	if strings.HasPrefix(use, "pause") {
+	f.add(cmd, pause == nil)
+	if pause != nil {
 		cmd.Flags().StringVar(&reason, "reason", "", "why (recorded, and shown by status)")
 	}
 	return cmd
-}
-
-func newRolloutAdvanceCmd() *cobra.Command {
-	return newRolloutVerb("advance ID", "Look again: do the next step of a running rollout (for cron; the reconciler does it too)", true,
-		func(ctx context.Context, d *rollout.Driver, id int64, _ string) (catalog.Rollout, error) {
-			return d.Get(ctx, id)
-		})
-}
-
-func newRolloutPauseCmd() *cobra.Command {
-	return newRolloutVerb("pause ID", "Pause a running rollout before its next batch", false,
-		func(ctx context.Context, d *rollout.Driver, id int64, reason string) (catalog.Rollout, error) {
-			return d.Pause(ctx, id, reason)
-		})
-}
-
-func newRolloutResumeCmd() *cobra.Command {
-	return newRolloutVerb("resume ID", "Resume a paused rollout (after an unhealthy batch is fixed, or by hand)", true,
-		func(ctx context.Context, d *rollout.Driver, id int64, _ string) (catalog.Rollout, error) {
-			return d.Resume(ctx, id)
-		})
-}
-
-func newRolloutRollbackCmd() *cobra.Command {
-	return newRolloutVerb("rollback ID", "Roll the targets of a rollout back to the version they ran before", true,
-		func(ctx context.Context, d *rollout.Driver, id int64, _ string) (catalog.Rollout, error) {
-			return d.Rollback(ctx, id)
-		})
 }
 
 func newRolloutScriptsCmd() *cobra.Command {
@@ -364,24 +247,11 @@ func newRolloutScriptsCmd() *cobra.Command {
 				return errors.New("--dir is required: the folder to write the scripts to")
 			}
 			return withCatalog(cmd, required, func(cat *catalog.Catalog) error {
-				r, err := cat.RolloutByID(cmd.Context(), id)
+				files, err := rollout.ScriptsOf(cmd.Context(), cat, id, dir)
 				if err != nil {
 					return err
 				}
-				written, err := rollout.WriteScripts(r, dir)
-				if err != nil {
-					return err
-				}
-				if jsonOutput() {
-					return printJSON(struct {
-						ID    int64    `json:"rollout_id"`
-						Files []string `json:"files"`
-					}{r.ID, written})
-				}
-				for _, p := range written {
-					fmt.Fprintln(stdout, p)
-				}
-				return nil
+				return view.Scripts(stdout, jsonOutput(), id, files)
 			})
 		},
 	}

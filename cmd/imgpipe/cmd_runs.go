@@ -10,8 +10,7 @@ import (
 func init() { register(newRunsCmd) }
 
 func newRunsCmd() *cobra.Command {
-	var kind, status string
-	var limit int
+	var f catalog.RunFilter
 	var id int64
 	cmd := &cobra.Command{
 		Use:   "runs [IMAGE]",
@@ -24,12 +23,9 @@ func newRunsCmd() *cobra.Command {
 					if err != nil {
 						return err
 					}
-					return draw(r, view.Run(r))
+					return view.Write(stdout, jsonOutput(), r, view.Run(r))
 				}
-				f := catalog.RunFilter{Kind: kind, Status: status, Limit: limit}
-				if len(args) == 1 {
-					f.Image = args[0]
-				}
+				f.Image = firstArg(args)
 				runs, err := c.Runs(cmd.Context(), f)
 				if err != nil {
 					return err
@@ -37,14 +33,14 @@ func newRunsCmd() *cobra.Command {
 				if runs == nil {
 					runs = []catalog.Run{}
 				}
-				return draw(runs, view.Runs(runs).String())
+				return view.Write(stdout, jsonOutput(), runs, view.Runs(runs).String())
 			})
 		},
 	}
 	addCatalogFlag(cmd, nil)
-	cmd.Flags().StringVar(&kind, "kind", "", "only runs of this kind (plan, publish, destroy, gc, build, revoke)")
-	cmd.Flags().StringVar(&status, "status", "", "only runs in this state (running, succeeded, failed, abandoned: its process went away holding the lock)")
-	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many runs")
+	cmd.Flags().StringVar(&f.Kind, "kind", "", "only runs of this kind (plan, publish, destroy, gc, build, revoke)")
+	cmd.Flags().StringVar(&f.Status, "status", "", "only runs in this state (running, succeeded, failed, abandoned: its process went away holding the lock)")
+	cmd.Flags().IntVar(&f.Limit, "limit", 50, "at most this many runs")
 	cmd.Flags().Int64Var(&id, "id", 0, "show this run with its steps")
 	return cmd
 }

@@ -29,13 +29,7 @@ func newShowCmd() *cobra.Command {
 				if l.Tests, err = c.TestRuns(cmd.Context(), ref); err != nil {
 					return err
 				}
-				if jsonOutput() {
-					return printJSON(l)
-				}
-				if err := printText(view.Lineage(l)); err != nil {
-					return err
-				}
-				return printTestRuns(l.Tests)
+				return view.Show(stdout, jsonOutput(), l)
 			})
 		},
 	}

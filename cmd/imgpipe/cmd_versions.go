@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/testrun"
 	"imgpipe/internal/view"
 )
 
@@ -23,13 +24,11 @@ func newVersionsCmd() *cobra.Command {
 				if vs == nil {
 					vs = []catalog.Version{}
 				}
-				tested := make([]string, len(vs))
-				for i, v := range vs {
-					if tested[i], err = testedColumn(cmd.Context(), c, v); err != nil {
-						return err
-					}
+				tested, err := testrun.TestedStates(cmd.Context(), c, vs)
+				if err != nil {
+					return err
 				}
-				return draw(vs, view.Versions(vs, tested).String())
+				return view.Write(stdout, jsonOutput(), vs, view.Versions(vs, tested).String())
 			})
 		},
 	}

@@ -49,6 +49,28 @@ type Request struct {
 	Stager Stager
 }
 
+// NewRequest is the request of imgpipe promote: channel is required; the
+// pipeline file (when file is given) and the signing key (when signKey is)
+// are loaded.
+func NewRequest(ref catalog.Ref, channel, by, file, signKey string) (Request, error) {
+	req := Request{Ref: ref, Channel: channel, By: by}
+	if channel == "" {
+		return req, errors.New("say which channel with --to (e.g. --to prod)")
+	}
+	var err error
+	if file != "" {
+		if req.File, err = config.Load(file); err != nil {
+			return req, err
+		}
+	}
+	if signKey != "" {
+		if req.Signer, err = attest.LoadSigner(signKey); err != nil {
+			return req, err
+		}
+	}
+	return req, nil
+}
+
 // Result is what a promotion did.
 type Result struct {
 	catalog.Promotion

@@ -113,3 +113,21 @@ channel "canary" {
 		t.Error("rules without a block")
 	}
 }
+
+func TestNewRequest(t *testing.T) {
+	dir := t.TempDir()
+	ref := catalog.Ref{Image: "web", Version: "1.0.0"}
+	if _, err := NewRequest(ref, "", "ann", "", ""); err == nil || !strings.Contains(err.Error(), "--to") {
+		t.Fatalf("no channel: %v", err)
+	}
+	if _, err := NewRequest(ref, "prod", "ann", filepath.Join(dir, "none.hcl"), ""); err == nil {
+		t.Fatal("a missing pipeline file was accepted")
+	}
+	if _, err := NewRequest(ref, "prod", "ann", "", filepath.Join(dir, "none.pem")); err == nil || !strings.Contains(err.Error(), "none.pem") {
+		t.Fatalf("a missing signing key: %v", err)
+	}
+	req, err := NewRequest(ref, "prod", "ann", "", "")
+	if err != nil || req.Ref != ref || req.Channel != "prod" || req.By != "ann" || req.File != nil || req.Signer != nil {
+		t.Fatalf("%+v %v", req, err)
+	}
+}

@@ -2,9 +2,13 @@ package reconcile
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/config"
 	"imgpipe/internal/rollout"
 )
 
@@ -126,4 +130,40 @@ func (l *Loop) Run(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// LogRounds is a Loop.Report that logs to l what a round did: its error,
+// each decision that acts (not repeated), each rebuild's outcome.
+func LogRounds(l *slog.Logger) func(Round, error) {
+	return func(rd Round, err error) {
+		if err != nil {
+			l.Warn("reconcile", "err", err)
+		}
+		for _, d := range rd.Decisions {
+			if d.Action != ActionNone && !d.Repeated {
+				l.Info("reconcile", "image", d.Image, "decision", d.Action, "reason", d.Reason)
+			}
+		}
+		for _, o := range rd.Outcomes {
+			l.Info("reconcile rebuild", "image", o.Image, "state", o.State, "version", o.Version, "promoted", o.Promoted,
+				"stopped", o.Stopped, "rollout", o.Rollout, "rollout_error", o.RolloutError)
+		}
+	}
+}
+
+// ErrNoRebuild says a pipeline file has no rebuild block: nothing for the
+// reconciler to evaluate.
+var ErrNoRebuild = errors.New("no rebuild block")
+
+// LoadFile loads the pipeline file at path, which must hold a rebuild
+// block (else an error wrapping ErrNoRebuild).
+func LoadFile(path string) (*config.File, error) {
+	f, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(f.Rebuilds) == 0 {
+		return nil, fmt.Errorf("%s has %w", path, ErrNoRebuild)
+	}
+	return f, nil
 }

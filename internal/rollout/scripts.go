@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,15 @@ import (
 	"imgpipe/internal/azure"
 	"imgpipe/internal/catalog"
 )
+
+// ScriptsOf writes the scripts of the rollout recorded as id (WriteScripts).
+func ScriptsOf(ctx context.Context, cat *catalog.Catalog, id int64, dir string) ([]string, error) {
+	r, err := cat.RolloutByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return WriteScripts(r, dir)
+}
 
 // WriteScripts writes the plan of every member of r still waiting for it:
 // DIR/MEMBER.ps1 for an on-prem host's replacement script, DIR/MEMBER.txt

@@ -26,7 +26,7 @@ func Images(imgs []catalog.Image) Table {
 	return t
 }
 
-// Versions is the table of imgpipe versions; tested[i] is the TESTED cell
+// Versions is the table of imgpipe versions; tested[i] is the TESTED state
 // of vs[i].
 func Versions(vs []catalog.Version, tested []string) Table {
 	t := Table{Header: []string{"VERSION", "STATUS", "CHANNELS", "BUILT", "COMMIT", "GEN", "TESTED", "PARENT", "NOTE"}}
@@ -44,7 +44,7 @@ func Versions(vs []catalog.Version, tested []string) Table {
 			built = v.CreatedAt
 		}
 		t.Rows = append(t.Rows, []string{v.Version, v.Status, Dash(strings.Join(v.Channels, ",")), When(built),
-			Dash(Short(v.GitCommit)), Dash(v.HyperVGeneration), tested[i], Dash(parent), note})
+			Dash(Short(v.GitCommit)), Dash(v.HyperVGeneration), Dash(tested[i]), Dash(parent), note})
 	}
 	return t
 }
