@@ -257,13 +257,12 @@ func (c *Catalog) writeHosts(ctx context.Context, tx *sql.Tx, ws []hostWrite, pr
 		rows = append(rows, []any{w.Name, w.Platform, w.Image, w.Version, w.ResourceID, w.at, w.summary,
 			w.st.drifted, w.st.failed, w.st.source, w.driftedSince, w.historyAt, w.Region})
 	}
-	src, args := c.rowsOf("tttttttiitttt", rows)
-	_, err := tx.ExecContext(ctx, c.q(`INSERT INTO hosts (name, platform, image, version, resource_id, last_report, drift_summary, drifted, failed, source, drifted_since, history_at, region)
-		`+src+` ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, image = excluded.image,
+	err := c.insertRows(ctx, tx, `INSERT INTO hosts (name, platform, image, version, resource_id, last_report, drift_summary, drifted, failed, source, drifted_since, history_at, region)`,
+		`ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, image = excluded.image,
 		drifted = excluded.drifted, failed = excluded.failed, source = excluded.source, version = excluded.version,
 		resource_id = CASE WHEN excluded.resource_id = '' THEN hosts.resource_id ELSE excluded.resource_id END,
 		region = CASE WHEN excluded.region = '' THEN hosts.region ELSE excluded.region END, last_report = excluded.last_report,
-		drift_summary = excluded.drift_summary, drifted_since = excluded.drifted_since, history_at = excluded.history_at`), args...)
+		drift_summary = excluded.drift_summary, drifted_since = excluded.drifted_since, history_at = excluded.history_at`, "tttttttiitttt", rows)
 	if err != nil {
 		return fmt.Errorf("record %d hosts: %w", len(rows), err)
 	}
@@ -274,8 +273,7 @@ func (c *Catalog) writeHosts(ctx context.Context, tx *sql.Tx, ws []hostWrite, pr
 	for _, w := range history {
 		rows = append(rows, []any{w.Name, w.at, w.Platform, w.Image, w.Version, w.st.drifted, w.st.failed, w.st.source})
 	}
-	src, args = c.rowsOf("tttttiit", rows)
-	if _, err := tx.ExecContext(ctx, c.q("INSERT INTO host_reports (host, at, platform, image, version, drifted, failed, source) "+src), args...); err != nil {
+	if err := c.insertRows(ctx, tx, "INSERT INTO host_reports (host, at, platform, image, version, drifted, failed, source)", "", "tttttiit", rows); err != nil {
 		return fmt.Errorf("record the history of %d hosts: %w", len(history), err)
 	}
 	// at most HistoryPerHost rows a host: one indexed look-up per known
@@ -321,35 +319,41 @@ func (c *Catalog) previousHosts(ctx context.Context, tx *sql.Tx, ws []hostWrite)
 
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
-// inList is "IN (?, ?, ...)" with its arguments, or on PostgreSQL
-// "= ANY(?)" with one array: one statement text whatever the count, so
-// the driver prepares it once per connection, not once per batch size.
+// inList is "IN (...)" with its arguments, one statement text whatever the
+// count, so each connection prepares it once, not once per batch size: on
+// PostgreSQL "= ANY(?)" with one array, on SQLite the values of one JSON
+// array (json_each).
 func (c *Catalog) inList(vals []string) (string, []any) {
 	if c.dialect == dialectPostgres {
 		return "= ANY(?::text[])", []any{vals}
 	}
-	args := make([]any, len(vals))
-	for i, v := range vals {
-		args[i] = v
-	}
-	return "IN (" + placeholders(len(vals)) + ")", args
+	b, _ := json.Marshal(vals)
+	return "IN (SELECT value FROM json_each(?))", []any{string(b)}
 }
 
-// rowsOf is the row source of a multi-row INSERT: VALUES (?, ...), ... or,
-// on PostgreSQL, SELECT * FROM unnest(?::text[], ?::bigint[], ...) with one
-// array a column (one statement text whatever the number of rows). types
-// holds a letter a column: t text (string), i integer (int).
-func (c *Catalog) rowsOf(types string, rows [][]any) (string, []any) {
-	if c.dialect != dialectPostgres {
-		tuple := "(" + placeholders(len(types)) + ")"
-		vals := make([]string, len(rows))
-		args := make([]any, 0, len(rows)*len(types))
-		for i, r := range rows {
-			vals[i] = tuple
-			args = append(args, r...)
-		}
-		return "VALUES " + strings.Join(vals, ", "), args
+// insertRows runs "head VALUES ... tail" for rows, one statement text
+// whatever the number of rows: on PostgreSQL once, the rows as arrays
+// (rowsOf); on SQLite once a row (in process, there is no round trip to
+// save, and a prepared single-row statement costs only its binding).
+// types holds a letter a column: t text (string), i integer (int).
+func (c *Catalog) insertRows(ctx context.Context, tx *sql.Tx, head, tail, types string, rows [][]any) error {
+	if c.dialect == dialectPostgres {
+		src, args := c.rowsOf(types, rows)
+		_, err := tx.ExecContext(ctx, c.q(head+" "+src+" "+tail), args...)
+		return err
 	}
+	q := head + " VALUES (" + placeholders(len(types)) + ") " + tail
+	for _, r := range rows {
+		if _, err := tx.ExecContext(ctx, q, r...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rowsOf is, on PostgreSQL, the row source of a multi-row INSERT: SELECT *
+// FROM unnest(?::text[], ?::bigint[], ...) with one array a column.
+func (c *Catalog) rowsOf(types string, rows [][]any) (string, []any) {
 	casts := make([]string, len(types))
 	args := make([]any, len(types))
 	for j, t := range types {

@@ -71,6 +71,8 @@ type Server struct {
 	readers chan struct{}
 	// queue commits reports in batches (group commit)
 	queue *reportQueue
+	// readSlots bounds the reads served at once (SQLite; readslots.go)
+	readSlots chan struct{}
 
 	pullMu   sync.Mutex // one Azure pull at a time in this process
 	lastPull atomic.Pointer[PullResult]
@@ -140,6 +142,8 @@ func New(cfg Config) (*Server, error) {
 	writers := 1
 	if cfg.Catalog.Backend() == "postgres" {
 		writers = PostgresWriters
+	} else {
+		s.readSlots = make(chan struct{}, ReadSlots())
 	}
 	s.queue = newReportQueue(cfg.Catalog, writers, func(n int, d time.Duration, err error) {
 		if err == nil {
@@ -163,7 +167,9 @@ func replicaName() string {
 }
 
 // Handler returns the server's HTTP handler.
-func (s *Server) Handler() http.Handler { return securityHeaders(s.authenticate(s.mux)) }
+func (s *Server) Handler() http.Handler {
+	return securityHeaders(s.limitReads(s.authenticate(s.mux)))
+}
 
 func (s *Server) routes() {
 	m := s.mux

@@ -1,0 +1,87 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestReadSlotsLeaveIntakeFree: on SQLite, with every read slot taken, a
+// report is still stored and answered at once, the health check too, and
+// a read waits for a slot (and is served when one frees).
+func TestReadSlotsLeaveIntakeFree(t *testing.T) {
+	f := newFixture(t, backend{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "catalog.db") }}, Config{})
+	seedCatalog(t, f.cat)
+	if cap(f.srv.readSlots) != ReadSlots() || ReadSlots() < 1 {
+		t.Fatalf("read slots %d, want ReadSlots() = %d", cap(f.srv.readSlots), ReadSlots())
+	}
+	cred := f.credFor(t, "web-a")
+	for range cap(f.srv.readSlots) {
+		f.srv.readSlots <- struct{}{}
+	}
+	read := make(chan int, 1)
+	go func() {
+		resp, err := f.ts.Client().Get(f.ts.URL + "/api/hosts")
+		if err != nil {
+			read <- 0
+			return
+		}
+		resp.Body.Close()
+		read <- resp.StatusCode
+	}()
+	body, _ := json.Marshal(validReport("web-a"))
+	t0 := time.Now()
+	if status, msg := post(t, f, cred, "application/json", body); status != http.StatusAccepted {
+		t.Fatalf("report while the reads are full: %d %s", status, msg)
+	}
+	resp, err := f.ts.Client().Get(f.ts.URL + "/healthz")
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz while the reads are full: %d", resp.StatusCode)
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Fatalf("report and health check took %s with the read slots taken", d)
+	}
+	select {
+	case st := <-read:
+		t.Fatalf("a read was served (%d) with every read slot taken", st)
+	case <-time.After(200 * time.Millisecond):
+	}
+	<-f.srv.readSlots
+	select {
+	case st := <-read:
+		if st != http.StatusOK {
+			t.Fatalf("read once a slot freed: %d", st)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the read was not served once a slot freed")
+	}
+}
+
+// Which requests take a read slot; without slots (PostgreSQL: the queries
+// run in the database's processes) every request passes.
+func TestReadSlotsWhichRequests(t *testing.T) {
+	for _, tc := range []struct {
+		method, path string
+		read         bool
+	}{{"GET", "/", true}, {"GET", "/api/hosts", true}, {"HEAD", "/metrics", true}, {"GET", "/hosts/x", true},
+		{"GET", "/healthz", false}, {"GET", "/static/app.css", false}, {"GET", "/auth/callback", false},
+		{"POST", "/api/reports", false}, {"POST", "/api/enroll", false}} {
+		r, _ := http.NewRequest(tc.method, tc.path, nil)
+		if isRead(r) != tc.read {
+			t.Errorf("isRead(%s %s) = %v", tc.method, tc.path, !tc.read)
+		}
+	}
+	served := 0
+	h := (&Server{}).limitReads(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { served++ }))
+	for range 3 {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/api/hosts", nil))
+	}
+	if served != 3 {
+		t.Fatalf("without read slots %d of 3 reads were served", served)
+	}
+}
