@@ -8,12 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
-	"imgpipe/internal/disk"
 	"imgpipe/internal/onprem"
 	"imgpipe/internal/progress"
 	"imgpipe/internal/source"
@@ -134,7 +132,7 @@ func (o *Onprem) Apply(ctx context.Context, dp DestinationPlan, rec StepRecorder
 	if err != nil {
 		return nil, err
 	}
-	res, err := AddToLibrary(ctx, o.Target.Library, r.Image, r.Version, r.Source.Path, r.Source.SHA256, gen, o.Step)
+	res, err := AddToLibrary(ctx, o.Target.Library, r.Image, r.Version, r.Source, gen, o.Step)
 	if o.Done != nil {
 		o.Done()
 	}
@@ -169,23 +167,18 @@ func LibraryCopy(root string, res *onprem.AddResult) Copy {
 	return Copy{Kind: catalog.KindOnprem, Location: root, ID: res.Path, Fingerprint: source.DigestOf(res.Metadata.SHA256), State: catalog.StatePresent}
 }
 
-// AddToLibrary adds the disk at path to the library at root as version of
-// img, converted to VHDX (the format Hyper-V differencing disks need).
-func AddToLibrary(ctx context.Context, root string, img *config.Image, version, path, sha256, gen string, step func(string) progress.Func) (*onprem.AddResult, error) {
+// AddToLibrary adds src, the inspected disk, to the library at root as
+// version of img with generation gen, converted to VHDX (the format Hyper-V
+// differencing disks need): through onprem.AddDisk, as imgpipe onprem add
+// does, without reading the source again.
+func AddToLibrary(ctx context.Context, root string, img *config.Image, version string, src *source.Info, gen string, step func(string) progress.Func) (*onprem.AddResult, error) {
 	lib, err := onprem.Open(root)
 	if err != nil {
 		return nil, err
 	}
-	d, err := disk.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	vsize := d.Size()
-	d.Close()
-	return lib.AddFile(ctx, path, onprem.AddOptions{
-		Image: img.Name, Version: version, Convert: string(disk.FormatVHDX), VirtualSize: vsize,
-		Generation: gen, OS: strings.ToLower(cmp.Or(img.OSType, "Linux")),
-		SourceFingerprint: source.DigestOf(sha256), InputSHA256: sha256, Step: step,
-		Labels: map[string]string{"sourceFile": filepath.Base(path)},
+	res, _, err := onprem.AddDisk(ctx, lib, onprem.DiskRequest{
+		Path: src.Path, Source: src, Image: img.Name, Version: version,
+		Generation: gen, OS: strings.ToLower(cmp.Or(img.OSType, "Linux")), Step: step,
 	})
+	return res, err
 }
