@@ -3,11 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
-	"imgpipe/internal/build"
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/pipeline"
 	"imgpipe/internal/view"
@@ -16,83 +14,39 @@ import (
 func init() { register(newBuildCmd) }
 
 func newBuildCmd() *cobra.Command {
-	var o build.Options
-	var vars []string
-	var quiet, fromManifest bool
-	var image, version string
+	var r pipeline.BuildRequest
+	var quiet bool
 	c := &cobra.Command{
 		Use:   "build TEMPLATE",
 		Short: "Run Packer on a template, find its disk artifacts and record their provenance",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Template = args[0]
-			o.Vars = map[string]string{}
-			for _, kv := range vars {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok || k == "" {
-					return fmt.Errorf("--var %q: use --var name=value", kv)
-				}
-				o.Vars[k] = v
+			r.Template = args[0]
+			if !quiet {
+				r.OnLine = view.PackerLine(os.Stderr)
 			}
-			if o.Generation != "" && o.Generation != "V1" && o.Generation != "V2" {
-				return fmt.Errorf("--generation %q: use V1 or V2", o.Generation)
-			}
-			o.OnLine = func(l build.Line) {
-				if quiet {
-					return
-				}
-				if l.Type == "raw" && len(l.Data) > 0 {
-					fmt.Fprintln(os.Stderr, l.Data[0])
-					return
-				}
-				if _, text, ok := l.UI(); ok {
-					fmt.Fprintln(os.Stderr, text)
-				}
-			}
-			run := build.Run
-			if fromManifest {
-				run = build.FromManifest
-			}
-			res, err := run(cmd.Context(), o)
+			r.Note = func(n string) { fmt.Fprintln(os.Stderr, "note:", n) }
+			r.WithCatalog = func(f func(*catalog.Catalog) error) error { return withCatalog(cmd, required, f) }
+			b, err := pipeline.Build(cmd.Context(), r)
 			if err != nil {
 				return err
 			}
-			todo, notes := pipeline.BuildVersions(res, image, version)
-			for _, n := range notes {
-				fmt.Fprintln(os.Stderr, "note:", n)
-			}
-			var recorded []pipeline.BuildRecord
-			if len(todo) > 0 {
-				err = withCatalog(cmd, required, func(c *catalog.Catalog) (err error) {
-					recorded, err = pipeline.RecordBuild(cmd.Context(), c, res.Provenance, todo)
-					return err
-				})
-				if err != nil {
-					return err
-				}
-			}
-			var lines []string
-			for _, r := range recorded {
-				lines = append(lines, r.Image+" "+r.Version+" in "+r.Catalog)
-			}
-			return draw(struct {
-				*build.Result
-				Recorded []pipeline.BuildRecord `json:"recorded"`
-			}{res, recorded}, view.Build(res, lines))
+			return view.Built(stdout, jsonOutput(), b)
 		},
 	}
-	c.Flags().StringArrayVar(&vars, "var", nil, "template variable name=value (repeatable)")
-	c.Flags().StringArrayVar(&o.VarFiles, "var-file", nil, "variables file (repeatable)")
-	c.Flags().StringSliceVar(&o.Only, "only", nil, "build only these builds (Packer's -only)")
-	c.Flags().StringVar(&o.WorkDir, "workdir", "", "Packer's working directory (default: the current directory)")
-	c.Flags().StringVar(&o.Manifest, "manifest", "", "manifest post-processor output, relative to --workdir (default packer-manifest.json)")
-	c.Flags().StringVar(&o.Packer, "packer", "", "packer program (default: packer on PATH)")
-	c.Flags().StringVar(&o.Generation, "generation", "", "Hyper-V generation V1/V2 for disks whose partition table does not tell")
-	c.Flags().StringVar(&o.OS, "os", "", "guest OS (linux/windows) when the manifest's custom_data does not say")
-	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "do not show Packer's messages")
-	c.Flags().BoolVar(&fromManifest, "from-manifest", false, "do not run Packer: record the artifacts of the earlier run in --manifest")
-	c.Flags().StringVar(&image, "image", "", "image name to record the disk under (default: the manifest's custom_data image)")
-	c.Flags().StringVar(&version, "version", "", "version to record the disk as (default: the manifest's custom_data version)")
+	f := c.Flags()
+	f.StringArrayVar(&r.VarArgs, "var", nil, "template variable name=value (repeatable)")
+	f.StringArrayVar(&r.VarFiles, "var-file", nil, "variables file (repeatable)")
+	f.StringSliceVar(&r.Only, "only", nil, "build only these builds (Packer's -only)")
+	f.StringVar(&r.WorkDir, "workdir", "", "Packer's working directory (default: the current directory)")
+	f.StringVar(&r.Manifest, "manifest", "", "manifest post-processor output, relative to --workdir (default packer-manifest.json)")
+	f.StringVar(&r.Packer, "packer", "", "packer program (default: packer on PATH)")
+	f.StringVar(&r.Generation, "generation", "", "Hyper-V generation V1/V2 for disks whose partition table does not tell")
+	f.StringVar(&r.OS, "os", "", "guest OS (linux/windows) when the manifest's custom_data does not say")
+	f.BoolVarP(&quiet, "quiet", "q", false, "do not show Packer's messages")
+	f.BoolVar(&r.FromManifest, "from-manifest", false, "do not run Packer: record the artifacts of the earlier run in --manifest")
+	f.StringVar(&r.Image, "image", "", "image name to record the disk under (default: the manifest's custom_data image)")
+	f.StringVar(&r.Version, "version", "", "version to record the disk as (default: the manifest's custom_data version)")
 	addCatalogFlag(c, nil)
 	return c
 }

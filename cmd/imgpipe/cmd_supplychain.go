@@ -12,6 +12,7 @@ import (
 
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/supplychain"
+	"imgpipe/internal/view"
 )
 
 func init() {
@@ -22,11 +23,8 @@ func init() {
 }
 
 func newKeyCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "key",
-		Short: "Make and trust the keys that sign provenance and attestations",
-	}
-	var out string
+	cmd := &cobra.Command{Use: "key", Short: "Make and trust the keys that sign provenance and attestations"}
+	var out, by string
 	gen := &cobra.Command{
 		Use:   "generate --out PREFIX",
 		Short: "Make an ed25519 signing key pair: PREFIX.pem (private, mode 0600) and PREFIX.pub.pem",
@@ -40,82 +38,41 @@ func newKeyCmd() *cobra.Command {
 		},
 	}
 	gen.Flags().StringVar(&out, "out", "", "path prefix of the key files")
-	var loc, by string
-	trust := &cobra.Command{
-		Use:   "trust PUBLIC.pem",
-		Short: "Trust a public key: prod promotions then need provenance it signed",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCatalog(cmd, required, func(c *catalog.Catalog) error {
-				k, err := supplychain.Trust(cmd.Context(), c, args[0], whoAmI(by))
-				if err != nil {
-					return err
-				}
-				return draw(k, fmt.Sprintf("trusted key %s: promotion to prod now needs a provenance it signed\n", k.KeyID))
-			})
-		},
-	}
-	addCatalogFlag(trust, &loc)
+	trust := catalogVerb("trust PUBLIC.pem", "Trust a public key: prod promotions then need provenance it signed", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, args []string, c *catalog.Catalog) error {
+			k, err := supplychain.Trust(cmd.Context(), c, args[0], whoAmI(by))
+			if err != nil {
+				return err
+			}
+			return draw(k, fmt.Sprintf("trusted key %s: promotion to prod now needs a provenance it signed\n", k.KeyID))
+		})
 	trust.Flags().StringVar(&by, "by", "", "who trusts it (default $USER)")
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List the keys the catalog trusts",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCatalog(cmd, required, func(c *catalog.Catalog) error {
-				ks, err := c.TrustedKeys(cmd.Context())
-				if err != nil {
-					return err
-				}
-				if jsonOutput() {
-					return printJSON(ks)
-				}
-				var rows [][]string
-				for _, k := range ks {
-					rows = append(rows, []string{k.KeyID, dash(k.AddedBy), fmtWhen(k.AddedAt)})
-				}
-				return printTable([]string{"KEY", "ADDED BY", "ADDED"}, rows)
-			})
-		},
-	}
-	addCatalogFlag(list, &loc)
+	list := catalogVerb("list", "List the keys the catalog trusts", cobra.NoArgs, func(cmd *cobra.Command, args []string, c *catalog.Catalog) error {
+		ks, err := c.TrustedKeys(cmd.Context())
+		if err != nil {
+			return err
+		}
+		return view.TrustedKeys(stdout, jsonOutput(), ks)
+	})
 	cmd.AddCommand(gen, trust, list)
 	return cmd
 }
 
 func newSBOMCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "sbom",
-		Short: "Record, show and compare the CycloneDX SBOM of image versions",
-	}
-	var loc, baseline string
-	record := &cobra.Command{
-		Use:   "record IMAGE VERSION --baseline FILE",
-		Short: "Make the SBOM of a version from its baseline file and store it in the catalog",
-		Args:  refArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withVersion(cmd, args, func(c *catalog.Catalog, ref catalog.Ref) error {
-				r, err := supplychain.RecordSBOMFile(cmd.Context(), c, ref, baseline, toolVersion())
-				if err != nil {
-					return err
-				}
-				return draw(r.Document, r.Text(ref))
-			})
-		},
-	}
-	addCatalogFlag(record, &loc)
+	cmd := &cobra.Command{Use: "sbom", Short: "Record, show and compare the CycloneDX SBOM of image versions"}
+	var baseline string
+	record := versionVerb("record IMAGE VERSION --baseline FILE", "Make the SBOM of a version from its baseline file and store it in the catalog",
+		func(cmd *cobra.Command, c *catalog.Catalog, ref catalog.Ref) error {
+			r, err := supplychain.RecordSBOMFile(cmd.Context(), c, ref, baseline, toolVersion())
+			if err != nil {
+				return err
+			}
+			return draw(r.Document, r.Text(ref))
+		})
 	record.Flags().StringVar(&baseline, "baseline", "", "baseline file of the version")
-	show := &cobra.Command{
-		Use:   "show IMAGE VERSION",
-		Short: "Print the stored CycloneDX document of a version",
-		Args:  refArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withVersion(cmd, args, func(c *catalog.Catalog, ref catalog.Ref) error {
-				return printDocument(cmd, c, ref, catalog.DocSBOM)
-			})
-		},
-	}
-	addCatalogFlag(show, &loc)
+	show := versionVerb("show IMAGE VERSION", "Print the stored CycloneDX document of a version", func(cmd *cobra.Command, c *catalog.Catalog, ref catalog.Ref) error {
+		return printDocument(cmd, c, ref, catalog.DocSBOM)
+	})
 	diff := &cobra.Command{
 		Use:   "diff IMAGE FROM TO",
 		Short: "Name the packages added, removed and upgraded between two versions",
@@ -127,47 +84,29 @@ func newSBOMCmd() *cobra.Command {
 			}
 			return withVersion(cmd, args[:2], func(c *catalog.Catalog, from catalog.Ref) error {
 				d, err := supplychain.DiffSBOM(cmd.Context(), c, from, to)
-				switch {
-				case err != nil:
-					return err
-				case jsonOutput():
-					return printJSON(d)
-				case d.Empty():
-					_, err := fmt.Fprintf(stdout, "%s %s and %s have the same packages\n", args[0], args[1], args[2])
+				if err != nil {
 					return err
 				}
-				return printTable(supplychain.DiffRows(d, args[1], args[2]))
+				return view.SBOMDiff(stdout, jsonOutput(), d, args[0], args[1], args[2])
 			})
 		},
 	}
-	addCatalogFlag(diff, &loc)
+	addCatalogFlag(diff, nil)
 	cmd.AddCommand(record, show, diff)
 	return cmd
 }
 
 func newAttestCmd() *cobra.Command {
-	var loc, key, template string
+	var key, template string
 	var params []string
-	cmd := &cobra.Command{
-		Use:   "attest IMAGE VERSION --key PRIVATE.pem",
-		Short: "Sign the provenance of a version (SLSA v1 in-toto statement, DSSE envelope)",
-		Args:  refArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			pm, err := supplychain.ParseParams(params)
+	cmd := versionVerb("attest IMAGE VERSION --key PRIVATE.pem", "Sign the provenance of a version (SLSA v1 in-toto statement, DSSE envelope)",
+		func(cmd *cobra.Command, c *catalog.Catalog, ref catalog.Ref) error {
+			a, err := supplychain.Attest(cmd.Context(), c, ref, key, params, supplychain.ProvenanceInput{ImgpipeVersion: toolVersion(), Template: template})
 			if err != nil {
 				return err
 			}
-			return withVersion(cmd, args, func(c *catalog.Catalog, ref catalog.Ref) error {
-				d, files, err := supplychain.SignProvenanceWith(cmd.Context(), c, ref, key, supplychain.ProvenanceInput{
-					ImgpipeVersion: toolVersion(), Template: template, Parameters: pm})
-				if err != nil {
-					return err
-				}
-				return draw(map[string]any{"document": d, "files": files}, supplychain.SignedText(ref, d, files))
-			})
-		},
-	}
-	addCatalogFlag(cmd, &loc)
+			return draw(a, a.Text(ref))
+		})
 	cmd.Flags().StringVar(&key, "key", "", "private signing key (PEM)")
 	cmd.Flags().StringVar(&template, "template", "", "the Packer template the version was built from, as given to Packer")
 	cmd.Flags().StringArrayVar(&params, "param", nil, "a build parameter NAME=VALUE to record (repeatable; never secrets)")
@@ -175,26 +114,16 @@ func newAttestCmd() *cobra.Command {
 }
 
 func newVerifyCmd() *cobra.Command {
-	var loc, key string
+	var key string
 	var requireTest bool
-	cmd := &cobra.Command{
-		Use:   "verify IMAGE VERSION [--key PUBLIC.pem]",
-		Short: "Check a version's signed provenance against its artifact and every copy",
-		Args:  refArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withVersion(cmd, args, func(c *catalog.Catalog, ref catalog.Ref) error {
-				r, err := supplychain.VerifyWithKey(cmd.Context(), c, ref, key, requireTest)
-				if err == nil {
-					err = draw(r, r.Text(ref))
-				}
-				if err == nil && !r.Verified {
-					err = negative(nil)
-				}
+	cmd := versionVerb("verify IMAGE VERSION [--key PUBLIC.pem]", "Check a version's signed provenance against its artifact and every copy",
+		func(cmd *cobra.Command, c *catalog.Catalog, ref catalog.Ref) error {
+			r, err := supplychain.VerifyWithKey(cmd.Context(), c, ref, key, requireTest)
+			if err != nil {
 				return err
-			})
-		},
-	}
-	addCatalogFlag(cmd, &loc)
+			}
+			return answer(draw(r, r.Text(ref)), r.Verified)
+		})
 	cmd.Flags().StringVar(&key, "key", "", "public key to verify with (default: the keys the catalog trusts)")
 	cmd.Flags().BoolVar(&requireTest, "require-test", false, "fail when no signed, passing test result exists")
 	return cmd
@@ -238,8 +167,34 @@ func provenanceOf(ctx context.Context, flag, resourceID string) (*provenanceChec
 
 // draw prints v as JSON under -o json, else text.
 func draw(v any, text string) error {
-	if jsonOutput() {
-		return printJSON(v)
+	return view.Write(stdout, jsonOutput(), v, text)
+}
+
+// answer is a verb's outcome once drawn: drawErr, else a negative answer
+// (exit 2) unless yes.
+func answer(drawErr error, yes bool) error {
+	if drawErr != nil || yes {
+		return drawErr
 	}
-	return printText(text)
+	return negative(nil)
+}
+
+// catalogVerb is a verb run with the required catalog (its --catalog flag
+// added; see withCatalog).
+func catalogVerb(use, short string, args cobra.PositionalArgs, run func(cmd *cobra.Command, args []string, c *catalog.Catalog) error) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: args, RunE: func(cmd *cobra.Command, args []string) error {
+		return withCatalog(cmd, required, func(c *catalog.Catalog) error { return run(cmd, args, c) })
+	}}
+	addCatalogFlag(cmd, nil)
+	return cmd
+}
+
+// versionVerb is a verb on IMAGE VERSION (or IMAGE@VERSION) in the required
+// catalog (see withVersion).
+func versionVerb(use, short string, run func(cmd *cobra.Command, c *catalog.Catalog, ref catalog.Ref) error) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: refArgs, RunE: func(cmd *cobra.Command, args []string) error {
+		return withVersion(cmd, args, func(c *catalog.Catalog, ref catalog.Ref) error { return run(cmd, c, ref) })
+	}}
+	addCatalogFlag(cmd, nil)
+	return cmd
 }

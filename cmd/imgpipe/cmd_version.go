@@ -1,12 +1,10 @@
 package main
 
 import (
-	"cmp"
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/buildinfo"
+	"imgpipe/internal/view"
 )
 
 func init() { register(newVersionCmd) }
@@ -17,9 +15,7 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the imgpipe version and the revision it was built from",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in := buildinfo.Read()
-			in.Version = cmp.Or(in.Version, "dev")
-			return draw(in, fmt.Sprintf("imgpipe %s (revision %s, %s)\n", in.Version, in.Revision, in.Go))
+			return view.Version(stdout, jsonOutput(), buildinfo.Read())
 		},
 	}
 }

@@ -15,76 +15,44 @@ import (
 
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/events"
+	"imgpipe/internal/view"
 )
 
 func init() { register(newWebhookCmd) }
 
 func newWebhookCmd() *cobra.Command {
-	var loc string
-	cmd := &cobra.Command{
-		Use:   "webhook",
-		Short: "Send imgpipe's events (CloudEvents 1.0, HMAC-signed) to webhooks",
-	}
+	cmd := &cobra.Command{Use: "webhook", Short: "Send imgpipe's events (CloudEvents 1.0, HMAC-signed) to webhooks"}
 	var secret string
 	var types []string
-	add := &cobra.Command{
-		Use:   "add NAME URL",
-		Short: "Add (or replace) a webhook",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCatalog(cmd, required, func(c *catalog.Catalog) error {
-				w, err := events.AddWebhook(cmd.Context(), c, args[0], args[1], secret, types)
-				if err != nil {
-					return err
-				}
-				return draw(w, fmt.Sprintf("webhook %s: events from now on go to %s\n", w.Name, w.URL))
-			})
-		},
-	}
+	add := catalogVerb("add NAME URL", "Add (or replace) a webhook", cobra.ExactArgs(2), func(cmd *cobra.Command, args []string, c *catalog.Catalog) error {
+		w, err := events.AddWebhook(cmd.Context(), c, args[0], args[1], secret, types)
+		if err != nil {
+			return err
+		}
+		return draw(w, fmt.Sprintf("webhook %s: events from now on go to %s\n", w.Name, w.URL))
+	})
 	add.Flags().StringVar(&secret, "secret-file", "", "file holding the HMAC secret (mode 0600) on the delivering machines")
 	add.Flags().StringArrayVar(&types, "type", nil, "deliver only events whose type starts with this (repeatable; default all)")
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List the webhooks and their deliveries (pending, delivered, last error)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCatalog(cmd, required, func(c *catalog.Catalog) error {
-				ws, err := events.Webhooks(cmd.Context(), c)
-				if err != nil {
-					return err
-				}
-				if jsonOutput() {
-					return printJSON(ws)
-				}
-				return printTable(events.WebhookHeader, events.WebhookRows(ws))
-			})
-		},
-	}
-	remove := &cobra.Command{
-		Use:   "remove NAME",
-		Short: "Remove a webhook (its undelivered events are dropped)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCatalog(cmd, required, func(c *catalog.Catalog) error { return c.DeleteWebhook(cmd.Context(), args[0]) })
-		},
-	}
-	deliver := &cobra.Command{
-		Use:   "deliver",
-		Short: "Deliver the events that are due, once (for cron; imgpipe serve does it continuously)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCatalog(cmd, required, func(c *catalog.Catalog) error {
-				res, err := (&events.Deliverer{Cat: c}).DeliverDue(cmd.Context())
-				if err != nil {
-					return err
-				}
-				return draw(res, res.Text())
-			})
-		},
-	}
-	for _, c := range []*cobra.Command{add, list, remove, deliver} {
-		addCatalogFlag(c, &loc)
-	}
+	list := catalogVerb("list", "List the webhooks and their deliveries (pending, delivered, last error)", cobra.NoArgs,
+		func(cmd *cobra.Command, args []string, c *catalog.Catalog) error {
+			ws, err := events.Webhooks(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			return view.Webhooks(stdout, jsonOutput(), ws)
+		})
+	remove := catalogVerb("remove NAME", "Remove a webhook (its undelivered events are dropped)", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, args []string, c *catalog.Catalog) error {
+			return c.DeleteWebhook(cmd.Context(), args[0])
+		})
+	deliver := catalogVerb("deliver", "Deliver the events that are due, once (for cron; imgpipe serve does it continuously)", cobra.NoArgs,
+		func(cmd *cobra.Command, args []string, c *catalog.Catalog) error {
+			res, err := (&events.Deliverer{Cat: c}).DeliverDue(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return draw(res, res.Text())
+		})
 	cmd.AddCommand(add, list, remove, deliver)
 	return cmd
 }

@@ -2,9 +2,11 @@ package view
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"imgpipe/internal/build"
+	"imgpipe/internal/pipeline"
 )
 
 // Build is imgpipe build's text: the artifacts, then the provenance, then
@@ -38,4 +40,27 @@ func Build(res *build.Result, recorded []string) string {
 		fmt.Fprintf(&b, "recorded   %s\n", r)
 	}
 	return b.String()
+}
+
+// PackerLine is the build's OnLine for people: Packer's messages, one a
+// line, on w (stderr) as they come.
+func PackerLine(w io.Writer) func(build.Line) {
+	return func(l build.Line) {
+		if l.Type == "raw" && len(l.Data) > 0 {
+			fmt.Fprintln(w, l.Data[0])
+			return
+		}
+		if _, text, ok := l.UI(); ok {
+			fmt.Fprintln(w, text)
+		}
+	}
+}
+
+// Built draws what imgpipe build made and recorded.
+func Built(w io.Writer, asJSON bool, b *pipeline.Built) error {
+	var lines []string
+	for _, r := range b.Recorded {
+		lines = append(lines, r.Image+" "+r.Version+" in "+r.Catalog)
+	}
+	return Write(w, asJSON, b, Build(b.Result, lines))
 }

@@ -1,0 +1,38 @@
+package view
+
+// The supply-chain verbs: trusted keys, the packages two versions differ in.
+
+import (
+	"fmt"
+	"io"
+
+	"imgpipe/internal/catalog"
+	"imgpipe/internal/sbom"
+	"imgpipe/internal/supplychain"
+)
+
+// TrustedKeys draws the keys the catalog trusts.
+func TrustedKeys(w io.Writer, asJSON bool, ks []catalog.TrustedKey) error {
+	if asJSON {
+		return JSON(w, ks)
+	}
+	t := Table{Header: []string{"KEY", "ADDED BY", "ADDED"}}
+	for _, k := range ks {
+		t.Rows = append(t.Rows, []string{k.KeyID, Dash(k.AddedBy), When(k.AddedAt)})
+	}
+	return t.Fprint(w)
+}
+
+// SBOMDiff draws the packages added, removed and upgraded from version
+// from to version to of image.
+func SBOMDiff(w io.Writer, asJSON bool, d sbom.Diff, image, from, to string) error {
+	switch {
+	case asJSON:
+		return JSON(w, d)
+	case d.Empty():
+		_, err := fmt.Fprintf(w, "%s %s and %s have the same packages\n", image, from, to)
+		return err
+	}
+	h, rows := supplychain.DiffRows(d, from, to)
+	return Table{Header: h, Rows: rows}.Fprint(w)
+}
