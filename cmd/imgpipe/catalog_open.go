@@ -1,108 +1,59 @@
 package main
 
-// The one way commands locate and open the catalog.
+// The one way commands locate and open the catalog: pipeline.OpenCatalog
+// (--catalog, the pipeline file's catalog block, $IMGPIPE_CATALOG, the
+// per-user default), as a catalog.Need says.
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
+	"imgpipe/internal/pipeline"
 )
-
-// catalogPolicy says what a command does without a catalog.
-type catalogPolicy int
 
 const (
-	// required: open the catalog (the per-user default is created if it
-	// is the one chosen); failing to is an error before anything changes.
-	required catalogPolicy = iota
-	// ifPresent: open the catalog when one is configured (--catalog, the
-	// pipeline file's catalog block, $IMGPIPE_CATALOG) or the per-user one
-	// exists; otherwise there is none (nil, nil). A configured catalog
-	// that cannot be opened is still an error.
-	ifPresent
-	// bestEffort: as ifPresent, but a catalog that cannot be opened is
-	// logged and the command goes on without one (destroy, replicate:
-	// Azure holds the truth and the catalog follows it).
-	bestEffort
+	required   = catalog.Required
+	ifPresent  = catalog.IfPresent
+	bestEffort = catalog.BestEffort
 )
 
-// catalogChoice is where a command's catalog comes from, in this order:
-// --catalog, the pipeline file's catalog block, $IMGPIPE_CATALOG, the
-// per-user default.
+// catalogChoice is where a command's catalog comes from and what it needs.
 type catalogChoice struct {
 	flag   string
 	file   *config.File
-	policy catalogPolicy
-	// hint is added to an open failure (what to do instead).
-	hint string
+	policy catalog.Need
+	hint   string // added to an open failure (what to do instead)
 }
 
-// openCatalogWith opens the chosen catalog and migrates it to the current
-// schema.
 func openCatalogWith(ctx context.Context, c catalogChoice) (*catalog.Catalog, error) {
-	fromFile := ""
-	if c.file != nil && c.file.Catalog != nil {
-		fromFile = c.file.Catalog.URL
-	}
-	loc, configured, err := catalog.Locate(c.flag, fromFile)
-	if err != nil {
-		return nil, err
-	}
-	if c.policy != required && !configured {
-		if _, err := os.Stat(loc); errors.Is(err, os.ErrNotExist) {
-			return nil, nil // no catalog here
-		}
-	}
-	cat, err := catalog.Open(ctx, loc)
-	if err != nil && c.policy == bestEffort {
-		slog.Warn("catalog unavailable: nothing is recorded in it", "catalog", loc, "err", err)
-		return nil, nil
-	}
-	if err != nil {
-		if c.hint != "" {
-			return nil, fmt.Errorf("open the catalog %s: %w (%s)", loc, err, c.hint)
-		}
-		return nil, fmt.Errorf("open the catalog %s: %w", loc, err)
-	}
-	return cat, nil
+	return pipeline.OpenCatalog(ctx, c.flag, c.file, c.policy, c.hint)
 }
 
-// withCatalog opens the catalog the command's --catalog flag names (else
-// $IMGPIPE_CATALOG, else the per-user default) under policy, runs f with it
-// and closes it, joining a close failure to f's error. With ifPresent and
-// no catalog (or bestEffort and one that cannot be opened), f is called
-// with nil. It replaces the open + defer Close
-// boilerplate of every catalog verb:
-//
-//	RunE: func(cmd *cobra.Command, args []string) error {
-//		return withCatalog(cmd, required, func(c *catalog.Catalog) error { ... })
-//	},
-func withCatalog(cmd *cobra.Command, policy catalogPolicy, f func(*catalog.Catalog) error) error {
+// withCatalog opens the catalog the command's --catalog flag names under
+// policy, runs f with it (nil when there is none) and closes it.
+func withCatalog(cmd *cobra.Command, policy catalog.Need, f func(*catalog.Catalog) error) error {
 	return withCatalogOf(cmd, nil, policy, f)
 }
 
-// withCatalogOf is withCatalog for a command that read a pipeline file: the
-// file's catalog block comes after --catalog and before $IMGPIPE_CATALOG.
-func withCatalogOf(cmd *cobra.Command, file *config.File, policy catalogPolicy, f func(*catalog.Catalog) error) (err error) {
+// withCatalogOf is withCatalog after the pipeline file's catalog block.
+func withCatalogOf(cmd *cobra.Command, file *config.File, policy catalog.Need, f func(*catalog.Catalog) error) (err error) {
 	flag, _ := cmd.Flags().GetString("catalog") // "" when the command has no --catalog
-	cat, err := openCatalogWith(cmd.Context(), catalogChoice{flag: flag, file: file, policy: policy})
+	cat, err := pipeline.OpenCatalog(cmd.Context(), flag, file, policy, "")
 	if err != nil {
 		return err
+	} else if cat == nil {
+		return f(nil)
 	}
-	if cat != nil {
-		defer func() {
-			if cerr := cat.Close(); cerr != nil {
-				err = errors.Join(err, fmt.Errorf("close the catalog: %w", cerr))
-			}
-		}()
-	}
+	defer func() {
+		if cerr := cat.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close the catalog: %w", cerr))
+		}
+	}()
 	return f(cat)
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/disk"
+	"imgpipe/internal/view"
 )
 
 func init() { register(newDiskCmd) }
@@ -31,46 +32,38 @@ func newDiskInspectCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if jsonOutput() {
-				return printJSON(r)
-			}
-			if err := printTable([]string{"PROPERTY", "VALUE"}, r.Rows()); err != nil {
-				return err
-			}
-			return printText(r.Azure.FindingsText())
+			return view.Inspection(stdout, jsonOutput(), r)
 		},
 	}
 }
 
 func newDiskConvertCmd() *cobra.Command {
 	var (
-		to        string
-		force     bool
-		blockSize int64
+		to string
+		o  disk.ConvertOptions
 	)
 	c := &cobra.Command{
 		Use:   "convert IN OUT --to vhd-fixed|vhdx|raw",
 		Short: "Convert a disk image to a fixed VHD (Azure-ready), a dynamic VHDX or raw",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := disk.ParseOutputFormat(to)
-			if err != nil {
+			var err error
+			if o.To, err = disk.ParseOutputFormat(to); err != nil {
 				return err
 			}
-			bar, finish := newProgressBar("converting", 0)
-			res, err := disk.ConvertPath(cmd.Context(), args[0], args[1], disk.ConvertOptions{
-				To: format, Overwrite: force, Progress: bar, BlockSize: blockSize,
-			}, func(w string) { fmt.Fprintln(os.Stderr, "imgpipe: warning:", w) })
+			var finish func()
+			o.Progress, finish = newProgressBar("converting", 0)
+			res, err := disk.ConvertPath(cmd.Context(), args[0], args[1], o, func(w string) { fmt.Fprintln(os.Stderr, "imgpipe: warning:", w) })
 			finish()
 			if err != nil {
 				return err
 			}
-			return draw(res, res.Text(args[1]))
+			return view.Write(stdout, jsonOutput(), res, res.Text(args[1]))
 		},
 	}
 	c.Flags().StringVar(&to, "to", "", "output format: vhd-fixed, vhdx or raw (required)")
-	c.Flags().BoolVar(&force, "force", false, "replace OUT if it exists")
-	c.Flags().Int64Var(&blockSize, "block-size", 0, "VHDX block size in bytes (default 32 MiB)")
+	c.Flags().BoolVar(&o.Overwrite, "force", false, "replace OUT if it exists")
+	c.Flags().Int64Var(&o.BlockSize, "block-size", 0, "VHDX block size in bytes (default 32 MiB)")
 	return c
 }
 
@@ -88,11 +81,7 @@ func newDiskCheckCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			verdict := " is NOT ready for Azure\n"
-			if r.Ready {
-				verdict = " is ready for Azure\n"
-			}
-			if err := draw(r, args[0]+verdict+r.FindingsText()); err != nil {
+			if err := view.Readiness(stdout, jsonOutput(), args[0], r); err != nil {
 				return err
 			}
 			if !r.Ready {

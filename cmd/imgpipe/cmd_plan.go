@@ -1,12 +1,8 @@
 package main
 
 import (
-	"fmt"
-	"time"
-
 	"github.com/spf13/cobra"
 
-	"imgpipe/internal/catalog"
 	"imgpipe/internal/pipeline"
 	"imgpipe/internal/view"
 )
@@ -24,32 +20,10 @@ func newPlanCmd() *cobra.Command {
 		Short: "Show what publish would change in Azure (changes nothing)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			w, err := openWiring(ctx, f, 0)
-			if err != nil {
-				return err
+			plan, err := pipeline.PlanFile(cmd.Context(), f.file, pipeline.Options{Target: f.target, Source: f.source}, out)
+			if err == nil {
+				err = view.Plan(stdout, cmd.ErrOrStderr(), jsonOutput(), plan, out)
 			}
-			req, err := w.request(ctx, f.source, "")
-			if err != nil {
-				return err
-			}
-			var plan *pipeline.Plan
-			err = withCatalogOf(cmd, w.file, ifPresent, func(cat *catalog.Catalog) (err error) {
-				plan, err = w.engine(cat).Plan(ctx, req)
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			if out != "" {
-				if err := pipeline.SavePlanFile(plan, f.file, out, time.Now()); err != nil {
-					return err
-				}
-				if !jsonOutput() {
-					fmt.Fprintf(cmd.ErrOrStderr(), "saved the plan to %s: apply exactly it with imgpipe publish --plan %s\n", out, out)
-				}
-			}
-			err = draw(view.PlanJSON(plan), view.PlanText(plan))
 			if err == nil && detailed && plan.HasChanges() {
 				return negative(nil)
 			}

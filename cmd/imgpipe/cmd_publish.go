@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bufio"
-	"cmp"
-	"errors"
-	"fmt"
+	"context"
 	"io"
 	"os"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/azure"
+	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
 	"imgpipe/internal/pipeline"
 	"imgpipe/internal/view"
@@ -21,11 +17,7 @@ import (
 func init() { register(newPublishCmd) }
 
 // azureFlags are shared by the Azure verbs.
-type azureFlags struct {
-	file   string
-	target string
-	source string
-}
+type azureFlags struct{ file, target, source string }
 
 func (f *azureFlags) add(cmd *cobra.Command, fileRequired bool) {
 	usage := "pipeline file (HCL)"
@@ -39,184 +31,93 @@ func (f *azureFlags) add(cmd *cobra.Command, fileRequired bool) {
 	}
 }
 
-// azureSession is a pipeline target and a Publisher connected to it.
-type azureSession struct {
-	file  *config.File
-	az    *config.Azure
-	image *config.Image
-	pub   *azure.Publisher
+// on is what the gallery verbs act on.
+func (f *azureFlags) on(cmd *cobra.Command, arg string, events bool) pipeline.On {
+	catalogFlag, _ := cmd.Flags().GetString("catalog")
+	on := pipeline.On{File: f.file, Target: f.target, Arg: arg, CatalogFlag: catalogFlag, By: whoAmI("")}
+	if events {
+		on.Events = progressView().Events(cmd.ErrOrStderr())
+	}
+	return on
 }
 
-// openAzure loads the pipeline file (if any) and connects to subscription
-// (the file's, when sub is "") as the environment says (azure.Connect).
-func openAzure(f azureFlags, sub string) (*azureSession, error) {
-	s := &azureSession{}
-	account := ""
-	if f.file != "" {
-		file, err := config.Load(f.file)
-		if err != nil {
-			return nil, err
-		}
-		az, err := file.AzureTarget(f.target)
-		if err != nil {
-			return nil, err
-		}
-		storageEndpointFromEnv(az) // the emulator's Azurite, when the file names no endpoint
-		s.file, s.az, s.image = file, az, file.Image(az.Image)
-		sub = cmp.Or(sub, az.Subscription)
-		if az.Storage != nil {
-			account = az.Storage.Account
-		}
-	}
-	if sub = cmp.Or(sub, os.Getenv("AZURE_SUBSCRIPTION_ID")); sub == "" {
-		return nil, errors.New("no subscription: give -f pipeline.hcl, a full resource id, or set AZURE_SUBSCRIPTION_ID")
-	}
-	if err := checkLocalEndpoints(storageEndpointOf(s.az)); err != nil {
-		return nil, err // a local emulator that is not running: say so now
-	}
-	var err error
-	if s.pub, err = azure.Connect(sub, account); err != nil {
+// pipelineOptions connect a pipeline file's destinations with progress on
+// stderr and the test gate (cmd_testrun.go) before channel moves.
+func pipelineOptions(stderr io.Writer, o pipeline.Options) pipeline.Options {
+	o.By, o.Events, o.Steps, o.Gate = whoAmI(""), progressView().Events(stderr), progressView().Steps, testGate
+	return o
+}
+
+func testGate(c *catalog.Catalog, f *config.File) pipeline.Gate { return publishGate(c, f) }
+
+// openAzure and resolveVersionArg are pipeline.OpenTarget and
+// pipeline.ResolveVersion for cmd_rollout.go.
+func openAzure(f azureFlags, sub string) (*struct{ pub *azure.Publisher }, error) {
+	t, err := pipeline.OpenTarget(f.file, f.target, sub)
+	if err != nil {
 		return nil, err
 	}
-	return s, nil
+	return &struct{ pub *azure.Publisher }{t.Publisher}, nil
 }
 
-// confirm asks on the terminal; without one, --yes is required.
-func confirm(cmd *cobra.Command, question string) (bool, error) {
-	if !isTerminal(os.Stdin) {
-		return false, errors.New("not a terminal: pass --yes to proceed without asking")
-	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "%s [y/N] ", question)
-	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return false, err
-	}
-	a := strings.ToLower(strings.TrimSpace(line))
-	return a == "y" || a == "yes", nil
-}
-
-// progressReporter draws upload bytes and per-region replication on stderr.
-func progressReporter(w io.Writer) func(azure.Event) {
-	var bar func(int64, int64)
-	var finish func()
-	last, lastStates, lastAt := "", "", time.Time{}
-	hb := newStepHeartbeat(w) // without a terminal: a line every --progress-interval
-	return func(ev azure.Event) {
-		hb.event(ev)
-		switch {
-		case ev.Phase == "start" && ev.Step != nil:
-			if jsonOutput() {
-				return
-			}
-			fmt.Fprintf(w, "%s %s %s...\n", ev.Step.Action, ev.Step.Kind, ev.Step.Name)
-			if ev.Step.Kind == azure.KindBlob && hb == nil {
-				bar, finish = newProgressBar("upload", 0)
-			}
-		case ev.Phase == "progress" && ev.Bytes[1] > 0 && bar != nil:
-			bar(ev.Bytes[0], ev.Bytes[1])
-		case ev.Phase == "done" && ev.Step != nil && ev.Step.Kind == azure.KindBlob && finish != nil:
-			finish()
-			bar, finish = nil, nil
-		case len(ev.Regions) > 0:
-			// a line when a region changes state, else at most every 10 s
-			var parts, states []string
-			for _, r := range ev.Regions {
-				parts = append(parts, fmt.Sprintf("%s %s %d%%", r.Region, r.State, r.Progress))
-				states = append(states, r.Region+" "+r.State)
-			}
-			line, st := strings.Join(parts, ", "), strings.Join(states, ",")
-			if line != last && (st != lastStates || time.Since(lastAt) >= 10*time.Second) && !jsonOutput() {
-				fmt.Fprintf(w, "  replication: %s\n", line)
-				last, lastStates, lastAt = line, st, time.Now()
-			}
-		}
-	}
+func resolveVersionArg(f azureFlags, arg string) (azure.ResourceID, error) {
+	return pipeline.ResolveVersion(f.file, f.target, arg)
 }
 
 func newPublishCmd() *cobra.Command {
 	var (
-		f          azureFlags
-		yes        bool
-		timeout    time.Duration
-		catalogLoc string
-		noCatalog  bool
-		version    string
-		planFile   string
+		f        azureFlags
+		yes      bool
+		o        pipeline.Options
+		planFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "publish -f pipeline.hcl",
 		Short: "Publish the image to its Azure Compute Gallery and on-prem libraries, recording it in the catalog",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			var err error
-			if version != "" && !config.ValidVersion(version) {
-				return fmt.Errorf("--version %q: use MAJOR.MINOR.PATCH", version)
-			}
-			var saved *pipeline.Saved
-			if planFile != "" {
-				if saved, err = pipeline.ReadSavedFile(planFile); err != nil {
-					return err
-				}
-				f.file = cmp.Or(f.file, saved.File)
-				if f.source == "" && saved.Source != nil {
-					f.source = saved.Source.Path
-				}
-			}
-			if f.file == "" {
+			if f.file == "" && planFile == "" {
 				return &usageError{msg: "give the pipeline file (-f pipeline.hcl) or a saved plan (--plan plan.json)", help: cmd.CommandPath()}
 			}
-			w, err := openWiring(ctx, f, timeout)
-			if err != nil {
-				return err
-			}
-			req, err := w.request(ctx, f.source, version)
-			if err != nil {
-				return err
-			}
-			cat, err := openPublishCatalog(ctx, catalogLoc, noCatalog, w.file)
-			if err != nil {
-				return err
-			}
-			if cat != nil {
-				defer cat.Close()
-			}
-			w.progress(cmd.ErrOrStderr())
-			eng := w.engine(cat)
-			if saved != nil {
-				sum, err := pipeline.FileSHA256(f.file)
-				if err != nil {
-					return err
+			o.Target, o.Source = f.target, f.source
+			o.CatalogHint = "give another --catalog, or --no-catalog to publish without recording the version"
+			plan, res, err := pipeline.Publish(cmd.Context(), f.file, planFile, pipelineOptions(cmd.ErrOrStderr(), o), func(p *pipeline.Plan) (bool, error) {
+				if !jsonOutput() {
+					io.WriteString(cmd.ErrOrStderr(), view.PlanText(p))
 				}
-				plan, res, err := eng.PublishSaved(ctx, saved, sum, req)
-				if res == nil {
-					return err
+				if yes || !p.HasChanges() {
+					return true, nil
 				}
-				return showPublished(plan, res, err)
-			}
-			plan, res, err := eng.Publish(ctx, req, func(p *pipeline.Plan) (bool, error) {
-				if !jsonOutput() && w.az != nil {
-					fmt.Fprint(cmd.ErrOrStderr(), view.PlanText(p))
-				}
-				if yes || !p.HasChanges() || w.az == nil {
-					return true, nil // on premises only: nothing leaves the site, no question (as before)
-				}
-				return confirm(cmd, "Apply this plan?")
+				return view.Ask(os.Stdin, cmd.ErrOrStderr(), "Apply this plan?")
 			})
-			if res == nil {
-				return err
-			}
-			return showPublished(plan, res, err)
+			return view.Publish(stdout, jsonOutput(), plan, res, err)
 		},
 	}
 	f.add(cmd, false)
-	cmd.Flags().StringVar(&planFile, "plan", "", "apply exactly this saved plan (imgpipe plan --out FILE); refused when the file, the source or a destination changed since")
-	cmd.Flags().StringVar(&f.source, "source", "", "disk image to publish instead of the image block's source (e.g. a fresh build)")
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "apply without asking")
-	durationVar(cmd.Flags(), &timeout, "replication-timeout", 0, "override replication_timeout: how long to wait for replication before exiting 3 (it continues in Azure)")
-	cmd.Flags().StringVar(&catalogLoc, "catalog", "", "record the version, its lineage and the run in this catalog (default: the file's catalog block, then $"+catalogEnv+", then the per-user SQLite catalog)")
-	cmd.Flags().BoolVar(&noCatalog, "no-catalog", false, "record nothing in a catalog (imgpipe promote and gc then do not know the version)")
-	cmd.Flags().StringVar(&version, "version", "", "version for a pipeline file without an azure block (default: the library version holding this disk, else the next patch)")
+	fl := cmd.Flags()
+	fl.StringVar(&planFile, "plan", "", "apply exactly this saved plan (imgpipe plan --out FILE); refused when the file, the source or a destination changed since")
+	fl.StringVar(&f.source, "source", "", "disk image to publish instead of the image block's source (e.g. a fresh build)")
+	fl.BoolVarP(&yes, "yes", "y", false, "apply without asking")
+	durationVar(fl, &o.ReplicationTimeout, "replication-timeout", 0, "override replication_timeout: how long to wait for replication before exiting 3 (it continues in Azure)")
+	fl.StringVar(&o.CatalogFlag, "catalog", "", "record the version, its lineage and the run in this catalog (default: the file's catalog block, then $"+catalogEnv+", then the per-user SQLite catalog)")
+	fl.BoolVar(&o.NoCatalog, "no-catalog", false, "record nothing in a catalog (imgpipe promote and gc then do not know the version)")
+	fl.StringVar(&o.Version, "version", "", "version for a pipeline file without an azure block (default: the library version holding this disk, else the next patch)")
 	addLockTimeoutFlag(cmd)
 	return cmd
+}
+
+// reconcileConnect is reconcile.Pipeline's Connect (cmd_reconcile.go): a
+// rebuild's publish of img from artifact over the file's destinations,
+// recorded in cat as imgpipe reconcile, its progress on log (if any).
+func reconcileConnect(ctx context.Context, path string, cat *catalog.Catalog, log io.Writer, img *config.Image, artifact string) (*pipeline.Engine, pipeline.Request, error) {
+	o := pipeline.Options{Catalog: cat, NoCatalog: cat == nil, Gate: testGate}
+	if log != nil {
+		o = pipelineOptions(log, o)
+	}
+	o.By = "imgpipe reconcile"
+	s, err := pipeline.OpenFor(ctx, path, img, artifact, o)
+	if err != nil {
+		return nil, pipeline.Request{}, err
+	}
+	return s.Engine, s.Request, nil
 }

@@ -147,23 +147,7 @@ func reconcilePipeline(f *config.File, path string, cat *catalog.Catalog, log io
 	p := &reconcile.Pipeline{File: f, Catalog: cat, Tester: &testrun.Qemu{Accel: accel}, Stager: stagerFor(f),
 		Rollout: reconcile.RolloutWith(rollout.EnvDriver(cat), f),
 		Connect: func(ctx context.Context, img *config.Image, artifact string) (*pipeline.Engine, pipeline.Request, error) {
-			w, err := openWiring(ctx, azureFlags{file: path}, 0)
-			if err != nil {
-				return nil, pipeline.Request{}, err
-			}
-			if w.image.Name != img.Name {
-				return nil, pipeline.Request{}, fmt.Errorf("the destinations of %s publish image %s, not %s", path, w.image.Name, img.Name)
-			}
-			req, err := w.request(ctx, artifact, "")
-			if err != nil {
-				return nil, req, err
-			}
-			if log != nil {
-				w.progress(log)
-			}
-			e := w.engine(cat)
-			e.By = "imgpipe reconcile"
-			return e, req, nil
+			return reconcileConnect(ctx, path, cat, log, img, artifact)
 		}}
 	if log != nil {
 		p.Progress = func(s string) { fmt.Fprintln(log, s) }

@@ -1,18 +1,18 @@
 package main
 
-// The exit-code table and the one place errors are shown to the user.
-// Commands return errors (wrapping the sentinels below for the codes other
-// than 1); main decides the status and renders the error once.
+// The exit-code table. Commands return errors (wrapping the sentinels below
+// for the codes other than 1); main decides the status, and internal/view
+// renders the error once.
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"strings"
 
+	"imgpipe/internal/azemu"
 	"imgpipe/internal/azure"
+	"imgpipe/internal/view"
 )
 
 // Exit statuses: one table, documented in README ("Exit codes").
@@ -24,11 +24,13 @@ const (
 	exitInterrupted      = 130 // Ctrl-C or SIGTERM
 )
 
+// exitNames name the statuses in the JSON error object ("failed" otherwise).
+var exitNames = map[int]string{exitNegative: "negative", exitStillReplicating: "still_replicating", exitInterrupted: "interrupted"}
+
 // errNegative marks a negative answer (exit 2): the command worked, and the
 // answer is "no". Wrap it with negative().
 var errNegative = errors.New("negative answer")
 
-// negativeError is a negative answer with its explanation.
 type negativeError struct{ err error }
 
 func (e *negativeError) Error() string   { return e.err.Error() }
@@ -38,23 +40,9 @@ func (e *negativeError) Unwrap() []error { return []error{e.err, errNegative} }
 // already shown the answer on stdout and nothing more is printed.
 func negative(err error) error {
 	if err == nil {
-		return shown(errNegative)
+		return view.Shown(errNegative)
 	}
 	return &negativeError{err}
-}
-
-// shownError is an outcome the command has already shown in full (its
-// result on stdout): the root sets the exit status and prints nothing.
-type shownError struct{ err error }
-
-func (e *shownError) Error() string { return e.err.Error() }
-func (e *shownError) Unwrap() error { return e.err }
-
-func shown(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &shownError{err}
 }
 
 // usageError is a command line imgpipe does not understand (exit 1).
@@ -82,73 +70,16 @@ func exitCode(err error, interrupted bool) int {
 	return exitFailure
 }
 
-// errorObject is a failure under --output json.
-type errorObject struct {
-	Code     string `json:"code"`
-	Message  string `json:"message"`
-	Hint     string `json:"hint,omitempty"`
-	ExitCode int    `json:"exit_code"`
-}
-
-// describe turns err into what the user reads: a code, a message (with
-// Azure's nested errors made readable) and what to do.
-func describe(err error, code int) errorObject {
-	o := errorObject{Code: "failed", Message: err.Error(), ExitCode: code}
-	var ue *usageError
-	switch {
-	case code == exitInterrupted:
-		o.Code, o.Message = "interrupted", "interrupted"
-		if !errors.Is(err, context.Canceled) {
-			o.Message = "interrupted: " + err.Error()
-		}
-		o.Hint = "run the same command again: imgpipe resumes where it stopped"
-	case code == exitStillReplicating:
-		o.Code = "still_replicating"
-	case code == exitNegative:
-		o.Code = "negative"
-	case errors.As(err, &ue):
-		o.Code = "usage"
-		o.Hint = "see imgpipe --help"
-		if ue.help != "" {
-			o.Hint = "see " + ue.help + " --help"
-		}
-	}
-	if d := azure.Diagnose(err); d != nil && code != exitInterrupted {
-		o.Code = d.Code
-		msg := d.Text()
-		if d.Hint != "" {
-			// the hint is its own field; the text keeps the rest
-			msg = strings.TrimSuffix(msg, "\n  What to do: "+d.Hint)
-		}
-		o.Message, o.Hint = msg, d.Hint
-	}
-	if h := emulatorHint(err); h != "" && code != exitInterrupted {
-		o.Code, o.Hint = "emulator", h
-	}
-	return o
-}
-
-// renderError shows err once: as text on stderr, or under --output json as
-// an error object on stdout (where the result would have been).
+// renderError shows err once (view.Error): as text on stderr, or under
+// --output json as an error object on out (where the result would have been).
 func renderError(stderr, out io.Writer, err error, code int) {
-	var se *shownError
-	if errors.As(err, &se) {
+	if view.IsShown(err) {
 		return
 	}
-	o := describe(err, code)
-	if globals.debug {
-		fmt.Fprintf(stderr, "imgpipe: debug: %+v\n", err)
+	name, hint := cmp.Or(exitNames[code], "failed"), ""
+	var ue *usageError
+	if errors.As(err, &ue) && code == exitFailure {
+		name, hint = "usage", "see "+cmp.Or(ue.help, "imgpipe")+" --help"
 	}
-	if jsonOutput() {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(struct {
-			Error errorObject `json:"error"`
-		}{o})
-		return
-	}
-	fmt.Fprintln(stderr, "imgpipe:", o.Message)
-	if o.Hint != "" {
-		fmt.Fprintln(stderr, "  What to do:", o.Hint)
-	}
+	view.Error(stderr, out, jsonOutput(), globals.debug, err, view.Describe(err, name, code, hint, azemu.Hint))
 }

@@ -1,40 +1,23 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
 	"io"
 	"os"
-
-	"golang.org/x/term"
 
 	"imgpipe/internal/view"
 )
 
-// printJSON writes v as indented JSON to stdout.
-func printJSON(v any) error {
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+// stdout is where commands write results; tests replace it.
+var stdout io.Writer = os.Stdout
 
-// printTable writes rows under a header as aligned columns.
+// jsonOutput reports whether the user asked for machine-readable output.
+func jsonOutput() bool { return globals.output == "json" }
+
+// printJSON, printTable and printText write to stdout through
+// internal/view (the verbs not yet drawing with view.Write themselves).
+func printJSON(v any) error { return view.JSON(stdout, v) }
 func printTable(header []string, rows [][]string) error {
 	return printText(view.Table{Header: header, Rows: rows}.String())
 }
-
-// printText writes what a view rendered to stdout.
-func printText(s string) error {
-	_, err := fmt.Fprint(stdout, s)
-	return err
-}
-
-// isTerminal reports whether w is an interactive terminal (progress bars are
-// drawn only there).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// sizeIEC renders a byte count for people: 512 B, 1.5 MiB, 2.0 GiB.
-func sizeIEC(n int64) string { return view.Size(n) }
+func printText(s string) error    { return view.Write(stdout, false, nil, s) }
+func isTerminal(w io.Writer) bool { return view.IsTerminal(w) }

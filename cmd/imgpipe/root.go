@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -100,9 +99,3 @@ func asUsage(err error) error {
 var subcommands []func() *cobra.Command
 
 func register(f func() *cobra.Command) { subcommands = append(subcommands, f) }
-
-// jsonOutput reports whether the user asked for machine-readable output.
-func jsonOutput() bool { return globals.output == "json" }
-
-// stdout is where commands write results; tests replace it.
-var stdout io.Writer = os.Stdout

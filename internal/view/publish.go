@@ -4,7 +4,9 @@ package view
 // before the engine existed).
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"imgpipe/internal/azure"
@@ -99,4 +101,44 @@ func (p Published) Notes() string {
 		fmt.Fprintf(&b, "recorded in catalog %s\n", p.Catalog)
 	}
 	return b.String()
+}
+
+// Publish draws what a publish did on w and returns the error for the root
+// to render: err is the engine's (nil, still replicating, or a failure after
+// some destinations were served; without res, nothing is drawn).
+func Publish(w io.Writer, asJSON bool, plan *pipeline.Plan, res *pipeline.Result, err error) error {
+	if res == nil {
+		return err
+	}
+	out := PublishedOf(res)
+	if err != nil && !errors.Is(err, azure.ErrStillReplicating) {
+		return err
+	}
+	if out.Result == nil { // on premises only
+		if err != nil {
+			return err
+		}
+		return Write(w, asJSON, out.OnpremOnly(res.Image, res.Version), "published "+res.Image+" "+res.Version+" on premises\n"+out.Notes())
+	}
+	if err != nil { // still replicating
+		if asJSON {
+			_ = JSON(w, out.Result)
+			return Shown(err) // the result says it is still replicating
+		}
+		return err
+	}
+	head := ""
+	if plan.HasChanges() {
+		head = "published " + out.VersionID + "\n"
+	}
+	return Write(w, asJSON, out, head+out.Notes())
+}
+
+// Plan draws a plan on w (its diff, or -o json); saved names the file it
+// was saved to, told on note.
+func Plan(w, note io.Writer, asJSON bool, p *pipeline.Plan, saved string) error {
+	if saved != "" && !asJSON {
+		fmt.Fprintf(note, "saved the plan to %s: apply exactly it with imgpipe publish --plan %s\n", saved, saved)
+	}
+	return Write(w, asJSON, PlanJSON(p), PlanText(p))
 }

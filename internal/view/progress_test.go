@@ -1,21 +1,37 @@
-package main
+package view
 
 import (
+	"bytes"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"imgpipe/internal/azure"
 )
 
-func withProgress(t *testing.T, every time.Duration) *syncBuffer {
-	t.Helper()
+// syncBuffer is a bytes.Buffer safe for the heartbeat's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func withProgress(every time.Duration) (Progress, *syncBuffer) {
 	buf := &syncBuffer{}
-	oldOut, oldEvery := progressOut, progressInterval
-	progressOut, progressInterval = buf, every
-	t.Cleanup(func() { progressOut, progressInterval = oldOut, oldEvery })
-	return buf
+	return Progress{W: buf, Interval: every}, buf
 }
 
 // waitFor polls until out matches re (heartbeats are asynchronous).
@@ -30,8 +46,8 @@ func waitFor(t *testing.T, out *syncBuffer, re *regexp.Regexp) {
 }
 
 func TestHeartbeatBytes(t *testing.T) {
-	out := withProgress(t, 20*time.Millisecond)
-	fn, finish := newProgressBar("upload", 0)
+	p, out := withProgress(20 * time.Millisecond)
+	fn, finish := p.Bar("upload", 0)
 	if fn == nil {
 		t.Fatal("no progress function without a terminal")
 	}
@@ -50,8 +66,8 @@ func TestHeartbeatBytes(t *testing.T) {
 }
 
 func TestHeartbeatOff(t *testing.T) {
-	out := withProgress(t, 0)
-	fn, finish := newProgressBar("convert", 100)
+	p, out := withProgress(0)
+	fn, finish := p.Bar("convert", 100)
 	if fn != nil {
 		fn(1, 100)
 	}
@@ -63,17 +79,17 @@ func TestHeartbeatOff(t *testing.T) {
 }
 
 func TestHeartbeatPublishSteps(t *testing.T) {
-	out := withProgress(t, 20*time.Millisecond)
-	hb := newStepHeartbeat(out)
+	p, out := withProgress(20 * time.Millisecond)
+	hb := p.NewStepHeartbeat(out)
 	img := &azure.Step{Action: azure.ActCreate, Kind: azure.KindManagedImage, Name: "web-1.0.0"}
-	hb.event(azure.Event{Step: img, Phase: "start"})
+	hb.Event(azure.Event{Step: img, Phase: "start"})
 	waitFor(t, out, regexp.MustCompile(`(?m)^Still creating managed image web-1\.0\.0\.\.\. \[[0-9hms.]+ elapsed\]$`))
-	hb.event(azure.Event{Step: img, Phase: "done"})
+	hb.Event(azure.Event{Step: img, Phase: "done"})
 
 	ver := &azure.Step{Action: azure.ActCreate, Kind: azure.KindVersion, Name: "1.0.0"}
-	hb.event(azure.Event{Step: ver, Phase: "start"})
-	hb.event(azure.Event{Step: &azure.Step{Action: azure.ActWait, Kind: azure.KindReplication, Name: "1.0.0"}, Phase: "progress",
+	hb.Event(azure.Event{Step: ver, Phase: "start"})
+	hb.Event(azure.Event{Step: &azure.Step{Action: azure.ActWait, Kind: azure.KindReplication, Name: "1.0.0"}, Phase: "progress",
 		Regions: []azure.RegionProgress{{Region: "eastus", State: "Replicating", Progress: 40}, {Region: "westus", State: "Completed", Progress: 100}}})
 	waitFor(t, out, regexp.MustCompile(`(?m)^Still replicating 1\.0\.0\.\.\. \[[0-9hms.]+ elapsed\] eastus: 40%, westus: Completed$`))
-	hb.event(azure.Event{Step: ver, Phase: "done"})
+	hb.Event(azure.Event{Step: ver, Phase: "done"})
 }
