@@ -87,25 +87,8 @@ func New(opts Options) (*Agent, error) {
 	if opts.Token == "" && opts.Credential == "" && !fileExists(opts.CredentialFile) {
 		return nil, errors.New("no agent token: give --token-file (the fleet token serve was started with) to enrol this host")
 	}
-	if opts.Root == "" {
-		opts.Root = "/"
-	}
-	if opts.Host == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return nil, fmt.Errorf("host name: %w (give --name)", err)
-		}
-		opts.Host = h
-	}
-	if !ValidHostName(opts.Host) {
-		return nil, fmt.Errorf("host name %q cannot be reported: give --name with letters, digits, '.', '-' or '_'", opts.Host)
-	}
-	switch opts.Platform {
-	case "", "auto":
-		opts.Platform = DetectPlatform(opts.Root)
-	case catalog.PlatformOnprem, catalog.PlatformAzure:
-	default:
-		return nil, fmt.Errorf("platform %q: use auto, onprem or azure", opts.Platform)
+	if err := opts.machine(""); err != nil {
+		return nil, err
 	}
 	if opts.Region != "" && !ValidRegion(opts.Region) {
 		return nil, fmt.Errorf("region %q: use 1-64 letters, digits, '.', '-' or '_'", opts.Region)
@@ -123,6 +106,37 @@ func New(opts Options) (*Agent, error) {
 		opts.RetryMax = 30 * time.Second
 	}
 	return &Agent{opts: opts, cred: opts.Credential}, nil
+}
+
+// machine fills in and checks what names this machine in a report, for New
+// and NewLocal: Root (default "/"), Host (default the host name; hostFallback,
+// when set, stands for a machine without one) and Platform ("" or "auto":
+// detected under Root).
+func (o *Options) machine(hostFallback string) error {
+	if o.Root == "" {
+		o.Root = "/"
+	}
+	if o.Host == "" {
+		h, err := os.Hostname()
+		switch {
+		case hostFallback != "" && (err != nil || h == "" || h == "(none)"):
+			h = hostFallback
+		case err != nil:
+			return fmt.Errorf("host name: %w (give --name)", err)
+		}
+		o.Host = h
+	}
+	if !ValidHostName(o.Host) {
+		return fmt.Errorf("host name %q cannot be reported: give --name with letters, digits, '.', '-' or '_'", o.Host)
+	}
+	switch o.Platform {
+	case "", "auto":
+		o.Platform = DetectPlatform(o.Root)
+	case catalog.PlatformOnprem, catalog.PlatformAzure:
+	default:
+		return fmt.Errorf("platform %q: use auto, onprem or azure", o.Platform)
+	}
+	return nil
 }
 
 func fileExists(p string) bool {

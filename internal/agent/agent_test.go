@@ -267,25 +267,7 @@ func FuzzDecodeReport(f *testing.F) {
 }
 
 func TestLoopFullThenQuick(t *testing.T) {
-	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "srv"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "srv", "a"), []byte("a"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	id := drift.Identity{Image: "web", Version: "1.0.0"}
-	if _, err := drift.WriteIdentity(root, id); err != nil {
-		t.Fatal(err)
-	}
-	b, err := drift.Capture(context.Background(), root, drift.CaptureOptions{Rules: drift.Rules{Paths: []string{"srv"}}, Identity: &id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bp, _ := drift.BaselinePath(root)
-	if _, err := drift.WriteBaselineFile(bp, b); err != nil {
-		t.Fatal(err)
-	}
+	root := imageTree(t)
 	depths := make(chan string, 10)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var rep Report

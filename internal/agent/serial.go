@@ -368,28 +368,11 @@ type SerialOptions struct {
 }
 
 // NewLocal makes an agent that only checks this machine and writes serial
-// reports (no server, no token): the defaults of New for Root, Host and
-// Platform.
+// reports (no server, no token): Root, Host and Platform as New fills them
+// in, except that a machine without a host name reports as "localhost".
 func NewLocal(opts Options) (*Agent, error) {
-	if opts.Root == "" {
-		opts.Root = "/"
-	}
-	if opts.Host == "" {
-		h, err := os.Hostname()
-		if err != nil || h == "" || h == "(none)" {
-			h = "localhost"
-		}
-		opts.Host = h
-	}
-	if !ValidHostName(opts.Host) {
-		return nil, fmt.Errorf("host name %q cannot be reported: give --name with letters, digits, '.', '-' or '_'", opts.Host)
-	}
-	switch opts.Platform {
-	case "", "auto":
-		opts.Platform = DetectPlatform(opts.Root)
-	case "onprem", "azure":
-	default:
-		return nil, fmt.Errorf("platform %q: use auto, onprem or azure", opts.Platform)
+	if err := opts.machine("localhost"); err != nil {
+		return nil, err
 	}
 	return &Agent{opts: opts}, nil
 }

@@ -305,3 +305,33 @@ func TestSpecDiskIsFoundByFindSpec(t *testing.T) {
 		t.Fatalf("an oversized frame made a spec disk: %v", err)
 	}
 }
+
+// TestNewAndNewLocalNameTheMachineAlike: both constructors fill in and
+// refuse Root, Host and Platform the same way (one machine()).
+func TestNewAndNewLocalNameTheMachineAlike(t *testing.T) {
+	root := t.TempDir()
+	newServer := func(o Options) (*Agent, error) {
+		o.Server, o.Credential = "http://127.0.0.1:1", "t"
+		return New(o)
+	}
+	for name, mk := range map[string]func(Options) (*Agent, error){"New": newServer, "NewLocal": NewLocal} {
+		for _, tc := range []struct {
+			opts Options
+			want string
+		}{
+			{Options{Root: root, Host: "bad host"}, "cannot be reported"},
+			{Options{Root: root, Host: "h", Platform: "gcp"}, "use auto, onprem or azure"},
+		} {
+			if _, err := mk(tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s(%+v): %v, want %q", name, tc.opts, err, tc.want)
+			}
+		}
+		a, err := mk(Options{Host: "h", Platform: "azure"})
+		if err != nil || a.opts.Root != "/" || a.opts.Platform != "azure" {
+			t.Errorf("%s: %+v %v, want root / and platform azure", name, a, err)
+		}
+		if a, err := mk(Options{Root: root}); err != nil || a.opts.Host == "" || a.opts.Platform != DetectPlatform(root) {
+			t.Errorf("%s without host or platform: %+v %v", name, a, err)
+		}
+	}
+}
