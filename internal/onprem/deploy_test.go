@@ -3,11 +3,12 @@ package onprem
 import (
 	"errors"
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"imgpipe/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -37,18 +38,7 @@ func TestDeployScriptGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", tc.golden)
-			if *update {
-				os.MkdirAll("testdata", 0o755)
-				os.WriteFile(path, []byte(got), 0o644)
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestDeployScriptGolden -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("script differs from %s:\n%s", path, got)
-			}
+			golden.Check(t, filepath.Join("testdata", tc.golden), got, *update)
 			// Independent of the golden text: the generation and the disk are the right ones.
 			gen := map[string]string{"V1": "-Generation 1", "V2": "-Generation 2"}[tc.md.Generation]
 			if !strings.Contains(got, "New-VM -Name $VMName "+gen+" ") {

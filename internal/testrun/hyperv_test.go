@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"imgpipe/internal/agent"
+	"imgpipe/internal/golden"
 	"imgpipe/internal/onprem"
 )
 
@@ -54,18 +55,7 @@ func TestHyperVScriptGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", tc.golden)
-			if *update {
-				os.MkdirAll("testdata", 0o755)
-				os.WriteFile(path, []byte(got), 0o644)
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestHyperVScriptGolden -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("script differs from %s:\n%s", path, got)
-			}
+			golden.Check(t, filepath.Join("testdata", tc.golden), got, *update)
 			// Independent of the golden text.
 			gen := map[string]string{"V1": "-Generation 1", "V2": "-Generation 2"}[tc.md.Generation]
 			parent := `\\fs01\images\web\1.2.0\` + tc.md.DiskFile
