@@ -198,6 +198,16 @@ func (c *Catalog) q(query string) string {
 	return b.String()
 }
 
+// indexedBy is " INDEXED BY index" on SQLite (its planner, without
+// statistics, may prefer an index that gives a GROUP BY its order over a
+// narrow range of another) and nothing on PostgreSQL.
+func (c *Catalog) indexedBy(index string) string {
+	if c.dialect == dialectPostgres {
+		return ""
+	}
+	return " INDEXED BY " + index
+}
+
 // querier is what *sql.DB, *sql.Tx and *sql.Conn share.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)

@@ -66,7 +66,9 @@ func (c *Catalog) FleetBreakdown(ctx context.Context, channel string, staleBefor
 // ReportAges counts hosts by the age of their last report at now: out[i]
 // holds those at most bounds[i] old (and older than bounds[i-1]), and a
 // last element those older than every bound. bounds must increase. One
-// pass over the narrow last_report index.
+// pass over the hosts (last_report is not indexed, so that reports do not
+// change an index; CachedReportAges makes this at most one pass every
+// maxAge).
 func (c *Catalog) ReportAges(ctx context.Context, now time.Time, bounds []time.Duration) ([]int, error) {
 	var cols []string
 	var args []any

@@ -638,7 +638,7 @@ func (c *Catalog) hostGroups(ctx context.Context, f FleetFilter, where []string,
 
 // countGroups reads the fleet's groups (image, version, drift, failure,
 // source, platform) from the counts table the hosts triggers keep, and
-// counts each group's stale hosts through the last_report index: a few
+// counts each group's stale hosts through the report_hour index: a few
 // rows, plus the stale hosts, whatever the fleet's size.
 func (c *Catalog) countGroups(ctx context.Context, f FleetFilter, staleBefore time.Time) ([]hostGroup, error) {
 	where, args := equalities(f.Image, f.Version, f.Platform, f.Region)
@@ -651,8 +651,8 @@ func (c *Catalog) countGroups(ctx context.Context, f FleetFilter, staleBefore ti
 		drifted, failed                          int
 	}
 	stale := map[key]int{}
-	rows, err := c.db.QueryContext(ctx, c.q(`SELECT image, version, drifted, failed, source, platform, region, COUNT(*) FROM hosts
-		WHERE last_report < ?`+cond+` GROUP BY image, version, drifted, failed, source, platform, region`), append([]any{fmtTime(staleBefore)}, args...)...)
+	rows, err := c.db.QueryContext(ctx, c.q(`SELECT image, version, drifted, failed, source, platform, region, COUNT(*) FROM hosts`+c.indexedBy("hosts_report_hour")+`
+		WHERE report_hour <= ? AND last_report < ?`+cond+` GROUP BY image, version, drifted, failed, source, platform, region`), append([]any{reportHour(fmtTime(staleBefore)), fmtTime(staleBefore)}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("count stale hosts: %w", err)
 	}

@@ -68,6 +68,19 @@ type hostWrite struct {
 type hostPrev struct {
 	st                      hostState
 	driftedSince, historyAt string
+	region, reportHour      string // as stored (read from the database only)
+}
+
+// reportHour is the hour a report time falls in ("2006-01-02T15"), what
+// the hosts_report_hour index orders. The exact last_report is not
+// indexed: a report that changes no indexed column then rewrites only its
+// host's row (a HOT update on PostgreSQL; on SQLite no index is touched),
+// and the hour changes once an hour.
+func reportHour(at string) string {
+	if len(at) < 13 {
+		return ""
+	}
+	return at[:13]
 }
 
 // ReportHosts records a batch of host reports in one transaction (at most
@@ -176,7 +189,7 @@ func (c *Catalog) authenticate(ctx context.Context, tx *sql.Tx, ws []hostWrite, 
 	// were (what the history needs)
 	rows, err := tx.QueryContext(ctx, c.q(`SELECT c.token_sha256, c.host, CASE WHEN h.name IS NULL THEN 0 ELSE 1 END,
 		COALESCE(h.platform, ''), COALESCE(h.image, ''), COALESCE(h.version, ''), COALESCE(h.source, ''), COALESCE(h.drifted, 0), COALESCE(h.failed, 0),
-		COALESCE(h.drifted_since, ''), COALESCE(h.history_at, '')
+		COALESCE(h.drifted_since, ''), COALESCE(h.history_at, ''), COALESCE(h.region, ''), COALESCE(h.report_hour, '')
 		FROM host_credentials c LEFT JOIN hosts h ON h.name = c.host WHERE c.token_sha256 `+in), inArgs...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("look up agent credentials: %w", err)
@@ -187,7 +200,7 @@ func (c *Catalog) authenticate(ctx context.Context, tx *sql.Tx, ws []hostWrite, 
 		var d, h string
 		var known int
 		var p hostPrev
-		if err := rows.Scan(&d, &h, &known, &p.st.platform, &p.st.image, &p.st.version, &p.st.source, &p.st.drifted, &p.st.failed, &p.driftedSince, &p.historyAt); err != nil {
+		if err := rows.Scan(&d, &h, &known, &p.st.platform, &p.st.image, &p.st.version, &p.st.source, &p.st.drifted, &p.st.failed, &p.driftedSince, &p.historyAt, &p.region, &p.reportHour); err != nil {
 			rows.Close()
 			return nil, nil, err
 		}
@@ -226,9 +239,13 @@ func (c *Catalog) writeHosts(ctx context.Context, tx *sql.Tx, ws []hostWrite, pr
 		}
 	}
 	var history, capped []*hostWrite
+	stored := make(map[string]hostPrev, len(ws)) // the rows as in the database
 	for i := range ws {
 		w := &ws[i]
 		p, known := prev[w.Name]
+		if known && (i == 0 || ws[i-1].Name != w.Name) {
+			stored[w.Name] = p
+		}
 		switch {
 		case w.st.drifted == 0:
 			w.driftedSince = ""
@@ -247,24 +264,41 @@ func (c *Catalog) writeHosts(ctx context.Context, tx *sql.Tx, ws []hostWrite, pr
 		}
 		prev[w.Name] = hostPrev{st: w.st, driftedSince: w.driftedSince, historyAt: w.historyAt}
 	}
-	// the last write of each host
-	var rows [][]any
+	// the last write of each host: a host whose indexed columns (its
+	// state, region, report hour) stay as stored gets only its row
+	// rewritten on SQLite, whose UPDATE changes every index holding a
+	// column it sets; PostgreSQL compares the values itself (HOT update)
+	var rows, touches [][]any
 	for i := range ws {
 		if i+1 < len(ws) && ws[i+1].Name == ws[i].Name {
 			continue
 		}
 		w := &ws[i]
+		hour := reportHour(w.at)
+		if p, known := stored[w.Name]; known && c.dialect == dialectSQLite && p.st == w.st && p.reportHour == hour && (w.Region == "" || w.Region == p.region) {
+			touches = append(touches, []any{w.ResourceID, w.at, w.summary, w.driftedSince, w.historyAt, w.Name})
+			continue
+		}
 		rows = append(rows, []any{w.Name, w.Platform, w.Image, w.Version, w.ResourceID, w.at, w.summary,
-			w.st.drifted, w.st.failed, w.st.source, w.driftedSince, w.historyAt, w.Region})
+			w.st.drifted, w.st.failed, w.st.source, w.driftedSince, w.historyAt, w.Region, hour})
 	}
-	err := c.insertRows(ctx, tx, `INSERT INTO hosts (name, platform, image, version, resource_id, last_report, drift_summary, drifted, failed, source, drifted_since, history_at, region)`,
-		`ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, image = excluded.image,
-		drifted = excluded.drifted, failed = excluded.failed, source = excluded.source, version = excluded.version,
-		resource_id = CASE WHEN excluded.resource_id = '' THEN hosts.resource_id ELSE excluded.resource_id END,
-		region = CASE WHEN excluded.region = '' THEN hosts.region ELSE excluded.region END, last_report = excluded.last_report,
-		drift_summary = excluded.drift_summary, drifted_since = excluded.drifted_since, history_at = excluded.history_at`, "tttttttiitttt", rows)
-	if err != nil {
-		return fmt.Errorf("record %d hosts: %w", len(rows), err)
+	if len(rows) > 0 {
+		err := c.insertRows(ctx, tx, `INSERT INTO hosts (name, platform, image, version, resource_id, last_report, drift_summary, drifted, failed, source, drifted_since, history_at, region, report_hour)`,
+			`ON CONFLICT (name) DO UPDATE SET platform = excluded.platform, image = excluded.image,
+			drifted = excluded.drifted, failed = excluded.failed, source = excluded.source, version = excluded.version,
+			resource_id = CASE WHEN excluded.resource_id = '' THEN hosts.resource_id ELSE excluded.resource_id END,
+			region = CASE WHEN excluded.region = '' THEN hosts.region ELSE excluded.region END, last_report = excluded.last_report,
+			drift_summary = excluded.drift_summary, drifted_since = excluded.drifted_since, history_at = excluded.history_at,
+			report_hour = excluded.report_hour`, "tttttttiittttt", rows)
+		if err != nil {
+			return fmt.Errorf("record %d hosts: %w", len(rows), err)
+		}
+	}
+	for _, t := range touches {
+		if _, err := tx.ExecContext(ctx, `UPDATE hosts SET resource_id = CASE WHEN ?1 = '' THEN resource_id ELSE ?1 END,
+			last_report = ?2, drift_summary = ?3, drifted_since = ?4, history_at = ?5 WHERE name = ?6`, t...); err != nil {
+			return fmt.Errorf("record host %s: %w", t[5], err)
+		}
 	}
 	if len(history) == 0 {
 		return nil
@@ -296,7 +330,7 @@ func (c *Catalog) previousHosts(ctx context.Context, tx *sql.Tx, ws []hostWrite)
 		}
 	}
 	in, args := c.inList(names)
-	rows, err := tx.QueryContext(ctx, c.q("SELECT name, platform, image, version, source, drifted, failed, drifted_since, history_at FROM hosts WHERE name "+in), args...)
+	rows, err := tx.QueryContext(ctx, c.q("SELECT name, platform, image, version, source, drifted, failed, drifted_since, history_at, region, report_hour FROM hosts WHERE name "+in), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read hosts before recording reports: %w", err)
 	}
@@ -304,7 +338,7 @@ func (c *Catalog) previousHosts(ctx context.Context, tx *sql.Tx, ws []hostWrite)
 	for rows.Next() {
 		var name string
 		var p hostPrev
-		if err := rows.Scan(&name, &p.st.platform, &p.st.image, &p.st.version, &p.st.source, &p.st.drifted, &p.st.failed, &p.driftedSince, &p.historyAt); err != nil {
+		if err := rows.Scan(&name, &p.st.platform, &p.st.image, &p.st.version, &p.st.source, &p.st.drifted, &p.st.failed, &p.driftedSince, &p.historyAt, &p.region, &p.reportHour); err != nil {
 			rows.Close()
 			return nil, err
 		}

@@ -109,14 +109,15 @@ func seed(ctx context.Context, loc string, n int) error {
 			raw, _ := json.Marshal(st)
 			k := len(args)
 			if pgDialect {
-				vals = append(vals, fmt.Sprintf("($%d, $%d, $%d, $%d, '', $%d, $%d, $%d, 0, $%d)", k+1, k+2, k+3, k+4, k+5, k+6, k+7, k+8))
+				vals = append(vals, fmt.Sprintf("($%d, $%d, $%d, $%d, '', $%d, $%d, $%d, 0, $%d, $%d)", k+1, k+2, k+3, k+4, k+5, k+6, k+7, k+8, k+9))
 			} else {
-				vals = append(vals, "(?, ?, ?, ?, '', ?, ?, ?, 0, ?)")
+				vals = append(vals, "(?, ?, ?, ?, '', ?, ?, ?, 0, ?, ?)")
 			}
+			at := now.Add(-time.Duration(i%3600) * time.Second).Format("2006-01-02T15:04:05.000000Z")
 			args = append(args, fmt.Sprintf("seed-%06d", i), platform, "web", versions[(i*7)%len(versions)],
-				now.Add(-time.Duration(i%3600)*time.Second).Format("2006-01-02T15:04:05.000000Z"), string(raw), map[bool]int{true: 1}[drifted], source)
+				at, string(raw), map[bool]int{true: 1}[drifted], source, at[:13]) // report_hour: the hour of last_report
 		}
-		_, err := c.DB().ExecContext(ctx, "INSERT INTO hosts (name, platform, image, version, resource_id, last_report, drift_summary, drifted, failed, source) VALUES "+
+		_, err := c.DB().ExecContext(ctx, "INSERT INTO hosts (name, platform, image, version, resource_id, last_report, drift_summary, drifted, failed, source, report_hour) VALUES "+
 			strings.Join(vals, ", ")+" ON CONFLICT (name) DO NOTHING", args...)
 		if err != nil {
 			return fmt.Errorf("seed hosts: %w", err)
