@@ -34,17 +34,26 @@ func LibraryDisk(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref) (Di
 	if err != nil {
 		return Disk{}, v, err
 	}
-	cps, err := cat.Copies(ctx, ref)
+	cp, err := libraryCopy(ctx, cat, ref, "the test boots the library copy")
 	if err != nil {
 		return Disk{}, v, err
 	}
-	for _, cp := range cps {
-		if cp.Kind != catalog.KindOnprem || cp.State == catalog.StateDeleted || cp.State == catalog.StateFailed {
-			continue
-		}
-		return Disk{Path: cp.ResourceID, Format: FormatOf(cp.ResourceID), Generation: v.HyperVGeneration}, v, nil
+	return Disk{Path: cp.ResourceID, Format: FormatOf(cp.ResourceID), Generation: v.HyperVGeneration}, v, nil
+}
+
+// libraryCopy is the version's first live on-prem copy in the catalog;
+// none is ErrNoLibraryCopy, with why a test needs one.
+func libraryCopy(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref, why string) (catalog.Copy, error) {
+	cps, err := cat.Copies(ctx, ref)
+	if err != nil {
+		return catalog.Copy{}, err
 	}
-	return Disk{}, v, fmt.Errorf("%w for %s: publish it to an onprem destination first (the test boots the library copy)", ErrNoLibraryCopy, ref)
+	for _, cp := range cps {
+		if cp.Kind == catalog.KindOnprem && cp.State != catalog.StateDeleted && cp.State != catalog.StateFailed {
+			return cp, nil
+		}
+	}
+	return catalog.Copy{}, fmt.Errorf("%w for %s: publish it to an onprem destination first (%s)", ErrNoLibraryCopy, ref, why)
 }
 
 // FormatOf is qemu's format name for a library file.
@@ -71,34 +80,45 @@ type Gate struct {
 
 // Run tests ref with tests. It returns the results; the error is for the
 // gate itself (no library copy, runner or catalog failure).
-func (g *Gate) Run(ctx context.Context, ref catalog.Ref, disk Disk, v catalog.Version, tests []Test) (out []Result, err error) {
+func (g *Gate) Run(ctx context.Context, ref catalog.Ref, disk Disk, v catalog.Version, tests []Test) ([]Result, error) {
 	if len(tests) == 0 {
 		return nil, fmt.Errorf("no test declared for image %s: add a test \"NAME\" { ... } block to the pipeline file", ref.Image)
 	}
+	names := make([]string, len(tests))
+	for i, t := range tests {
+		names[i] = t.Name
+	}
+	return g.each(ctx, ref, v, names, func(i int) (Result, error) {
+		return g.Runner.Run(ctx, disk, ref.Image, ref.Version, tests[i])
+	})
+}
+
+// each records one run of kind test with a step per test, named by names:
+// result(i) gives the i-th result (an error ends the run, the step failed),
+// recorded as a test run of the version. The run fails when the gate does
+// or a test did not pass.
+func (g *Gate) each(ctx context.Context, ref catalog.Ref, v catalog.Version, names []string, result func(int) (Result, error)) (out []Result, err error) {
 	run, err := g.Catalog.StartRun(ctx, catalog.Run{Kind: "test", Image: ref.Image, Version: ref.Version, By: g.By})
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		runErr := err
-		if runErr == nil {
-			for _, r := range out {
-				if !r.Passed {
-					runErr = fmt.Errorf("test %s failed", r.Test)
-					break
-				}
+		for _, r := range out {
+			if runErr == nil && !r.Passed {
+				runErr = fmt.Errorf("test %s failed", r.Test)
 			}
 		}
 		if ferr := g.Catalog.FinishRun(context.WithoutCancel(ctx), run.ID, runErr); ferr != nil && err == nil {
 			err = ferr
 		}
 	}()
-	for _, t := range tests {
-		st, err := g.Catalog.AddStep(ctx, run.ID, catalog.Step{Name: "test " + t.Name, Status: catalog.RunRunning})
+	for i, name := range names {
+		st, err := g.Catalog.AddStep(ctx, run.ID, catalog.Step{Name: "test " + name, Status: catalog.RunRunning})
 		if err != nil {
 			return out, err
 		}
-		res, err := g.Runner.Run(ctx, disk, ref.Image, ref.Version, t)
+		res, err := result(i)
 		if err != nil {
 			_ = g.Catalog.UpdateStep(context.WithoutCancel(ctx), run.ID, st.Seq, catalog.RunFailed, err.Error(), nil)
 			return out, err
@@ -131,30 +151,12 @@ func (g *Gate) record(ctx context.Context, ref catalog.Ref, v catalog.Version, r
 
 // Record records results that came from elsewhere (the Hyper-V script's
 // reports, judged by HyperVResult) as a run of kind test, as Run does.
-func (g *Gate) Record(ctx context.Context, ref catalog.Ref, v catalog.Version, results []Result) (err error) {
-	run, err := g.Catalog.StartRun(ctx, catalog.Run{Kind: "test", Image: ref.Image, Version: ref.Version, By: g.By})
-	if err != nil {
-		return err
+func (g *Gate) Record(ctx context.Context, ref catalog.Ref, v catalog.Version, results []Result) error {
+	names := make([]string, len(results))
+	for i, r := range results {
+		names[i] = r.Test
 	}
-	defer func() {
-		runErr := err
-		for _, r := range results {
-			if runErr == nil && !r.Passed {
-				runErr = fmt.Errorf("test %s failed", r.Test)
-			}
-		}
-		if ferr := g.Catalog.FinishRun(context.WithoutCancel(ctx), run.ID, runErr); ferr != nil && err == nil {
-			err = ferr
-		}
-	}()
-	for i := range results {
-		st, err := g.Catalog.AddStep(ctx, run.ID, catalog.Step{Name: "test " + results[i].Test, Status: catalog.RunRunning})
-		if err != nil {
-			return err
-		}
-		if err := g.record(ctx, ref, v, &results[i], run.ID, st.Seq); err != nil {
-			return err
-		}
-	}
-	return nil
+	out, err := g.each(ctx, ref, v, names, func(i int) (Result, error) { return results[i], nil })
+	copy(results, out) // with the artifact digest they were recorded with
+	return err
 }

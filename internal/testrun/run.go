@@ -98,29 +98,23 @@ func HyperVScriptOf(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref, 
 }
 
 func libraryMetadata(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref) (*onprem.Metadata, string, error) {
-	cps, err := cat.Copies(ctx, ref)
+	cp, err := libraryCopy(ctx, cat, ref, "the Hyper-V host boots the library copy")
 	if err != nil {
 		return nil, "", err
 	}
-	for _, cp := range cps {
-		if cp.Kind != catalog.KindOnprem || cp.State == catalog.StateDeleted || cp.State == catalog.StateFailed {
-			continue
-		}
-		root := cp.Location
-		if root == "" { // LIBRARY/IMAGE/VERSION/DISK
-			root = filepath.Dir(filepath.Dir(filepath.Dir(cp.ResourceID)))
-		}
-		lib, err := onprem.Open(root)
-		if err != nil {
-			return nil, "", fmt.Errorf("open the library of %s: %w", ref, err)
-		}
-		md, err := lib.Get(ref.Image, ref.Version)
-		if err != nil {
-			return nil, "", fmt.Errorf("the library copy of %s: %w", ref, err)
-		}
-		return md, strings.TrimRight(root, `/\`), nil
+	root := cp.Location
+	if root == "" { // LIBRARY/IMAGE/VERSION/DISK
+		root = filepath.Dir(filepath.Dir(filepath.Dir(cp.ResourceID)))
 	}
-	return nil, "", fmt.Errorf("%w for %s: publish it to an onprem destination first (the Hyper-V host boots the library copy)", ErrNoLibraryCopy, ref)
+	lib, err := onprem.Open(root)
+	if err != nil {
+		return nil, "", fmt.Errorf("open the library of %s: %w", ref, err)
+	}
+	md, err := lib.Get(ref.Image, ref.Version)
+	if err != nil {
+		return nil, "", fmt.Errorf("the library copy of %s: %w", ref, err)
+	}
+	return md, strings.TrimRight(root, `/\`), nil
 }
 
 // RecordHyperV judges the reports the Hyper-V script saved (HyperVResult)
