@@ -10,20 +10,20 @@ import (
 func init() { register(newImagesCmd) }
 
 func newImagesCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "images",
-		Short: "List the images in the catalog with their newest version and channels",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCatalog(cmd, required, func(c *catalog.Catalog) error {
-				imgs, err := c.Images(cmd.Context())
-				if err != nil {
-					return err
-				}
-				return view.Write(stdout, jsonOutput(), imgs, view.Images(imgs).String())
-			})
-		},
+	return catalogVerb("images", "List the images in the catalog with their newest version and channels", cobra.NoArgs,
+		func(cmd *cobra.Command, _ []string, c *catalog.Catalog) error {
+			imgs, err := c.Images(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return view.Write(stdout, jsonOutput(), imgs, view.Images(imgs).String())
+		})
+}
+
+// firstArg is the optional argument of a command, "" when not given.
+func firstArg(args []string) string {
+	if len(args) == 0 {
+		return ""
 	}
-	addCatalogFlag(cmd, nil)
-	return cmd
+	return args[0]
 }

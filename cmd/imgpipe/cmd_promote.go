@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
 	"imgpipe/internal/pipeline"
 	"imgpipe/internal/promote"
@@ -21,7 +22,7 @@ var stagerFor = func(f *config.File) promote.Stager {
 }
 
 func newPromoteCmd() *cobra.Command {
-	var loc, to, by, signKey, file string
+	var to, by, signKey, file string
 	cmd := &cobra.Command{
 		Use:   "promote IMAGE VERSION --to CHANNEL [-f PIPELINE]",
 		Short: "Move a channel (test, prod, ...) of an image forward to a version",
@@ -35,23 +36,20 @@ func newPromoteCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := openCatalogWith(cmd.Context(), catalogChoice{flag: loc, file: req.File})
-			if err != nil {
-				return err
-			}
-			defer c.Close()
 			req.Stager = stagerFor(req.File)
-			p, err := promote.Promote(cmd.Context(), c, req)
-			if p.Channel == "" {
-				return err
-			}
-			if !p.NoOp {
-				deliverQueued(cmd.Context(), c) // the catalog queued the promotion's event with it
-			}
-			return errors.Join(view.Promotion(stdout, jsonOutput(), p), err)
+			return withCatalogOf(cmd, req.File, required, func(c *catalog.Catalog) error {
+				p, err := promote.Promote(cmd.Context(), c, req)
+				if p.Channel == "" {
+					return err
+				}
+				if !p.NoOp {
+					deliverQueued(cmd.Context(), c) // the catalog queued the promotion's event with it
+				}
+				return errors.Join(view.Promotion(stdout, jsonOutput(), p), err)
+			})
 		},
 	}
-	addCatalogFlag(cmd, &loc)
+	addCatalogFlag(cmd, nil)
 	cmd.Flags().StringVar(&to, "to", "", "channel to move (e.g. test, prod)")
 	cmd.Flags().StringVar(&by, "by", "", "who promotes (default $USER)")
 	cmd.Flags().StringVarP(&file, "file", "f", "", "pipeline file: its channel blocks replace the catalog's requirements, its azure blocks name the subscriptions")

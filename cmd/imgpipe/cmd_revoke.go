@@ -14,7 +14,7 @@ import (
 func init() { register(newRevokeCmd) }
 
 func newRevokeCmd() *cobra.Command {
-	var loc, by string
+	var by string
 	var req catalog.RevokeRequest
 	cmd := &cobra.Command{
 		Use:   "revoke IMAGE VERSION --reason TEXT [--cascade]",
@@ -25,25 +25,22 @@ func newRevokeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			c, err := openCatalog(ctx, loc)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
 			req.Ref, req.By = ref, whoAmI(by)
-			res, err := promote.Revoke(ctx, c, req, revokerFor, func(r *catalog.RevokeResult) {
-				if err := emitEvent(ctx, c, events.TypeRevocation, ref.String(), r); err != nil {
-					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
+			return withCatalog(cmd, required, func(c *catalog.Catalog) error {
+				ctx := cmd.Context()
+				res, err := promote.Revoke(ctx, c, req, revokerFor, func(r *catalog.RevokeResult) {
+					if err := emitEvent(ctx, c, events.TypeRevocation, ref.String(), r); err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
+					}
+				})
+				if err != nil {
+					return err
 				}
+				return view.Revocation(stdout, cmd.ErrOrStderr(), jsonOutput(), res)
 			})
-			if err != nil {
-				return err
-			}
-			return view.Revocation(stdout, cmd.ErrOrStderr(), jsonOutput(), res)
 		},
 	}
-	addCatalogFlag(cmd, &loc)
+	addCatalogFlag(cmd, nil)
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why the version is revoked (required)")
 	cmd.Flags().BoolVar(&req.Cascade, "cascade", false, "also revoke every version built on it")
 	cmd.Flags().StringVar(&by, "by", "", "who revokes (default $USER)")

@@ -81,11 +81,11 @@ func (f *rolloutFlags) drive(cmd *cobra.Command, d *rollout.Driver, r catalog.Ro
 
 func newRolloutStartCmd() *cobra.Command {
 	var (
-		f                      rolloutFlags
-		scaleSets, vms         []string
-		channel, prev, hostsOf string
-		maxBatch, maxBad       int
-		pause                  time.Duration
+		f                rolloutFlags
+		t                rollout.Targets
+		channel, prev    string
+		maxBatch, maxBad int
+		pause            time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "start IMAGE VERSION",
@@ -101,17 +101,9 @@ func newRolloutStartCmd() *cobra.Command {
 				}
 				resolve = func(arg string) (azure.ResourceID, error) { return resolveVersionArg(f.az, arg) }
 			}
-			t := rollout.Targets{ScaleSets: scaleSets, VMs: vms, HostsChannel: hostsOf}
-			fl := cmd.Flags()
-			if fl.Changed("max-batch") {
-				t.MaxBatchPercent = &maxBatch
-			}
-			if fl.Changed("max-unhealthy") {
-				t.MaxUnhealthyPercent = &maxBad
-			}
-			if fl.Changed("pause") {
-				t.Pause = &pause
-			}
+			t.MaxBatchPercent = ifGiven(cmd, "max-batch", &maxBatch)
+			t.MaxUnhealthyPercent = ifGiven(cmd, "max-unhealthy", &maxBad)
+			t.Pause = ifGiven(cmd, "pause", &pause)
 			pol, err := rollout.PolicyFor(file, args[0], t)
 			if err != nil {
 				return err
@@ -133,15 +125,23 @@ func newRolloutStartCmd() *cobra.Command {
 	}
 	f.add(cmd, true)
 	fl := cmd.Flags()
-	fl.StringArrayVar(&scaleSets, "scale-set", nil, "resource id of a scale set to roll (repeatable; replaces the file's targets)")
-	fl.StringArrayVar(&vms, "vm", nil, "resource id of a standalone VM to replace (repeatable)")
-	fl.StringVar(&hostsOf, "hosts", "", "also the on-prem hosts of this channel (needs -f for the library)")
+	fl.StringArrayVar(&t.ScaleSets, "scale-set", nil, "resource id of a scale set to roll (repeatable; replaces the file's targets)")
+	fl.StringArrayVar(&t.VMs, "vm", nil, "resource id of a standalone VM to replace (repeatable)")
+	fl.StringVar(&t.HostsChannel, "hosts", "", "also the on-prem hosts of this channel (needs -f for the library)")
 	fl.StringVar(&channel, "channel", "prod", "the channel the version was promoted to (finds the version to roll back to)")
 	fl.StringVar(&prev, "previous", "", "the version to roll back to (default: the channel's version before this one)")
 	fl.IntVar(&maxBatch, "max-batch", 0, "percent of a scale set's instances upgraded at once, 5-100")
 	fl.IntVar(&maxBad, "max-unhealthy", 0, "percent of upgraded instances that may be unhealthy before the rollout pauses, 0-100")
 	fl.DurationVar(&pause, "pause", 0, "wait between batches")
 	return cmd
+}
+
+// ifGiven is v when the flag name is on the command line, else nil.
+func ifGiven[T any](cmd *cobra.Command, name string, v *T) *T {
+	if cmd.Flags().Changed(name) {
+		return v
+	}
+	return nil
 }
 
 func rolloutID(arg string) (int64, error) {
@@ -153,43 +153,26 @@ func rolloutID(arg string) (int64, error) {
 }
 
 func newRolloutStatusCmd() *cobra.Command {
-	var (
-		id    int64
-		limit int
-	)
-	cmd := &cobra.Command{
-		Use:   "status [IMAGE]",
-		Short: "List recorded rollouts, or show one with each target and member",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCatalog(cmd, required, func(cat *catalog.Catalog) error {
-				if id > 0 {
-					r, err := cat.RolloutByID(cmd.Context(), id)
-					if err != nil {
-						return err
-					}
-					return view.Rollout(stdout, jsonOutput(), r, true)
-				}
-				rs, err := cat.Rollouts(cmd.Context(), firstArg(args), limit)
+	var id int64
+	var limit int
+	cmd := catalogVerb("status [IMAGE]", "List recorded rollouts, or show one with each target and member", cobra.MaximumNArgs(1),
+		func(cmd *cobra.Command, args []string, cat *catalog.Catalog) error {
+			if id > 0 {
+				r, err := cat.RolloutByID(cmd.Context(), id)
 				if err != nil {
 					return err
 				}
-				return view.Rollouts(stdout, jsonOutput(), rs)
-			})
-		},
-	}
-	addCatalogFlag(cmd, nil)
+				return view.Rollout(stdout, jsonOutput(), r, true)
+			}
+			rs, err := cat.Rollouts(cmd.Context(), firstArg(args), limit)
+			if err != nil {
+				return err
+			}
+			return view.Rollouts(stdout, jsonOutput(), rs)
+		})
 	cmd.Flags().Int64Var(&id, "id", 0, "show this rollout with each target and member")
 	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many rollouts")
 	return cmd
-}
-
-// firstArg is the optional argument of a command, "" when not given.
-func firstArg(args []string) string {
-	if len(args) == 0 {
-		return ""
-	}
-	return args[0]
 }
 
 // newRolloutVerb makes the verbs that act on one recorded rollout: act

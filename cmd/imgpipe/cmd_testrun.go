@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -17,8 +18,8 @@ func init() { register(newTestRunCmd) }
 
 func newTestRunCmd() *cobra.Command {
 	var (
-		loc, by string
-		o       testrun.Options
+		by string
+		o  testrun.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "test IMAGE VERSION -f PIPELINE",
@@ -34,28 +35,23 @@ func newTestRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if !jsonOutput() {
-				p.Progress = func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) }
-			}
-			c, err := openCatalogWith(cmd.Context(), catalogChoice{flag: loc, file: p.Config})
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			script, results, err := p.Run(cmd.Context(), c)
-			if err != nil {
-				return err
-			}
-			if script != "" { // --runner hyperv without --report: the script to run on the host
-				return printText(script)
-			}
-			if err := view.TestResults(stdout, jsonOutput(), ref, results); err != nil || testrun.Passed(results) {
-				return err
-			}
-			return negative(nil) // a failed test is exit status 2
+			p.Progress = textLines(cmd.ErrOrStderr())
+			return withCatalogOf(cmd, p.Config, required, func(c *catalog.Catalog) error {
+				script, results, err := p.Run(cmd.Context(), c)
+				if err != nil {
+					return err
+				}
+				if script != "" { // --runner hyperv without --report: the script to run on the host
+					return printText(script)
+				}
+				if err := view.TestResults(stdout, jsonOutput(), ref, results); err != nil || testrun.Passed(results) {
+					return err
+				}
+				return negative(nil) // a failed test is exit status 2
+			})
 		},
 	}
-	addCatalogFlag(cmd, &loc)
+	addCatalogFlag(cmd, nil)
 	fl := cmd.Flags()
 	fl.StringVarP(&o.File, "file", "f", "", "pipeline file with the image's test blocks (required)")
 	fl.StringVar(&o.Only, "test", "", "run only this test block")
@@ -77,9 +73,13 @@ func newTestRunCmd() *cobra.Command {
 // passing test moves (prod, by default), the file's tests boot the version's
 // library copy; a version promoted to prod is included in latest.
 func publishGate(cat *catalog.Catalog, f *config.File) *pipeline.FileGate {
-	q := &testrun.Qemu{}
-	if !jsonOutput() {
-		q.Progress = func(s string) { fmt.Fprintln(os.Stderr, s) }
+	return &pipeline.FileGate{Catalog: cat, File: f, Runner: &testrun.Qemu{Progress: textLines(os.Stderr)}, Stager: stagerFor(f), By: whoAmI("")}
+}
+
+// textLines writes progress lines to w under text output (nil: none under -o json).
+func textLines(w io.Writer) func(string) {
+	if jsonOutput() {
+		return nil
 	}
-	return &pipeline.FileGate{Catalog: cat, File: f, Runner: q, Stager: stagerFor(f), By: whoAmI("")}
+	return func(s string) { fmt.Fprintln(w, s) }
 }
