@@ -25,6 +25,11 @@ func FromConfig(ts []config.Test) []Test {
 	return out
 }
 
+// noTests is the error of an image without a test block.
+func noTests(image string) error {
+	return fmt.Errorf("no test declared for image %s: add a test \"NAME\" { ... } block to the pipeline file", image)
+}
+
 // ErrNoLibraryCopy says the version has no on-prem copy to boot.
 var ErrNoLibraryCopy = errors.New("no on-prem library copy")
 
@@ -82,7 +87,7 @@ type Gate struct {
 // gate itself (no library copy, runner or catalog failure).
 func (g *Gate) Run(ctx context.Context, ref catalog.Ref, disk Disk, v catalog.Version, tests []Test) ([]Result, error) {
 	if len(tests) == 0 {
-		return nil, fmt.Errorf("no test declared for image %s: add a test \"NAME\" { ... } block to the pipeline file", ref.Image)
+		return nil, noTests(ref.Image)
 	}
 	names := make([]string, len(tests))
 	for i, t := range tests {

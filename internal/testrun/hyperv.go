@@ -17,7 +17,6 @@ package testrun
 import (
 	"cmp"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,7 +56,7 @@ type specMaker func(t Test, image, version string) (*agent.TestSpec, []byte, err
 
 func hyperVScript(md *onprem.Metadata, o HyperVOptions, tests []Test, mk specMaker) (string, error) {
 	if len(tests) == 0 {
-		return "", errors.New("no test to run: add a test \"NAME\" { ... } block to the pipeline file")
+		return "", noTests(md.Image)
 	}
 	vm, err := onprem.HyperVShape(md, o.HostLibraryPath, cmp.Or(o.MemoryBytes, 1<<30), cmp.Or(o.CPUs, 2))
 	if err != nil {

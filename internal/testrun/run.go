@@ -27,7 +27,7 @@ func Selected(f *config.File, image, only string) ([]Test, error) {
 		return nil, fmt.Errorf("the pipeline file declares no test %q for image %s", only, image)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no test declared for image %s: add a test \"NAME\" { ... } block to the pipeline file", image)
+		return nil, noTests(image)
 	}
 	return FromConfig(out), nil
 }
