@@ -2,7 +2,7 @@
 # bench/fleet.sh: imgpipe serve under agent load, on PostgreSQL and SQLite,
 # with a fleet of $HOSTS hosts (default 100,000) in the catalog, this build
 # side by side with a baseline build ($BASELINE, default main before the
-# #23 scale work), in the same run.
+# last intake work), in the same run.
 #
 # For each database and each build: a catalog seeded by that build's
 # bench/cmd/fleetseed, one `imgpipe serve` on loopback, and
@@ -30,7 +30,7 @@ READERS=${READERS:-2}
 USERS=${USERS:-10} # paced readers: each reads a page a second
 SLOW=${SLOW:-0}
 BACKENDS=${BACKENDS:-"postgres sqlite"}
-BASELINE=${BASELINE:-5ef9eca} # main before the #23 part A work of session 3
+BASELINE=${BASELINE:-b342f96} # main before session 4's intake work (5ef9eca: before the #23 scale work)
 work=$(mktemp -d /tmp/imgpipe-fleet-bench.XXXXXX)
 pids=()
 cleanup() {

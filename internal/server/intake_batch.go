@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"imgpipe/internal/catalog"
@@ -25,6 +26,15 @@ type reportQueue struct {
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
+
+	waiting  atomic.Int64 // reports submitted and not yet answered
+	lastSent atomic.Int64 // when the last report was submitted (UnixNano)
+}
+
+// busy reports whether agents are reporting: a report is waiting for its
+// commit or one came within the last recent.
+func (q *reportQueue) busy(now time.Time, recent time.Duration) bool {
+	return q.waiting.Load() > 0 || now.UnixNano()-q.lastSent.Load() < int64(recent)
 }
 
 type pendingReport struct {
@@ -62,6 +72,9 @@ func newReportQueue(cat *catalog.Catalog, writers int, observe func(int, time.Du
 // error; the report may still be committed.
 func (q *reportQueue) submit(ctx context.Context, rep catalog.AgentReport) (string, error) {
 	p := &pendingReport{rep: rep, done: make(chan result, 1)}
+	q.lastSent.Store(time.Now().UnixNano())
+	q.waiting.Add(1)
+	defer q.waiting.Add(-1)
 	select {
 	case q.in <- p:
 	default:

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -15,14 +17,80 @@ import (
 // readers cut intake by 60-75%, the writer's share of CPU fell from 62%
 // to 21%). So reads (GET and HEAD of pages, the API and /metrics) run at
 // most ReadSlots at a time, one fewer than the processors Go runs on
-// (at least one); the intake never waits for a slot. On PostgreSQL the
-// queries run in the database's processes and reads are not limited.
+// (at least one); the intake never waits for a slot. And while agents are
+// reporting, reads hold the slots at most ReadShare of the time (a budget
+// of slot time that refills at that rate, up to ReadBurst): readers back to
+// back then wait a little between reads instead of taking a processor
+// from the intake for good, while people reading a page now and then stay
+// well within it. With the intake idle reads are not metered. On
+// PostgreSQL the queries run in the database's processes and reads are
+// not limited.
 
 // ReadSlotWait bounds the wait for a read slot; then 503 with Retry-After.
 const ReadSlotWait = 10 * time.Second
 
 // ReadSlots is the number of reads served at once with a SQLite catalog.
 func ReadSlots() int { return max(1, runtime.GOMAXPROCS(0)-1) }
+
+// ReadShare is the share of the time reads may hold the read slots while
+// agents report (SQLite), and ReadBurst the slot time a read may take at
+// once beyond it.
+const (
+	ReadShare = 0.25
+	ReadBurst = 100 * time.Millisecond
+)
+
+// intakeRecent: reports within this long mean the intake is busy.
+const intakeRecent = 100 * time.Millisecond
+
+// readBudget meters the read slots' time while the intake is busy.
+type readBudget struct {
+	share float64
+	burst time.Duration
+
+	mu     sync.Mutex
+	tokens time.Duration // slot time reads may still take (may be negative: owed)
+	at     time.Time     // when tokens was last refilled
+}
+
+func newReadBudget(share float64, burst time.Duration) *readBudget {
+	return &readBudget{share: share, burst: burst, tokens: burst, at: time.Now()}
+}
+
+// wait returns when a read may start: at once while the intake is idle
+// or the budget holds slot time, else once it has refilled; false when
+// ctx ended or the wait would go past deadline.
+func (b *readBudget) wait(ctx context.Context, busy func(time.Time) bool, deadline time.Time) bool {
+	for {
+		b.mu.Lock()
+		now := time.Now()
+		b.tokens = min(b.burst, b.tokens+time.Duration(float64(now.Sub(b.at))*b.share))
+		b.at = now
+		if b.tokens > 0 || !busy(now) {
+			b.mu.Unlock()
+			return true
+		}
+		need := time.Duration(float64(-b.tokens)/b.share) + time.Millisecond
+		b.mu.Unlock()
+		if now.Add(need).After(deadline) {
+			return false
+		}
+		t := time.NewTimer(need)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+	}
+}
+
+// spend charges a read's slot time (only while the intake is busy).
+func (b *readBudget) spend(d time.Duration) {
+	b.mu.Lock()
+	b.tokens -= d
+	b.mu.Unlock()
+}
 
 // limitReads admits reads through s.readSlots (nil: unlimited).
 func (s *Server) limitReads(h http.Handler) http.Handler {
@@ -33,6 +101,11 @@ func (s *Server) limitReads(h http.Handler) http.Handler {
 		if !isRead(r) {
 			h.ServeHTTP(w, r)
 			return
+		}
+		deadline := time.Now().Add(ReadSlotWait)
+		busy := func() {
+			w.Header().Set("Retry-After", "5")
+			writeError(w, http.StatusServiceUnavailable, "too many reads at once; retry later")
 		}
 		select {
 		case s.readSlots <- struct{}{}:
@@ -45,15 +118,28 @@ func (s *Server) limitReads(h http.Handler) http.Handler {
 				t.Stop()
 				return // the client is gone
 			case <-t.C:
-				w.Header().Set("Retry-After", "5")
-				writeError(w, http.StatusServiceUnavailable, "too many reads at once; retry later")
+				busy()
 				return
 			}
 		}
 		defer func() { <-s.readSlots }()
+		if !s.readBudget.wait(r.Context(), s.intakeBusy, deadline) {
+			if r.Context().Err() == nil {
+				busy()
+			}
+			return
+		}
+		t0 := time.Now()
 		h.ServeHTTP(w, r)
+		if now := time.Now(); s.intakeBusy(now) {
+			s.readBudget.spend(now.Sub(t0))
+		}
 	})
 }
+
+// intakeBusy: agents are reporting (a report waits for its commit, or
+// one came within intakeRecent).
+func (s *Server) intakeBusy(now time.Time) bool { return s.queue.busy(now, intakeRecent) }
 
 // isRead: a request that reads the catalog; not the health check, the
 // static files, nor sign-in (/auth/: its callback waits on the issuer).

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -83,5 +84,42 @@ func TestReadSlotsWhichRequests(t *testing.T) {
 	}
 	if served != 3 {
 		t.Fatalf("without read slots %d of 3 reads were served", served)
+	}
+}
+
+// TestReadBudget: while the intake is busy, reads that used their share
+// of the slot time wait for it to refill; with the intake idle they do
+// not wait; a wait that would pass the deadline gives up at once.
+func TestReadBudget(t *testing.T) {
+	ctx := context.Background()
+	busy := func(time.Time) bool { return true }
+	idle := func(time.Time) bool { return false }
+	far := time.Now().Add(time.Minute)
+	b := newReadBudget(0.25, 20*time.Millisecond)
+	t0 := time.Now()
+	if !b.wait(ctx, busy, far) || time.Since(t0) > 50*time.Millisecond {
+		t.Fatalf("the first read waited %s with a full budget", time.Since(t0))
+	}
+	b.spend(50 * time.Millisecond) // 30 ms owed: 120 ms at a quarter
+	t0 = time.Now()
+	if !b.wait(ctx, idle, far) || time.Since(t0) > 50*time.Millisecond {
+		t.Fatalf("a read waited %s with the intake idle", time.Since(t0))
+	}
+	t0 = time.Now()
+	if !b.wait(ctx, busy, far) {
+		t.Fatal("a read within the deadline was refused")
+	}
+	if d := time.Since(t0); d < 90*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("a read owing 30 ms of slot time at a share of 0.25 waited %s, want about 120 ms", d)
+	}
+	b.spend(time.Second)
+	t0 = time.Now()
+	if b.wait(ctx, busy, time.Now().Add(100*time.Millisecond)) || time.Since(t0) > 50*time.Millisecond {
+		t.Fatalf("a wait past the deadline was not refused at once (%s)", time.Since(t0))
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if b.wait(cctx, busy, far) {
+		t.Fatal("a wait with its context ended returned true")
 	}
 }

@@ -71,8 +71,10 @@ type Server struct {
 	readers chan struct{}
 	// queue commits reports in batches (group commit)
 	queue *reportQueue
-	// readSlots bounds the reads served at once (SQLite; readslots.go)
-	readSlots chan struct{}
+	// readSlots bounds the reads served at once, readBudget their share of
+	// the time while agents report (SQLite; readslots.go)
+	readSlots  chan struct{}
+	readBudget *readBudget
 
 	pullMu   sync.Mutex // one Azure pull at a time in this process
 	lastPull atomic.Pointer[PullResult]
@@ -143,7 +145,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Catalog.Backend() == "postgres" {
 		writers = PostgresWriters
 	} else {
-		s.readSlots = make(chan struct{}, ReadSlots())
+		s.readSlots, s.readBudget = make(chan struct{}, ReadSlots()), newReadBudget(ReadShare, ReadBurst)
 	}
 	s.queue = newReportQueue(cfg.Catalog, writers, func(n int, d time.Duration, err error) {
 		if err == nil {
