@@ -10,7 +10,6 @@ import (
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/onprem"
 	"imgpipe/internal/pipeline"
-	"imgpipe/internal/progress"
 	"imgpipe/internal/view"
 )
 
@@ -52,7 +51,7 @@ func newOnpremAddCmd() *cobra.Command {
 			// the catalog (when one is configured) records the copy, so promote accepts it
 			return withCatalog(cmd, ifPresent, func(cat *catalog.Catalog) error {
 				var done func()
-				r.Step, done = stepBars()
+				r.Step, done = progressView().Steps()
 				a, err := pipeline.AddLibraryDisk(cmd.Context(), cat, r)
 				done()
 				if err != nil {
@@ -94,7 +93,7 @@ func newOnpremVerifyCmd() *cobra.Command {
 	return libraryVerb("verify [IMAGE [VERSION]]", "Re-read library disks and check them against their recorded SHA-256", cobra.MaximumNArgs(2),
 		func(cmd *cobra.Command, args []string, lib *onprem.Library) error {
 			args = append(args, "", "")
-			step, done := stepBars()
+			step, done := progressView().Steps()
 			results, err := lib.VerifyAll(cmd.Context(), args[0], args[1], step)
 			done()
 			if err == nil {
@@ -157,18 +156,4 @@ func newOnpremDeployScriptCmd() *cobra.Command {
 	f.StringVar(&o.DiskDirectory, "disk-dir", "", "folder for the VM's differencing disk on the host (default: the host's VirtualHardDiskPath)")
 	f.BoolVar(&o.SkipHashCheck, "skip-hash-check", false, "leave out the SHA-256 check of the parent disk (it reads the whole disk)")
 	return c
-}
-
-// stepBars draws one progress bar per pass of a library add or verify
-// (onprem.AddOptions.Step).
-func stepBars() (func(name string) progress.Func, func()) {
-	finish := func() {}
-	return func(name string) progress.Func {
-			finish()
-			var bar progress.Func
-			bar, finish = newProgressBar(name, 0)
-			return bar
-		}, func() {
-			finish()
-		}
 }

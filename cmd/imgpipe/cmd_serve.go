@@ -61,20 +61,12 @@ func newServeCmd() *cobra.Command {
 }
 
 func newServeRevokeAgentCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "revoke-agent HOST",
-		Short: "Revoke a host's agent credential (its reports are refused until it enrols again)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCatalog(cmd, required, func(c *catalog.Catalog) error {
-				if err := c.RevokeHostCredential(cmd.Context(), args[0]); err != nil {
-					return err
-				}
-				return draw(map[string]string{"host": args[0], "credential": "revoked"},
-					fmt.Sprintf("revoked the agent credential of %s; its next enrolment gets a new one\n", args[0]))
-			})
-		},
-	}
-	addCatalogFlag(cmd, nil)
-	return cmd
+	return catalogVerb("revoke-agent HOST", "Revoke a host's agent credential (its reports are refused until it enrols again)", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, args []string, c *catalog.Catalog) error {
+			if err := c.RevokeHostCredential(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			return draw(map[string]string{"host": args[0], "credential": "revoked"},
+				fmt.Sprintf("revoked the agent credential of %s; its next enrolment gets a new one\n", args[0]))
+		})
 }

@@ -5,7 +5,6 @@ package main
 // provenance) and verify (check it against every copy).
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -137,32 +136,6 @@ func printDocument(cmd *cobra.Command, c *catalog.Catalog, ref catalog.Ref, kind
 		_, err = stdout.Write(b)
 	}
 	return err
-}
-
-// provenanceCheck is supplychain.ProvenanceCheck as check-deploy draws it.
-type provenanceCheck struct{ *supplychain.ProvenanceCheck }
-
-func (p *provenanceCheck) ok() bool { return p == nil || p.OK() }
-
-func (p *provenanceCheck) text() string {
-	if p == nil {
-		return ""
-	}
-	return p.Text()
-}
-
-// provenanceOf is supplychain.ProvenanceOf on the catalog, when one is present.
-func provenanceOf(ctx context.Context, flag, resourceID string) (*provenanceCheck, error) {
-	c, err := openCatalogWith(ctx, catalogChoice{flag: flag, policy: ifPresent})
-	if err != nil || c == nil {
-		return nil, err
-	}
-	defer c.Close()
-	p, err := supplychain.ProvenanceOf(ctx, c, resourceID)
-	if err != nil || p == nil {
-		return nil, err
-	}
-	return &provenanceCheck{p}, nil
 }
 
 // draw prints v as JSON under -o json, else text.
