@@ -1,92 +1,89 @@
 package main
 
-// Shared plumbing of the catalog verbs (images, versions, show, promote,
-// revoke, runs, gc): where the catalog is, who is acting, and how a version
-// is named on the command line. Other verbs that record into the catalog
-// (build, publish, serve) use addCatalogFlag and openCatalog too.
+// The catalog verbs' shared plumbing: where the catalog is (one way:
+// pipeline.OpenCatalog, as a catalog.Need says), who is acting and how a
+// version is named on the command line.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/user"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"imgpipe/internal/catalog"
-	"imgpipe/internal/view"
+	"imgpipe/internal/config"
+	"imgpipe/internal/pipeline"
 )
 
-const catalogEnv = catalog.EnvCatalog
-
-const catalogFlagHelp = "catalog: a SQLite file path or a postgres:// URL (default $" + catalogEnv +
-	", else $XDG_STATE_HOME/imgpipe/catalog.db or ~/.local/state/imgpipe/catalog.db)"
+const (
+	catalogEnv = catalog.EnvCatalog
+	required   = catalog.Required
+	ifPresent  = catalog.IfPresent
+	bestEffort = catalog.BestEffort
+)
 
 // addCatalogFlag adds --catalog to a command. p may be nil when the command
 // opens its catalog with withCatalog (which reads the flag itself).
 func addCatalogFlag(cmd *cobra.Command, p *string) {
-	if p == nil {
-		p = new(string)
-	}
-	cmd.Flags().StringVar(p, "catalog", "", catalogFlagHelp)
+	cmd.Flags().StringVar(cmp.Or(p, new(string)), "catalog", "", "catalog: a SQLite file path or a postgres:// URL (default $"+catalogEnv+
+		", else $XDG_STATE_HOME/imgpipe/catalog.db or ~/.local/state/imgpipe/catalog.db)")
 }
 
-// openCatalog opens the catalog named by the --catalog flag value (or the
-// environment, or the default) and migrates it to the current schema.
+// catalogChoice is where a command's catalog comes from and what it needs.
+type catalogChoice struct {
+	flag   string
+	file   *config.File
+	policy catalog.Need
+	hint   string // added to an open failure (what to do instead)
+}
+
+func openCatalogWith(ctx context.Context, c catalogChoice) (*catalog.Catalog, error) {
+	return pipeline.OpenCatalog(ctx, c.flag, c.file, c.policy, c.hint)
+}
+
+// openCatalog opens the catalog flag names (required).
 func openCatalog(ctx context.Context, flag string) (*catalog.Catalog, error) {
-	return openCatalogWith(ctx, catalogChoice{flag: flag, policy: required})
+	return pipeline.OpenCatalog(ctx, flag, nil, required, "")
 }
 
-// whoAmI names the person acting: --by, else $USER, else the account name.
-func whoAmI(by string) string {
-	if s := strings.TrimSpace(by); s != "" {
-		return s
-	}
-	if s := os.Getenv("USER"); s != "" {
-		return s
-	}
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	return "unknown"
+// withCatalog opens the catalog the command's --catalog flag names under
+// policy, runs f with it (nil when there is none) and closes it.
+func withCatalog(cmd *cobra.Command, policy catalog.Need, f func(*catalog.Catalog) error) error {
+	return withCatalogOf(cmd, nil, policy, f)
 }
 
-// parseRef reads a version from the command line: "IMAGE VERSION" or
-// "IMAGE@VERSION".
-func parseRef(args []string) (catalog.Ref, error) {
-	var r catalog.Ref
-	switch len(args) {
-	case 1:
-		img, ver, ok := strings.Cut(args[0], "@")
-		if !ok {
-			return r, fmt.Errorf("%q: name the version as IMAGE VERSION or IMAGE@VERSION (e.g. web 1.4.0)", args[0])
+// withCatalogOf is withCatalog after the pipeline file's catalog block.
+func withCatalogOf(cmd *cobra.Command, file *config.File, policy catalog.Need, f func(*catalog.Catalog) error) (err error) {
+	flag, _ := cmd.Flags().GetString("catalog") // "" when the command has no --catalog
+	cat, err := pipeline.OpenCatalog(cmd.Context(), flag, file, policy, "")
+	if err != nil {
+		return err
+	} else if cat == nil {
+		return f(nil)
+	}
+	defer func() {
+		if cerr := cat.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close the catalog: %w", cerr))
 		}
-		r = catalog.Ref{Image: img, Version: ver}
-	case 2:
-		r = catalog.Ref{Image: args[0], Version: args[1]}
-	default:
-		return r, errors.New("name the version as IMAGE VERSION or IMAGE@VERSION (e.g. web 1.4.0)")
-	}
-	if err := catalog.ValidateImageName(r.Image); err != nil {
-		return r, err
-	}
-	if _, err := catalog.ParseVersion(r.Version); err != nil {
-		return r, err
-	}
-	return r, nil
+	}()
+	return f(cat)
 }
 
-func refArgs(cmd *cobra.Command, args []string) error {
-	if len(args) < 1 || len(args) > 2 {
-		return errors.New("name the version as IMAGE VERSION or IMAGE@VERSION (e.g. web 1.4.0)")
+// withVersion reads IMAGE VERSION (or IMAGE@VERSION) from args, then runs f
+// with the required catalog (see withCatalog).
+func withVersion(cmd *cobra.Command, args []string, f func(*catalog.Catalog, catalog.Ref) error) error {
+	ref, err := parseRef(args)
+	if err != nil {
+		return err
 	}
-	return nil
+	return withCatalog(cmd, required, func(c *catalog.Catalog) error { return f(c, ref) })
 }
 
-// fmtWhen, dash and shortHash are view's, for the verbs' own lines.
-func fmtWhen(t time.Time) string { return view.When(t) }
-func dash(s string) string       { return view.Dash(s) }
-func shortHash(s string) string  { return view.Short(s) }
+var (
+	whoAmI   = catalog.WhoAmI   // --by, else $USER, else the account name
+	parseRef = catalog.ParseRef // IMAGE VERSION or IMAGE@VERSION
+)
+
+func refArgs(_ *cobra.Command, args []string) error { return catalog.RefArgs(args) }

@@ -115,9 +115,5 @@ func reconcileConnect(ctx context.Context, path string, cat *catalog.Catalog, lo
 		o = pipelineOptions(log, o)
 	}
 	o.By = "imgpipe reconcile"
-	s, err := pipeline.OpenFor(ctx, path, img, artifact, o)
-	if err != nil {
-		return nil, pipeline.Request{}, err
-	}
-	return s.Engine, s.Request, nil
+	return pipeline.OpenFor(ctx, path, img, artifact, o)
 }

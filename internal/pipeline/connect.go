@@ -277,16 +277,17 @@ func (s *Session) publish(ctx context.Context, path string, saved *Saved, confir
 	return s.Engine.Publish(ctx, s.Request, confirm)
 }
 
-// OpenFor is Open for a publish of img (a rebuild's) from artifact: the
-// pipeline file's destinations must publish that image.
-func OpenFor(ctx context.Context, path string, img *config.Image, artifact string, o Options) (*Session, error) {
+// OpenFor is Open for a publish of img (a rebuild's) from artifact, with
+// the catalog o gives: the pipeline file's destinations must publish that
+// image. It returns the engine and the request.
+func OpenFor(ctx context.Context, path string, img *config.Image, artifact string, o Options) (*Engine, Request, error) {
 	o.Source = artifact
 	s, err := Open(ctx, path, o)
 	if err == nil && s.Image.Name != img.Name {
 		err = errors.Join(fmt.Errorf("the destinations of %s publish image %s, not %s", path, s.Image.Name, img.Name), s.Close())
 	}
 	if err != nil {
-		return nil, err
+		return nil, Request{}, err
 	}
-	return s, nil
+	return s.Engine, s.Request, nil
 }
