@@ -93,10 +93,12 @@ type FleetPoint struct {
 // FleetSeries returns the snapshots taken since the given time, oldest
 // first: of image's hosts, or of the whole fleet when image is "".
 func (c *Catalog) FleetSeries(ctx context.Context, image string, since time.Time) ([]FleetPoint, error) {
-	q := "SELECT at, version, drifted, failed, n FROM fleet_snapshots WHERE at >= ?"
+	// the whole fleet is summed by the database: one row a snapshot
+	// instead of one a version and drift (a day is 288 snapshots)
+	q := "SELECT at, '', SUM(drifted * n), SUM(failed * n), SUM(n) FROM fleet_snapshots WHERE at >= ? GROUP BY at"
 	args := []any{fmtTime(since)}
 	if image != "" {
-		q += " AND image = ?"
+		q = "SELECT at, version, drifted, failed, n FROM fleet_snapshots WHERE at >= ? AND image = ?"
 		args = append(args, image)
 	}
 	rows, err := c.db.QueryContext(ctx, c.q(q+" ORDER BY at"), args...)
@@ -119,6 +121,10 @@ func (c *Catalog) FleetSeries(ctx context.Context, image string, since time.Time
 			}
 		}
 		p := &out[len(out)-1]
+		if image == "" { // summed: drifted and failed are counts
+			p.Hosts, p.Drifted, p.Failed = n, drifted, failed
+			continue
+		}
 		p.Hosts += n
 		if drifted == 1 {
 			p.Drifted += n
@@ -126,9 +132,7 @@ func (c *Catalog) FleetSeries(ctx context.Context, image string, since time.Time
 		if failed == 1 {
 			p.Failed += n
 		}
-		if p.Versions != nil {
-			p.Versions[version] += n
-		}
+		p.Versions[version] += n
 	}
 	return out, rows.Err()
 }

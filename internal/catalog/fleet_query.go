@@ -2,9 +2,7 @@ package catalog
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -157,31 +155,13 @@ func clipText(s string, n int) string {
 type FleetPage struct {
 	Hosts []HostView `json:"hosts"`
 	Total int        `json:"total"` // hosts matching the filter
+	Fleet int        `json:"fleet"` // hosts in the fleet, whatever the filter
 	// ByState counts the hosts matching the filter but its state, by state
 	ByState map[string]int `json:"by_state,omitempty"`
 	// Next is the position to ask for the next page After; Prev the one
 	// to ask for the previous page Before (zero: nothing that way).
 	Next FleetCursor `json:"next,omitzero"`
 	Prev FleetCursor `json:"prev,omitzero"`
-}
-
-// fleetSQL builds the common part of the fleet queries: the version facts
-// as a VALUES list joined to hosts, and the state as a SQL expression.
-func (c *Catalog) fleetSQL(facts []versionFact, staleBefore time.Time) (with string, args []any, state string) {
-	var vals []string
-	for _, f := range facts {
-		vals = append(vals, "(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS INTEGER))")
-		args = append(args, f.image, f.version, f.channelVersion, boolInt(f.revoked), f.behind)
-	}
-	if len(vals) == 0 {
-		with = "WITH vf (image, version, channel_version, revoked, behind) AS MATERIALIZED (SELECT '', '', '', 0, 0 WHERE 1 = 0) "
-	} else {
-		with = "WITH vf (image, version, channel_version, revoked, behind) AS MATERIALIZED (VALUES " + strings.Join(vals, ", ") + ") "
-	}
-	stale := fmtTime(staleBefore)
-	state = `CASE WHEN vf.revoked = 1 THEN 0 WHEN h.failed = 1 THEN 1 WHEN h.drifted = 1 THEN 2 WHEN vf.behind > 0 THEN 3
-		WHEN vf.image IS NULL THEN 4 WHEN h.last_report < ? THEN 5 WHEN h.source = 'azure' THEN 6 ELSE 7 END`
-	return with, args, strings.ReplaceAll(state, "?", "'"+strings.ReplaceAll(stale, "'", "")+"'")
 }
 
 func stateRank(s string) int {
@@ -193,26 +173,44 @@ func stateRank(s string) int {
 	return -1
 }
 
-const hostCols = "h.name, h.platform, h.image, h.version, h.resource_id, h.region, h.last_report, h.drift_summary, COALESCE(vf.channel_version, ''), COALESCE(vf.revoked, 0), COALESCE(vf.behind, 0), vf.image IS NULL"
-
-func scanHostView(sc interface{ Scan(...any) error }, channel string, state *int) (HostView, error) {
-	var hv HostView
-	var last, summary string
-	var revoked, unknown bool
-	var rv int
-	if err := sc.Scan(&hv.Name, &hv.Platform, &hv.Image, &hv.Version, &hv.ResourceID, &hv.Region, &last, &summary, &hv.ChannelVersion, &rv, &hv.VersionsBehind, &unknown, state); err != nil {
-		return hv, err
+// hostViews reads the hosts named, with their state decided here from
+// the row and the version facts (as the groups' states are): one look-up
+// by key a host, in one statement.
+func (c *Catalog) hostViews(ctx context.Context, names []string, facts map[factKey]versionFact, channel string, staleBefore time.Time) (map[string]HostView, error) {
+	in, args := c.inList(names)
+	rows, err := c.db.QueryContext(ctx, c.q(`SELECT name, platform, image, version, resource_id, region, last_report, drift_summary, drifted, failed, source
+		FROM hosts WHERE name `+in), args...)
+	if err != nil {
+		return nil, fmt.Errorf("read hosts: %w", err)
 	}
-	revoked = rv == 1
-	hv.LastReport = parseTime(last)
-	if summary != "" && summary != "{}" {
-		hv.DriftSummary = json.RawMessage(summary)
+	defer rows.Close()
+	out := make(map[string]HostView, len(names))
+	for rows.Next() {
+		var hv HostView
+		var last, summary string
+		var g hostGroup
+		if err := rows.Scan(&hv.Name, &hv.Platform, &hv.Image, &hv.Version, &hv.ResourceID, &hv.Region, &last, &summary, &g.drifted, &g.failed, &g.source); err != nil {
+			return nil, err
+		}
+		hv.LastReport = parseTime(last)
+		if summary != "" && summary != "{}" {
+			hv.DriftSummary = json.RawMessage(summary)
+		}
+		hv.Channel = channel
+		g.image, g.version = hv.Image, hv.Version
+		st, splits := g.state(facts)
+		if splits && last < fmtTime(staleBefore) {
+			st = HostStale
+		}
+		hv.State = st
+		if f, known := facts[factKey{hv.Image, hv.Version}]; known {
+			hv.ChannelVersion, hv.Revoked, hv.VersionsBehind = f.channelVersion, f.revoked, f.behind
+		} else {
+			hv.Unknown = true
+		}
+		out[hv.Name] = hv
 	}
-	hv.Channel, hv.Revoked, hv.Unknown = channel, revoked, unknown
-	if unknown {
-		hv.ChannelVersion, hv.VersionsBehind = "", 0
-	}
-	return hv, nil
+	return out, rows.Err()
 }
 
 // FleetHosts returns a page of the fleet measured against channel: hosts
@@ -231,31 +229,46 @@ func (c *Catalog) FleetHosts(ctx context.Context, channel string, f FleetFilter)
 	if !f.After.IsZero() && !f.Before.IsZero() {
 		return FleetPage{}, fmt.Errorf("%w: a page starts after a host or ends before one, not both", ErrInvalid)
 	}
-	facts, err := c.versionFacts(ctx, channel)
+	factList, err := c.versionFacts(ctx, channel)
 	if err != nil {
 		return FleetPage{}, err
 	}
-	where, args := equalities(f.Image, f.Version, f.Platform, f.Region)
+	// the search, beside the columns the groups fix (image, version,
+	// platform, region among them)
+	var search []string
+	var searchArgs []any
 	if f.Search != "" {
-		where = append(where, "name LIKE ? ESCAPE '!'")
+		search = []string{"name LIKE ? ESCAPE '!'"}
 		esc := strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(f.Search)
-		args = append(args, "%"+esc+"%")
+		searchArgs = []any{"%" + esc + "%"}
 	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
 	}
 	limit = min(limit, 10000)
-	// The matching hosts, grouped by the columns their state depends on
-	// (the counts table, or one scan of the hosts_groups index with a
-	// search); each group's state is decided here, so counts need no row,
-	// and a page is read state by state.
-	groups, err := c.hostGroups(ctx, f, where, args, f.StaleBefore)
+	// The fleet grouped by the columns a state depends on (the counts
+	// table: a few rows), the groups matching the filter picked here (or,
+	// with a search, one scan of the hosts_groups index); each group's
+	// state is decided here, so counts need no row, and a page is read
+	// state by state.
+	all, err := c.countGroups(ctx, FleetFilter{}, f.StaleBefore)
 	if err != nil {
 		return FleetPage{}, err
 	}
-	pg := c.pager(groups, factIndex(facts), f, where, args)
+	groups := matching(all, f)
+	if f.Search != "" {
+		where, args := equalities(f.Image, f.Version, f.Platform, f.Region)
+		if groups, err = c.searchGroups(ctx, append(where, search...), append(args, searchArgs...), f.StaleBefore); err != nil {
+			return FleetPage{}, err
+		}
+	}
+	facts := factIndex(factList)
+	pg := c.pager(groups, facts, f, search, searchArgs)
 	page := FleetPage{ByState: pg.counts}
+	for _, g := range all {
+		page.Fleet += g.n
+	}
 	for _, st := range pg.states {
 		page.Total += pg.counts[st]
 	}
@@ -301,28 +314,12 @@ func (c *Catalog) FleetHosts(ctx context.Context, channel string, f FleetFilter)
 	if len(keys) == 0 {
 		return page, nil
 	}
-	names := make([]any, len(keys))
+	names := make([]string, len(keys))
 	for i, k := range keys {
 		names[i] = k.Name
 	}
-	with2, args2, state2 := c.fleetSQL(facts, f.StaleBefore)
-	in := strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ")
-	rows, err := c.db.QueryContext(ctx, c.q(with2+"SELECT "+hostCols+", "+state2+" FROM hosts h LEFT JOIN vf ON vf.image = h.image AND vf.version = h.version WHERE h.name IN ("+in+")"), append(args2, names...)...)
+	byName, err := c.hostViews(ctx, names, facts, channel, f.StaleBefore)
 	if err != nil {
-		return page, fmt.Errorf("read hosts: %w", err)
-	}
-	defer rows.Close()
-	byName := map[string]HostView{}
-	for rows.Next() {
-		var st int
-		hv, err := scanHostView(rows, channel, &st)
-		if err != nil {
-			return page, err
-		}
-		hv.State = HostStates[st]
-		byName[hv.Name] = hv
-	}
-	if err := rows.Err(); err != nil {
 		return page, err
 	}
 	for _, k := range keys {
@@ -455,48 +452,31 @@ func pageQuery(parts []groupCond, where []string, args []any, bound string, forw
 			ors = append(ors, p.cond)
 			qargs = append(qargs, p.args...)
 		}
-		return "SELECT name FROM hosts WHERE (" + strings.Join(ors, " OR ") + ")" + and + fmt.Sprintf(" ORDER BY %s LIMIT %d", order, want), append(qargs, cargs...)
+		return "SELECT name FROM hosts WHERE (" + strings.Join(ors, " OR ") + ")" + and + " ORDER BY " + order + " LIMIT ?", append(append(qargs, cargs...), want)
 	}
 	subs := make([]string, len(parts))
 	for i, p := range parts {
-		subs[i] = fmt.Sprintf("SELECT name FROM (SELECT name FROM hosts WHERE %s%s ORDER BY %s LIMIT %d) g%d", p.cond, and, order, want, i)
-		qargs = append(append(qargs, p.args...), cargs...)
+		subs[i] = fmt.Sprintf("SELECT name FROM (SELECT name FROM hosts WHERE %s%s ORDER BY %s LIMIT ?) g%d", p.cond, and, order, i)
+		qargs = append(append(append(qargs, p.args...), cargs...), want)
 	}
-	return "SELECT name FROM (" + strings.Join(subs, " UNION ALL ") + fmt.Sprintf(") page ORDER BY %s LIMIT %d", order, want), qargs
+	return "SELECT name FROM (" + strings.Join(subs, " UNION ALL ") + ") page ORDER BY " + order + " LIMIT ?", append(qargs, want)
 }
 
-// FleetHost returns one host measured against channel (ErrNotFound): two
-// lookups by key and the version facts, whatever the fleet's size.
+// FleetHost returns one host measured against channel (ErrNotFound): a
+// lookup by key and the version facts, whatever the fleet's size.
 func (c *Catalog) FleetHost(ctx context.Context, channel, name string, staleBefore time.Time) (HostView, error) {
-	var image, version string
-	err := c.db.QueryRowContext(ctx, c.q("SELECT image, version FROM hosts WHERE name = ?"), name).Scan(&image, &version)
-	if errors.Is(err, sql.ErrNoRows) {
-		return HostView{}, fmt.Errorf("%w: host %q", ErrNotFound, name)
-	}
-	if err != nil {
-		return HostView{}, fmt.Errorf("read host %s: %w", name, err)
-	}
 	facts, err := c.versionFacts(ctx, channel)
 	if err != nil {
 		return HostView{}, err
 	}
-	var mine []versionFact
-	for _, f := range facts {
-		if f.image == image && f.version == version {
-			mine = append(mine, f)
-		}
+	hvs, err := c.hostViews(ctx, []string{name}, factIndex(facts), channel, staleBefore)
+	if err != nil {
+		return HostView{}, fmt.Errorf("read host %s: %w", name, err)
 	}
-	with, args, state := c.fleetSQL(mine, staleBefore)
-	var st int
-	hv, err := scanHostView(c.db.QueryRowContext(ctx, c.q(with+"SELECT "+hostCols+", "+state+
-		" FROM hosts h LEFT JOIN vf ON vf.image = h.image AND vf.version = h.version WHERE h.name = ?"), append(args, name)...), channel, &st)
-	if errors.Is(err, sql.ErrNoRows) {
+	hv, ok := hvs[name]
+	if !ok {
 		return hv, fmt.Errorf("%w: host %q", ErrNotFound, name)
 	}
-	if err != nil {
-		return hv, fmt.Errorf("read host %s: %w", name, err)
-	}
-	hv.State = HostStates[st]
 	return hv, nil
 }
 
@@ -608,14 +588,22 @@ func (g hostGroup) state(facts map[factKey]versionFact) (string, bool) {
 	return HostOK, true
 }
 
-// hostGroups groups the hosts matching where by the columns a state
-// depends on, counting those last heard from before staleBefore. Without a
-// name search it reads the counts table (countGroups); a search scans the
-// narrow hosts_fleet index.
-func (c *Catalog) hostGroups(ctx context.Context, f FleetFilter, where []string, args []any, staleBefore time.Time) ([]hostGroup, error) {
-	if f.Search == "" {
-		return c.countGroups(ctx, f, staleBefore)
+// matching returns the groups whose columns match f's equalities.
+func matching(groups []hostGroup, f FleetFilter) []hostGroup {
+	var out []hostGroup
+	for _, g := range groups {
+		if (f.Image == "" || g.image == f.Image) && (f.Version == "" || g.version == f.Version) &&
+			(f.Platform == "" || g.platform == f.Platform) && (f.Region == "" || g.region == f.Region) {
+			out = append(out, g)
+		}
 	}
+	return out
+}
+
+// searchGroups groups the hosts matching where (a name search among
+// them) by the columns a state depends on, counting those last heard from
+// before staleBefore: one scan of the narrow hosts_groups index.
+func (c *Catalog) searchGroups(ctx context.Context, where []string, args []any, staleBefore time.Time) ([]hostGroup, error) {
 	q := "SELECT image, version, drifted, failed, source, platform, region, COUNT(*), SUM(CASE WHEN last_report < ? THEN 1 ELSE 0 END) FROM hosts"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"imgpipe/internal/catalog"
@@ -239,6 +241,63 @@ func newAreaChart(at []time.Time, ss []series, caption string) *areaChart {
 	c.XLabels = []axisLabel{{c.Left, t0.UTC().Format(layout), "start"}, {c.Left + c.PlotW/2, t0.Add(span / 2).UTC().Format(layout), "middle"},
 		{c.Left + c.PlotW, t1.UTC().Format(layout) + " UTC", "end"}}
 	return c
+}
+
+// seriesCache keeps the fleet snapshots a replica has read (FleetSeries),
+// by image ("" the whole fleet): a snapshot instant is written once and
+// never changes, so a page reads again only the last seriesReread of
+// them (which also picks up a snapshot a replica with a lagging clock
+// wrote late), not a day or a week of them each time. Every replica still
+// shows what the catalog holds.
+type seriesCache struct {
+	mu sync.Mutex
+	m  map[string]cachedSeries
+}
+
+type cachedSeries struct {
+	from   time.Time // the points since from are all held
+	points []catalog.FleetPoint
+}
+
+// seriesReread is how far back a cached series is read again.
+const seriesReread = 30 * time.Minute
+
+// series returns cat.FleetSeries(ctx, image, since), reading only the
+// recent snapshots when it holds the rest.
+func (c *seriesCache) series(ctx context.Context, cat *catalog.Catalog, image string, since time.Time) ([]catalog.FleetPoint, error) {
+	c.mu.Lock()
+	e, ok := c.m[image]
+	c.mu.Unlock()
+	var points []catalog.FleetPoint
+	if !ok || since.Before(e.from) || len(e.points) == 0 {
+		fresh, err := cat.FleetSeries(ctx, image, since)
+		if err != nil {
+			return nil, err
+		}
+		points = fresh
+	} else {
+		cut := e.points[len(e.points)-1].At.Add(-seriesReread)
+		if cut.Before(since) {
+			cut = since
+		}
+		fresh, err := cat.FleetSeries(ctx, image, cut)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range e.points { // a new slice: the cached one is shared
+			if !p.At.Before(since) && p.At.Before(cut) {
+				points = append(points, p)
+			}
+		}
+		points = append(points, fresh...)
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= 256 { // bounded: image names come from URLs
+		c.m = map[string]cachedSeries{}
+	}
+	c.m[image] = cachedSeries{from: since, points: points}
+	c.mu.Unlock()
+	return points, nil
 }
 
 // driftChart draws drifted (and failed) hosts against the clean rest over

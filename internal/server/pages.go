@@ -59,7 +59,7 @@ func (s *Server) pageImage(w http.ResponseWriter, r *http.Request) {
 	for _, v := range iv.Versions {
 		p.Hosts += v.Hosts
 	}
-	points, err := s.cfg.Catalog.FleetSeries(r.Context(), iv.Image, s.cfg.Now().Add(-7*24*time.Hour))
+	points, err := s.series.series(r.Context(), s.cfg.Catalog, iv.Image, s.cfg.Now().Add(-7*24*time.Hour))
 	if err != nil {
 		s.pageError(w, r, err)
 		return

@@ -334,3 +334,46 @@ func testPagingAndRegion(t *testing.T, b backend) {
 	getJSON[apiError](t, f, "/api/hosts?after=bogus", 400)
 	getPage(t, f, "/?offset=50", 400)
 }
+
+// TestSeriesCache: the charts' cached snapshots always equal what the
+// catalog holds for the window asked, as snapshots are added (one of them
+// late, before the newest), the window moves on, and a wider window is
+// asked for.
+func TestSeriesCache(t *testing.T) {
+	ctx := context.Background()
+	cat, err := catalog.Open(ctx, filepath.Join(t.TempDir(), "catalog.db"))
+	must(t, err)
+	defer cat.Close()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var sc seriesCache
+	check := func(what, image string, since time.Time) {
+		t.Helper()
+		got, err := sc.series(ctx, cat, image, since)
+		must(t, err)
+		want, err := cat.FleetSeries(ctx, image, since)
+		must(t, err)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s: cached %v\nwant %v", what, got, want)
+		}
+	}
+	snap := func(at time.Time, drifted bool) {
+		t.Helper()
+		h := catalog.Host{Name: fmt.Sprintf("h-%d", at.Unix()), Platform: "onprem", Image: "web", Version: "1.0.0", LastReport: at}
+		if drifted {
+			h.DriftSummary = []byte(`{"drifted":true}`)
+		}
+		must(t, cat.ReportHost(ctx, h))
+		must(t, cat.SnapshotFleet(ctx, at))
+	}
+	snap(t0, false)
+	snap(t0.Add(10*time.Minute), true)
+	check("first read", "", t0.Add(-time.Hour))
+	check("first read of an image", "web", t0.Add(-time.Hour))
+	snap(t0.Add(20*time.Minute), false)
+	check("a new snapshot", "", t0.Add(-time.Hour))
+	snap(t0.Add(5*time.Minute), true) // late, within the re-read window
+	check("a late snapshot", "", t0.Add(-time.Hour))
+	check("a late snapshot of an image", "web", t0.Add(-time.Hour))
+	check("the window moved on", "", t0.Add(7*time.Minute))
+	check("a wider window again", "", t0.Add(-time.Hour))
+}

@@ -80,6 +80,8 @@ type Server struct {
 	lastPull atomic.Pointer[PullResult]
 
 	oidc *oidcAuth // people's sign-in, when configured
+
+	series seriesCache // fleet snapshots read for charts (charts.go)
 }
 
 // Reasons a report is rejected (the metrics label).
