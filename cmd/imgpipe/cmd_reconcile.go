@@ -34,20 +34,12 @@ func newReconcileCmd() *cobra.Command {
 				return err
 			}
 			defer cat.Close()
-			r := &reconcile.Reconciler{File: f, Catalog: cat}
-			if dryRun {
-				ds, err := r.Decide(ctx)
-				if err != nil {
-					return err
-				}
-				return view.Decisions(stdout, jsonOutput(), true, ds, nil)
-			}
-			r.Events = &events.Emitter{Cat: cat}
+			r := &reconcile.Reconciler{File: f, Catalog: cat, Events: &events.Emitter{Cat: cat}}
 			var log io.Writer
 			if !jsonOutput() {
 				log = cmd.ErrOrStderr()
 			}
-			rd, err := r.Reconcile(ctx, reconcilePipeline(f, file, cat, log, accel), func(d reconcile.Decision) {
+			rd, err := r.Evaluate(ctx, dryRun, reconcilePipeline(f, file, cat, log, accel), func(d reconcile.Decision) {
 				if log != nil {
 					fmt.Fprintf(log, "%s: %s\n", d.Image, d.Reason)
 				}
@@ -55,13 +47,10 @@ func newReconcileCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := view.Decisions(stdout, jsonOutput(), false, rd.Decisions, rd.Outcomes); err != nil {
+			if err := view.Decisions(stdout, jsonOutput(), dryRun, rd); err != nil {
 				return err
 			}
-			if rd.Failed() {
-				return errors.New("a rebuild failed: its loop is stopped (imgpipe reconcile history shows why)")
-			}
-			return nil
+			return rd.Err()
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "pipeline file (HCL) with rebuild blocks")

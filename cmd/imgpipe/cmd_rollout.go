@@ -12,6 +12,7 @@ import (
 	"imgpipe/internal/azure"
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
+	"imgpipe/internal/pipeline"
 	"imgpipe/internal/rollout"
 	"imgpipe/internal/view"
 )
@@ -54,11 +55,11 @@ func (f *rolloutFlags) driver(cmd *cobra.Command, cat *catalog.Catalog) *rollout
 	errw := cmd.ErrOrStderr()
 	return &rollout.Driver{Cat: cat, Poll: f.poll,
 		Azure: rollout.Connections(func(sub string) (*azure.Clients, error) {
-			s, err := openAzure(f.az, sub)
+			t, err := pipeline.OpenTarget(f.az.file, f.az.target, sub)
 			if err != nil {
 				return nil, err
 			}
-			return s.pub.Clients, nil
+			return t.Publisher.Clients, nil
 		}),
 		Report: func(s rollout.Step) {
 			if !jsonOutput() {
@@ -99,7 +100,9 @@ func newRolloutStartCmd() *cobra.Command {
 				if file, err = config.Load(f.az.file); err != nil {
 					return err
 				}
-				resolve = func(arg string) (azure.ResourceID, error) { return resolveVersionArg(f.az, arg) }
+				resolve = func(arg string) (azure.ResourceID, error) {
+					return pipeline.ResolveVersion(f.az.file, f.az.target, arg)
+				}
 			}
 			t.MaxBatchPercent = ifGiven(cmd, "max-batch", &maxBatch)
 			t.MaxUnhealthyPercent = ifGiven(cmd, "max-unhealthy", &maxBad)

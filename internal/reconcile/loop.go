@@ -32,6 +32,28 @@ func (r Round) Failed() bool {
 	return false
 }
 
+// ErrRebuildFailed is the error of a round in which a rebuild failed.
+var ErrRebuildFailed = errors.New("a rebuild failed: its loop is stopped (imgpipe reconcile history shows why)")
+
+// Err is ErrRebuildFailed when a rebuild of the round failed, else nil.
+func (r Round) Err() error {
+	if r.Failed() {
+		return ErrRebuildFailed
+	}
+	return nil
+}
+
+// Evaluate is one imgpipe reconcile: with dryRun the decisions only
+// (nothing is recorded, built or promoted, and run is not used), else
+// Reconcile with run.
+func (r *Reconciler) Evaluate(ctx context.Context, dryRun bool, run Runner, starting func(Decision)) (Round, error) {
+	if dryRun {
+		ds, err := r.Decide(ctx)
+		return Round{Decisions: ds}, err
+	}
+	return r.Reconcile(ctx, run, starting)
+}
+
 // Reconcile decides, records, and carries out each rebuild decision with
 // run, in file order (imgpipe reconcile without --dry-run). starting, when
 // set, hears each rebuild before it starts.

@@ -49,3 +49,27 @@ func TestLogRounds(t *testing.T) {
 		t.Errorf("a none or repeated decision was logged:\n%s", out)
 	}
 }
+
+// Evaluate: a dry run decides and records nothing, never runs a rebuild;
+// the real round runs it, and a failed rebuild is the round's error.
+func TestEvaluate(t *testing.T) {
+	e := newEnv(t, filepath.Join(t.TempDir(), "catalog.db"), "rebuild {\n  on_revoke = true\n}\n")
+	e.version("web", "1.0.0", nil)
+	e.promote("1.0.0")
+	if _, err := e.cat.Revoke(e.ctx, catalog.RevokeRequest{Ref: catalog.Ref{Image: "web", Version: "1.0.0"}, Reason: "CVE", By: "sec"}); err != nil {
+		t.Fatal(err)
+	}
+	run := &fakeRunner{e: e, buildErr: errors.New("packer exited 1")}
+	rd, err := e.rec.Evaluate(e.ctx, true, run, nil)
+	if err != nil || len(rd.Decisions) != 1 || rd.Decisions[0].Action != catalog.DecisionRebuild || rd.Err() != nil {
+		t.Fatalf("dry run: %+v %v", rd, err)
+	}
+	if ds, _ := e.cat.Decisions(e.ctx, catalog.DecisionFilter{Image: "web"}); len(ds) != 0 || run.builds != 0 {
+		t.Fatalf("a dry run recorded %d decisions, built %d times", len(ds), run.builds)
+	}
+	var started []string
+	rd, err = e.rec.Evaluate(e.ctx, false, run, func(d Decision) { started = append(started, d.Image) })
+	if err != nil || run.builds != 1 || len(started) != 1 || len(rd.Outcomes) != 1 || !errors.Is(rd.Err(), ErrRebuildFailed) {
+		t.Fatalf("round: %+v %v, builds %d, started %v", rd, err, run.builds, started)
+	}
+}

@@ -11,10 +11,11 @@ import (
 	"imgpipe/internal/reconcile"
 )
 
-// Decisions draws a round: as JSON, or the table of its decisions (the
+// Decisions draws a round of imgpipe reconcile: as JSON, or the table of its decisions (the
 // ones that act first), a line per rebuild and, on a dry run, that nothing
 // changed.
-func Decisions(w io.Writer, asJSON, dryRun bool, ds []reconcile.Decision, outcomes []reconcile.Outcome) error {
+func Decisions(w io.Writer, asJSON, dryRun bool, rd reconcile.Round) error {
+	ds, outcomes := rd.Decisions, rd.Outcomes
 	if ds == nil {
 		ds = []reconcile.Decision{}
 	}
