@@ -25,3 +25,21 @@ func ValidVersion(s string) bool { return semver.ValidGallery(s) }
 // FormatDuration writes a duration the way ParseDuration reads it (whole
 // days as "30d").
 func FormatDuration(d time.Duration) string { return semver.FormatAge(d) }
+
+// Duration is a time.Duration read and written with the one duration
+// grammar (ParseDuration), as a command-line flag's value (pflag.Value).
+type Duration time.Duration
+
+// Set reads s (ParseDuration).
+func (d *Duration) Set(s string) error {
+	v, err := ParseDuration(s)
+	if err == nil {
+		*d = Duration(v)
+	}
+	return err
+}
+
+func (d *Duration) String() string { return FormatDuration(time.Duration(*d)) }
+
+// Type names the value in --help.
+func (d *Duration) Type() string { return "duration" }

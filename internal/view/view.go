@@ -1,6 +1,7 @@
 // Package view turns the answers of the engine and the catalog into what
-// people read: tables (a header and rows) and text. It never writes: the
-// CLI draws what it returns (as text, or the value itself as JSON).
+// people read: tables (a header and rows) and text, or the value itself as
+// JSON. It writes only to the io.Writer it is handed (the CLI's stdout or
+// stderr), never to one kept in a package variable.
 package view
 
 import (
