@@ -21,7 +21,6 @@ const (
 	catalogEnv = catalog.EnvCatalog
 	required   = catalog.Required
 	ifPresent  = catalog.IfPresent
-	bestEffort = catalog.BestEffort
 )
 
 // addCatalogFlag adds --catalog to a command. p may be nil when the command

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"imgpipe/internal/azure"
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
 	"imgpipe/internal/pipeline"
@@ -49,20 +48,6 @@ func pipelineOptions(stderr io.Writer, o pipeline.Options) pipeline.Options {
 }
 
 func testGate(c *catalog.Catalog, f *config.File) pipeline.Gate { return publishGate(c, f) }
-
-// openAzure and resolveVersionArg are pipeline.OpenTarget and
-// pipeline.ResolveVersion for cmd_rollout.go.
-func openAzure(f azureFlags, sub string) (*struct{ pub *azure.Publisher }, error) {
-	t, err := pipeline.OpenTarget(f.file, f.target, sub)
-	if err != nil {
-		return nil, err
-	}
-	return &struct{ pub *azure.Publisher }{t.Publisher}, nil
-}
-
-func resolveVersionArg(f azureFlags, arg string) (azure.ResourceID, error) {
-	return pipeline.ResolveVersion(f.file, f.target, arg)
-}
 
 func newPublishCmd() *cobra.Command {
 	var (
