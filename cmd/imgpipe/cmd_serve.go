@@ -10,6 +10,7 @@ import (
 
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/server"
+	"imgpipe/internal/view"
 )
 
 func init() { register(newServeCmd) }
@@ -69,4 +70,41 @@ func newServeRevokeAgentCmd() *cobra.Command {
 			return draw(map[string]string{"host": args[0], "credential": "revoked"},
 				fmt.Sprintf("revoked the agent credential of %s; its next enrolment gets a new one\n", args[0]))
 		})
+}
+
+// newServeTokenCmd: the bearer tokens programs read the fleet server with.
+func newServeTokenCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "token", Short: "Bearer tokens for programs that read the fleet server (create, list, revoke)"}
+	var by string
+	var expires time.Duration
+	create := catalogVerb("create NAME", "Make a bearer token and print its secret (once)", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, args []string, c *catalog.Catalog) error {
+			secret, t, err := server.CreateBearerToken(cmd.Context(), c, args[0], whoAmI(by), expires, time.Now())
+			if err != nil {
+				return err
+			}
+			return view.TokenCreated(stdout, os.Stderr, jsonOutput(), secret, t)
+		})
+	durationVar(create.Flags(), &expires, "expires", 0, "the token stops working after this long (default: never)")
+	create.Flags().StringVar(&by, "by", "", "who makes it (default: the current user)")
+	var all bool
+	list := catalogVerb("list", "List bearer tokens (names and dates, never secrets)", cobra.NoArgs,
+		func(cmd *cobra.Command, args []string, c *catalog.Catalog) error {
+			ts, err := c.AccessTokens(cmd.Context(), catalog.TokenBearer, all)
+			if err != nil {
+				return err
+			}
+			return draw(ts, view.AccessTokens(ts).String())
+		})
+	list.Flags().BoolVar(&all, "all", false, "include revoked tokens")
+	revoke := catalogVerb("revoke NAME", "Revoke a bearer token: every replica refuses it from its next request", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, args []string, c *catalog.Catalog) error {
+			t, err := c.RevokeBearerToken(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return draw(t, fmt.Sprintf("revoked the bearer token %s\n", t.Name))
+		})
+	cmd.AddCommand(create, list, revoke)
+	return cmd
 }

@@ -1,10 +1,6 @@
 package main
 
-// webhook: where imgpipe's events go. Every build, publish, test, promotion,
-// revocation, rollout step and drift detection is queued in the catalog's
-// outbox and delivered to each webhook at least once (imgpipe serve delivers
-// continuously; a command that emits tries at once; `webhook deliver` is the
-// one-shot for cron).
+// webhook: where imgpipe's events go (help/webhook.md).
 
 import (
 	"context"
