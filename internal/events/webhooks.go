@@ -52,22 +52,6 @@ func Webhooks(ctx context.Context, cat *catalog.Catalog) ([]WebhookStatus, error
 	return out, nil
 }
 
-// WebhookHeader names the columns of WebhookRows.
-var WebhookHeader = []string{"NAME", "URL", "PENDING", "DELIVERED", "LAST ERROR"}
-
-// WebhookRows is one row per webhook.
-func WebhookRows(ws []WebhookStatus) [][]string {
-	var rows [][]string
-	for _, w := range ws {
-		last := w.LastError
-		if last == "" {
-			last = "-"
-		}
-		rows = append(rows, []string{w.Name, w.URL, fmt.Sprint(w.Pending), fmt.Sprint(w.Delivered), last})
-	}
-	return rows
-}
-
 // Text is what a delivery round did, for people.
 func (r Result) Text() string {
 	s := fmt.Sprintf("delivered %d, failed %d (retried later)\n", r.Delivered, r.Failed)

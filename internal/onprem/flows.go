@@ -1,48 +1,17 @@
 package onprem
 
-// The library's answers as the CLI draws them: the listing as rows, the
-// verification of many versions, a deploy script for a version or channel.
+// The library's answers to the CLI verbs: the verification of many
+// versions, a deploy script for a version or channel.
 
 import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
 	"imgpipe/internal/progress"
-	"imgpipe/internal/units"
 )
-
-// ListHeader names the columns of ListRows.
-var ListHeader = []string{"IMAGE", "VERSION", "GEN", "OS", "FORMAT", "SIZE", "POINTERS", "CREATED", "SHA256", "STATE"}
-
-// ListRows is one row per version of infos: what it is, the pointers
-// (latest, channels) at it, and whether it is revoked.
-func ListRows(infos []ImageInfo) [][]string {
-	var rows [][]string
-	for _, im := range infos {
-		for _, v := range im.Versions {
-			var marks []string
-			if im.Latest == v.Version {
-				marks = append(marks, "latest")
-			}
-			for ch, ver := range im.Channels {
-				if ver == v.Version {
-					marks = append(marks, ch)
-				}
-			}
-			state := "ok"
-			if v.Revoked {
-				state = "revoked: " + v.RevokedReason
-			}
-			rows = append(rows, []string{im.Image, v.Version, v.Generation, v.OS, v.Format, units.IEC(v.VirtualSize),
-				strings.Join(slices.Sorted(slices.Values(marks)), ","), v.Created.Format("2006-01-02 15:04"), v.SHA256[:min(12, len(v.SHA256))], state})
-		}
-	}
-	return rows
-}
 
 // VerifyResult is the verification of one version's disk.
 type VerifyResult struct {

@@ -89,20 +89,6 @@ func DiffSBOM(ctx context.Context, cat *catalog.Catalog, from, to catalog.Ref) (
 	return sbom.Compare(boms[0], boms[1]), nil
 }
 
-// DiffRows is d as a table: CHANGE, PACKAGE, then the two versions' columns.
-func DiffRows(d sbom.Diff, from, to string) (header []string, rows [][]string) {
-	for _, p := range d.Added {
-		rows = append(rows, []string{"added", p.Name, "", p.Version})
-	}
-	for _, p := range d.Removed {
-		rows = append(rows, []string{"removed", p.Name, p.Version, ""})
-	}
-	for _, ch := range d.Changed {
-		rows = append(rows, []string{"upgraded", ch.Name, ch.From, ch.To})
-	}
-	return []string{"CHANGE", "PACKAGE", strings.ToUpper(from), strings.ToUpper(to)}, rows
-}
-
 // ParseParams reads build parameters given as NAME=VALUE.
 func ParseParams(params []string) (map[string]string, error) {
 	pm := map[string]string{}

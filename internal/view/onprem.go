@@ -5,6 +5,7 @@ package view
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"imgpipe/internal/onprem"
@@ -24,13 +25,38 @@ func LibraryAdd(w io.Writer, asJSON bool, a *pipeline.LibraryAdd, channels []str
 	return Write(w, asJSON, a.Result, s)
 }
 
-// LibraryImages draws the library's images: a row per version (an empty
+// LibraryImages draws the library's images: a row per version with the
+// pointers (latest, channels) at it and whether it is revoked (an empty
 // list, not null, as JSON).
 func LibraryImages(w io.Writer, asJSON bool, infos []onprem.ImageInfo) error {
 	if asJSON {
 		return JSON(w, append([]onprem.ImageInfo{}, infos...))
 	}
-	return Table{Header: onprem.ListHeader, Rows: onprem.ListRows(infos)}.Fprint(w)
+	return libraryTable(infos).Fprint(w)
+}
+
+func libraryTable(infos []onprem.ImageInfo) Table {
+	t := Table{Header: []string{"IMAGE", "VERSION", "GEN", "OS", "FORMAT", "SIZE", "POINTERS", "CREATED", "SHA256", "STATE"}}
+	for _, im := range infos {
+		for _, v := range im.Versions {
+			var marks []string
+			if im.Latest == v.Version {
+				marks = append(marks, "latest")
+			}
+			for ch, ver := range im.Channels {
+				if ver == v.Version {
+					marks = append(marks, ch)
+				}
+			}
+			state := "ok"
+			if v.Revoked {
+				state = "revoked: " + v.RevokedReason
+			}
+			t.Rows = append(t.Rows, []string{im.Image, v.Version, v.Generation, v.OS, v.Format, Size(v.VirtualSize),
+				strings.Join(slices.Sorted(slices.Values(marks)), ","), v.Created.Format("2006-01-02 15:04"), v.SHA256[:min(12, len(v.SHA256))], state})
+		}
+	}
+	return t
 }
 
 // LibraryChannels is the text of channels pointed at image's version.

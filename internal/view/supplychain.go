@@ -5,10 +5,10 @@ package view
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/sbom"
-	"imgpipe/internal/supplychain"
 )
 
 // TrustedKeys draws the keys the catalog trusts.
@@ -33,6 +33,21 @@ func SBOMDiff(w io.Writer, asJSON bool, d sbom.Diff, image, from, to string) err
 		_, err := fmt.Fprintf(w, "%s %s and %s have the same packages\n", image, from, to)
 		return err
 	}
-	h, rows := supplychain.DiffRows(d, from, to)
-	return Table{Header: h, Rows: rows}.Fprint(w)
+	return sbomDiffTable(d, from, to).Fprint(w)
+}
+
+// sbomDiffTable is d as a table: CHANGE, PACKAGE, then the two versions'
+// columns.
+func sbomDiffTable(d sbom.Diff, from, to string) Table {
+	t := Table{Header: []string{"CHANGE", "PACKAGE", strings.ToUpper(from), strings.ToUpper(to)}}
+	for _, p := range d.Added {
+		t.Rows = append(t.Rows, []string{"added", p.Name, "", p.Version})
+	}
+	for _, p := range d.Removed {
+		t.Rows = append(t.Rows, []string{"removed", p.Name, p.Version, ""})
+	}
+	for _, ch := range d.Changed {
+		t.Rows = append(t.Rows, []string{"upgraded", ch.Name, ch.From, ch.To})
+	}
+	return t
 }

@@ -9,6 +9,7 @@ import (
 	"imgpipe/internal/agent"
 	"imgpipe/internal/buildinfo"
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/events"
 	"imgpipe/internal/onprem"
 	"imgpipe/internal/pipeline"
 	"imgpipe/internal/sbom"
@@ -128,5 +129,41 @@ func TestVersion(t *testing.T) {
 	})
 	if got != "imgpipe dev (revision abc, go1.26)\n" {
 		t.Errorf("version: %q", got)
+	}
+}
+
+// TestVerbTables: the rows of onprem list, webhook list and sbom diff (the
+// assertions their packages' tests made when the rows lived there).
+func TestVerbTables(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	lib := []onprem.ImageInfo{{Image: "web", Latest: "1.1", Channels: map[string]string{"test": "1.1", "prod": "1.1"}, Versions: []onprem.Metadata{
+		{Image: "web", Version: "1.0", Generation: "V1", OS: "linux", Format: "raw", VirtualSize: 4 << 20, Created: at, SHA256: "0123456789abcdef0123"},
+		{Image: "web", Version: "1.1", Generation: "V1", OS: "linux", Format: "raw", VirtualSize: 4 << 20, Created: at, SHA256: "abc", Revoked: true, RevokedReason: "CVE"},
+	}}}
+	lt := libraryTable(lib)
+	if rows := lt.Rows; len(rows) != 2 || rows[0][0] != "web" || rows[0][6] != "" || rows[1][6] != "latest,prod,test" || len(rows[1]) != len(lt.Header) ||
+		rows[0][5] != "4.0 MiB" || rows[0][8] != "0123456789ab" || rows[1][8] != "abc" || rows[0][9] != "ok" || rows[1][9] != "revoked: CVE" {
+		t.Fatalf("library rows = %q", rows)
+	}
+	ws := []events.WebhookStatus{
+		{Webhook: catalog.Webhook{Name: "ops", URL: "https://ops"}, OutboxStatus: catalog.OutboxStatus{Delivered: 1}},
+		{Webhook: catalog.Webhook{Name: "chat", URL: "https://chat"}, OutboxStatus: catalog.OutboxStatus{Pending: 1, LastError: "webhook answered 500"}},
+	}
+	want := "NAME  URL           PENDING  DELIVERED  LAST ERROR\nops   https://ops   0        1          -\nchat  https://chat  1        0          webhook answered 500\n"
+	if got := draws(t, func(w *strings.Builder) error { return Webhooks(w, false, ws) }); got != want {
+		t.Errorf("webhooks:\n%s\nwant\n%s", got, want)
+	}
+	d := sbom.Diff{Added: []sbom.Package{{Name: "bash", Version: "5.2"}}, Removed: []sbom.Package{{Name: "jq", Version: "1.6"}},
+		Changed: []sbom.Change{{Name: "curl", From: "7.88-1", To: "7.88-2"}}}
+	dt := sbomDiffTable(d, "1.4.0", "1.5.0")
+	got := strings.Join(dt.Header, " ") + ";"
+	for _, r := range dt.Rows {
+		got += strings.Join(r, " ") + ";"
+	}
+	if want := "CHANGE PACKAGE 1.4.0 1.5.0;added bash  5.2;removed jq 1.6 ;upgraded curl 7.88-1 7.88-2;"; got != want {
+		t.Errorf("diff rows = %q, want %q", got, want)
+	}
+	if e := sbomDiffTable(sbom.Diff{}, "a", "b"); len(e.Header) != 4 || e.Rows != nil {
+		t.Errorf("empty diff rows: %v %v", e.Header, e.Rows)
 	}
 }
