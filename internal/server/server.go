@@ -47,7 +47,8 @@ type Config struct {
 	AzureInterval time.Duration
 	// StaleAfter marks hosts not heard from for this long (default 24h).
 	StaleAfter time.Duration
-	// JobTick is how often Run looks for periodic work (default 30s).
+	// JobTick is how often Run looks for periodic work (default 30s, or
+	// half the AzureInterval when that is shorter than a minute).
 	JobTick time.Duration
 	// Replica names this server in job claims (default host:pid:random).
 	Replica string
@@ -130,6 +131,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.JobTick <= 0 {
 		cfg.JobTick = 30 * time.Second
+		// an Azure interval shorter than two ticks would not be kept
+		if cfg.Azure != nil && cfg.AzureInterval < 2*cfg.JobTick {
+			cfg.JobTick = max(cfg.AzureInterval/2, time.Second)
+		}
 	}
 	if cfg.Replica == "" {
 		cfg.Replica = replicaName()
