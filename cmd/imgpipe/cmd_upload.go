@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"log/slog"
 
 	"github.com/spf13/cobra"
@@ -29,10 +28,8 @@ func newUploadCmd() *cobra.Command {
 			o.Logger = slog.Default()
 			res, err := pipeline.Upload(cmd.Context(), args[0], spec, o)
 			finish()
-			if errors.Is(err, transfer.ErrVerify) {
-				return negative(err)
-			} else if err != nil {
-				return err
+			if err != nil {
+				return err // a verification difference is exit status 2 (exit.go)
 			}
 			return view.Uploaded(stdout, jsonOutput(), res)
 		},

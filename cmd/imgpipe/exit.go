@@ -12,6 +12,7 @@ import (
 
 	"imgpipe/internal/azemu"
 	"imgpipe/internal/azure"
+	"imgpipe/internal/transfer"
 	"imgpipe/internal/view"
 )
 
@@ -64,7 +65,7 @@ func exitCode(err error, interrupted bool) int {
 		return exitInterrupted
 	case errors.Is(err, azure.ErrStillReplicating):
 		return exitStillReplicating
-	case errors.Is(err, errNegative):
+	case errors.Is(err, errNegative), errors.Is(err, transfer.ErrVerify): // an upload's target differs from its source
 		return exitNegative
 	}
 	return exitFailure

@@ -22,6 +22,7 @@ import (
 	"imgpipe/internal/azemu"
 	"imgpipe/internal/azemu/azemutest"
 	"imgpipe/internal/config"
+	"imgpipe/internal/transfer"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -172,6 +173,16 @@ func TestCanceledWorkExits130(t *testing.T) {
 	renderError(&buf, &buf, err, exitInterrupted)
 	if !strings.Contains(buf.String(), "imgpipe: interrupted\n") || !strings.Contains(buf.String(), "run the same command again") {
 		t.Fatalf("rendered:\n%s", buf.String())
+	}
+}
+
+// TestVerifyMismatchIsNegative: an upload whose target differs from its
+// source is a negative answer (exit 2, the code of "verify mismatch"), not
+// a failure and not "still replicating".
+func TestVerifyMismatchIsNegative(t *testing.T) {
+	err := fmt.Errorf("upload disk.raw: %w: bytes [0, 512) on the target differ from the source", transfer.ErrVerify)
+	if got := exitCode(err, false); got != exitNegative {
+		t.Fatalf("exit %d, want %d", got, exitNegative)
 	}
 }
 
