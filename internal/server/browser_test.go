@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +45,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	// a host on a revoked version with file and package drift
 	r := validReport("web-legacy")
-	r.Version = "1.0.0"
+	r.Version, r.Region = "1.0.0", "paris-dc1"
 	r.Drifted, r.Summary = true, drift.Summary{FilesChanged: 2, Packages: 1}
 	r.Changes = []agent.Change{
 		{Area: "file", Kind: "changed", Name: "etc/ssh/sshd_config", Detail: "content, mode (0644 -> 0666)"},
@@ -61,7 +64,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// an Azure VM seen only through the Azure pull
 	st, _ := jsonMarshal(HostState{Source: SourceAzure, AzureKind: "vm", Location: "westeurope", ImageResolved: "catalog copy",
 		ImageRef: "/subscriptions/1111/resourceGroups/apps/providers/Microsoft.Compute/galleries/gal/images/web/versions/1.1.0"})
-	if err := f.cat.ReportHost(ctx, catalog.Host{Name: "vm-azure-7", Platform: catalog.PlatformAzure, Image: "web", Version: "1.1.0",
+	if err := f.cat.ReportHost(ctx, catalog.Host{Name: "vm-azure-7", Platform: catalog.PlatformAzure, Region: "westeurope", Image: "web", Version: "1.1.0",
 		ResourceID: "/subscriptions/1111/resourceGroups/apps/providers/Microsoft.Compute/virtualMachines/vm-azure-7", DriftSummary: st}); err != nil {
 		t.Fatal(err)
 	}
@@ -260,6 +263,45 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	imagesPNG := shot()
 
+	// by region: a row's region is a link that filters the table, kept in
+	// the URL and the filter form, and the summary counts that region
+	do("fleet page", chromedp.Navigate(f.ts.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#fleet tbody tr`)))
+	if reg := text(`tr[data-host="web-legacy"] td.host-region`); reg != "paris-dc1" {
+		t.Errorf("web-legacy's region (from its agent) %q", reg)
+	}
+	follow(`tr[data-host="vm-azure-7"] td.host-region a`, "/?region=westeurope")
+	if got, all := list(`Array.from(document.querySelectorAll('#fleet tbody td.host')).map(td => td.textContent.trim())`), text(`#summary a.current`); strings.Join(got, ",") != "vm-azure-7" || all != "all 1" {
+		t.Errorf("hosts in westeurope: %v, summary %q", got, all)
+	}
+	if v := list(`[document.querySelector('#filter input[name=region]').value]`); len(v) != 1 || v[0] != "westeurope" {
+		t.Errorf("the filter form's region: %v", v)
+	}
+	regionPNG := shot()
+	// paging by cursor: 60 more hosts make two pages
+	var bulk []catalog.Host
+	for i := 0; i < 60; i++ {
+		bulk = append(bulk, catalog.Host{Name: fmt.Sprintf("bulk-%02d", i), Platform: catalog.PlatformOnprem, Image: "web", Version: "1.2.0", LastReport: clk.Now(), DriftSummary: []byte(`{"source":"agent"}`)})
+	}
+	must(t, f.cat.ReportHosts(ctx, bulk))
+	rowsNow := func() []string {
+		return list(`Array.from(document.querySelectorAll('#fleet tbody tr')).map(tr => tr.querySelector('.badge').textContent + ':' + tr.dataset.host)`)
+	}
+	do("fleet page", chromedp.Navigate(f.ts.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#fleet tbody tr`)))
+	page1 := rowsNow()
+	if len(page1) != PageSize {
+		t.Fatalf("first page has %d rows", len(page1))
+	}
+	follow(`#paging a[rel="next"]`, "/?"+url.Values{"after": {page1[len(page1)-1]}}.Encode())
+	page2 := rowsNow()
+	if len(page2) != 66-PageSize || slices.Contains(page1, page2[0]) {
+		t.Errorf("second page: %d rows from %s", len(page2), page2[0])
+	}
+	pagingPNG := shot()
+	follow(`#paging a[rel="prev"]`, "/?"+url.Values{"before": {page2[0]}}.Encode())
+	if back := rowsNow(); strings.Join(back, ",") != strings.Join(page1, ",") {
+		t.Errorf("previous page differs from the first:\n%v\n%v", back, page1)
+	}
+
 	// signing out ends the session: the next page load asks to sign in again
 	follow(`#who button`, "/auth/logout")
 	if m := text(`#message`); !strings.Contains(m, "session has ended") {
@@ -278,7 +320,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	must(t, os.MkdirAll(out, 0o755))
 	for name, png := range map[string][]byte{"dashboard.png": fleetPNG, "drifted.png": driftedPNG, "host.png": hostPNG, "images.png": imagesPNG,
-		"triage-drifted-web.png": triagePNG, "triage-host.png": triageHostPNG, "triage-version.png": versionPNG, "triage-image.png": imagePNG, "signed-out.png": signedOutPNG} {
+		"triage-drifted-web.png": triagePNG, "triage-host.png": triageHostPNG, "triage-version.png": versionPNG, "triage-image.png": imagePNG, "signed-out.png": signedOutPNG,
+		"region.png": regionPNG, "paging.png": pagingPNG} {
 		if len(png) < 1000 {
 			t.Errorf("%s: screenshot of %d bytes", name, len(png))
 		}

@@ -145,7 +145,7 @@ func fleetRows(rows []fleetRow) template.HTML {
 		w(`<tr class="st-`, st, `" data-host="`, e(r.Name), `">`, "\n")
 		link("host", r.HostURL, "", r.Name)
 		w(`<td>`, e(r.Platform), "</td>\n")
-		link("region", r.RegionURL, "only hosts in "+r.Region, r.Region)
+		link("host-region", r.RegionURL, "only hosts in "+r.Region, r.Region)
 		link("image", r.ImageURL, "only hosts of "+r.Image, r.Image)
 		link("version", r.VersionURL, "", r.Version)
 		link("channel", "", "", r.ChannelVersion)

@@ -292,7 +292,11 @@ func testPagingAndRegion(t *testing.T, b backend) {
 	if !hasLink(page, "/?region=paris&state=drifted") {
 		t.Errorf("the summary's drifted link loses the region: %v", hrefs(page))
 	}
-	for _, m := range regexp.MustCompile(`<td class="region">(.*?)</td>`).FindAllStringSubmatch(page, -1) {
+	cells := regexp.MustCompile(`<td class="host-region">(.*?)</td>`).FindAllStringSubmatch(page, -1)
+	if len(cells) != min(wantParis, PageSize) {
+		t.Errorf("%d region cells on the paris page, want %d", len(cells), min(wantParis, PageSize))
+	}
+	for _, m := range cells {
 		if !strings.Contains(m[1], ">paris<") {
 			t.Errorf("a row outside paris: %s", m[1])
 		}
