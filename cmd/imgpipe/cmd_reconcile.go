@@ -21,46 +21,49 @@ import (
 func init() { register(newReconcileCmd) }
 
 func newReconcileCmd() *cobra.Command {
-	var file, catalogLoc, accel string
+	var file, accel string
 	var dryRun bool
 	c := &cobra.Command{
 		Use:   "reconcile -f pipeline.hcl",
 		Short: "Rebuild images from source when their rebuild policy says so (drift, revocation, a newer parent, a schedule)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			f, cat, err := openReconcile(ctx, cmd, file, catalogLoc)
+			f, err := loadRebuilds(file, addRebuild, cmd.CommandPath())
 			if err != nil {
 				return err
 			}
-			defer cat.Close()
-			r := &reconcile.Reconciler{File: f, Catalog: cat, Events: &events.Emitter{Cat: cat}}
-			var log io.Writer
-			if !jsonOutput() {
-				log = cmd.ErrOrStderr()
-			}
-			rd, err := r.Evaluate(ctx, dryRun, reconcilePipeline(f, file, cat, log, accel), func(d reconcile.Decision) {
-				if log != nil {
-					fmt.Fprintf(log, "%s: %s\n", d.Image, d.Reason)
+			return withCatalogOf(cmd, f, required, func(cat *catalog.Catalog) error {
+				r := &reconcile.Reconciler{File: f, Catalog: cat, Events: &events.Emitter{Cat: cat}}
+				var log io.Writer
+				if !jsonOutput() {
+					log = cmd.ErrOrStderr()
 				}
+				rd, err := r.Evaluate(cmd.Context(), dryRun, reconcilePipeline(f, file, cat, log, accel), func(d reconcile.Decision) {
+					if log != nil {
+						fmt.Fprintf(log, "%s: %s\n", d.Image, d.Reason)
+					}
+				})
+				if err != nil {
+					return err
+				}
+				if err := view.Decisions(stdout, jsonOutput(), dryRun, rd); err != nil {
+					return err
+				}
+				return rd.Err()
 			})
-			if err != nil {
-				return err
-			}
-			if err := view.Decisions(stdout, jsonOutput(), dryRun, rd); err != nil {
-				return err
-			}
-			return rd.Err()
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "pipeline file (HCL) with rebuild blocks")
 	_ = c.MarkFlagRequired("file")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the decisions with their reasons and change nothing")
 	c.Flags().StringVar(&accel, "accel", "auto", "the test gate's qemu acceleration: auto (KVM when /dev/kvm opens, else TCG), kvm or tcg")
-	addCatalogFlag(c, &catalogLoc)
+	addCatalogFlag(c, nil)
 	c.AddCommand(newReconcileResumeCmd(), newReconcileHistoryCmd())
 	return c
 }
+
+// addRebuild is what to do about a pipeline file without a rebuild block.
+const addRebuild = "add rebuild { on_drift { hosts = 3 } } (see --help)"
 
 // loadRebuilds loads a pipeline file that must have a rebuild block: hint
 // says what to do when it has none, help whose --help to read.
@@ -72,61 +75,45 @@ func loadRebuilds(path, hint, help string) (*config.File, error) {
 	return f, err
 }
 
-func openReconcile(ctx context.Context, cmd *cobra.Command, file, catalogLoc string) (*config.File, *catalog.Catalog, error) {
-	f, err := loadRebuilds(file, "add rebuild { on_drift { hosts = 3 } } (see --help)", cmd.CommandPath())
-	if err != nil {
-		return nil, nil, err
-	}
-	cat, err := openCatalogWith(ctx, catalogChoice{flag: catalogLoc, file: f, policy: required})
-	return f, cat, err
-}
-
 func newReconcileResumeCmd() *cobra.Command {
-	var file, catalogLoc, by string
+	var file, by string
 	c := &cobra.Command{
 		Use:   "resume IMAGE -f pipeline.hcl",
 		Short: "Resume the loop of an image stopped by a failed rebuild",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, cat, err := openReconcile(cmd.Context(), cmd, file, catalogLoc)
+			f, err := loadRebuilds(file, addRebuild, cmd.CommandPath())
 			if err != nil {
 				return err
 			}
-			defer cat.Close()
-			r := &reconcile.Reconciler{File: f, Catalog: cat, Events: &events.Emitter{Cat: cat}}
-			rec, err := r.Resume(cmd.Context(), args[0], whoAmI(by))
-			if err != nil {
-				return err
-			}
-			return view.Resumed(stdout, jsonOutput(), rec)
+			return withCatalogOf(cmd, f, required, func(cat *catalog.Catalog) error {
+				r := &reconcile.Reconciler{File: f, Catalog: cat, Events: &events.Emitter{Cat: cat}}
+				rec, err := r.Resume(cmd.Context(), args[0], whoAmI(by))
+				if err != nil {
+					return err
+				}
+				return view.Resumed(stdout, jsonOutput(), rec)
+			})
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "pipeline file (HCL) with the image's rebuild block")
 	_ = c.MarkFlagRequired("file")
 	c.Flags().StringVar(&by, "by", "", "who resumes it (default: the user name)")
-	addCatalogFlag(c, &catalogLoc)
+	addCatalogFlag(c, nil)
 	return c
 }
 
 func newReconcileHistoryCmd() *cobra.Command {
-	var catalogLoc string
 	var limit int
-	c := &cobra.Command{
-		Use:   "history [IMAGE]",
-		Short: "List the reconciler's recorded decisions, newest first",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withCatalog(cmd, required, func(cat *catalog.Catalog) error {
-				ds, err := cat.Decisions(cmd.Context(), catalog.DecisionFilter{Limit: limit, Image: firstArg(args)})
-				if err != nil {
-					return err
-				}
-				return view.History(stdout, jsonOutput(), ds)
-			})
-		},
-	}
+	c := catalogVerb("history [IMAGE]", "List the reconciler's recorded decisions, newest first", cobra.MaximumNArgs(1),
+		func(cmd *cobra.Command, args []string, cat *catalog.Catalog) error {
+			ds, err := cat.Decisions(cmd.Context(), catalog.DecisionFilter{Limit: limit, Image: firstArg(args)})
+			if err != nil {
+				return err
+			}
+			return view.History(stdout, jsonOutput(), ds)
+		})
 	c.Flags().IntVar(&limit, "limit", 50, "how many decisions to list")
-	addCatalogFlag(c, &catalogLoc)
 	return c
 }
 

@@ -41,7 +41,6 @@ type rolloutFlags struct {
 
 func (f *rolloutFlags) add(cmd *cobra.Command, wait bool) {
 	f.az.add(cmd, false)
-	addCatalogFlag(cmd, nil)
 	cmd.Flags().DurationVar(&f.poll, "poll", 5*time.Second, "how often to look at the upgrade's progress")
 	if wait {
 		cmd.Flags().BoolVar(&f.noWait, "no-wait", false, "record the step and return; imgpipe rollout advance or the reconciler carries on")
@@ -127,6 +126,7 @@ func newRolloutStartCmd() *cobra.Command {
 		},
 	}
 	f.add(cmd, true)
+	addCatalogFlag(cmd, nil)
 	fl := cmd.Flags()
 	fl.StringArrayVar(&t.ScaleSets, "scale-set", nil, "resource id of a scale set to roll (repeatable; replaces the file's targets)")
 	fl.StringArrayVar(&t.VMs, "vm", nil, "resource id of a standalone VM to replace (repeatable)")
@@ -147,12 +147,19 @@ func ifGiven[T any](cmd *cobra.Command, name string, v *T) *T {
 	return nil
 }
 
-func rolloutID(arg string) (int64, error) {
-	id, err := strconv.ParseInt(arg, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("%q is not a rollout id (imgpipe rollout status lists them)", arg)
+// rolloutIDArg is the Args of the verbs on one rollout: ID, read into *id.
+func rolloutIDArg(id *int64) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(1)(cmd, args); err != nil {
+			return err
+		}
+		n, err := strconv.ParseInt(args[0], 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%q is not a rollout id (imgpipe rollout status lists them)", args[0])
+		}
+		*id = n
+		return nil
 	}
-	return id, nil
 }
 
 func newRolloutStatusCmd() *cobra.Command {
@@ -184,33 +191,24 @@ func newRolloutVerb(use, short string, act func(*rollout.Driver, context.Context
 	pause func(*rollout.Driver, context.Context, int64, string) (catalog.Rollout, error)) *cobra.Command {
 	var (
 		f      rolloutFlags
+		id     int64
 		reason string
 	)
-	cmd := &cobra.Command{
-		Use: use, Short: short,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := rolloutID(args[0])
+	cmd := catalogVerb(use, short, rolloutIDArg(&id), func(cmd *cobra.Command, _ []string, cat *catalog.Catalog) error {
+		d := f.driver(cmd, cat)
+		if pause != nil {
+			r, err := pause(d, cmd.Context(), id, reason)
 			if err != nil {
 				return err
 			}
-			return withCatalog(cmd, required, func(cat *catalog.Catalog) error {
-				d := f.driver(cmd, cat)
-				if pause != nil {
-					r, err := pause(d, cmd.Context(), id, reason)
-					if err != nil {
-						return err
-					}
-					return view.Rollout(stdout, jsonOutput(), r, false)
-				}
-				r, err := act(d, cmd.Context(), id)
-				if err != nil {
-					return err
-				}
-				return f.drive(cmd, d, r)
-			})
-		},
-	}
+			return view.Rollout(stdout, jsonOutput(), r, false)
+		}
+		r, err := act(d, cmd.Context(), id)
+		if err != nil {
+			return err
+		}
+		return f.drive(cmd, d, r)
+	})
 	f.add(cmd, pause == nil)
 	if pause != nil {
 		cmd.Flags().StringVar(&reason, "reason", "", "why (recorded, and shown by status)")
@@ -219,29 +217,24 @@ func newRolloutVerb(use, short string, act func(*rollout.Driver, context.Context
 }
 
 func newRolloutScriptsCmd() *cobra.Command {
-	var dir string
-	cmd := &cobra.Command{
-		Use:   "scripts ID --dir DIR",
-		Short: "Write the replacement scripts (hosts) and plans (VMs) of a rollout, one file per member",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := rolloutID(args[0])
+	var (
+		dir string
+		id  int64
+	)
+	args := func(cmd *cobra.Command, args []string) error {
+		if err := rolloutIDArg(&id)(cmd, args); err != nil || dir != "" {
+			return err
+		}
+		return errors.New("--dir is required: the folder to write the scripts to")
+	}
+	cmd := catalogVerb("scripts ID --dir DIR", "Write the replacement scripts (hosts) and plans (VMs) of a rollout, one file per member", args,
+		func(cmd *cobra.Command, _ []string, cat *catalog.Catalog) error {
+			files, err := rollout.ScriptsOf(cmd.Context(), cat, id, dir)
 			if err != nil {
 				return err
 			}
-			if dir == "" {
-				return errors.New("--dir is required: the folder to write the scripts to")
-			}
-			return withCatalog(cmd, required, func(cat *catalog.Catalog) error {
-				files, err := rollout.ScriptsOf(cmd.Context(), cat, id, dir)
-				if err != nil {
-					return err
-				}
-				return view.Scripts(stdout, jsonOutput(), id, files)
-			})
-		},
-	}
-	addCatalogFlag(cmd, nil)
+			return view.Scripts(stdout, jsonOutput(), id, files)
+		})
 	cmd.Flags().StringVar(&dir, "dir", "", "folder to write the scripts and plans to")
 	return cmd
 }
