@@ -83,5 +83,5 @@ func newBaselineShowCmd() *cobra.Command {
 // countBar is the entry-count progress bar of baseline capture and drift
 // check: on stderr when it is a terminal and the output is text.
 func countBar(description string) (progress.Func, func()) {
-	return view.CountBar(os.Stderr, isTerminal(os.Stderr) && !jsonOutput(), description)
+	return view.CountBar(os.Stderr, view.IsTerminal(os.Stderr) && !jsonOutput(), description)
 }

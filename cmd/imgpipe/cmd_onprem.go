@@ -145,7 +145,7 @@ func newOnpremDeployScriptCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printText(script)
+			return view.Write(stdout, false, nil, script)
 		})
 	f := c.Flags()
 	f.StringVar(&o.VMName, "vm-name", "", "VM name (default IMAGE-VERSION)")

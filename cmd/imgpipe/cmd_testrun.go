@@ -42,7 +42,7 @@ func newTestRunCmd() *cobra.Command {
 					return err
 				}
 				if script != "" { // --runner hyperv without --report: the script to run on the host
-					return printText(script)
+					return view.Write(stdout, false, nil, script)
 				}
 				if err := view.TestResults(stdout, jsonOutput(), ref, results); err != nil || testrun.Passed(results) {
 					return err

@@ -13,8 +13,6 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-
-	"imgpipe/internal/view"
 )
 
 func main() {
@@ -134,6 +132,3 @@ var stdout io.Writer = os.Stdout
 
 // jsonOutput reports whether the user asked for machine-readable output.
 func jsonOutput() bool { return globals.output == "json" }
-
-func printText(s string) error    { return view.Write(stdout, false, nil, s) }
-func isTerminal(w io.Writer) bool { return view.IsTerminal(w) }
