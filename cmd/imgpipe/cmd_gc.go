@@ -5,16 +5,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"imgpipe/internal/azure"
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/pipeline"
 	"imgpipe/internal/view"
 )
 
 func init() { register(newGCCmd) }
-
-// connectAzure opens a Publisher for a subscription, as publish connects.
-func connectAzure(sub string) (*azure.Publisher, error) { return pipeline.Connect(sub) }
 
 // revokerFor is the revoker of a copy kind (false: done by hand). Tests
 // replace it.

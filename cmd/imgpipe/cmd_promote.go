@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -18,7 +17,7 @@ func init() { register(newPromoteCmd) }
 // stagerFor is what includes a version promoted to prod in the gallery's
 // latest: the Azure fleet of the file's subscriptions. Tests replace it.
 var stagerFor = func(f *config.File) promote.Stager {
-	return pipeline.NewFleet(connectAzure, f, os.Getenv("AZURE_SUBSCRIPTION_ID"))
+	return pipeline.EnvFleet(f)
 }
 
 func newPromoteCmd() *cobra.Command {
