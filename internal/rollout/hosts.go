@@ -135,8 +135,8 @@ func ReplacementScript(md, oldMD *onprem.Metadata, name, oldVersion string, h co
 	if !config.ValidVersion(oldVersion) {
 		return "", fmt.Errorf("VM %q reports version %q, which is not a version (Major.Minor.Patch)", name, oldVersion)
 	}
-	if strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "", fmt.Errorf("VM name %q contains control characters", name)
+	if err := onprem.CheckHostText("VM name", name); err != nil {
+		return "", err
 	}
 	if oldMD != nil && oldMD.Generation != md.Generation {
 		return "", fmt.Errorf("VM %s runs %s %s, Hyper-V generation %s, and %s is generation %s: a VM's generation cannot change; deploy new VMs (imgpipe onprem deploy-script)",
