@@ -14,18 +14,14 @@ func init() { register(newAgentCmd) }
 
 func newAgentCmd() *cobra.Command {
 	var c agent.Command
-	cmd := &cobra.Command{
-		Use:   "agent",
-		Short: "Check this machine for drift from its image and report to imgpipe serve",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := &cobra.Command{Use: "agent", Short: "Check this machine for drift from its image and report to imgpipe serve",
+		Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
 			out, err := agent.Run(cmd.Context(), c)
 			if derr := view.AgentRun(stdout, jsonOutput(), out, err == nil); err != nil || derr != nil {
 				return cmp.Or(err, derr)
 			}
 			return answer(nil, out == nil || !out.Negative)
-		},
-	}
+		}}
 	f := cmd.Flags()
 	f.StringVar(&c.Server, "server", "", "base URL of imgpipe serve, e.g. https://fleet.example:8443 (required unless --report-to)")
 	f.StringVar(&c.Token, "token", "", "fleet token, to enrol (prefer --token-file or $"+agent.TokenEnv+")")

@@ -16,11 +16,8 @@ func init() { register(newBuildCmd) }
 func newBuildCmd() *cobra.Command {
 	var r pipeline.BuildRequest
 	var quiet bool
-	c := &cobra.Command{
-		Use:   "build TEMPLATE",
-		Short: "Run Packer on a template, find its disk artifacts and record their provenance",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	c := &cobra.Command{Use: "build TEMPLATE", Short: "Run Packer on a template, find its disk artifacts and record their provenance",
+		Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
 			r.Template = args[0]
 			if !quiet {
 				r.OnLine = view.PackerLine(os.Stderr)
@@ -32,8 +29,7 @@ func newBuildCmd() *cobra.Command {
 				return err
 			}
 			return view.Built(stdout, jsonOutput(), b)
-		},
-	}
+		}}
 	f := c.Flags()
 	f.StringArrayVar(&r.VarArgs, "var", nil, "template variable name=value (repeatable)")
 	f.StringArrayVar(&r.VarFiles, "var-file", nil, "variables file (repeatable)")

@@ -42,11 +42,8 @@ func libraryVerb(use, short string, args cobra.PositionalArgs, run func(cmd *cob
 
 func newOnpremAddCmd() *cobra.Command {
 	var r pipeline.LibraryAddRequest
-	c := &cobra.Command{
-		Use:   "add [FILE]",
-		Short: "Copy a disk image into the library as a new version",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	c := &cobra.Command{Use: "add [FILE]", Short: "Copy a disk image into the library as a new version",
+		Args: cobra.MaximumNArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
 			r.Path = strings.Join(args, "")
 			// the catalog (when one is configured) records the copy, so promote accepts it
 			return withCatalog(cmd, ifPresent, func(cat *catalog.Catalog) error {
@@ -59,8 +56,7 @@ func newOnpremAddCmd() *cobra.Command {
 				}
 				return view.LibraryAdd(stdout, jsonOutput(), a, r.Channels)
 			})
-		},
-	}
+		}}
 	f := c.Flags()
 	addLibraryFlag(c, &r.Library)
 	f.StringVar(&r.Image, "image", "", "image name (required)")

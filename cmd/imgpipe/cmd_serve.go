@@ -24,16 +24,12 @@ func newServeCmd() *cobra.Command {
 		catalogLoc string
 		rec        serveReconcile // serve_reconcile.go
 	)
-	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Serve the fleet dashboard, the HTTP API, agent intake and Prometheus metrics",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := &cobra.Command{Use: "serve", Short: "Serve the fleet dashboard, the HTTP API, agent intake and Prometheus metrics",
+		Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
 			o.Catalog = func(ctx context.Context) (*catalog.Catalog, error) { return openCatalog(ctx, catalogLoc) }
 			o.Start, o.Notes = rec.start, os.Stderr
 			return server.Run(cmd.Context(), o)
-		},
-	}
+		}}
 	f := cmd.Flags()
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:8080", "address to listen on (non-loopback needs --tls-cert and --tls-key)")
 	addCatalogFlag(cmd, &catalogLoc)

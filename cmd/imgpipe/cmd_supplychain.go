@@ -24,18 +24,14 @@ func init() {
 func newKeyCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "key", Short: "Make and trust the keys that sign provenance and attestations"}
 	var out, by string
-	gen := &cobra.Command{
-		Use:   "generate --out PREFIX",
-		Short: "Make an ed25519 signing key pair: PREFIX.pem (private, mode 0600) and PREFIX.pub.pem",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+	gen := &cobra.Command{Use: "generate --out PREFIX", Short: "Make an ed25519 signing key pair: PREFIX.pem (private, mode 0600) and PREFIX.pub.pem",
+		Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := supplychain.GenerateKeyPair(out)
 			if err != nil {
 				return err
 			}
 			return draw(k, k.Text())
-		},
-	}
+		}}
 	gen.Flags().StringVar(&out, "out", "", "path prefix of the key files")
 	trust := catalogVerb("trust PUBLIC.pem", "Trust a public key: prod promotions then need provenance it signed", cobra.ExactArgs(1),
 		func(cmd *cobra.Command, args []string, c *catalog.Catalog) error {
@@ -72,25 +68,14 @@ func newSBOMCmd() *cobra.Command {
 	show := versionVerb("show IMAGE VERSION", "Print the stored CycloneDX document of a version", func(cmd *cobra.Command, c *catalog.Catalog, ref catalog.Ref) error {
 		return printDocument(cmd, c, ref, catalog.DocSBOM)
 	})
-	diff := &cobra.Command{
-		Use:   "diff IMAGE FROM TO",
-		Short: "Name the packages added, removed and upgraded between two versions",
-		Args:  cobra.ExactArgs(3),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			to, err := parseRef([]string{args[0], args[2]})
+	diff := catalogVerb("diff IMAGE FROM TO", "Name the packages added, removed and upgraded between two versions", cobra.ExactArgs(3),
+		func(cmd *cobra.Command, args []string, c *catalog.Catalog) error {
+			d, err := supplychain.DiffVersions(cmd.Context(), c, args[0], args[1], args[2])
 			if err != nil {
 				return err
 			}
-			return withVersion(cmd, args[:2], func(c *catalog.Catalog, from catalog.Ref) error {
-				d, err := supplychain.DiffSBOM(cmd.Context(), c, from, to)
-				if err != nil {
-					return err
-				}
-				return view.SBOMDiff(stdout, jsonOutput(), d, args[0], args[1], args[2])
-			})
-		},
-	}
-	addCatalogFlag(diff, nil)
+			return view.SBOMDiff(stdout, jsonOutput(), d, args[0], args[1], args[2])
+		})
 	cmd.AddCommand(record, show, diff)
 	return cmd
 }

@@ -1,9 +1,13 @@
 package supplychain
 
+// What the supply-chain verbs ask: attest signs, sbom diff compares two
+// versions named on the command line.
+
 import (
 	"context"
 
 	"imgpipe/internal/catalog"
+	"imgpipe/internal/sbom"
 )
 
 // Attestation is what imgpipe attest signed and where it wrote it.
@@ -30,3 +34,18 @@ func Attest(ctx context.Context, cat *catalog.Catalog, ref catalog.Ref, keyPath 
 
 // Text is the attestation for people.
 func (a *Attestation) Text(ref catalog.Ref) string { return SignedText(ref, a.Document, a.Files) }
+
+// DiffVersions is DiffSBOM between versions from and to of image, as sbom
+// diff names them (each checked like any version argument).
+func DiffVersions(ctx context.Context, cat *catalog.Catalog, image, from, to string) (sbom.Diff, error) {
+	refs := []catalog.Ref{{Image: image, Version: from}, {Image: image, Version: to}}
+	if err := catalog.ValidateImageName(image); err != nil {
+		return sbom.Diff{}, err
+	}
+	for _, r := range refs {
+		if _, err := catalog.ParseVersion(r.Version); err != nil {
+			return sbom.Diff{}, err
+		}
+	}
+	return DiffSBOM(ctx, cat, refs[0], refs[1])
+}
