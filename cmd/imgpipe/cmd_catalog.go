@@ -30,18 +30,6 @@ func addCatalogFlag(cmd *cobra.Command, p *string) {
 		", else $XDG_STATE_HOME/imgpipe/catalog.db or ~/.local/state/imgpipe/catalog.db)")
 }
 
-// catalogChoice is where a command's catalog comes from and what it needs.
-type catalogChoice struct {
-	flag   string
-	file   *config.File
-	policy catalog.Need
-	hint   string // added to an open failure (what to do instead)
-}
-
-func openCatalogWith(ctx context.Context, c catalogChoice) (*catalog.Catalog, error) {
-	return pipeline.OpenCatalog(ctx, c.flag, c.file, c.policy, c.hint)
-}
-
 // openCatalog opens the catalog flag names (required).
 func openCatalog(ctx context.Context, flag string) (*catalog.Catalog, error) {
 	return pipeline.OpenCatalog(ctx, flag, nil, required, "")
