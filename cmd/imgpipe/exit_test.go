@@ -22,6 +22,7 @@ import (
 	"imgpipe/internal/azemu"
 	"imgpipe/internal/azemu/azemutest"
 	"imgpipe/internal/config"
+	"imgpipe/internal/golden"
 	"imgpipe/internal/transfer"
 )
 
@@ -186,23 +187,10 @@ func TestVerifyMismatchIsNegative(t *testing.T) {
 	}
 }
 
-// golden compares got with testdata/errors/NAME.golden (-update rewrites it).
-func golden(t *testing.T, name, got string) {
+// errorGolden compares got with testdata/errors/NAME.golden (-update rewrites it).
+func errorGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "errors", name+".golden")
-	if *updateGolden {
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./cmd/imgpipe -run %s -update)", err, t.Name())
-	}
-	if got != string(want) {
-		t.Errorf("got:\n%s\nwant:\n%s", got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", "errors", name+".golden"), got, *updateGolden)
 }
 
 // TestErrorRenderingGolden renders real errors: Entra ID refusing a client
@@ -224,14 +212,14 @@ func TestErrorRenderingGolden(t *testing.T) {
 		if strings.Contains(errText, "not-the-secret") {
 			t.Fatal("the secret was shown")
 		}
-		golden(t, "credential", errText)
+		errorGolden(t, "credential", errText)
 	})
 	t.Run("json", func(t *testing.T) {
 		code, out, errText := runMain(t, "plan", "-f", pipeline, "-o", "json")
 		if code != exitFailure || errText != "" {
 			t.Fatalf("exit %d, stderr %q", code, errText)
 		}
-		golden(t, "credential-json", out)
+		errorGolden(t, "credential-json", out)
 	})
 	t.Run("storage", func(t *testing.T) {
 		wrong, err := azblob.NewSharedKeyCredential(env.Azurite.AccountName, "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXk=")
@@ -253,7 +241,7 @@ func TestErrorRenderingGolden(t *testing.T) {
 		var buf bytes.Buffer
 		err = fmt.Errorf("upload disk.raw to page blob app-1.0.0.vhd: %w", err)
 		renderError(&buf, &buf, err, exitCode(err, false))
-		golden(t, "storage", strings.ReplaceAll(buf.String(), env.Azurite.AccountName, "ACCOUNT"))
+		errorGolden(t, "storage", strings.ReplaceAll(buf.String(), env.Azurite.AccountName, "ACCOUNT"))
 	})
 }
 

@@ -8,11 +8,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+
+	"imgpipe/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -47,19 +48,7 @@ func TestExplainGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := Explain(tt.err) + "\n"
-			path := filepath.Join("testdata", "explain", tt.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestExplainGolden -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("got:\n%s\nwant:\n%s", got, want)
-			}
+			golden.Check(t, filepath.Join("testdata", "explain", tt.name+".golden"), got, *update)
 			if bytes.Contains([]byte(got), []byte("SECRET")) {
 				t.Error("a SAS signature was rendered")
 			}
