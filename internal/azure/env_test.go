@@ -21,6 +21,7 @@ import (
 	"imgpipe/internal/azemu"
 	"imgpipe/internal/azemu/azemutest"
 	"imgpipe/internal/config"
+	"imgpipe/internal/disk/disktest"
 	"imgpipe/internal/source"
 	"imgpipe/internal/testenv"
 )
@@ -42,13 +43,7 @@ func makeDiskSized(t testing.TB, gen string, seed byte, size int64) string {
 	buf := make([]byte, 64<<10)
 	switch gen {
 	case "V1":
-		for i := 0; i < 440; i++ {
-			buf[i] = 0xEB // boot code
-		}
-		e := buf[446:]
-		e[0], e[4] = 0x80, 0x83
-		binary.LittleEndian.PutUint32(e[8:], 2048)
-		binary.LittleEndian.PutUint32(e[12:], uint32(size/512-2048))
+		copy(buf, disktest.ActiveLinuxSector(uint32(size/512-2048)))
 	case "V2":
 		e := buf[446:]
 		e[4] = 0xEE

@@ -7,13 +7,13 @@ import (
 	"testing"
 
 	"imgpipe/internal/disk"
+	"imgpipe/internal/disk/disktest"
 )
 
 func TestInspectDisk(t *testing.T) {
 	dir := t.TempDir()
 	mbr := make([]byte, 1<<20)
-	copy(mbr, []byte{0xeb, 0x63, 0x90}) // boot code
-	mbr[510], mbr[511] = 0x55, 0xaa
+	copy(mbr, disktest.BootSector())
 	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, b, 0o644); err != nil {

@@ -6,32 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// mbrRaw writes a sparse raw disk of size with an MBR boot signature and
-// some data at 3 MiB (moved from the CLI's diskFixture).
-func mbrRaw(t *testing.T, size int64) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "disk.raw")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	mbr := make([]byte, 512)
-	copy(mbr, []byte{0xEB, 0x63, 0x90})
-	mbr[510], mbr[511] = 0x55, 0xAA
-	if _, err := f.WriteAt(mbr, 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt(bytes.Repeat([]byte("imgpipe"), 5000), 3<<20); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+	"imgpipe/internal/disk/disktest"
+)
 
 // TestInspectConvertFlows: inspect a raw disk (rows, Azure findings), the
 // --to grammar, a conversion to a fixed VHD that Azure accepts, and the
@@ -39,7 +16,9 @@ func mbrRaw(t *testing.T, size int64) string {
 // conversion.
 func TestInspectConvertFlows(t *testing.T) {
 	ctx := t.Context()
-	raw := mbrRaw(t, 5<<20+512)
+	// a sparse raw disk: a BIOS boot sector and some data at 3 MiB (moved from the CLI's diskFixture)
+	raw := filepath.Join(t.TempDir(), "disk.raw")
+	disktest.WriteRaw(t, raw, 5<<20+512, bytes.Repeat([]byte("imgpipe"), 5000), 3<<20)
 	r, err := Inspect(ctx, raw)
 	if err != nil {
 		t.Fatal(err)

@@ -6,25 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"imgpipe/internal/disk/disktest"
 	"imgpipe/internal/progress"
 )
-
-// bootableRaw writes a raw disk whose MBR has boot code and a signature
-// (Hyper-V Generation 1) and some data at 1 MiB.
-func bootableRaw(t *testing.T, path string, size int64, payload string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	f.WriteAt([]byte{0xeb, 0x63, 0x90}, 0)
-	f.WriteAt([]byte{0x55, 0xaa}, 510)
-	f.WriteAt([]byte(payload), 1<<20)
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestAddDiskNeedsGeneration: a disk whose partition table does not tell
 // needs a declared generation; a declared one contradicting the table is
@@ -63,7 +47,7 @@ func TestAddDiskNeedsGeneration(t *testing.T) {
 		t.Errorf("neither FILE nor --manifest: %v", err)
 	}
 	boot := filepath.Join(dir, "boot.raw")
-	bootableRaw(t, boot, 2<<20, "x")
+	disktest.WriteRaw(t, boot, 2<<20, []byte("x"), 1<<20)
 	if _, _, err := AddDisk(t.Context(), lib, DiskRequest{Path: boot, Image: "x", Version: "2", Generation: "V2"}); err == nil || !strings.Contains(err.Error(), "contradicts") {
 		t.Errorf("--generation contradicting the disk = %v", err)
 	}
@@ -77,8 +61,8 @@ func TestAddDiskNeedsGeneration(t *testing.T) {
 func TestDiskFromManifest(t *testing.T) {
 	dir := t.TempDir()
 	disk1, disk2 := filepath.Join(dir, "a.raw"), filepath.Join(dir, "b.raw")
-	bootableRaw(t, disk1, 2<<20, "a")
-	bootableRaw(t, disk2, 2<<20, "b")
+	disktest.WriteRaw(t, disk1, 2<<20, []byte("a"), 1<<20)
+	disktest.WriteRaw(t, disk2, 2<<20, []byte("b"), 1<<20)
 	write := func(body string) string {
 		p := filepath.Join(t.TempDir(), "packer-manifest.json")
 		os.WriteFile(p, []byte(body), 0o644)
@@ -125,7 +109,7 @@ func TestVerifyAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := filepath.Join(dir, "web.raw")
-	bootableRaw(t, raw, 4<<20, "web")
+	disktest.WriteRaw(t, raw, 4<<20, []byte("web"), 1<<20)
 	for _, v := range []string{"1.0", "1.1"} {
 		if _, _, err := AddDisk(t.Context(), lib, DiskRequest{Path: raw, Image: "web", Version: v, Keep: true}); err != nil {
 			t.Fatal(err)

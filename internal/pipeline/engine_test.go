@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"imgpipe/internal/azure"
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
+	"imgpipe/internal/disk/disktest"
 	"imgpipe/internal/source"
 )
 
@@ -51,12 +51,7 @@ func startEnv(t *testing.T) *env {
 func writeDisk(t *testing.T, path, marker string) {
 	t.Helper()
 	b := make([]byte, 4<<20)
-	for i := 0; i < 440; i++ {
-		b[i] = 0xEB
-	}
-	b[446], b[446+4] = 0x80, 0x83
-	binary.LittleEndian.PutUint32(b[446+8:], 2048)
-	b[510], b[511] = 0x55, 0xAA
+	copy(b, disktest.ActiveLinuxSector(0))
 	copy(b[1<<20:], strings.Repeat("imgpipe pipeline test "+marker+" ", 1000))
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)

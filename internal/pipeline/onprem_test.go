@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"imgpipe/internal/config"
+	"imgpipe/internal/disk/disktest"
 	"imgpipe/internal/onprem"
 	"imgpipe/internal/progress"
 	"imgpipe/internal/source"
@@ -24,17 +24,7 @@ import (
 func TestAddToLibraryIsOnpremAdd(t *testing.T) {
 	dir := t.TempDir()
 	raw := filepath.Join(dir, "app.raw")
-	f, err := os.Create(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteAt([]byte{0xeb, 0x63, 0x90}, 0) // MBR boot code and signature: Generation 1
-	f.WriteAt([]byte{0x55, 0xaa}, 510)
-	f.WriteAt([]byte("payload"), 1<<20)
-	if err := f.Truncate(8 << 20); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	disktest.WriteRaw(t, raw, 8<<20, []byte("payload"), 1<<20) // BIOS boot sector: Generation 1
 	ctx := context.Background()
 	src, err := source.Inspect(ctx, raw)
 	if err != nil || src.Generation != "V1" {
