@@ -157,7 +157,7 @@ func (a *Agent) Check(ctx context.Context, depth drift.Depth) (Report, error) {
 		r.CheckedAt = time.Now().UTC()
 	}
 	if err != nil {
-		r.Error = cut(err.Error(), maxDetail)
+		r.Error = Cut(err.Error(), maxDetail)
 		r.Changes, r.Drifted, r.Summary = nil, false, drift.Summary{}
 	}
 	return r, err

@@ -201,8 +201,8 @@ func FromDrift(d *drift.Report, max int) Report {
 			r.Truncated++
 			return false
 		}
-		c.Name = cut(c.Name, maxName)
-		c.Detail = cut(c.Detail, maxDetail)
+		c.Name = Cut(c.Name, maxName)
+		c.Detail = Cut(c.Detail, maxDetail)
 		r.Changes = append(r.Changes, c)
 		return true
 	}
@@ -251,16 +251,4 @@ func FromDrift(d *drift.Report, max int) Report {
 		r.Error = "the image identity names an invalid image"
 	}
 	return r
-}
-
-// cut shortens s to at most n bytes on a rune boundary, valid UTF-8.
-func cut(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

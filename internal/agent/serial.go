@@ -392,7 +392,7 @@ func (a *Agent) RunSerialTest(ctx context.Context, so SerialOptions) (TestReport
 	if err != nil {
 		// still report, so the runner says why instead of timing out
 		rep.Test, rep.Nonce = "unknown", strings.Repeat("0", 16)
-		rep.Error = cut("read the test spec: "+err.Error(), maxDetail)
+		rep.Error = Cut("read the test spec: "+err.Error(), maxDetail)
 	} else {
 		rep.Test, rep.Nonce = spec.Test, spec.Nonce
 		rep.Drift, _ = a.Check(ctx, drift.Full)
@@ -436,7 +436,7 @@ func encodeReportFitting(rep *TestReport) ([]byte, error) {
 			rep.Drift.Changes = rep.Drift.Changes[:n]
 		default:
 			for i := range rep.Commands {
-				rep.Commands[i].Output = cut(rep.Commands[i].Output, len(rep.Commands[i].Output)/2)
+				rep.Commands[i].Output = Cut(rep.Commands[i].Output, len(rep.Commands[i].Output)/2)
 			}
 		}
 	}
@@ -471,10 +471,10 @@ func runCommand(ctx context.Context, c TestCommand) CommandResult {
 		res.ExitCode = ee.ExitCode()
 		if res.ExitCode < 0 || res.ExitCode > 255 {
 			res.ExitCode = -1
-			res.Error = cut(ee.Error(), maxDetail)
+			res.Error = Cut(ee.Error(), maxDetail)
 		}
 	case err != nil:
-		res.Error = cut(err.Error(), maxDetail)
+		res.Error = Cut(err.Error(), maxDetail)
 	default:
 		res.ExitCode = 0
 	}

@@ -149,7 +149,7 @@ func (g *Gate) record(ctx context.Context, ref catalog.Ref, v catalog.Version, r
 	}
 	status, detail := catalog.RunSucceeded, "passed on "+res.Runner
 	if f := res.FirstFailure(); f != nil {
-		status, detail = catalog.RunFailed, f.Name+": "+cut(f.Output, 400)
+		status, detail = catalog.RunFailed, f.Name+": "+agent.Cut(f.Output, 400)
 	}
 	return g.Catalog.UpdateStep(ctx, runID, seq, status, detail, nil)
 }

@@ -235,7 +235,7 @@ wait:
 		case werr := <-exited:
 			stopped = true
 			if werr != nil && !fileHas(report, agent.FrameMark) {
-				why = fmt.Sprintf("qemu stopped: %v: %s", werr, cut(strings.TrimSpace(stderr.String()), 512))
+				why = fmt.Sprintf("qemu stopped: %v: %s", werr, agent.Cut(strings.TrimSpace(stderr.String()), 512))
 			}
 			break wait
 		case <-deadline.C:
@@ -352,7 +352,7 @@ func Verdicts(spec *agent.TestSpec, rep *agent.TestReport) []Check {
 		default:
 			ch.Passed, ch.Output = true, r.Output
 		}
-		ch.Output = cut(ch.Output, agent.MaxOutputBytes)
+		ch.Output = agent.Cut(ch.Output, agent.MaxOutputBytes)
 		out = append(out, ch)
 	}
 	return out
@@ -388,11 +388,4 @@ func tail(p string, n int64) string {
 	}
 	b, _ := io.ReadAll(io.LimitReader(f, n))
 	return strings.ToValidUTF8(strings.ReplaceAll(string(b), "\r", ""), "?")
-}
-
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "")
 }
