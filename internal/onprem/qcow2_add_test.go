@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"imgpipe/internal/disk/disktest"
 	"imgpipe/internal/onprem"
 	"imgpipe/internal/testenv"
 )
@@ -19,16 +20,7 @@ func TestAddQcow2(t *testing.T) {
 	testenv.RequireTool(t, "qemu-img")
 	dir := t.TempDir()
 	raw := filepath.Join(dir, "src.raw")
-	f, err := os.Create(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Truncate(64 << 20)
-	mbr := make([]byte, 512)
-	mbr[510], mbr[511] = 0x55, 0xaa
-	f.WriteAt(mbr, 0)
-	f.WriteAt([]byte(strings.Repeat("a qcow2 for the Hyper-V library\n", 40000)), 9<<20)
-	f.Close()
+	disktest.WriteRaw(t, raw, 64<<20, []byte(strings.Repeat("a qcow2 for the Hyper-V library\n", 40000)), 9<<20)
 	src := filepath.Join(dir, "packer-web")
 	if out, err := exec.Command("qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", raw, src).CombinedOutput(); err != nil {
 		t.Fatalf("qemu-img: %v\n%s", err, out)
