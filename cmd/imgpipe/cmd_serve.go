@@ -22,7 +22,7 @@ func newServeCmd() *cobra.Command {
 	var (
 		o          server.Options
 		catalogLoc string
-		rec        serveReconcile // serve_reconcile.go
+		rec        serveReconcile // cmd_reconcile.go
 	)
 	cmd := &cobra.Command{Use: "serve", Short: "Serve the fleet dashboard, the HTTP API, agent intake and Prometheus metrics",
 		Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
