@@ -30,10 +30,7 @@ func newDestroyCmd() *cobra.Command {
 					return yes, nil // without --yes, the plan is the answer
 				}
 				io.WriteString(cmd.ErrOrStderr(), dp.Text())
-				if yes || !dp.HasChanges() {
-					return true, nil
-				}
-				ok, err := view.Ask(os.Stdin, cmd.ErrOrStderr(), "Delete these resources?")
+				ok, err := view.Approve(os.Stdin, cmd.ErrOrStderr(), yes || !dp.HasChanges(), "Delete these resources?")
 				if err == nil && !ok {
 					err = errors.New("nothing deleted")
 				}

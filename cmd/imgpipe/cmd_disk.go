@@ -14,10 +14,7 @@ import (
 func init() { register(newDiskCmd) }
 
 func newDiskCmd() *cobra.Command {
-	c := &cobra.Command{
-		Use:   "disk",
-		Short: "Inspect, convert and check disk images (VHDX, VHD, qcow2, raw)",
-	}
+	c := &cobra.Command{Use: "disk", Short: "Inspect, convert and check disk images (VHDX, VHD, qcow2, raw)"}
 	c.AddCommand(newDiskInspectCmd(), newDiskConvertCmd(), newDiskCheckCmd())
 	return c
 }

@@ -70,10 +70,7 @@ func newPublishCmd() *cobra.Command {
 				if !jsonOutput() {
 					io.WriteString(cmd.ErrOrStderr(), view.PlanText(p))
 				}
-				if yes || !p.HasChanges() {
-					return true, nil
-				}
-				return view.Ask(os.Stdin, cmd.ErrOrStderr(), "Apply this plan?")
+				return view.Approve(os.Stdin, cmd.ErrOrStderr(), yes || !p.HasChanges(), "Apply this plan?")
 			})
 			return view.Publish(stdout, jsonOutput(), plan, res, err)
 		},

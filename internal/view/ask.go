@@ -25,3 +25,12 @@ func Ask(in io.Reader, out io.Writer, question string) (bool, error) {
 	a := strings.ToLower(strings.TrimSpace(line))
 	return a == "y" || a == "yes", nil
 }
+
+// Approve is yes when given (--yes, or nothing to approve), else Ask's
+// answer.
+func Approve(in io.Reader, out io.Writer, given bool, question string) (bool, error) {
+	if given {
+		return true, nil
+	}
+	return Ask(in, out, question)
+}
