@@ -10,8 +10,8 @@ import (
 	"errors"
 	"io"
 
-	"imgpipe/internal/azemu"
 	"imgpipe/internal/azure"
+	"imgpipe/internal/emulatorenv"
 	"imgpipe/internal/transfer"
 	"imgpipe/internal/view"
 )
@@ -82,5 +82,5 @@ func renderError(stderr, out io.Writer, err error, code int) {
 	if errors.As(err, &ue) && code == exitFailure {
 		name, hint = "usage", "see "+cmp.Or(ue.help, "imgpipe")+" --help"
 	}
-	view.Error(stderr, out, jsonOutput(), globals.debug, err, view.Describe(err, name, code, hint, azemu.Hint))
+	view.Error(stderr, out, jsonOutput(), globals.debug, err, view.Describe(err, name, code, hint, emulatorenv.Hint))
 }

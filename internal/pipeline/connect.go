@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"imgpipe/internal/azemu"
 	"imgpipe/internal/azure"
 	"imgpipe/internal/catalog"
 	"imgpipe/internal/config"
+	"imgpipe/internal/emulatorenv"
 	"imgpipe/internal/progress"
 	"imgpipe/internal/supplychain"
 )
@@ -59,7 +59,7 @@ func OpenTarget(path, target, sub string) (*Target, error) {
 	if t.Azure != nil && t.Azure.Storage != nil {
 		endpoint = t.Azure.Storage.BlobEndpoint
 	}
-	if err := azemu.CheckEndpoints(endpoint); err != nil {
+	if err := emulatorenv.CheckEndpoints(endpoint); err != nil {
 		return nil, err // a local emulator that is not running: say so now
 	}
 	var err error
@@ -88,8 +88,8 @@ func StorageEndpointFromEnv(az *config.Azure) {
 	if az == nil || az.Storage == nil || az.Storage.BlobEndpoint != "" {
 		return
 	}
-	ep := strings.TrimRight(os.Getenv(azemu.EnvBlobEndpoint), "/")
-	if acct := os.Getenv(azemu.EnvStorageAccount); ep == "" || (acct != "" && !strings.EqualFold(acct, az.Storage.Account)) {
+	ep := strings.TrimRight(os.Getenv(emulatorenv.EnvBlobEndpoint), "/")
+	if acct := os.Getenv(emulatorenv.EnvStorageAccount); ep == "" || (acct != "" && !strings.EqualFold(acct, az.Storage.Account)) {
 		return
 	}
 	az.Storage.BlobEndpoint = ep

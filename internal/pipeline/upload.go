@@ -13,8 +13,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 
-	"imgpipe/internal/azemu"
 	"imgpipe/internal/azure"
+	"imgpipe/internal/emulatorenv"
 	"imgpipe/internal/transfer"
 )
 
@@ -24,7 +24,7 @@ import (
 // difference wraps transfer.ErrVerify.
 func Upload(ctx context.Context, src string, spec transfer.TargetSpec, o transfer.Options) (*transfer.Result, error) {
 	spec = spec.WithEnv(transfer.StorageEnv{ConnectionString: os.Getenv("AZURE_STORAGE_CONNECTION_STRING"),
-		AccountKey: os.Getenv(azure.EnvStorageKey), Account: os.Getenv(azemu.EnvStorageAccount), EmulatorEndpoint: os.Getenv(azemu.EnvBlobEndpoint)})
+		AccountKey: os.Getenv(azure.EnvStorageKey), Account: os.Getenv(emulatorenv.EnvStorageAccount), EmulatorEndpoint: os.Getenv(emulatorenv.EnvBlobEndpoint)})
 	spec.ARM = func() (azcore.TokenCredential, *arm.ClientOptions, error) { return azure.ConnectionFromEnv().Open() }
 	if o.Resume && !spec.Named() {
 		// No target named: continue towards the one the checkpoint records.
@@ -33,7 +33,7 @@ func Upload(ctx context.Context, src string, spec transfer.TargetSpec, o transfe
 			return nil, err
 		}
 	}
-	if err := azemu.CheckEndpoints(spec.BlobURL, spec.Endpoint); err != nil {
+	if err := emulatorenv.CheckEndpoints(spec.BlobURL, spec.Endpoint); err != nil {
 		return nil, err // Azurite (or the emulator) is not running: no minutes of retries
 	}
 	tgt, err := spec.Target(src)

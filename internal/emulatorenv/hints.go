@@ -1,4 +1,4 @@
-package azemu
+package emulatorenv
 
 import (
 	"errors"
