@@ -9,16 +9,15 @@ import (
 
 	"imgpipe/internal/atomicfile"
 	"imgpipe/internal/azurite"
-	"imgpipe/internal/emulatorenv"
 )
 
 // What a running local emulator writes to emulator.env and clients read
 // back from the environment (`source emulator.env`).
 const (
-	EnvARMEndpoint    = emulatorenv.EnvARMEndpoint
-	EnvBlobEndpoint   = emulatorenv.EnvBlobEndpoint
-	EnvStorageAccount = emulatorenv.EnvStorageAccount
-	EnvStorageKey     = emulatorenv.EnvStorageKey
+	EnvARMEndpoint    = "IMGPIPE_ARM_ENDPOINT"
+	EnvBlobEndpoint   = "IMGPIPE_BLOB_ENDPOINT" // the emulator's Azurite blob endpoint
+	EnvStorageAccount = "AZURE_STORAGE_ACCOUNT" // as az reads it
+	EnvStorageKey     = "AZURE_STORAGE_KEY"
 )
 
 // SubscriptionID is the subscription the emulator suggests; it accepts any

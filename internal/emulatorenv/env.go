@@ -4,6 +4,8 @@
 // depending on the emulator itself.
 package emulatorenv
 
+// The emulator writes the same names (internal/azemu may not import its
+// clients; TestNamesMatchTheEmulator keeps the two alike).
 const (
 	EnvARMEndpoint    = "IMGPIPE_ARM_ENDPOINT"
 	EnvBlobEndpoint   = "IMGPIPE_BLOB_ENDPOINT" // the emulator's Azurite blob endpoint
