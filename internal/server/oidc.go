@@ -249,6 +249,10 @@ func localPath(next string) string {
 	if strings.IndexFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
 		return "/"
 	}
+	// a path that does not parse ("/%") is no page of ours to return to
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" {
+		return "/"
+	}
 	return next
 }
 
