@@ -17,9 +17,18 @@ import (
 // blobs are reached with the Entra ID credential.
 const EnvStorageKey = "AZURE_STORAGE_KEY"
 
-// envPollInterval overrides how often long-running operations and
-// replication are polled (tests and the demo: "100ms").
-const envPollInterval = "IMGPIPE_POLL_INTERVAL"
+// EnvPollInterval overrides how often long-running operations,
+// replication and rollouts are polled (tests and the demo: "100ms").
+const EnvPollInterval = "IMGPIPE_POLL_INTERVAL"
+
+// PollIntervalFromEnv is EnvPollInterval's duration, or 0 (the caller's
+// default) when it is unset or not a positive duration.
+func PollIntervalFromEnv() time.Duration {
+	if d, err := config.ParseDuration(os.Getenv(EnvPollInterval)); err == nil && d > 0 {
+		return d
+	}
+	return 0
+}
 
 // Connect returns a Publisher for subscription sub, reached as the
 // environment says (ConnectionFromEnv; AZURE_STORAGE_KEY for shared-key
@@ -44,10 +53,8 @@ func Connect(sub, account string) (*Publisher, error) {
 		Uploader: &TransferUploader{A: access, ARMCred: cred, ARMOptions: opts},
 		RunID:    fmt.Sprintf("run-%d", time.Now().UnixNano()),
 	}
-	if v := os.Getenv(envPollInterval); v != "" {
-		if d, err := config.ParseDuration(v); err == nil && d > 0 {
-			p.PollInterval = d
-		}
+	if d := PollIntervalFromEnv(); d > 0 {
+		p.PollInterval = d
 	}
 	return p, nil
 }

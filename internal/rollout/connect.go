@@ -6,7 +6,6 @@ package rollout
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 
@@ -65,9 +64,6 @@ func Connections(open func(subscription string) (*azure.Clients, error)) func(co
 	}
 }
 
-// EnvPollInterval names the variable that sets EnvDriver's poll interval.
-const EnvPollInterval = "IMGPIPE_POLL_INTERVAL"
-
 // EnvDriver is the reconciler's driver: Azure reached as the environment
 // says (azure.ConnectionFromEnv), polled every IMGPIPE_POLL_INTERVAL when
 // it holds a positive duration (else the default).
@@ -78,11 +74,6 @@ func EnvDriver(cat *catalog.Catalog) *Driver {
 			return nil, err
 		}
 		return azure.NewClients(sub, cred, opts)
-	}}
-	if v := os.Getenv(EnvPollInterval); v != "" {
-		if p, err := config.ParseDuration(v); err == nil && p > 0 {
-			d.Poll = p
-		}
-	}
+	}, Poll: azure.PollIntervalFromEnv()}
 	return d
 }

@@ -74,9 +74,9 @@ func TestConnectionsOpenEachSubscriptionOnce(t *testing.T) {
 
 func TestEnvDriverPoll(t *testing.T) {
 	for v, want := range map[string]time.Duration{"": 0, "150ms": 150 * time.Millisecond, "2m": 2 * time.Minute, "soon": 0, "0s": 0} {
-		t.Setenv(EnvPollInterval, v)
+		t.Setenv(azure.EnvPollInterval, v)
 		if d := EnvDriver(nil); d.Poll != want || d.Azure == nil {
-			t.Errorf("%s=%q: poll %v, want %v", EnvPollInterval, v, d.Poll, want)
+			t.Errorf("%s=%q: poll %v, want %v", azure.EnvPollInterval, v, d.Poll, want)
 		}
 	}
 }
