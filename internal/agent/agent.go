@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -58,7 +59,8 @@ type Options struct {
 	// MaxChanges bounds the findings listed (0: MaxChanges).
 	MaxChanges int
 	// Attempts bounds the tries of one send (0: 5); waits double from
-	// RetryBase (0: 1s) up to RetryMax (0: 30s).
+	// RetryBase (0: 1s) up to RetryMax (0: 30s), jittered by ±20%. A
+	// server's Retry-After overrides them as a floor (see Send).
 	Attempts  int
 	RetryBase time.Duration
 	RetryMax  time.Duration
@@ -66,7 +68,8 @@ type Options struct {
 	Version string
 	// Splay delays Loop's first check by a random time in [0, Splay), so a
 	// fleet started together (or back after an outage) does not report in
-	// lockstep. Intervals and retry waits are jittered too.
+	// lockstep. Intervals are jittered over [0.8, 1.2) of Loop's interval,
+	// retry waits as Send says.
 	Splay time.Duration
 }
 
@@ -245,8 +248,9 @@ func (e *PermanentError) Error() string {
 }
 
 // Send posts a report, retrying network errors, 408, 429 and 5xx with
-// exponential backoff (honouring Retry-After within RetryMax) up to
-// Attempts tries. Other 4xx answers are permanent (*PermanentError).
+// jittered exponential backoff up to Attempts tries. A Retry-After from the
+// server is a floor: that wait is kept (even beyond RetryMax) and jitter
+// only adds to it. Other 4xx answers are permanent (*PermanentError).
 func (a *Agent) Send(ctx context.Context, r Report) error {
 	body, err := Encode(r)
 	if err != nil {
@@ -272,11 +276,7 @@ func (a *Agent) Send(ctx context.Context, r Report) error {
 		if attempt >= a.opts.Attempts {
 			return fmt.Errorf("report not delivered after %d attempts: %w", attempt, last)
 		}
-		d := wait
-		if retryAfter > 0 {
-			d = retryAfter
-		}
-		d = jitter(min(d, a.opts.RetryMax))
+		d := retryDelay(min(wait, a.opts.RetryMax), retryAfter)
 		slog.Debug("agent: report not delivered, retrying", "attempt", attempt, "wait", d, "err", err)
 		t := time.NewTimer(d)
 		select {
@@ -307,14 +307,30 @@ func (a *Agent) post(ctx context.Context, endpoint, cred string, body []byte) (t
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return 0, nil
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500:
-		var ra time.Duration
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
-			ra = time.Duration(s) * time.Second
-		}
-		return ra, fmt.Errorf("server answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+		return parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()), fmt.Errorf("server answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 	default:
 		return 0, &PermanentError{Status: resp.StatusCode, Body: strings.TrimSpace(string(msg))}
 	}
+}
+
+// parseRetryAfter reads a Retry-After header (seconds or an HTTP date);
+// 0 when absent, malformed or already past.
+func parseRetryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(h, 10, 64); err == nil {
+		if s <= 0 {
+			return 0
+		}
+		// bounded so that the wait and its jitter cannot overflow
+		return time.Duration(min(s, int64(math.MaxInt64/2/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 // RunOnce checks at depth and sends the report. It returns the report and
@@ -337,7 +353,7 @@ func (a *Agent) Loop(ctx context.Context, interval, fullEvery time.Duration, onR
 		return errors.New("interval must be positive")
 	}
 	if a.opts.Splay > 0 {
-		t := time.NewTimer(rand.N(a.opts.Splay))
+		t := time.NewTimer(splay(a.opts.Splay))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -375,7 +391,32 @@ func jitter(d time.Duration) time.Duration {
 	if d <= 0 {
 		return d
 	}
-	return d*4/5 + rand.N(d*2/5+1)
+	if d*2/5 == 0 {
+		return d
+	}
+	return d*4/5 + rand.N(d*2/5)
+}
+
+// retryDelay is the wait before the next try: the backoff jittered over
+// [0.8backoff, 1.2backoff), or, when the server sent a Retry-After, that
+// wait plus up to 20% more (in [retryAfter, 1.2retryAfter)), never less:
+// the server asked for at least that long.
+func retryDelay(backoff, retryAfter time.Duration) time.Duration {
+	if retryAfter <= 0 {
+		return jitter(backoff)
+	}
+	if retryAfter/5 == 0 {
+		return retryAfter
+	}
+	return retryAfter + rand.N(retryAfter/5)
+}
+
+// splay is Loop's first delay: uniform over [0, d).
+func splay(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return rand.N(d)
 }
 
 // AzureAssetTag is the DMI chassis asset tag Azure gives its VMs; Hyper-V
