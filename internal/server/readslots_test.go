@@ -5,19 +5,21 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 )
 
-// TestReadSlotsLeaveIntakeFree: on SQLite, with every read slot taken, a
-// report is still stored and answered at once, the health check too, and
-// a read waits for a slot (and is served when one frees).
-func TestReadSlotsLeaveIntakeFree(t *testing.T) {
-	f := newFixture(t, backend{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "catalog.db") }}, Config{})
+// testReadSlotsLeaveIntakeFree (both databases): with every read slot
+// taken, a report is still stored and answered at once, the health check
+// too, and a read waits for a slot (and is served when one frees).
+func testReadSlotsLeaveIntakeFree(t *testing.T, b backend) {
+	f := newFixture(t, b, Config{})
 	seedCatalog(t, f.cat)
 	if cap(f.srv.readSlots) != ReadSlots() || ReadSlots() < 1 {
 		t.Fatalf("read slots %d, want ReadSlots() = %d", cap(f.srv.readSlots), ReadSlots())
+	}
+	if f.srv.readBudget == nil || f.srv.readBudget.share != ReadShare(b.name) {
+		t.Fatalf("read budget %+v, want a share of %v on %s", f.srv.readBudget, ReadShare(b.name), b.name)
 	}
 	cred := f.credFor(t, "web-a")
 	for range cap(f.srv.readSlots) {
@@ -63,8 +65,8 @@ func TestReadSlotsLeaveIntakeFree(t *testing.T) {
 	}
 }
 
-// Which requests take a read slot; without slots (PostgreSQL: the queries
-// run in the database's processes) every request passes.
+// Which requests take a read slot; a server without slots lets every
+// request pass.
 func TestReadSlotsWhichRequests(t *testing.T) {
 	for _, tc := range []struct {
 		method, path string

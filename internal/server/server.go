@@ -73,7 +73,7 @@ type Server struct {
 	// queue commits reports in batches (group commit)
 	queue *reportQueue
 	// readSlots bounds the reads served at once, readBudget their share of
-	// the time while agents report (SQLite; readslots.go)
+	// the time while agents report (readslots.go)
 	readSlots  chan struct{}
 	readBudget *readBudget
 
@@ -151,9 +151,8 @@ func New(cfg Config) (*Server, error) {
 	writers := 1
 	if cfg.Catalog.Backend() == "postgres" {
 		writers = PostgresWriters
-	} else {
-		s.readSlots, s.readBudget = make(chan struct{}, ReadSlots()), newReadBudget(ReadShare, ReadBurst)
 	}
+	s.readSlots, s.readBudget = make(chan struct{}, ReadSlots()), newReadBudget(ReadShare(cfg.Catalog.Backend()), ReadBurst)
 	s.queue = newReportQueue(cfg.Catalog, writers, func(n int, d time.Duration, err error) {
 		if err == nil {
 			s.metrics.batchReports.Observe(float64(n))
@@ -301,9 +300,8 @@ func (s *Server) pullAzure(ctx context.Context, every time.Duration) (*PullResul
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	// compact: indenting it was a sixth of an API read's CPU (100k hosts)
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 type apiError struct {

@@ -57,6 +57,7 @@ func runServerSuite(t *testing.T, b backend) {
 		{"EnrolmentBindsHosts", testEnrolment},
 		{"SlowBodiesTakeNoSlot", testSlowBody},
 		{"PagingAndRegion", testPagingAndRegion},
+		{"ReadSlotsLeaveIntakeFree", testReadSlotsLeaveIntakeFree},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
