@@ -30,7 +30,7 @@ READERS=${READERS:-2}
 USERS=${USERS:-10} # paced readers: each reads a page a second
 SLOW=${SLOW:-0}
 BACKENDS=${BACKENDS:-"postgres sqlite"}
-BASELINE=${BASELINE:-b342f96} # main before session 4's intake work (5ef9eca: before the #23 scale work)
+BASELINE=${BASELINE:-eb03edf} # main before the PostgreSQL read budget (332b084: before session 4's fleet work; 5ef9eca: before the #23 scale work)
 work=$(mktemp -d /tmp/imgpipe-fleet-bench.XXXXXX)
 pids=()
 cleanup() {
