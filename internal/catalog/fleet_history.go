@@ -66,14 +66,29 @@ func (c *Catalog) DriftedSince(ctx context.Context, host string) (time.Time, err
 const SnapshotEvery = 5 * time.Minute
 
 // SnapshotFleet records the fleet's counts (by image, version, drift and
-// failure) at now rounded down to SnapshotEvery, once: replicas that take
-// the same snapshot agree, and the second one writes nothing. It reads
-// the few rows of the counts table, not the hosts.
+// failure) at now rounded down to SnapshotEvery, once: the first replica
+// to take a bucket's snapshot writes all of it, later ones in the same
+// bucket write nothing, so a point is one moment of the fleet (row by row
+// inserts would mix the counts of two moments when hosts moved between
+// them). It reads the few rows of the counts table, not the hosts.
 func (c *Catalog) SnapshotFleet(ctx context.Context, now time.Time) error {
 	at := fmtTime(now.UTC().Truncate(SnapshotEvery))
-	_, err := c.db.ExecContext(ctx, c.q(`INSERT INTO fleet_snapshots (at, image, version, drifted, failed, n)
-		SELECT ?, image, version, drifted, failed, SUM(n) FROM fleet_counts WHERE n > 0 GROUP BY image, version, drifted, failed
-		ON CONFLICT (at, image, version, drifted, failed) DO NOTHING`), at)
+	err := c.tx(ctx, func(tx *sql.Tx) error {
+		if c.dialect == dialectPostgres {
+			// SHARE ROW EXCLUSIVE conflicts with itself: two replicas'
+			// snapshots run one after the other, and the second sees
+			// the first's rows. Intake never touches this table.
+			if _, err := tx.ExecContext(ctx, "LOCK TABLE fleet_snapshots IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+				return err
+			}
+		} // SQLite has one writer: the statement below is atomic already
+		_, err := tx.ExecContext(ctx, c.q(`INSERT INTO fleet_snapshots (at, image, version, drifted, failed, n)
+			SELECT ?, image, version, drifted, failed, SUM(n) FROM fleet_counts
+			WHERE n > 0 AND NOT EXISTS (SELECT 1 FROM fleet_snapshots WHERE at = ?)
+			GROUP BY image, version, drifted, failed
+			ON CONFLICT (at, image, version, drifted, failed) DO NOTHING`), at, at)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("snapshot the fleet: %w", err)
 	}

@@ -228,10 +228,24 @@ func testSnapshots(t *testing.T, b backend) {
 	if err := c.ReportHosts(ctx, hs); err != nil {
 		t.Fatal(err)
 	}
-	for _, at := range []time.Time{t0, t0.Add(time.Minute)} { // one instant, twice (two replicas)
-		if err := c.SnapshotFleet(ctx, at); err != nil {
-			t.Fatal(err)
-		}
+	if err := c.SnapshotFleet(ctx, t0); err != nil {
+		t.Fatal(err)
+	}
+	// five web hosts move to 1.2.0 before a second replica snapshots the
+	// same bucket: the point keeps the first moment (10 hosts on 1.0.0),
+	// not a mix of both (15 web hosts)
+	moved := append([]Host(nil), hs[5:10]...)
+	for i := range moved {
+		moved[i].Version = "1.2.0"
+	}
+	if err := c.ReportHosts(ctx, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SnapshotFleet(ctx, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ReportHosts(ctx, hs[5:10]); err != nil { // back on 1.0.0
+		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
 		hs[i].Version, hs[i].DriftSummary = "1.1.0", []byte(`{"source":"agent","drifted":true}`)
@@ -246,7 +260,7 @@ func testSnapshots(t *testing.T, b backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(web) != 2 || web[0].Hosts != 10 || web[0].Drifted != 0 || web[1].Drifted != 3 || web[1].Versions["1.1.0"] != 3 || web[1].Versions["1.0.0"] != 7 ||
+	if len(web) != 2 || web[0].Hosts != 10 || web[0].Versions["1.0.0"] != 10 || len(web[0].Versions) != 1 || web[0].Drifted != 0 || web[1].Drifted != 3 || web[1].Versions["1.1.0"] != 3 || web[1].Versions["1.0.0"] != 7 ||
 		!web[0].At.Equal(t0.Truncate(SnapshotEvery)) {
 		t.Fatalf("web series %+v", web)
 	}
