@@ -21,9 +21,16 @@ type FleetGroup struct {
 	Hosts    int
 }
 
+// Unpublished labels, in FleetBreakdown, an image or a version the catalog
+// has not published (an agent may report any name).
+const Unpublished = "unknown"
+
 // FleetBreakdown counts the fleet by image, version, platform and state
 // (against channel): the counts table and the stale hosts, never a scan
-// of the fleet. Groups without hosts are left out.
+// of the fleet. Groups without hosts are left out. An image or version
+// the catalog has not published is counted as Unpublished, so that the
+// breakdown (and the metrics drawn from it) grows with what was
+// published, never with what agents send.
 func (c *Catalog) FleetBreakdown(ctx context.Context, channel string, staleBefore time.Time) ([]FleetGroup, error) {
 	facts, err := c.versionFacts(ctx, channel)
 	if err != nil {
@@ -37,11 +44,21 @@ func (c *Catalog) FleetBreakdown(ctx context.Context, channel string, staleBefor
 	type key struct{ image, version, platform, state string }
 	sums := map[key]int{}
 	var order []key
+	images := map[string]bool{}
+	for _, f := range facts {
+		images[f.image] = true
+	}
 	add := func(g hostGroup, st string, n int) {
 		if n <= 0 {
 			return
 		}
 		k := key{g.image, g.version, g.platform, st}
+		if _, published := byVersion[factKey{g.image, g.version}]; !published {
+			k.version = Unpublished
+		}
+		if !images[g.image] {
+			k.image = Unpublished
+		}
 		if _, ok := sums[k]; !ok {
 			order = append(order, k)
 		}

@@ -89,7 +89,7 @@ type fleetCollector struct{ s *Server }
 
 var (
 	descHosts = prometheus.NewDesc("imgpipe_hosts",
-		"Hosts by image, version, platform and state (the worst that applies, against channel: revoked, error, drifted, behind, unknown, stale, no-agent, ok).",
+		"Hosts by image, version, platform and state (the worst that applies, against channel: revoked, error, drifted, behind, unknown, stale, no-agent, ok); an image or version never published is \"unknown\".",
 		[]string{"channel", "image", "version", "platform", "state"}, nil)
 	descAge = prometheus.NewDesc("imgpipe_hosts_by_report_age",
 		"Hosts by the age of their last report (as of at most 30s ago): age=\"15m\" counts those older than 5m and at most 15m old, age=\"older\" those beyond 7d.", []string{"age"}, nil)

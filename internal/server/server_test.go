@@ -688,6 +688,29 @@ func testMetrics(t *testing.T, b backend) {
 			t.Errorf("no %s in the exposition", fam)
 		}
 	}
+	// bounded cardinality: versions and images agents make up are one
+	// series, not one each
+	for i := range 20 {
+		r = validReport(fmt.Sprintf("odd-%d", i))
+		r.Version = fmt.Sprintf("9.9.%d", i)
+		if i%2 == 1 {
+			r.Image = fmt.Sprintf("made-up-%d", i)
+		}
+		report(t, f, r)
+	}
+	m = scrape(t, f)
+	for series, want := range map[string]string{
+		`imgpipe_hosts{image="web",version="unknown",state="unknown"}`:     "10",
+		`imgpipe_hosts{image="unknown",version="unknown",state="unknown"}`: "10",
+		`imgpipe_hosts{image="web",version="1.1.0",state="behind"}`:        "1",
+	} {
+		if got := metricValue(t, m, series); got != want {
+			t.Errorf("with made-up versions: %s = %s, want %s", series, got, want)
+		}
+	}
+	if n := strings.Count(m, "\nimgpipe_hosts{"); n != 5 {
+		t.Errorf("%d imgpipe_hosts series for 3 known groups and 2 made-up ones:\n%s", n, m)
+	}
 	// bounded cardinality: no label names a host
 	for _, line := range strings.Split(m, "\n") {
 		if strings.HasPrefix(line, "#") {
