@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -117,6 +118,7 @@ func TestReplicasOnOnePostgres(t *testing.T) {
 		},
 		ErrorLog: log.New(io.Discard, "", 0), // the killed replica's refused connections
 		ModifyResponse: func(r *http.Response) error {
+			r.Header.Set("X-Replica", r.Request.Header.Get("X-Replica"))
 			if r.StatusCode == http.StatusAccepted {
 				var i int
 				fmt.Sscan(r.Request.Header.Get("X-Replica"), &i)
@@ -139,7 +141,8 @@ func TestReplicasOnOnePostgres(t *testing.T) {
 		}
 		creds[name] = er.Credential
 	}
-	send := func(host string, at time.Time, drifted bool) (int, error) {
+	// send returns the status and which replica answered
+	send := func(host string, at time.Time, drifted bool) (int, string, error) {
 		r := validReport(host)
 		r.CheckedAt, r.Drifted = at, drifted
 		if drifted {
@@ -151,16 +154,16 @@ func TestReplicasOnOnePostgres(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := client.Do(req)
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		return resp.StatusCode, nil
+		return resp.StatusCode, resp.Header.Get("X-Replica"), nil
 	}
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	for i := 0; i < hosts; i++ {
 		name := fmt.Sprintf("r-%02d", i)
-		if st, err := send(name, t0, i%4 == 0); err != nil || st != http.StatusAccepted {
+		if st, _, err := send(name, t0, i%4 == 0); err != nil || st != http.StatusAccepted {
 			t.Fatalf("first report of %s: %d %v", name, st, err)
 		}
 	}
@@ -179,6 +182,25 @@ func TestReplicasOnOnePostgres(t *testing.T) {
 		}
 		if bodies[0] != bodies[1] {
 			t.Errorf("%s differs between replicas:\n%s\n---\n%s", path, bodies[0], bodies[1])
+		}
+	}
+	// the pages too, but for how long ago things happened (the clock
+	// moves between the two requests)
+	agoText := regexp.MustCompile(`[0-9][0-9hms.]* ago`)
+	for _, path := range []string{"/", "/?state=drifted&image=web", "/hosts/r-04", "/images/web", "/images/web/versions/1.2.0"} {
+		var bodies [2]string
+		for i, r := range reps {
+			resp, err := client.Get(r.base + path)
+			must(t, err)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("replica %d %s: %d %s", i, path, resp.StatusCode, b)
+			}
+			bodies[i] = agoText.ReplaceAllString(string(b), "_ ago")
+		}
+		if bodies[0] != bodies[1] {
+			t.Errorf("page %s differs between replicas:\n%s\n---\n%s", path, bodies[0], bodies[1])
 		}
 	}
 	var fleets [2]string
@@ -200,10 +222,24 @@ func TestReplicasOnOnePostgres(t *testing.T) {
 	}
 
 	// load: 8 agents, each reporting its hosts in turn with a newer
-	// check time each time, retrying what is not acknowledged; replica 1
-	// is killed in the middle
+	// check time each time; replica 1 is killed in the middle. From the
+	// kill on, the first half of the hosts report no more: their stored
+	// report must be their last acknowledged one (or a later one replica 1
+	// committed but could not answer), with no later report to hide a
+	// loss.
+	type ack struct {
+		at      time.Time
+		replica string
+	}
 	var mu sync.Mutex
-	lastAccepted := map[string]time.Time{}
+	lastAccepted := map[string]ack{}
+	sent := map[string]map[time.Time]bool{}
+	frozenHost := func(host string) bool {
+		var i int
+		fmt.Sscanf(host, "r-%d", &i)
+		return i < hosts/2
+	}
+	var frozen atomic.Bool
 	var seq atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -218,11 +254,20 @@ func TestReplicasOnOnePostgres(t *testing.T) {
 				default:
 				}
 				host := fmt.Sprintf("r-%02d", w+8*(j%(hosts/8)))
+				if frozen.Load() && frozenHost(host) {
+					continue
+				}
 				at := t0.Add(time.Duration(seq.Add(1)) * time.Millisecond)
-				st, err := send(host, at, j%3 == 0)
+				mu.Lock()
+				if sent[host] == nil {
+					sent[host] = map[time.Time]bool{}
+				}
+				sent[host][at] = true
+				mu.Unlock()
+				st, by, err := send(host, at, j%3 == 0)
 				if err == nil && st == http.StatusAccepted {
 					mu.Lock()
-					lastAccepted[host] = at
+					lastAccepted[host] = ack{at, by}
 					mu.Unlock()
 				}
 			}
@@ -247,6 +292,7 @@ func TestReplicasOnOnePostgres(t *testing.T) {
 		defer mu.Unlock()
 		return len(lastAccepted) == hosts && served[1].Load() >= 20
 	})
+	frozen.Store(true)
 	beforeKill := served[1].Load()
 	must(t, reps[1].cmd.Process.Signal(syscall.SIGKILL))
 	_ = reps[1].cmd.Wait()
@@ -265,12 +311,26 @@ func TestReplicasOnOnePostgres(t *testing.T) {
 	for _, h := range hs {
 		stored[h.Name] = parseState(h.DriftSummary).CheckedAt
 	}
-	for host, at := range lastAccepted {
-		if stored[host].Before(at) {
-			t.Errorf("%s: acknowledged report of %s lost (stored %s)", host, at.Format(time.StampMilli), stored[host].Format(time.StampMilli))
+	byKilled := 0
+	for host, a := range lastAccepted {
+		got := stored[host]
+		switch {
+		case got.Before(a.at):
+			t.Errorf("%s: acknowledged report of %s (by replica %s) lost: stored %s", host, a.at.Format(time.StampMilli), a.replica, got.Format(time.StampMilli))
+		case !sent[host][got]:
+			t.Errorf("%s: stored a report of %s that was never sent", host, got.Format(time.StampMilli))
+		}
+		if frozenHost(host) && a.replica == "1" {
+			byKilled++
 		}
 	}
 	if len(lastAccepted) != hosts {
 		t.Errorf("%d hosts had reports acknowledged during the load, want %d", len(lastAccepted), hosts)
 	}
+	// the check above is only as good as the acknowledgements it holds
+	// from the killed replica with nothing reported after them
+	if byKilled == 0 {
+		t.Errorf("no host that stopped reporting at the kill had its last report acknowledged by the killed replica")
+	}
+	t.Logf("%d of %d hosts stopped at the kill, their last report acknowledged by the killed replica", byKilled, hosts/2)
 }
