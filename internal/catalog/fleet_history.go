@@ -196,6 +196,58 @@ func (c *Catalog) FinishJob(ctx context.Context, name, holder string) error {
 	return nil
 }
 
+// RenewJob extends holder's claim on name to ttl from now, and says
+// whether holder still had it (false: it was finished, released, or
+// taken over by another holder after it expired).
+func (c *Catalog) RenewJob(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	res, err := c.db.ExecContext(ctx, c.q("UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ? AND expires_at <> ''"),
+		fmtTime(c.now().Add(ttl)), name, holder)
+	if err != nil {
+		return false, fmt.Errorf("renew job %s: %w", name, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// ErrJobLost: a job's claim was lost while it ran (HoldJob).
+var ErrJobLost = errors.New("the job's claim was lost (another holder may run it now)")
+
+// HoldJob keeps holder's claim on name alive while a long job runs: a
+// short claim (ttl) renewed every ttl/3, so that a holder that dies
+// blocks the job for ttl at most, however long a run takes. The returned
+// context is cancelled, with cause ErrJobLost, when the claim is lost or
+// could not be renewed for ttl (the catalog unreachable): the job stops
+// rather than run twice. stop ends the renewals.
+func (c *Catalog) HoldJob(ctx context.Context, name, holder string, ttl time.Duration) (held context.Context, stop func()) {
+	held, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(ttl / 3)
+		defer tick.Stop()
+		renewed := time.Now()
+		for {
+			select {
+			case <-held.Done():
+				return
+			case <-tick.C:
+			}
+			ok, err := c.RenewJob(held, name, holder, ttl)
+			switch {
+			case err == nil && !ok:
+				cancel(fmt.Errorf("%w: %s", ErrJobLost, name))
+				return
+			case err == nil:
+				renewed = time.Now()
+			case time.Since(renewed) >= ttl:
+				cancel(fmt.Errorf("%w: %s not renewed for %s: %v", ErrJobLost, name, ttl, err))
+				return
+			}
+		}
+	}()
+	return held, func() { cancel(nil); <-done }
+}
+
 // JobDone returns when name last finished (FinishJob), or the zero time.
 func (c *Catalog) JobDone(ctx context.Context, name string) (time.Time, error) {
 	var done string

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -27,6 +28,7 @@ func runFleetScale(t *testing.T, b backend) {
 		{"HostHistory", testHostHistory},
 		{"Snapshots", testSnapshots},
 		{"JobsRunOnceAcrossReplicas", testJobs},
+		{"HeldJobOutlivesItsTTL", testHeldJob},
 		{"AgentReportsAuthenticatedAsABatch", testAgentReports},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
@@ -302,6 +304,45 @@ func testJobs(t *testing.T, b backend) {
 		t.Fatal(err)
 	}
 	claim(r2, "r2", false)
+}
+
+// testHeldJob: a held claim outlives its short ttl while its holder
+// lives, and a holder whose claim was taken over is told to stop.
+func testHeldJob(t *testing.T, b backend) {
+	ctx := context.Background()
+	loc := b.newLocation(t)
+	r1, r2 := openAt(t, loc), openAt(t, loc)
+	const ttl = 300 * time.Millisecond
+	claim := func(c *Catalog, holder string, want bool) {
+		t.Helper()
+		ok, err := c.ClaimJob(ctx, "azure-pull", holder, 0, ttl)
+		if err != nil || ok != want {
+			t.Fatalf("%s claims: %v %v, want %v", holder, ok, err, want)
+		}
+	}
+	claim(r1, "r1", true)
+	held, stop := r1.HoldJob(ctx, "azure-pull", "r1", ttl)
+	time.Sleep(4 * ttl)
+	claim(r2, "r2", false) // renewed: still r1's
+	if held.Err() != nil {
+		t.Fatalf("a held claim was lost: %v", context.Cause(held))
+	}
+	stop()
+	time.Sleep(2 * ttl) // r1 as if it died: no renewals
+	claim(r2, "r2", true)
+	late, stop := r1.HoldJob(ctx, "azure-pull", "r1", ttl)
+	defer stop()
+	select {
+	case <-late.Done():
+		if !errors.Is(context.Cause(late), ErrJobLost) {
+			t.Fatalf("cause %v, want ErrJobLost", context.Cause(late))
+		}
+	case <-time.After(10 * ttl):
+		t.Fatal("a holder whose claim was taken over was not stopped")
+	}
+	if ok, err := r1.RenewJob(ctx, "azure-pull", "r1", ttl); ok || err != nil {
+		t.Fatalf("renew another's claim: %v %v", ok, err)
+	}
 }
 
 // testAgentReports: one batch with a right, a foreign and an unknown

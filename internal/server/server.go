@@ -259,6 +259,10 @@ func (s *Server) periodic(ctx context.Context) {
 	}
 }
 
+// pullLease is how long a replica's claim on the Azure pull lasts without
+// renewal (catalog.HoldJob renews it every third of that while it pulls).
+const pullLease = time.Minute
+
 // errPullClaimed: another replica runs the Azure pull, or ran it recently.
 var errPullClaimed = errors.New("another replica is pulling Azure now")
 
@@ -274,15 +278,22 @@ func (s *Server) pullAzure(ctx context.Context, every time.Duration) (*PullResul
 	s.pullMu.Lock()
 	defer s.pullMu.Unlock()
 	cat := s.cfg.Catalog
-	ok, err := cat.ClaimJob(ctx, jobAzurePull, s.cfg.Replica, every, max(s.cfg.AzureInterval, 10*time.Minute))
+	ok, err := cat.ClaimJob(ctx, jobAzurePull, s.cfg.Replica, every, pullLease)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, errPullClaimed
 	}
+	// a short claim kept alive while the pull runs: a replica killed
+	// mid-pull holds the pull up for pullLease, not for a whole interval
+	held, stop := cat.HoldJob(ctx, jobAzurePull, s.cfg.Replica, pullLease)
+	defer stop()
 	s.metrics.pulls.Inc()
-	res, err := s.cfg.Azure.Pull(ctx, cat)
+	res, err := s.cfg.Azure.Pull(held, cat)
+	if cause := context.Cause(held); err != nil && errors.Is(cause, catalog.ErrJobLost) {
+		err = fmt.Errorf("azure pull stopped: %w", cause)
+	}
 	if err != nil {
 		s.metrics.pullErrors.Inc()
 		_ = cat.ReleaseJob(context.WithoutCancel(ctx), jobAzurePull, s.cfg.Replica)
