@@ -113,14 +113,17 @@ label = {"base": f"baseline {baseline}", "new": "this build"}
 print(f"imgpipe serve, {int(hosts):,} hosts in the catalog, 2 shared cores (load average: 1, 5, 15 min at the start of each run)")
 for be in backends.split():
     print(f"\n== {be}")
-    hdr = f"{'':44}" + "".join(f"{label[b]:>30}" for b in builds) + ("   ratio" if len(builds) == 2 else "")
+    hdr = f"{'':58}" + "".join(f"{label[b]:>30}" for b in builds) + ("   ratio" if len(builds) == 2 else "")
     print(hdr)
     def row(name, vals, fmt, better_high):
         cells = "".join(f"{(fmt(v) if v is not None else '-'):>30}" for v in vals)
         ratio = ""
         if len(vals) == 2 and all(isinstance(v, (int, float)) and v for v in vals):
-            ratio = f"   x{vals[1]/vals[0]:.2f}" if better_high else f"   x{vals[0]/vals[1]:.2f} faster"
-        print(f"{name:44}{cells}{ratio}")
+            if better_high:
+                ratio = f"   x{vals[1]/vals[0]:.2f}"
+            else:  # a time: say which way it went
+                ratio = f"   x{vals[0]/vals[1]:.2f} faster" if vals[1] <= vals[0] else f"   x{vals[1]/vals[0]:.2f} slower"
+        print(f"{name:58}{cells}{ratio}")
     for c in (8, 64):
         ps = [phase(b, be, f"c{c}") for b in builds]
         row(f"intake c={c} reports/s", [p and p["reports_per_sec"] for p in ps], lambda v: f"{v:,.0f}", True)

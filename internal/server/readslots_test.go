@@ -15,8 +15,8 @@ import (
 func testReadSlotsLeaveIntakeFree(t *testing.T, b backend) {
 	f := newFixture(t, b, Config{})
 	seedCatalog(t, f.cat)
-	if cap(f.srv.readSlots) != ReadSlots() || ReadSlots() < 1 {
-		t.Fatalf("read slots %d, want ReadSlots() = %d", cap(f.srv.readSlots), ReadSlots())
+	if cap(f.srv.readSlots) != ReadSlots(b.name) || ReadSlots(b.name) < 1 {
+		t.Fatalf("read slots %d, want ReadSlots(%s) = %d", cap(f.srv.readSlots), b.name, ReadSlots(b.name))
 	}
 	if f.srv.readBudget == nil || f.srv.readBudget.share != ReadShare(b.name) {
 		t.Fatalf("read budget %+v, want a share of %v on %s", f.srv.readBudget, ReadShare(b.name), b.name)

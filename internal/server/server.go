@@ -152,7 +152,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Catalog.Backend() == "postgres" {
 		writers = PostgresWriters
 	}
-	s.readSlots, s.readBudget = make(chan struct{}, ReadSlots()), newReadBudget(ReadShare(cfg.Catalog.Backend()), ReadBurst)
+	s.readSlots, s.readBudget = make(chan struct{}, ReadSlots(cfg.Catalog.Backend())), newReadBudget(ReadShare(cfg.Catalog.Backend()), ReadBurst)
 	s.queue = newReportQueue(cfg.Catalog, writers, func(n int, d time.Duration, err error) {
 		if err == nil {
 			s.metrics.batchReports.Observe(float64(n))
