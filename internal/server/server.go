@@ -148,11 +148,11 @@ func New(cfg Config) (*Server, error) {
 	// SQLite has one writer at a time; on PostgreSQL batches commit side
 	// by side (their host rows are locked in name order: no deadlock), so
 	// a batch's round trips overlap with the others'
-	writers := 1
-	if cfg.Catalog.Backend() == "postgres" {
+	backend, writers := cfg.Catalog.Backend(), 1
+	if backend == "postgres" {
 		writers = PostgresWriters
 	}
-	s.readSlots, s.readBudget = make(chan struct{}, ReadSlots(cfg.Catalog.Backend())), newReadBudget(ReadShare(cfg.Catalog.Backend()), ReadBurst)
+	s.readSlots, s.readBudget = make(chan struct{}, ReadSlots(backend)), newReadBudget(ReadShare(backend), ReadBurst)
 	s.queue = newReportQueue(cfg.Catalog, writers, func(n int, d time.Duration, err error) {
 		if err == nil {
 			s.metrics.batchReports.Observe(float64(n))
