@@ -210,6 +210,16 @@ func (h *loopHost) report(t *testing.T, server, tokenFile string, wantExit int) 
 }
 
 // waitServe polls cond every 200 ms until it holds or timeout passes.
+// targetStates says where each of a rollout's targets stands, for
+// failure messages.
+func targetStates(r catalog.Rollout) string {
+	var b strings.Builder
+	for _, tg := range r.Targets {
+		fmt.Fprintf(&b, "\n  %s %s: %s (%s)", tg.Kind, tg.Target, tg.State, tg.Detail)
+	}
+	return b.String()
+}
+
 func waitServe(t *testing.T, timeout time.Duration, what string, srv *serveProc, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(timeout); !cond(); {
@@ -511,7 +521,7 @@ rollout {
 		switch {
 		case strings.Contains(m.Target, "virtualMachineScaleSets"):
 			if m.Version != "1.0.1" || m.State != "upgraded" {
-				t.Errorf("scale set instance %+v", m)
+				t.Errorf("scale set instance %+v (targets: %s)", m, targetStates(ro))
 			}
 		default:
 			onprem = append(onprem, m.Member)
