@@ -127,20 +127,30 @@ func TestDashboardInBrowser(t *testing.T) {
 		return b
 	}
 
+	at := func() (string, error) {
+		return chromedp.Run(bctx, chromedp.Evaluate[string](`location.pathname + location.search`))
+	}
 	where := func() string {
 		t.Helper()
-		v, err := chromedp.Run(bctx, chromedp.Evaluate[string](`location.pathname + location.search`))
+		v, err := at()
 		must(t, err)
 		return v
 	}
-	// follow clicks sel and waits until the browser is at want (path and query)
+	// follow clicks sel and waits until the browser is at want (path and
+	// query). Asked while the click's navigation replaces the page, the
+	// browser may answer "Inspected target navigated or closed": that is
+	// asked again, until the deadline.
 	follow := func(sel, want string) {
 		t.Helper()
 		do("click "+sel, chromedp.Click(chromedp.CSS(sel)))
 		deadline := time.Now().Add(20 * time.Second)
-		for where() != want {
+		for {
+			v, err := at()
+			if err == nil && v == want {
+				break
+			}
 			if time.Now().After(deadline) {
-				t.Fatalf("after clicking %s the browser is at %s, want %s", sel, where(), want)
+				t.Fatalf("after clicking %s the browser is at %q (%v), want %s", sel, v, err, want)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
