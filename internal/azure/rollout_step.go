@@ -101,9 +101,10 @@ func ReadScaleSet(ctx context.Context, c *Clients, id, target string) (*ScaleSet
 			}
 		}
 	}
-	if v.Insts, err = listInstances(ctx, c, rg, name, target); err != nil {
-		return nil, err
-	}
+	// the rolling upgrade's status before the instances: read the other
+	// way round, an upgrade that completed between the two reads showed
+	// "Completed" beside instances still on their old version, and the
+	// rollout failed a scale set that had rolled (seen under load)
 	st, err := c.RollingUpgrades.GetLatest(ctx, rg, name, nil)
 	switch {
 	case isNotFound(err):
@@ -124,6 +125,9 @@ func ReadScaleSet(ctx context.Context, c *Clients, id, target string) (*ScaleSet
 			}
 			v.Upgrade = u
 		}
+	}
+	if v.Insts, err = listInstances(ctx, c, rg, name, target); err != nil {
+		return nil, err
 	}
 	return v, nil
 }
